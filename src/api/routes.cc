@@ -1,0 +1,345 @@
+#include "api/routes.h"
+
+#include <charconv>
+#include <fstream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/file_util.h"
+#include "common/job_spec.h"
+#include "common/quantity.h"
+#include "common/yaml_json.h"
+#include "nlohmann/json.hpp"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+HttpResponse Json(int status, const json& body) {
+  return HttpResponse{.status = status, .body = body.dump()};
+}
+
+json Time(const std::optional<absl::Time>& t) {
+  if (!t) return nullptr;
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", *t, absl::UTCTimeZone());
+}
+
+json OptInt(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
+
+json AttemptJson(const AttemptRecord& a) {
+  return {{"attempt", a.number},
+          {"state", JobStateName(a.state)},
+          {"reason", a.reason},
+          {"exit_code", OptInt(a.exit_code)},
+          {"create_time", Time(a.create_time)},
+          {"start_time", Time(a.start_time)},
+          {"end_time", Time(a.end_time)},
+          {"allocation",
+           {{"cpus", FormatCpuMillis(a.allocation.cpu_millis)},
+            {"memory", FormatMemoryBytes(a.allocation.memory_bytes)},
+            {"gpus", a.allocation.gpus}}},
+          {"limits", a.limit_notes}};
+}
+
+absl::StatusOr<json> JobJson(Store* store, const JobRecord& j) {
+  auto attempts = store->ListAttempts(j.id);
+  if (!attempts.ok()) return attempts.status();
+  json list = json::array();
+  for (const auto& a : *attempts) list.push_back(AttemptJson(a));
+  return json{{"id", j.id},
+              {"name", j.spec.name},
+              {"state", JobStateName(j.state)},
+              {"reason", j.reason},
+              {"spec", JobSpecToJson(j.spec)},
+              {"snapshot", j.snapshot},
+              {"priority", j.spec.priority},
+              {"labels", j.spec.labels},
+              {"submit_time", Time(j.submit_time)},
+              {"start_time", Time(j.start_time)},
+              {"end_time", Time(j.end_time)},
+              {"exit_code", OptInt(j.exit_code)},
+              {"cancel_requested", j.cancel_requested},
+              {"attempts", j.attempts},
+              {"attempt_list", std::move(list)}};
+}
+
+HttpResponse JobResponse(Store* store, int status, const absl::StatusOr<JobRecord>& job) {
+  if (!job.ok()) return ErrorResponse(job.status());
+  auto body = JobJson(store, *job);
+  if (!body.ok()) return ErrorResponse(body.status());
+  return Json(status, *body);
+}
+
+absl::StatusOr<int64_t> IdParam(const HttpRequest& req) {
+  const std::string& text = req.path_params.at("id");
+  int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
+    return absl::NotFoundError(absl::StrCat("job '", text, "' not found (ids are positive integers)"));
+  }
+  return id;
+}
+
+absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, const std::string& key, int64_t dflt,
+                                 int64_t min, int64_t max) {
+  auto v = req.Query(key);
+  if (!v) return dflt;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": must be an integer between ", min, " and ", max, ", got '", *v, "'"));
+  }
+  return n;
+}
+
+// The body of POST /api/v1/jobs: {"spec": {...}, "snapshot": "sha256:..."}, JSON or YAML.
+absl::StatusOr<json> ParseEnvelope(const HttpRequest& req) {
+  std::string type = req.Header("content-type").value_or("application/json");
+  json body;
+  if (type.find("yaml") != std::string::npos) {
+    auto parsed = ParseYamlOrJson(req.body);
+    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("body: ", parsed.status().message()));
+    body = *std::move(parsed);
+  } else {
+    body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded()) {
+      return absl::InvalidArgumentError("body: not valid JSON (expected {\"spec\": {...}, \"snapshot\": \"...\"})");
+    }
+  }
+  if (!body.is_object()) return absl::InvalidArgumentError("body: must be an object with a \"spec\" field");
+  for (const auto& [key, value] : body.items()) {
+    if (key != "spec" && key != "snapshot") {
+      return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field (known: spec, snapshot)"));
+    }
+  }
+  if (!body.contains("spec")) return absl::InvalidArgumentError("spec: is required");
+  if (body.contains("snapshot") && !body["snapshot"].is_string() && !body["snapshot"].is_null()) {
+    return absl::InvalidArgumentError("snapshot: must be a string like sha256:<hex>");
+  }
+  return body;
+}
+
+HttpResponse Submit(const ApiContext& ctx, const HttpRequest& req) {
+  auto body = ParseEnvelope(req);
+  if (!body.ok()) return ErrorResponse(body.status());
+  auto spec = ParseJobSpec((*body)["spec"]);
+  if (!spec.ok()) return ErrorResponse(spec.status());
+  std::string snapshot = body->value("snapshot", json("")).is_string() ? body->value("snapshot", "") : "";
+  auto result = ctx.controller->Submit(*spec, snapshot, req.Header("idempotency-key").value_or(""));
+  if (!result.ok()) return ErrorResponse(result.status());
+  return JobResponse(ctx.store, result->created ? 201 : 200, result->job);
+}
+
+HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
+  JobFilter filter;
+  auto limit = IntQuery(req, "limit", 50, 1, 500);
+  if (!limit.ok()) return ErrorResponse(limit.status());
+  filter.limit = static_cast<int>(*limit);
+  auto cursor = IntQuery(req, "cursor", 0, 0, INT64_MAX);
+  if (!cursor.ok()) return ErrorResponse(absl::InvalidArgumentError("cursor: not a cursor from next_cursor"));
+  filter.before_id = *cursor;
+  auto [sb, se] = req.query.equal_range("state");
+  for (auto it = sb; it != se; ++it) {
+    for (absl::string_view name : absl::StrSplit(it->second, ',', absl::SkipEmpty())) {
+      auto state = ParseJobState(std::string(name));
+      if (!state) {
+        return ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
+            "state: unknown state '", std::string(name), "' (QUEUED, STARTING, RUNNING, SUCCEEDED, FAILED, CANCELLED)")));
+      }
+      filter.states.push_back(*state);
+    }
+  }
+  auto [lb, le] = req.query.equal_range("label");
+  for (auto it = lb; it != le; ++it) {
+    auto eq = it->second.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      return ErrorResponse(absl::InvalidArgumentError(
+          absl::StrCat("label: expected key=value, got '", it->second, "'")));
+    }
+    filter.labels[it->second.substr(0, eq)] = it->second.substr(eq + 1);
+  }
+  auto jobs = ctx.store->ListJobs(filter);
+  if (!jobs.ok()) return ErrorResponse(jobs.status());
+  json list = json::array();
+  for (const JobRecord& j : *jobs) {
+    auto body = JobJson(ctx.store, j);
+    if (!body.ok()) return ErrorResponse(body.status());
+    list.push_back(*std::move(body));
+  }
+  json next = jobs->size() == static_cast<size_t>(filter.limit) ? json(absl::StrCat(jobs->back().id)) : json(nullptr);
+  return Json(200, {{"jobs", std::move(list)}, {"next_cursor", next}});
+}
+
+HttpResponse Events(const ApiContext& ctx, const HttpRequest& req) {
+  auto id = IdParam(req);
+  if (!id.ok()) return ErrorResponse(id.status());
+  if (auto job = ctx.store->GetJob(*id); !job.ok()) return ErrorResponse(job.status());
+  auto events = ctx.store->ListEvents(*id);
+  if (!events.ok()) return ErrorResponse(events.status());
+  json list = json::array();
+  for (const EventRecord& e : *events) {
+    list.push_back({{"id", e.id},
+                    {"job_id", e.job_id},
+                    {"time", Time(e.time)},
+                    {"from", e.from ? json(JobStateName(*e.from)) : json(nullptr)},
+                    {"to", JobStateName(e.to)},
+                    {"reason", e.reason}});
+  }
+  return Json(200, {{"events", std::move(list)}});
+}
+
+// The last n lines of text (all of it when it has fewer).
+absl::string_view TailLines(absl::string_view text, int64_t n) {
+  size_t end = text.size();
+  if (end > 0 && text[end - 1] == '\n') --end;
+  size_t pos = end;
+  for (int64_t seen = 0; pos > 0; --pos) {
+    if (text[pos - 1] == '\n' && ++seen == n) break;
+  }
+  return text.substr(pos);
+}
+
+// Follows a job's log as Server-Sent Events: one "data:" event per line; moves on to a new
+// attempt's log when the job restarts; ends with an "end" event once the job has ended.
+class LogStream final : public StreamSource {
+ public:
+  LogStream(const ApiContext& ctx, int64_t job_id, int attempt, bool fixed_attempt, int64_t tail)
+      : ctx_(ctx), job_id_(job_id), attempt_(attempt), fixed_attempt_(fixed_attempt), tail_(tail) {}
+
+  StreamChunk Next() override {
+    auto job = ctx_.store->GetJob(job_id_);
+    if (!job.ok()) return {.data = "event: end\ndata: {}\n\n", .done = true};
+    std::string out;
+    Drain(&out, /*final=*/false);
+    bool ended = IsTerminal(job->state);
+    if (!fixed_attempt_ && job->attempts > attempt_ && (ended || job->state != JobState::kQueued)) {
+      Drain(&out, /*final=*/true);
+      attempt_ = job->attempts;
+      offset_ = 0;
+      Drain(&out, /*final=*/false);
+    }
+    if (ended || (fixed_attempt_ && attempt_ < job->attempts)) {
+      Drain(&out, /*final=*/true);
+      json end = {{"state", JobStateName(job->state)}, {"exit_code", OptInt(job->exit_code)}};
+      absl::StrAppend(&out, "event: end\ndata: ", end.dump(), "\n\n");
+      return {.data = std::move(out), .done = true};
+    }
+    return {.data = std::move(out), .done = false};
+  }
+
+ private:
+  // Appends the complete new lines (and with final, a last partial line) as events.
+  void Drain(std::string* out, bool final) {
+    if (attempt_ == 0) return;
+    auto path = ctx_.controller->LogPath(job_id_, attempt_);
+    if (!path.ok() || path->empty()) return;
+    std::ifstream in(*path, std::ios::binary);
+    if (!in) return;
+    in.seekg(offset_);
+    std::string fresh((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    offset_ += static_cast<int64_t>(fresh.size());
+    pending_ += fresh;
+    if (tail_ > 0) {  // only the first read is cut to the tail
+      pending_ = std::string(TailLines(pending_, tail_)) + (pending_.ends_with("\n") ? "\n" : "");
+      tail_ = 0;
+    }
+    size_t start = 0;
+    for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      absl::StrAppend(out, "data: ", absl::string_view(pending_).substr(start, nl - start), "\n\n");
+    }
+    pending_.erase(0, start);
+    if (final && !pending_.empty()) {
+      absl::StrAppend(out, "data: ", pending_, "\n\n");
+      pending_.clear();
+    }
+  }
+
+  ApiContext ctx_;
+  int64_t job_id_;
+  int attempt_;
+  bool fixed_attempt_;
+  int64_t tail_;
+  int64_t offset_ = 0;
+  std::string pending_;
+};
+
+HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
+  auto id = IdParam(req);
+  if (!id.ok()) return ErrorResponse(id.status());
+  auto job = ctx.store->GetJob(*id);
+  if (!job.ok()) return ErrorResponse(job.status());
+  auto attempt = IntQuery(req, "attempt", 0, 1, 1'000'000);
+  auto tail = IntQuery(req, "tail", 0, 1, 10'000'000);
+  if (!attempt.ok()) return ErrorResponse(attempt.status());
+  if (!tail.ok()) return ErrorResponse(tail.status());
+  auto path = ctx.controller->LogPath(*id, static_cast<int>(*attempt));
+  if (!path.ok()) return ErrorResponse(path.status());
+  std::string follow = req.Query("follow").value_or("false");
+  if (follow == "true" || follow == "1") {
+    int start = *attempt > 0 ? static_cast<int>(*attempt) : job->attempts;
+    return HttpResponse{.status = 200,
+                        .content_type = "text/event-stream",
+                        .headers = {{"Cache-Control", "no-cache"}},
+                        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0, *tail)};
+  }
+  std::string text;
+  if (!path->empty()) {
+    auto data = ReadFile(*path);
+    if (data.ok()) text = *std::move(data);
+  }
+  if (*tail > 0) {
+    std::string cut(TailLines(text, *tail));
+    if (!cut.empty() && text.ends_with("\n")) cut += "\n";
+    text = std::move(cut);
+  }
+  return HttpResponse{.status = 200, .content_type = "text/plain; charset=utf-8", .body = std::move(text)};
+}
+
+HttpResponse PutSnapshot(const ApiContext& ctx, const HttpRequest& req) {
+  auto info = ctx.snapshots->Put(req.body);
+  if (!info.ok()) return ErrorResponse(info.status());
+  return Json(info->created ? 201 : 200, {{"id", info->id}, {"size", info->size}});
+}
+
+HttpResponse GetSnapshot(const ApiContext& ctx, const HttpRequest& req) {
+  auto info = ctx.snapshots->Stat(req.path_params.at("id"));
+  if (!info.ok()) return ErrorResponse(info.status());
+  return Json(200, {{"id", info->id}, {"size", info->size}});
+}
+
+}  // namespace
+
+void RegisterRoutes(const ApiContext& ctx, Router* router) {
+  RouteOptions small{.max_body_bytes = ctx.max_request_bytes};
+  router->Add("GET", "/healthz", [](const HttpRequest&) { return Json(200, {{"status", "ok"}}); });
+  router->Add("GET", "/metrics", [ctx](const HttpRequest&) {
+    auto counts = ctx.store->CountByState();
+    if (!counts.ok()) return ErrorResponse(counts.status());
+    return HttpResponse{.status = 200,
+                        .content_type = "text/plain; version=0.0.4",
+                        .body = ctx.metrics->Render(*counts)};
+  });
+  router->Add("POST", "/api/v1/snapshots", [ctx](const HttpRequest& r) { return PutSnapshot(ctx, r); },
+              {.max_body_bytes = ctx.max_snapshot_bytes});
+  router->Add("GET", "/api/v1/snapshots/{id}", [ctx](const HttpRequest& r) { return GetSnapshot(ctx, r); });
+  router->Add("POST", "/api/v1/jobs", [ctx](const HttpRequest& r) { return Submit(ctx, r); }, small);
+  router->Add("GET", "/api/v1/jobs", [ctx](const HttpRequest& r) { return List(ctx, r); });
+  router->Add("GET", "/api/v1/jobs/{id}", [ctx](const HttpRequest& r) {
+    auto id = IdParam(r);
+    if (!id.ok()) return ErrorResponse(id.status());
+    return JobResponse(ctx.store, 200, ctx.store->GetJob(*id));
+  });
+  router->Add("POST", "/api/v1/jobs/{id}/cancel", [ctx](const HttpRequest& r) {
+    auto id = IdParam(r);
+    if (!id.ok()) return ErrorResponse(id.status());
+    return JobResponse(ctx.store, 202, ctx.controller->Cancel(*id));
+  }, small);
+  router->Add("GET", "/api/v1/jobs/{id}/logs", [ctx](const HttpRequest& r) { return Logs(ctx, r); });
+  router->Add("GET", "/api/v1/jobs/{id}/events", [ctx](const HttpRequest& r) { return Events(ctx, r); });
+}
+
+}  // namespace dlab

@@ -1,0 +1,27 @@
+// The REST API /api/v1 (see docs/rest-api.md and api/openapi.yaml): request parsing and
+// validation, JSON rendering of jobs, attempts and events, log streams (SSE), /healthz and
+// /metrics. Handlers are stateless; everything they use is in ApiContext.
+#pragma once
+
+#include <cstdint>
+
+#include "api/http_server.h"
+#include "api/metrics.h"
+#include "sched/job_controller.h"
+#include "store/snapshot_store.h"
+#include "store/store.h"
+
+namespace dlab {
+
+struct ApiContext {
+  Store* store = nullptr;
+  SnapshotStore* snapshots = nullptr;
+  JobController* controller = nullptr;
+  Metrics* metrics = nullptr;
+  size_t max_request_bytes = 1 << 20;        // job submissions and other JSON bodies
+  size_t max_snapshot_bytes = 512ull << 20;  // code snapshot uploads
+};
+
+void RegisterRoutes(const ApiContext& context, Router* router);
+
+}  // namespace dlab

@@ -1,0 +1,77 @@
+// Backend: where attempts run. The local backend runs each attempt under a supervisor process
+// (dlab-shim) that outlives dlabd; later backends (Slurm, Kubernetes) implement the same interface.
+// Implementations are thread-safe: Launch, Inspect and Cancel may be called from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/job.h"
+
+namespace dlab {
+
+struct LaunchRequest {
+  int64_t job_id = 0;
+  int attempt = 0;
+  std::vector<std::string> argv;            // argv[0] is looked up on PATH if it has no '/'
+  std::string workdir;                      // absolute, exists
+  std::map<std::string, std::string> env;   // overlaid on dlabd's own environment
+  std::string attempt_dir;                  // absolute, exists, owned by this attempt
+  std::string log_path;                     // absolute; stdout and stderr go here (appended)
+  Allocation allocation;                    // CUDA_VISIBLE_DEVICES = allocation.gpus
+  absl::Duration max_runtime = absl::ZeroDuration();  // zero: no limit
+  absl::Duration kill_grace = absl::Seconds(10);      // SIGTERM -> SIGKILL
+};
+
+enum class AttemptPhase {
+  kStarting,  // supervisor alive, command not started yet
+  kRunning,   // command started
+  kExited,    // the supervisor recorded how the command ended
+  kLost,      // no supervisor alive and nothing recorded (e.g. the machine rebooted)
+};
+
+struct AttemptStatus {
+  AttemptPhase phase = AttemptPhase::kStarting;
+  std::optional<int> exit_code;     // kExited: the exit status, or 128+N when killed by signal N
+  std::string signal;               // kExited by a signal: "SIGKILL", "SIGTERM", ...
+  // kExited: "exited", "cancelled", "max_runtime", "oom_killed" or "exec_failed".
+  std::string end_reason;
+  std::string message;              // human-readable detail, e.g. "exec: /x: No such file"
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+  // One line per resource limit: "cpu: 2 CPUs enforced (cgroup v2)",
+  // "memory: not enforced: cgroup v1 memory controller not writable".
+  std::vector<std::string> limit_notes;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  // Starts the supervisor of one attempt and returns once it is spawned; it does not wait
+  // for the command. Internal if the supervisor cannot be spawned.
+  virtual absl::Status Launch(const LaunchRequest& request) = 0;
+
+  // Reads what the supervisor of the attempt in attempt_dir has recorded.
+  // NotFound if attempt_dir has never been launched.
+  virtual absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) = 0;
+
+  // Stops the attempt: SIGTERM to its processes, SIGKILL after kill_grace. Idempotent; OK when
+  // the attempt has already ended.
+  virtual absl::Status Cancel(const std::string& attempt_dir) = 0;
+
+  // fn is called, on a backend thread, with the attempt_dir of an attempt whose supervisor
+  // reported progress (command started, command ended, supervisor exited). Set once, before
+  // the first Launch.
+  virtual void SetListener(std::function<void(const std::string& attempt_dir)> fn) = 0;
+};
+
+}  // namespace dlab

@@ -1,0 +1,212 @@
+#include "backend/local/attempt_files.h"
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "nlohmann/json.hpp"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path, int err) {
+  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(err)));
+}
+
+absl::Status WriteAll(int fd, absl::string_view content) {
+  while (!content.empty()) {
+    ssize_t n = write(fd, content.data(), content.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return absl::InternalError(std::strerror(errno));
+    }
+    content.remove_prefix(static_cast<size_t>(n));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status FsyncDir(const std::string& dir) {
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("open", dir, errno);
+  int rc = fsync(fd);
+  int err = errno;
+  close(fd);
+  if (rc != 0) return ErrnoStatus("fsync", dir, err);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json> ReadJson(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFile(path);
+  if (!text.ok()) return text.status();
+  json j = json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::DataLossError(absl::StrCat("cannot parse ", path));
+  }
+  return j;
+}
+
+// Converts a parsed document into T, turning library exceptions into DataLoss.
+template <typename T, typename Fn>
+absl::StatusOr<T> Decode(const std::string& path, Fn fn) {
+  absl::StatusOr<json> j = ReadJson(path);
+  if (!j.ok()) return j.status();
+  try {
+    return fn(*j);
+  } catch (const json::exception& e) {
+    return absl::DataLossError(absl::StrCat("bad content in ", path, ": ", e.what()));
+  }
+}
+
+}  // namespace
+
+std::string AttemptFile(absl::string_view dir, absl::string_view name) {
+  return absl::StrCat(dir, "/", name);
+}
+
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view content) {
+  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoStatus("create", tmp, errno);
+  absl::Status written = WriteAll(fd, content);
+  if (written.ok() && fsync(fd) != 0) written = ErrnoStatus("fsync", tmp, errno);
+  close(fd);
+  if (written.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
+    written = ErrnoStatus("rename to", path, errno);
+  }
+  if (!written.ok()) {
+    unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat("write ", path, ": ", written.message()));
+  }
+  return FsyncDir(std::filesystem::path(path).parent_path().string());
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    return ErrnoStatus("open", path, errno);
+  }
+  std::string out;
+  char buf[8192];
+  for (;;) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return ErrnoStatus("read", path, err);
+    }
+    if (n == 0) break;
+    out.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
+  json j = {
+      {"job_id", spec.job_id},
+      {"attempt", spec.attempt},
+      {"argv", spec.argv},
+      {"workdir", spec.workdir},
+      {"env", spec.env},
+      {"log_path", spec.log_path},
+      {"allocation",
+       {{"cpu_millis", spec.cpu_millis}, {"memory_bytes", spec.memory_bytes}, {"gpus", spec.gpus}}},
+      {"max_runtime_ms", spec.max_runtime_ms},
+      {"kill_grace_ms", spec.kill_grace_ms},
+      {"notify_socket", spec.notify_socket}};
+  return WriteFileAtomically(path, j.dump(2) + "\n");
+}
+
+absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path) {
+  return Decode<LaunchSpec>(path, [](const json& j) {
+    LaunchSpec spec;
+    spec.job_id = j.at("job_id").get<int64_t>();
+    spec.attempt = j.at("attempt").get<int>();
+    spec.argv = j.at("argv").get<std::vector<std::string>>();
+    spec.workdir = j.at("workdir").get<std::string>();
+    spec.env = j.at("env").get<std::map<std::string, std::string>>();
+    spec.log_path = j.at("log_path").get<std::string>();
+    const json& alloc = j.at("allocation");
+    spec.cpu_millis = alloc.at("cpu_millis").get<int64_t>();
+    spec.memory_bytes = alloc.at("memory_bytes").get<int64_t>();
+    spec.gpus = alloc.at("gpus").get<std::vector<int>>();
+    spec.max_runtime_ms = j.at("max_runtime_ms").get<int64_t>();
+    spec.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
+    spec.notify_socket = j.value("notify_socket", "");
+    return spec;
+  });
+}
+
+absl::Status WriteStartedRecord(const std::string& path, const StartedRecord& record) {
+  json j = {{"pid", record.pid},
+            {"pgid", record.pgid},
+            {"start_time_ms", record.start_time_ms},
+            {"limit_notes", record.limit_notes}};
+  return WriteFileAtomically(path, j.dump(2) + "\n");
+}
+
+absl::StatusOr<StartedRecord> ReadStartedRecord(const std::string& path) {
+  return Decode<StartedRecord>(path, [](const json& j) {
+    StartedRecord record;
+    record.pid = j.at("pid").get<int64_t>();
+    record.pgid = j.at("pgid").get<int64_t>();
+    record.start_time_ms = j.at("start_time_ms").get<int64_t>();
+    record.limit_notes = j.value("limit_notes", std::vector<std::string>{});
+    return record;
+  });
+}
+
+absl::Status WriteExitRecord(const std::string& path, const ExitRecord& record) {
+  json j = {{"exit_code", record.exit_code},     {"signal", record.signal},
+            {"end_reason", record.end_reason},   {"message", record.message},
+            {"end_time_ms", record.end_time_ms}, {"limit_notes", record.limit_notes}};
+  return WriteFileAtomically(path, j.dump(2) + "\n");
+}
+
+absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& path) {
+  return Decode<ExitRecord>(path, [](const json& j) {
+    ExitRecord record;
+    record.exit_code = j.at("exit_code").get<int>();
+    record.signal = j.value("signal", "");
+    record.end_reason = j.at("end_reason").get<std::string>();
+    record.message = j.value("message", "");
+    record.end_time_ms = j.at("end_time_ms").get<int64_t>();
+    record.limit_notes = j.value("limit_notes", std::vector<std::string>{});
+    return record;
+  });
+}
+
+std::string NotifySocketName(absl::string_view canonical_data_dir) {
+  uint64_t hash = 1469598103934665603ULL;  // FNV-1a: stable across builds and processes
+  for (unsigned char c : canonical_data_dir) {
+    hash ^= c;
+    hash *= 1099511628211ULL;
+  }
+  return absl::StrFormat("dlab-%016x", hash);
+}
+
+void SendNotification(absl::string_view socket_name, absl::string_view attempt_dir) {
+  if (socket_name.empty() || socket_name.size() + 1 > sizeof(sockaddr_un::sun_path)) return;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, socket_name.data(), socket_name.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socket_name.size());
+  (void)sendto(fd, attempt_dir.data(), attempt_dir.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+               reinterpret_cast<const sockaddr*>(&addr), len);
+  close(fd);
+}
+
+}  // namespace dlab

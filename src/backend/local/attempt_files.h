@@ -1,0 +1,82 @@
+// The files through which LocalBackend (in dlabd) and dlab-shim share one attempt's state,
+// inside the attempt directory, and the datagram the shim sends on progress. Plain functions
+// on plain values; thread-safe as long as callers do not write the same file concurrently.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace dlab {
+
+inline constexpr absl::string_view kLaunchFile = "launch.json";    // written by LocalBackend
+inline constexpr absl::string_view kLockFile = "lock";             // flock held by the shim
+inline constexpr absl::string_view kShimLogFile = "shim.log";      // the shim's own stderr
+inline constexpr absl::string_view kShimPidFile = "shim.pid";      // the shim's pid, decimal
+inline constexpr absl::string_view kStartedFile = "started.json";  // the command was exec'd
+inline constexpr absl::string_view kExitFile = "exit.json";        // how the command ended
+
+// Everything the shim needs to run one attempt.
+struct LaunchSpec {
+  int64_t job_id = 0;
+  int attempt = 0;
+  std::vector<std::string> argv;
+  std::string workdir;
+  std::map<std::string, std::string> env;  // overlaid on the shim's environment
+  std::string log_path;
+  int64_t cpu_millis = 0;    // 0: no limit
+  int64_t memory_bytes = 0;  // 0: no limit
+  std::vector<int> gpus;
+  int64_t max_runtime_ms = 0;  // 0: no limit
+  int64_t kill_grace_ms = 10000;
+  std::string notify_socket;  // abstract unix socket name, without the leading NUL
+};
+
+struct StartedRecord {
+  int64_t pid = 0;
+  int64_t pgid = 0;
+  int64_t start_time_ms = 0;  // Unix epoch
+  std::vector<std::string> limit_notes;
+};
+
+struct ExitRecord {
+  int exit_code = 0;
+  std::string signal;      // "SIGKILL", or empty when the command exited by itself
+  std::string end_reason;  // exited, cancelled, max_runtime, oom_killed, exec_failed
+  std::string message;
+  int64_t end_time_ms = 0;  // Unix epoch
+  std::vector<std::string> limit_notes;
+};
+
+// dir + "/" + name.
+std::string AttemptFile(absl::string_view dir, absl::string_view name);
+
+// Writes content to path atomically: a temporary file beside it, fsync, rename, fsync of the
+// directory. Internal with the failing step and errno text.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view content);
+// NotFound when path does not exist; Internal on other read errors.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
+// Atomic writes of the records as JSON; readers return NotFound when the file is missing and
+// DataLoss when it cannot be parsed.
+absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec);
+absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path);
+absl::Status WriteStartedRecord(const std::string& path, const StartedRecord& record);
+absl::StatusOr<StartedRecord> ReadStartedRecord(const std::string& path);
+absl::Status WriteExitRecord(const std::string& path, const ExitRecord& record);
+absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& path);
+
+// The abstract-namespace socket name (without the leading NUL) on which the LocalBackend
+// serving data_dir listens: "dlab-" + hex of a stable hash of the canonical path.
+std::string NotifySocketName(absl::string_view canonical_data_dir);
+// Sends attempt_dir as one datagram to the named socket. Best effort: errors are ignored,
+// since dlabd may be down.
+void SendNotification(absl::string_view socket_name, absl::string_view attempt_dir);
+
+}  // namespace dlab

@@ -1,0 +1,353 @@
+#include "backend/local/local_backend.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <csignal>
+#include <cstring>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "backend/local/attempt_files.h"
+
+extern char** environ;
+
+namespace dlab {
+namespace {
+
+constexpr int kShimLockFd = 3;  // where dlab-shim finds the lock fd
+constexpr int kPollTimeoutMs = 200;
+constexpr auto kShimPidWait = std::chrono::seconds(1);
+
+absl::Status ErrnoError(absl::string_view what, int err) {
+  return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
+}
+
+bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// Whether a supervisor holds the attempt's lock: the one liveness test, immune to pid reuse
+// and to zombie shims (their files are already closed).
+bool SupervisorAlive(const std::string& attempt_dir) {
+  int fd = open(AttemptFile(attempt_dir, kLockFile).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  close(fd);  // also releases the lock if this call took it
+  return held;
+}
+
+std::optional<absl::Time> FromMillis(int64_t ms) {
+  if (ms <= 0) return std::nullopt;
+  return absl::FromUnixMillis(ms);
+}
+
+// RAII owner of a posix_spawn attribute set and file actions.
+class SpawnConfig final {
+ public:
+  SpawnConfig() {
+    posix_spawnattr_init(&attr);
+    posix_spawn_file_actions_init(&actions);
+  }
+  ~SpawnConfig() {
+    posix_spawn_file_actions_destroy(&actions);
+    posix_spawnattr_destroy(&attr);
+  }
+  SpawnConfig(const SpawnConfig&) = delete;
+  SpawnConfig& operator=(const SpawnConfig&) = delete;
+
+  posix_spawnattr_t attr;
+  posix_spawn_file_actions_t actions;
+};
+
+// Spawns dlab-shim in its own session with the lock at fd 3, stdin from /dev/null and output to
+// shim.log. Cancel signals stay blocked until the shim waits for them, so that none is lost.
+absl::StatusOr<pid_t> SpawnShim(const std::string& shim_path, const std::string& attempt_dir,
+                                int lock_fd) {
+  SpawnConfig config;
+  sigset_t blocked;
+  sigemptyset(&blocked);
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&blocked, sig);
+  sigset_t all;
+  sigfillset(&all);
+  posix_spawnattr_setflags(&config.attr,
+                           POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+  posix_spawnattr_setsigmask(&config.attr, &blocked);
+  posix_spawnattr_setsigdefault(&config.attr, &all);
+  std::string shim_log = AttemptFile(attempt_dir, kShimLogFile);
+  posix_spawn_file_actions_adddup2(&config.actions, lock_fd, kShimLockFd);
+  posix_spawn_file_actions_addopen(&config.actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&config.actions, STDOUT_FILENO, shim_log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&config.actions, STDOUT_FILENO, STDERR_FILENO);
+  posix_spawn_file_actions_addclosefrom_np(&config.actions, kShimLockFd + 1);
+
+  std::string fd_arg = absl::StrCat(kShimLockFd);
+  std::vector<char*> argv = {const_cast<char*>(shim_path.c_str()),
+                             const_cast<char*>("--attempt-dir"),
+                             const_cast<char*>(attempt_dir.c_str()),
+                             const_cast<char*>("--lock-fd"),
+                             fd_arg.data(),
+                             nullptr};
+  pid_t pid = 0;
+  int err =
+      posix_spawn(&pid, shim_path.c_str(), &config.actions, &config.attr, argv.data(), environ);
+  if (err != 0) return ErrnoError(absl::StrCat("spawn ", shim_path), err);
+  return pid;
+}
+
+// The pid in shim.pid, waiting briefly for a supervisor that has just been spawned.
+absl::StatusOr<pid_t> ReadShimPid(const std::string& attempt_dir) {
+  auto deadline = std::chrono::steady_clock::now() + kShimPidWait;
+  for (;;) {
+    absl::StatusOr<std::string> text = ReadFile(AttemptFile(attempt_dir, kShimPidFile));
+    pid_t pid = 0;
+    if (text.ok() && absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &pid) && pid > 0) {
+      return pid;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("no supervisor pid in ", attempt_dir));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+}
+
+class LocalBackend final : public Backend {
+ public:
+  LocalBackend(LocalBackendOptions options, std::string socket_name, int socket_fd)
+      : options_(std::move(options)),
+        socket_name_(std::move(socket_name)),
+        socket_fd_(socket_fd),
+        thread_([this] { Loop(); }) {}
+
+  ~LocalBackend() override {
+    stop_ = true;
+    thread_.join();
+    close(socket_fd_);
+  }
+
+  LocalBackend(const LocalBackend&) = delete;
+  LocalBackend& operator=(const LocalBackend&) = delete;
+
+  absl::Status Launch(const LaunchRequest& request) override {
+    const std::string& dir = request.attempt_dir;
+    if (request.argv.empty()) return absl::InvalidArgumentError("launch: empty argv");
+    if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("launch: attempt_dir ", dir, " is not an absolute directory"));
+    }
+    std::string launch_file = AttemptFile(dir, kLaunchFile);
+    if (FileExists(launch_file)) {
+      return absl::AlreadyExistsError(absl::StrCat("attempt ", dir, " was already launched"));
+    }
+    // The lock is taken before launch.json appears, so that Inspect never sees a launched
+    // attempt without a live lock holder unless its supervisor really died.
+    int lock_fd = open(AttemptFile(dir, kLockFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) return ErrnoError(absl::StrCat("open lock in ", dir), errno);
+    if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+      int err = errno;
+      close(lock_fd);
+      if (err == EWOULDBLOCK) {
+        return absl::AlreadyExistsError(absl::StrCat("attempt ", dir, " is being launched"));
+      }
+      return ErrnoError(absl::StrCat("lock ", dir), err);
+    }
+    absl::Status written = WriteLaunchSpec(launch_file, ToSpec(request));
+    if (!written.ok()) {
+      close(lock_fd);
+      return absl::InternalError(written.message());
+    }
+    absl::StatusOr<pid_t> pid = SpawnShim(options_.shim_path, dir, lock_fd);
+    close(lock_fd);  // the shim's copy keeps the lock
+    if (!pid.ok()) {
+      unlink(launch_file.c_str());
+      return pid.status();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      children_[*pid] = dir;
+    }
+    // Also written by the shim itself; here so that Cancel finds it right after Launch.
+    (void)WriteFileAtomically(AttemptFile(dir, kShimPidFile), absl::StrCat(*pid, "\n"));
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) override {
+    if (!FileExists(AttemptFile(attempt_dir, kLaunchFile))) {
+      return absl::NotFoundError(absl::StrCat("attempt ", attempt_dir, " was never launched"));
+    }
+    AttemptStatus status;
+    absl::StatusOr<StartedRecord> started =
+        ReadStartedRecord(AttemptFile(attempt_dir, kStartedFile));
+    if (started.ok()) {
+      status.start_time = FromMillis(started->start_time_ms);
+      status.limit_notes = started->limit_notes;
+    } else if (!absl::IsNotFound(started.status())) {
+      return started.status();
+    }
+    std::string exit_file = AttemptFile(attempt_dir, kExitFile);
+    bool alive = !FileExists(exit_file) && SupervisorAlive(attempt_dir);
+    if (alive) {
+      status.phase = started.ok() ? AttemptPhase::kRunning : AttemptPhase::kStarting;
+      return status;
+    }
+    // Checked after the lock: the supervisor writes exit.json before releasing it.
+    absl::StatusOr<ExitRecord> exit = ReadExitRecord(exit_file);
+    if (absl::IsNotFound(exit.status())) {
+      status.phase = AttemptPhase::kLost;
+      status.message = "the supervisor ended without recording how the command ended";
+      return status;
+    }
+    if (!exit.ok()) return exit.status();
+    status.phase = AttemptPhase::kExited;
+    status.exit_code = exit->exit_code;
+    status.signal = exit->signal;
+    status.end_reason = exit->end_reason;
+    status.message = exit->message;
+    status.end_time = FromMillis(exit->end_time_ms);
+    if (status.limit_notes.empty()) status.limit_notes = exit->limit_notes;
+    return status;
+  }
+
+  absl::Status Cancel(const std::string& attempt_dir) override {
+    if (!FileExists(AttemptFile(attempt_dir, kLaunchFile))) {
+      return absl::NotFoundError(absl::StrCat("attempt ", attempt_dir, " was never launched"));
+    }
+    if (!SupervisorAlive(attempt_dir)) return absl::OkStatus();
+    absl::StatusOr<pid_t> pid = ReadShimPid(attempt_dir);
+    if (!pid.ok()) return SupervisorAlive(attempt_dir) ? pid.status() : absl::OkStatus();
+    // A pidfd taken while the lock is still held refers to the supervisor, not a reused pid.
+    int pidfd = static_cast<int>(syscall(SYS_pidfd_open, *pid, 0));
+    int rc = 0;
+    if (SupervisorAlive(attempt_dir)) {
+      rc = pidfd >= 0 ? static_cast<int>(syscall(SYS_pidfd_send_signal, pidfd, SIGTERM, nullptr, 0))
+                      : kill(*pid, SIGTERM);
+    }
+    int err = errno;
+    if (pidfd >= 0) close(pidfd);
+    if (rc != 0 && err != ESRCH) return ErrnoError(absl::StrCat("cancel ", attempt_dir), err);
+    return absl::OkStatus();
+  }
+
+  void SetListener(std::function<void(const std::string& attempt_dir)> fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener_ = std::move(fn);
+  }
+
+ private:
+  LaunchSpec ToSpec(const LaunchRequest& request) const {
+    return {.job_id = request.job_id,
+            .attempt = request.attempt,
+            .argv = request.argv,
+            .workdir = request.workdir,
+            .env = request.env,
+            .log_path = request.log_path,
+            .cpu_millis = request.allocation.cpu_millis,
+            .memory_bytes = request.allocation.memory_bytes,
+            .gpus = request.allocation.gpus,
+            .max_runtime_ms = absl::ToInt64Milliseconds(request.max_runtime),
+            .kill_grace_ms = absl::ToInt64Milliseconds(request.kill_grace),
+            .notify_socket = socket_name_};
+  }
+
+  // Receives the shims' datagrams and reaps this process's own shims, until stopped.
+  void Loop() {
+    std::vector<char> buf(PATH_MAX + 1);
+    while (!stop_) {
+      pollfd pfd{.fd = socket_fd_, .events = POLLIN, .revents = 0};
+      if (poll(&pfd, 1, kPollTimeoutMs) > 0 && (pfd.revents & POLLIN) != 0) {
+        ssize_t n;
+        while ((n = recv(socket_fd_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
+          Notify(std::string(buf.data(), static_cast<size_t>(n)));
+        }
+      }
+      for (const std::string& dir : ReapShims()) Notify(dir);
+    }
+  }
+
+  // Only the pids this backend spawned: waitpid(-1) would steal other modules' children.
+  std::vector<std::string> ReapShims() {
+    std::vector<std::string> ended;
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto it = children_.begin(); it != children_.end();) {
+      int status = 0;
+      if (waitpid(it->first, &status, WNOHANG) != 0) {
+        ended.push_back(it->second);
+        it = children_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return ended;
+  }
+
+  void Notify(const std::string& attempt_dir) {
+    std::function<void(const std::string&)> listener;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      listener = listener_;
+    }
+    if (listener) listener(attempt_dir);
+  }
+
+  const LocalBackendOptions options_;
+  const std::string socket_name_;
+  const int socket_fd_;
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::map<pid_t, std::string> children_ ABSL_GUARDED_BY(mu_);  // shim pid -> attempt_dir
+  std::function<void(const std::string&)> listener_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // last: started once everything above is initialized
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Backend>> NewLocalBackend(LocalBackendOptions options) {
+  if (access(options.shim_path.c_str(), X_OK) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("dlab-shim ", options.shim_path,
+                                                   " is not executable: ", std::strerror(errno)));
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options.data_dir, ec);
+  std::filesystem::path data_dir = std::filesystem::canonical(options.data_dir, ec);
+  if (ec) {
+    return absl::InternalError(absl::StrCat("data dir ", options.data_dir, ": ", ec.message()));
+  }
+  options.data_dir = data_dir.string();
+  std::string name = NotifySocketName(options.data_dir);
+
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ErrnoError("notification socket", errno);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EADDRINUSE) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("another dlabd serves data dir ", options.data_dir));
+    }
+    return ErrnoError("bind notification socket", err);
+  }
+  return std::make_unique<LocalBackend>(std::move(options), std::move(name), fd);
+}
+
+}  // namespace dlab

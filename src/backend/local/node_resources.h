@@ -1,0 +1,42 @@
+// What this node offers to the local backend: its GPUs (through NVML, loaded at run time so
+// that dlabd runs on machines without NVIDIA drivers), CPUs and memory. Thread-safe functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace dlab {
+
+struct GpuDevice {
+  int index = 0;
+  std::string uuid;   // "GPU-..."
+  std::string model;  // as NVML names it: "NVIDIA H100 80GB HBM3"
+  std::string type;   // GpuTypeFromModel(model): "H100"
+  int64_t memory_bytes = 0;
+};
+
+// The GPU type users ask for (Resources::gpu_type) from an NVML model name. Rule: drop the
+// vendor and brand words (NVIDIA, Tesla, GeForce, Quadro), take the first word up to a '-';
+// a family word (RTX, GTX, TITAN) is joined with the word after it. Upper case.
+//   "NVIDIA H100 80GB HBM3" -> "H100", "Tesla V100-SXM2-16GB" -> "V100",
+//   "NVIDIA A100-SXM4-40GB" -> "A100", "NVIDIA GeForce RTX 4090" -> "RTX4090",
+//   "NVIDIA H200" -> "H200", "NVIDIA RTX A6000" -> "RTXA6000". Empty when nothing is left.
+std::string GpuTypeFromModel(std::string_view model);
+
+// The GPUs NVML reports, in index order. Unavailable with the reason when libnvidia-ml.so.1
+// cannot be loaded, NVML fails, or there is no GPU.
+absl::StatusOr<std::vector<GpuDevice>> DiscoverNvmlGpus();
+
+// CPUs this process may use, in millicores: the affinity mask's size times 1000, lowered by a
+// cgroup cpu quota on this process's cgroup or an ancestor.
+int64_t DetectCpuMillis();
+
+// MemTotal from /proc/meminfo, lowered by a cgroup memory limit on this process's cgroup or
+// an ancestor. 0 when /proc/meminfo is unreadable.
+int64_t DetectMemoryBytes();
+
+}  // namespace dlab

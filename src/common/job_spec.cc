@@ -1,0 +1,273 @@
+#include "common/job_spec.h"
+
+#include <regex>
+#include <set>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/quantity.h"
+#include "nlohmann/json.hpp"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+absl::Status FieldError(absl::string_view field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+std::string TypeName(const json& v) {
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer() || v.is_number_unsigned()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_array()) return "a list";
+  if (v.is_object()) return "a mapping";
+  return "null";
+}
+
+absl::Status CheckKnownFields(const json& obj, absl::string_view prefix,
+                              const std::set<std::string>& known) {
+  for (const auto& [key, value] : obj.items()) {
+    if (!known.contains(key)) {
+      return FieldError(absl::StrCat(prefix, key),
+                        absl::StrCat("unknown field (known: ", absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// A scalar as text: strings as they are, numbers and booleans printed (YAML users write
+// OMP_NUM_THREADS: 2 without quotes).
+absl::StatusOr<std::string> ScalarText(const json& v, absl::string_view field) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return std::string(v.get<bool>() ? "true" : "false");
+  if (v.is_number_integer() || v.is_number_unsigned()) return v.dump();
+  if (v.is_number_float()) return v.dump();
+  return FieldError(field, absl::StrCat("must be a string, got ", TypeName(v)));
+}
+
+absl::StatusOr<int64_t> Integer(const json& v, absl::string_view field, int64_t min, int64_t max) {
+  if (!v.is_number_integer() && !v.is_number_unsigned()) {
+    return FieldError(field, absl::StrCat("must be an integer, got ", TypeName(v)));
+  }
+  int64_t n = v.get<int64_t>();
+  if (n < min || n > max) {
+    return FieldError(field, absl::StrCat("must be between ", min, " and ", max, ", got ", n));
+  }
+  return n;
+}
+
+absl::StatusOr<std::map<std::string, std::string>> StringMap(const json& v, absl::string_view field,
+                                                             const std::regex& key_re,
+                                                             absl::string_view key_rule) {
+  if (!v.is_object()) return FieldError(field, absl::StrCat("must be a mapping, got ", TypeName(v)));
+  std::map<std::string, std::string> out;
+  for (const auto& [key, value] : v.items()) {
+    std::string path = absl::StrCat(field, ".", key);
+    if (!std::regex_match(key, key_re)) return FieldError(path, key_rule);
+    auto text = ScalarText(value, path);
+    if (!text.ok()) return text.status();
+    out[key] = *text;
+  }
+  return out;
+}
+
+bool IsSafeRelativePath(const std::string& p) {
+  if (p.empty() || p[0] == '/') return false;
+  size_t start = 0;
+  while (start <= p.size()) {
+    size_t end = p.find('/', start);
+    if (end == std::string::npos) end = p.size();
+    if (p.compare(start, end - start, "..") == 0 && end - start == 2) return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+absl::Status ParseCommand(const json& v, JobSpec* spec) {
+  if (v.is_string()) {
+    std::string s = v.get<std::string>();
+    if (s.find_first_not_of(" \t\n") == std::string::npos) return FieldError("command", "is empty");
+    spec->command = {"/bin/sh", "-c", s};
+    spec->shell = true;
+    return absl::OkStatus();
+  }
+  if (!v.is_array()) {
+    return FieldError("command",
+                      absl::StrCat("must be a list of strings or one shell string, got ", TypeName(v)));
+  }
+  if (v.empty()) return FieldError("command", "is empty");
+  for (size_t i = 0; i < v.size(); ++i) {
+    auto text = ScalarText(v[i], absl::StrCat("command[", i, "]"));
+    if (!text.ok()) return text.status();
+    spec->command.push_back(*text);
+  }
+  if (spec->command[0].empty()) return FieldError("command[0]", "is empty");
+  return absl::OkStatus();
+}
+
+absl::Status ParseResources(const json& v, Resources* r) {
+  if (!v.is_object()) {
+    return FieldError("resources", absl::StrCat("must be a mapping, got ", TypeName(v)));
+  }
+  if (auto s = CheckKnownFields(v, "resources.", {"cpus", "memory", "gpus", "gpu_type"}); !s.ok()) {
+    return s;
+  }
+  if (v.contains("cpus")) {
+    const json& c = v["cpus"];
+    if (!c.is_number() && !c.is_string()) {
+      return FieldError("resources.cpus", absl::StrCat("must be a number or a quantity like 500m, got ",
+                                                       TypeName(c)));
+    }
+    auto millis = ParseCpuMillis(c.is_string() ? c.get<std::string>() : c.dump());
+    if (!millis.ok()) return FieldError("resources.cpus", millis.status().message());
+    r->cpu_millis = *millis;
+  }
+  if (v.contains("memory")) {
+    const json& m = v["memory"];
+    if (!m.is_number_integer() && !m.is_number_unsigned() && !m.is_string()) {
+      return FieldError("resources.memory",
+                        absl::StrCat("must be a quantity like 4Gi or a number of bytes, got ",
+                                     TypeName(m)));
+    }
+    auto bytes = ParseMemoryBytes(m.is_string() ? m.get<std::string>() : m.dump());
+    if (!bytes.ok()) return FieldError("resources.memory", bytes.status().message());
+    r->memory_bytes = *bytes;
+  }
+  if (v.contains("gpus")) {
+    auto gpus = Integer(v["gpus"], "resources.gpus", 0, 1024);
+    if (!gpus.ok()) return gpus.status();
+    r->gpus = static_cast<int>(*gpus);
+  }
+  if (v.contains("gpu_type") && !v["gpu_type"].is_null()) {
+    if (!v["gpu_type"].is_string()) {
+      return FieldError("resources.gpu_type",
+                        absl::StrCat("must be a string, got ", TypeName(v["gpu_type"])));
+    }
+    r->gpu_type = v["gpu_type"].get<std::string>();
+    if (!r->gpu_type.empty() && r->gpus == 0) {
+      return FieldError("resources.gpu_type", "is set but resources.gpus is 0");
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
+  if (!v.is_object()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("spec: must be a mapping of fields, got ", TypeName(v)));
+  }
+  if (auto s = CheckKnownFields(v, "", {"name", "command", "workdir", "env", "resources",
+                                        "priority", "max_runtime", "max_restarts", "labels"});
+      !s.ok()) {
+    return s;
+  }
+  JobSpec spec;
+  static const std::regex kName("[A-Za-z0-9][A-Za-z0-9._-]{0,62}");
+  if (!v.contains("name")) return FieldError("name", "is required");
+  if (!v["name"].is_string()) {
+    return FieldError("name", absl::StrCat("must be a string, got ", TypeName(v["name"])));
+  }
+  spec.name = v["name"].get<std::string>();
+  if (!std::regex_match(spec.name, kName)) {
+    return FieldError("name", "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+  }
+
+  if (!v.contains("command")) return FieldError("command", "is required");
+  if (auto s = ParseCommand(v["command"], &spec); !s.ok()) return s;
+
+  if (v.contains("workdir")) {
+    if (!v["workdir"].is_string()) {
+      return FieldError("workdir", absl::StrCat("must be a string, got ", TypeName(v["workdir"])));
+    }
+    spec.workdir = v["workdir"].get<std::string>();
+    if (!IsSafeRelativePath(spec.workdir)) {
+      return FieldError("workdir", "must be a relative path inside the code snapshot, without '..'");
+    }
+  }
+
+  if (v.contains("env")) {
+    static const std::regex kEnvName("[A-Za-z_][A-Za-z0-9_]*");
+    auto env = StringMap(v["env"], "env", kEnvName,
+                         "is not a valid variable name (letters, digits, '_'; not starting with a digit)");
+    if (!env.ok()) return env.status();
+    for (const auto& [key, value] : *env) {
+      if (key.starts_with("DLAB_") || key == "CUDA_VISIBLE_DEVICES") {
+        return FieldError(absl::StrCat("env.", key), "is set by dlab and cannot be overridden");
+      }
+    }
+    spec.env = *std::move(env);
+  }
+
+  if (v.contains("resources")) {
+    if (auto s = ParseResources(v["resources"], &spec.resources); !s.ok()) return s;
+  }
+
+  if (v.contains("priority")) {
+    auto p = Integer(v["priority"], "priority", -1000, 1000);
+    if (!p.ok()) return p.status();
+    spec.priority = static_cast<int>(*p);
+  }
+
+  if (v.contains("max_runtime") && !v["max_runtime"].is_null()) {
+    const json& m = v["max_runtime"];
+    if (!m.is_string() && !m.is_number()) {
+      return FieldError("max_runtime",
+                        absl::StrCat("must be a duration like 2h or a number of seconds, got ",
+                                     TypeName(m)));
+    }
+    auto d = ParseDuration(m.is_string() ? m.get<std::string>() : m.dump());
+    if (!d.ok()) return FieldError("max_runtime", d.status().message());
+    spec.max_runtime = *d;
+  }
+
+  if (v.contains("max_restarts")) {
+    auto n = Integer(v["max_restarts"], "max_restarts", 0, 100);
+    if (!n.ok()) return n.status();
+    spec.max_restarts = static_cast<int>(*n);
+  }
+
+  if (v.contains("labels")) {
+    static const std::regex kLabelKey("[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?");
+    auto labels = StringMap(v["labels"], "labels", kLabelKey,
+                            "must be 1-63 letters, digits, '.', '_', '/' or '-'");
+    if (!labels.ok()) return labels.status();
+    for (const auto& [key, value] : *labels) {
+      if (value.size() > 256 || value.find_first_of(",\n") != std::string::npos) {
+        return FieldError(absl::StrCat("labels.", key),
+                          "must be at most 256 characters, without commas or newlines");
+      }
+    }
+    spec.labels = *std::move(labels);
+  }
+  return spec;
+}
+
+json JobSpecToJson(const JobSpec& spec) {
+  json j;
+  j["name"] = spec.name;
+  if (spec.shell) {
+    j["command"] = spec.command.back();
+  } else {
+    j["command"] = spec.command;
+  }
+  j["workdir"] = spec.workdir;
+  j["env"] = spec.env;
+  j["resources"] = {{"cpus", FormatCpuMillis(spec.resources.cpu_millis)},
+                    {"memory", FormatMemoryBytes(spec.resources.memory_bytes)},
+                    {"gpus", spec.resources.gpus}};
+  if (!spec.resources.gpu_type.empty()) j["resources"]["gpu_type"] = spec.resources.gpu_type;
+  j["priority"] = spec.priority;
+  j["max_runtime"] =
+      spec.max_runtime == absl::ZeroDuration() ? json(nullptr) : json(absl::FormatDuration(spec.max_runtime));
+  j["max_restarts"] = spec.max_restarts;
+  j["labels"] = spec.labels;
+  return j;
+}
+
+}  // namespace dlab

@@ -1,0 +1,117 @@
+#include "common/job_spec.h"
+
+#include <gtest/gtest.h>
+
+#include "common/yaml_json.h"
+#include "nlohmann/json.hpp"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+absl::StatusOr<JobSpec> FromYaml(absl::string_view yaml) {
+  auto j = ParseYamlOrJson(yaml);
+  if (!j.ok()) return j.status();
+  return ParseJobSpec(*j);
+}
+
+// The error message of parsing yaml; fails the test if it parsed.
+std::string ErrorOf(absl::string_view yaml) {
+  auto spec = FromYaml(yaml);
+  EXPECT_FALSE(spec.ok()) << yaml;
+  if (spec.ok()) return "";
+  EXPECT_EQ(spec.status().code(), absl::StatusCode::kInvalidArgument);
+  return std::string(spec.status().message());
+}
+
+TEST(JobSpecTest, ParsesTheDocumentedExample) {
+  auto spec = FromYaml(R"(
+name: digits
+command: ["/usr/bin/python3", "train.py", "--epochs", "10"]
+workdir: .
+env: {OMP_NUM_THREADS: "2"}
+resources: {cpus: 2, memory: 4Gi, gpus: 1, gpu_type: H100}
+priority: 0
+max_runtime: 2h
+max_restarts: 3
+labels: {project: mnist}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->name, "digits");
+  EXPECT_EQ(spec->command, (std::vector<std::string>{"/usr/bin/python3", "train.py", "--epochs", "10"}));
+  EXPECT_FALSE(spec->shell);
+  EXPECT_EQ(spec->env.at("OMP_NUM_THREADS"), "2");
+  EXPECT_EQ(spec->resources.cpu_millis, 2000);
+  EXPECT_EQ(spec->resources.memory_bytes, 4LL << 30);
+  EXPECT_EQ(spec->resources.gpus, 1);
+  EXPECT_EQ(spec->resources.gpu_type, "H100");
+  EXPECT_EQ(spec->max_runtime, absl::Hours(2));
+  EXPECT_EQ(spec->max_restarts, 3);
+  EXPECT_EQ(spec->labels.at("project"), "mnist");
+}
+
+TEST(JobSpecTest, ShellStringAndDefaults) {
+  auto spec = FromYaml("name: a\ncommand: echo hi && exit 3\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_TRUE(spec->shell);
+  EXPECT_EQ(spec->command, (std::vector<std::string>{"/bin/sh", "-c", "echo hi && exit 3"}));
+  EXPECT_EQ(spec->workdir, ".");
+  EXPECT_EQ(spec->resources.cpu_millis, 1000);
+  EXPECT_EQ(spec->resources.gpus, 0);
+  EXPECT_EQ(spec->max_runtime, absl::ZeroDuration());
+}
+
+TEST(JobSpecTest, UnquotedScalarsInEnvBecomeStrings) {
+  auto spec = FromYaml("name: a\ncommand: [x]\nenv: {THREADS: 2, DEBUG: true}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->env.at("THREADS"), "2");
+  EXPECT_EQ(spec->env.at("DEBUG"), "true");
+}
+
+TEST(JobSpecTest, ErrorsNameTheField) {
+  EXPECT_EQ(ErrorOf("command: [x]\n"), "name: is required");
+  EXPECT_EQ(ErrorOf("name: a\n"), "command: is required");
+  EXPECT_TRUE(ErrorOf("name: a\ncommand: [x]\ncolour: red\n").starts_with("colour: unknown field"));
+  EXPECT_TRUE(ErrorOf("name: a\ncommand: [x]\nresources: {gpu: 1}\n")
+                  .starts_with("resources.gpu: unknown field"));
+  EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nresources: {gpus: two}\n"),
+            "resources.gpus: must be an integer, got a string");
+  EXPECT_TRUE(ErrorOf("name: a\ncommand: [x]\nresources: {memory: 4GB}\n")
+                  .starts_with("resources.memory: '4GB' is not a memory quantity"));
+  EXPECT_TRUE(ErrorOf("name: a\ncommand: [x]\nresources: {cpus: lots}\n")
+                  .starts_with("resources.cpus: 'lots' is not a CPU quantity"));
+  EXPECT_EQ(ErrorOf("name: a\ncommand: 5\n"),
+            "command: must be a list of strings or one shell string, got an integer");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: []\n"), "command: is empty");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nworkdir: ../up\n"),
+            "workdir: must be a relative path inside the code snapshot, without '..'");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nmax_restarts: -1\n"),
+            "max_restarts: must be between 0 and 100, got -1");
+  EXPECT_TRUE(ErrorOf("name: a\ncommand: [x]\nmax_runtime: soon\n").starts_with("max_runtime: 'soon'"));
+  EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nenv: {CUDA_VISIBLE_DEVICES: '0'}\n"),
+            "env.CUDA_VISIBLE_DEVICES: is set by dlab and cannot be overridden");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nresources: {gpu_type: H100}\n"),
+            "resources.gpu_type: is set but resources.gpus is 0");
+  EXPECT_TRUE(ErrorOf("name: 'bad name!'\ncommand: [x]\n").starts_with("name: must be"));
+  EXPECT_TRUE(ErrorOf("- just\n- a list\n").starts_with("spec: must be a mapping"));
+  EXPECT_TRUE(ErrorOf("name: [unclosed\n").starts_with("cannot parse YAML/JSON at line"));
+}
+
+TEST(JobSpecTest, NormalizedJsonRoundTrips) {
+  auto spec = FromYaml(
+      "name: a\ncommand: python3 x.py\nresources: {cpus: 500m, memory: 1536Mi, gpus: 2, gpu_type: A100}\n"
+      "max_runtime: 90m\nlabels: {team: vision}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  json j = JobSpecToJson(*spec);
+  EXPECT_EQ(j["resources"]["cpus"], "500m");
+  EXPECT_EQ(j["resources"]["memory"], "1536Mi");
+  EXPECT_EQ(j["max_runtime"], "1h30m");
+  EXPECT_EQ(j["command"], "python3 x.py");
+  auto again = ParseJobSpec(j);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(JobSpecToJson(*again), j);
+}
+
+}  // namespace
+}  // namespace dlab

@@ -1,0 +1,466 @@
+#include "sched/job_controller.h"
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/quantity.h"
+#include "spdlog/spdlog.h"
+
+namespace dlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string DescribeAllocation(const Allocation& a) {
+  std::string s = absl::StrCat("cpus ", FormatCpuMillis(a.cpu_millis), ", memory ",
+                               FormatMemoryBytes(a.memory_bytes));
+  if (!a.gpus.empty()) absl::StrAppend(&s, ", gpus [", absl::StrJoin(a.gpus, ","), "]");
+  return s;
+}
+
+// The newest complete checkpoint directory (by name) under dir, or "".
+std::string LatestCheckpoint(const std::string& dir) {
+  std::error_code ec;
+  std::string best;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (!entry.is_directory() || name.starts_with(".") || name.find(".tmp") != std::string::npos) continue;
+    if (name > fs::path(best).filename().string()) best = entry.path().string();
+  }
+  return best;
+}
+
+// Why an attempt ended, for people.
+std::string EndReason(const AttemptStatus& s, const JobSpec& spec) {
+  if (s.end_reason == "cancelled") return "cancelled by user";
+  if (s.end_reason == "max_runtime") {
+    return absl::StrCat("max_runtime ", absl::FormatDuration(spec.max_runtime), " exceeded");
+  }
+  if (s.end_reason == "oom_killed") {
+    return absl::StrCat("out of memory: killed at the ", FormatMemoryBytes(spec.resources.memory_bytes),
+                        " limit");
+  }
+  if (s.end_reason == "exec_failed") return absl::StrCat("cannot start command: ", s.message);
+  if (!s.signal.empty()) return absl::StrCat("killed by ", s.signal);
+  return absl::StrCat("exited with code ", s.exit_code.value_or(-1));
+}
+
+}  // namespace
+
+JobController::JobController(ControllerOptions options, Store* store, SnapshotStore* snapshots,
+                             Backend* backend, ControllerObserver observer)
+    : options_(std::move(options)),
+      store_(store),
+      snapshots_(snapshots),
+      backend_(backend),
+      observer_(std::move(observer)) {}
+
+JobController::~JobController() { Stop(); }
+
+absl::Status JobController::Start() {
+  backend_->SetListener([this](const std::string& dir) {
+    std::lock_guard lock(mu_);
+    changed_dirs_.insert(dir);
+    cv_.notify_one();
+  });
+  if (auto s = Recover(); !s.ok()) return s;
+  thread_ = std::thread([this] { Loop(); });
+  return absl::OkStatus();
+}
+
+void JobController::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+std::string JobController::JobDir(int64_t job_id) const {
+  return absl::StrCat(options_.data_dir, "/jobs/", job_id);
+}
+
+std::string JobController::AttemptDir(int64_t job_id, int attempt) const {
+  return absl::StrCat(JobDir(job_id), "/attempts/", attempt);
+}
+
+void JobController::Wake() {
+  std::lock_guard lock(mu_);
+  dirty_ = true;
+  cv_.notify_one();
+}
+
+void JobController::Enqueue(const JobRecord& job) {
+  std::lock_guard lock(mu_);
+  queue_[{job.spec.priority, job.submit_time, job.id}] = job.spec.resources;
+  dirty_ = true;
+  cv_.notify_one();
+}
+
+absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec, const std::string& snapshot,
+                                                      const std::string& idempotency_key) {
+  if (auto s = CheckCanEverRun(spec.resources, options_.node); !s.ok()) return s;
+  if (!snapshot.empty()) {
+    if (auto s = snapshots_->Stat(snapshot); !s.ok()) return s.status();
+  }
+  auto result = store_->CreateJob({.spec = spec,
+                                   .snapshot = snapshot,
+                                   .idempotency_key = idempotency_key,
+                                   .submit_time = absl::Now()});
+  if (!result.ok()) return result.status();
+  if (result->created) Enqueue(result->job);
+  return result;
+}
+
+absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
+  auto job = store_->GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (IsTerminal(job->state)) {
+    return absl::FailedPreconditionError(absl::StrCat("job ", job_id, " already ended (",
+                                                      std::string(JobStateName(job->state)), ")"));
+  }
+  if (auto s = store_->SetCancelRequested(job_id); !s.ok()) return s;
+  if (job->state == JobState::kQueued) {
+    auto s = store_->Transition({.job_id = job_id, .from = JobState::kQueued, .to = JobState::kCancelled,
+                                 .reason = "cancelled by user before it started", .time = absl::Now()});
+    if (s.ok()) {
+      std::lock_guard lock(mu_);
+      queue_.erase({job->spec.priority, job->submit_time, job_id});
+      dirty_ = true;
+      cv_.notify_one();
+      return store_->GetJob(job_id);
+    }
+    // Lost the race with the scheduler: it is starting now; cancel it as a running job.
+  }
+  std::string dir;
+  {
+    std::lock_guard lock(mu_);
+    if (auto it = active_.find(job_id); it != active_.end()) dir = it->second.dir;
+  }
+  if (!dir.empty()) {
+    if (auto s = backend_->Cancel(dir); !s.ok()) spdlog::warn("cancel job {}: {}", job_id, s.ToString());
+  }
+  return store_->GetJob(job_id);
+}
+
+absl::StatusOr<std::string> JobController::LogPath(int64_t job_id, int attempt) {
+  auto job = store_->GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (attempt == 0) attempt = job->attempts;
+  if (attempt == 0) return std::string();
+  if (attempt < 0 || attempt > job->attempts) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no attempt ", attempt, " (it has ",
+                                            job->attempts, ")"));
+  }
+  return absl::StrCat(AttemptDir(job_id, attempt), "/task-0.log");
+}
+
+void JobController::Loop() {
+  absl::Time next_reconcile = absl::Now() + options_.reconcile_interval;
+  while (true) {
+    std::set<std::string> changed;
+    bool reconcile = false;
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.reconcile_interval),
+                   [&] { return stopping_ || dirty_ || !changed_dirs_.empty(); });
+      if (stopping_) return;
+      changed.swap(changed_dirs_);
+      reconcile = absl::Now() >= next_reconcile;
+    }
+    for (const std::string& dir : changed) Refresh(dir);
+    if (reconcile) {
+      next_reconcile = absl::Now() + options_.reconcile_interval;
+      std::vector<Active> all;
+      {
+        std::lock_guard lock(mu_);
+        for (const auto& [id, a] : active_) all.push_back(a);
+        dirty_ = true;  // resources or reasons may have changed
+      }
+      for (const Active& a : all) RefreshActive(a);
+    }
+    ScheduleOnce();
+  }
+}
+
+void JobController::ScheduleOnce() {
+  ScheduleInput input{.node = options_.node};
+  {
+    std::lock_guard lock(mu_);
+    if (!dirty_) return;
+    dirty_ = false;
+    for (const auto& [id, a] : active_) input.in_use.push_back(a.allocation);
+    for (const auto& [key, resources] : queue_) input.queue.push_back({key.job_id, resources});
+  }
+  ScheduleDecision decision = ScheduleFifo(input);
+  for (const Waiting& w : decision.wait) {
+    auto& last = waiting_reason_[w.job_id];
+    if (last == w.reason) continue;
+    last = w.reason;
+    if (auto s = store_->SetReason(w.job_id, w.reason); !s.ok()) spdlog::warn("{}", s.ToString());
+  }
+  for (const Placement& p : decision.start) {
+    waiting_reason_.erase(p.job_id);
+    auto job = store_->GetJob(p.job_id);
+    {
+      std::lock_guard lock(mu_);
+      if (job.ok()) queue_.erase({job->spec.priority, job->submit_time, p.job_id});
+    }
+    if (!job.ok()) {
+      spdlog::error("schedule job {}: {}", p.job_id, job.status().ToString());
+      continue;
+    }
+    if (job->state != JobState::kQueued) continue;  // cancelled meanwhile
+    Launch(*job, p.allocation);
+  }
+}
+
+void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
+  Active active{.job_id = job.id,
+                .attempt = job.attempts + 1,
+                .dir = AttemptDir(job.id, job.attempts + 1),
+                .allocation = allocation,
+                .state = JobState::kStarting,
+                .submit_time = job.submit_time};
+  AttemptRecord attempt{.job_id = job.id,
+                        .number = active.attempt,
+                        .state = JobState::kStarting,
+                        .allocation = allocation,
+                        .dir = active.dir,
+                        .create_time = absl::Now()};
+  auto s = store_->Transition({.job_id = job.id,
+                               .from = JobState::kQueued,
+                               .to = JobState::kStarting,
+                               .reason = absl::StrCat("scheduled: ", DescribeAllocation(allocation)),
+                               .time = attempt.create_time,
+                               .new_attempt = attempt});
+  if (!s.ok()) {
+    spdlog::warn("launch job {}: {}", job.id, s.ToString());
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    active_[job.id] = active;
+    dir_to_job_[active.dir] = job.id;
+  }
+
+  std::error_code ec;
+  std::string code_dir = absl::StrCat(active.dir, "/code");
+  std::string checkpoint_dir = absl::StrCat(JobDir(job.id), "/checkpoints");
+  std::string output_dir = absl::StrCat(JobDir(job.id), "/output");
+  for (const std::string& d : {code_dir, checkpoint_dir, output_dir}) fs::create_directories(d, ec);
+  if (ec) return FailLaunch(active, absl::StrCat("cannot create the attempt's directories: ", ec.message()));
+  if (!job.snapshot.empty()) {
+    if (auto x = snapshots_->Extract(job.snapshot, code_dir); !x.ok()) {
+      return FailLaunch(active, absl::StrCat("cannot unpack the code snapshot: ", x.message()));
+    }
+  }
+  std::string workdir = fs::weakly_canonical(fs::path(code_dir) / job.spec.workdir).string();
+  if (!fs::is_directory(workdir)) {
+    return FailLaunch(active, absl::StrCat("workdir '", job.spec.workdir, "' is not a directory in the code snapshot"));
+  }
+  LaunchRequest req{.job_id = job.id,
+                    .attempt = active.attempt,
+                    .argv = job.spec.command,
+                    .workdir = workdir,
+                    .env = job.spec.env,
+                    .attempt_dir = active.dir,
+                    .log_path = absl::StrCat(active.dir, "/task-0.log"),
+                    .allocation = allocation,
+                    .max_runtime = job.spec.max_runtime,
+                    .kill_grace = options_.kill_grace};
+  req.env["DLAB_JOB_ID"] = absl::StrCat(job.id);
+  req.env["DLAB_ATTEMPT"] = absl::StrCat(active.attempt);
+  req.env["DLAB_TRIAL_ID"] = "";
+  req.env["DLAB_HPARAMS"] = "{}";
+  req.env["DLAB_CHECKPOINT_DIR"] = checkpoint_dir;
+  req.env["DLAB_RESUME_FROM"] = LatestCheckpoint(checkpoint_dir);
+  req.env["DLAB_OUTPUT_DIR"] = output_dir;
+  req.env["DLAB_API_URL"] = options_.api_url;
+  if (auto x = backend_->Launch(req); !x.ok()) {
+    return FailLaunch(active, absl::StrCat("cannot start the supervisor: ", x.message()));
+  }
+}
+
+void JobController::FailLaunch(const Active& active, const std::string& reason) {
+  spdlog::warn("job {} attempt {}: {}", active.job_id, active.attempt, reason);
+  Finish(active, AttemptStatus{.phase = AttemptPhase::kExited,
+                               .end_reason = "launch_failed",
+                               .message = reason,
+                               .end_time = absl::Now()});
+}
+
+void JobController::Refresh(const std::string& attempt_dir) {
+  std::optional<Active> active;
+  {
+    std::lock_guard lock(mu_);
+    auto it = dir_to_job_.find(attempt_dir);
+    if (it != dir_to_job_.end()) {
+      auto a = active_.find(it->second);
+      if (a != active_.end() && a->second.dir == attempt_dir) active = a->second;
+    }
+  }
+  if (active) RefreshActive(*active);
+}
+
+void JobController::RefreshActive(Active active) {
+  auto status = backend_->Inspect(active.dir);
+  if (!status.ok()) {
+    if (absl::IsNotFound(status.status()) && active.state == JobState::kStarting) return;  // launching
+    spdlog::warn("inspect {}: {}", active.dir, status.status().ToString());
+    return;
+  }
+  bool ran = status->start_time.has_value();
+  if (active.state == JobState::kStarting && ran) {
+    auto s = store_->Transition(
+        {.job_id = active.job_id,
+         .from = JobState::kStarting,
+         .to = JobState::kRunning,
+         .reason = absl::StrCat("started attempt ", active.attempt),
+         .time = *status->start_time,
+         .attempt_update = AttemptUpdate{.number = active.attempt,
+                                         .state = JobState::kRunning,
+                                         .start_time = status->start_time,
+                                         .limit_notes = status->limit_notes}});
+    if (!s.ok()) {
+      spdlog::warn("job {}: {}", active.job_id, s.ToString());
+      return;
+    }
+    active.state = JobState::kRunning;
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = active_.find(active.job_id); it != active_.end()) it->second.state = JobState::kRunning;
+    }
+    if (observer_.on_started) observer_.on_started(*status->start_time - active.submit_time);
+  }
+  if (status->phase == AttemptPhase::kExited) {
+    Finish(active, *status);
+  } else if (status->phase == AttemptPhase::kLost) {
+    AttemptStatus lost = *status;
+    lost.end_reason = "lost";
+    lost.end_time = absl::Now();
+    Finish(active, lost);
+  }
+}
+
+void JobController::Finish(const Active& active, const AttemptStatus& status) {
+  auto job = store_->GetJob(active.job_id);
+  if (!job.ok()) {
+    spdlog::error("finish job {}: {}", active.job_id, job.status().ToString());
+    return;
+  }
+  std::string reason;
+  if (status.end_reason == "launch_failed") {
+    reason = status.message;
+  } else if (status.end_reason == "lost") {
+    reason = "the attempt's supervisor is gone and recorded no exit status (machine restarted?)";
+  } else {
+    reason = EndReason(status, job->spec);
+  }
+  JobState attempt_state;
+  JobState to;
+  bool cancelled = job->cancel_requested || status.end_reason == "cancelled";
+  if (cancelled) {
+    attempt_state = to = JobState::kCancelled;
+    reason = "cancelled by user";
+  } else if (status.end_reason == "exited" && status.exit_code == 0) {
+    attempt_state = to = JobState::kSucceeded;
+  } else {
+    attempt_state = to = JobState::kFailed;
+  }
+  // Restart failures the job may recover from; not a command that cannot start or ran too long.
+  int failures = 0;
+  if (auto attempts = store_->ListAttempts(active.job_id); attempts.ok()) {
+    for (const auto& a : *attempts) failures += a.state == JobState::kFailed ? 1 : 0;
+  }
+  bool restart = to == JobState::kFailed && status.end_reason != "exec_failed" &&
+                 status.end_reason != "max_runtime" && status.end_reason != "launch_failed" &&
+                 failures < job->spec.max_restarts;
+  if (restart) {
+    to = JobState::kRestarting;
+    reason = absl::StrCat(reason, "; restarting (restart ", failures + 1, " of ", job->spec.max_restarts, ")");
+  }
+  absl::Time end = status.end_time.value_or(absl::Now());
+  auto s = store_->Transition({.job_id = active.job_id,
+                               .from = job->state,
+                               .to = to,
+                               .reason = reason,
+                               .time = end,
+                               .exit_code = status.exit_code,
+                               .attempt_update = AttemptUpdate{.number = active.attempt,
+                                                               .state = attempt_state,
+                                                               .reason = reason,
+                                                               .end_time = end,
+                                                               .exit_code = status.exit_code,
+                                                               .limit_notes = status.limit_notes}});
+  if (!s.ok()) {
+    spdlog::warn("finish job {}: {}", active.job_id, s.ToString());
+    return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    active_.erase(active.job_id);
+    dir_to_job_.erase(active.dir);
+    dirty_ = true;
+  }
+  if (restart) {
+    auto r = store_->Transition({.job_id = active.job_id, .from = JobState::kRestarting,
+                                 .to = JobState::kQueued, .reason = "queued for a new attempt",
+                                 .time = absl::Now()});
+    if (!r.ok()) spdlog::warn("requeue job {}: {}", active.job_id, r.ToString());
+    if (auto again = store_->GetJob(active.job_id); again.ok()) Enqueue(*again);
+  }
+}
+
+absl::Status JobController::Recover() {
+  auto jobs = store_->ActiveJobs();
+  if (!jobs.ok()) return jobs.status();
+  int reattached = 0;
+  std::vector<Active> to_refresh;
+  for (JobRecord& job : *jobs) {
+    if (job.state == JobState::kRestarting) {
+      auto s = store_->Transition({.job_id = job.id, .from = JobState::kRestarting, .to = JobState::kQueued,
+                                   .reason = "queued for a new attempt", .time = absl::Now()});
+      if (!s.ok()) return s;
+      job.state = JobState::kQueued;
+    }
+    if (job.state == JobState::kQueued) {
+      Enqueue(job);
+      continue;
+    }
+    // STARTING or RUNNING: find its attempt's supervisor.
+    auto attempts = store_->ListAttempts(job.id);
+    if (!attempts.ok()) return attempts.status();
+    if (attempts->empty()) continue;
+    const AttemptRecord& a = attempts->back();
+    Active active{.job_id = job.id, .attempt = a.number, .dir = a.dir, .allocation = a.allocation,
+                  .state = job.state, .submit_time = job.submit_time};
+    auto status = backend_->Inspect(a.dir);
+    if (!status.ok() && absl::IsNotFound(status.status())) {
+      // dlabd stopped between recording the attempt and launching it: run it again.
+      auto s = store_->Transition(
+          {.job_id = job.id, .from = job.state, .to = JobState::kQueued,
+           .reason = "dlabd restarted before the attempt was launched", .time = absl::Now(),
+           .attempt_update = AttemptUpdate{.number = a.number, .state = JobState::kCancelled,
+                                           .reason = "never launched", .end_time = absl::Now()}});
+      if (!s.ok()) return s;
+      if (auto again = store_->GetJob(job.id); again.ok()) Enqueue(*again);
+      continue;
+    }
+    {
+      std::lock_guard lock(mu_);
+      active_[job.id] = active;
+      dir_to_job_[a.dir] = job.id;
+    }
+    ++reattached;
+    to_refresh.push_back(active);
+    if (job.cancel_requested) backend_->Cancel(a.dir).IgnoreError();
+  }
+  for (const Active& a : to_refresh) RefreshActive(a);
+  spdlog::info("recovered {} active jobs ({} attempts reattached)", jobs->size(), reattached);
+  return absl::OkStatus();
+}
+
+}  // namespace dlab

@@ -1,0 +1,117 @@
+// JobController: the job lifecycle on one node. Submit commits a job before returning; one
+// controller thread schedules queued jobs (FIFO by priority), launches attempts through the
+// Backend, turns what supervisors report into state transitions (with restarts per
+// max_restarts), and on Start reattaches to attempts that outlived a previous dlabd.
+// Thread-safe: public methods may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "backend/backend.h"
+#include "sched/scheduler.h"
+#include "store/snapshot_store.h"
+#include "store/store.h"
+
+namespace dlab {
+
+struct ControllerOptions {
+  std::string data_dir;                  // jobs live under data_dir/jobs/<id>/
+  NodeCapacity node;
+  absl::Duration kill_grace = absl::Seconds(10);
+  absl::Duration reconcile_interval = absl::Seconds(1);
+  std::string api_url;                   // given to workloads as DLAB_API_URL
+};
+
+// Observations the controller reports for /metrics; called on the controller thread.
+struct ControllerObserver {
+  std::function<void(absl::Duration submit_to_running)> on_started;
+};
+
+class JobController final {
+ public:
+  JobController(ControllerOptions options, Store* store, SnapshotStore* snapshots, Backend* backend,
+                ControllerObserver observer = {});
+  ~JobController();
+  JobController(const JobController&) = delete;
+  JobController& operator=(const JobController&) = delete;
+
+  // Recovers jobs left by a previous run (reattaching to live attempts) and starts the
+  // controller thread. Unavailable if the store cannot be read.
+  absl::Status Start();
+  void Stop();
+
+  // Validated spec in; InvalidArgument when it can never run here, NotFound for an unknown
+  // snapshot. The job is durable when this returns.
+  absl::StatusOr<CreateJobResult> Submit(const JobSpec& spec, const std::string& snapshot,
+                                         const std::string& idempotency_key);
+  // NotFound; FailedPrecondition when the job already ended. Returns the job after the request.
+  absl::StatusOr<JobRecord> Cancel(int64_t job_id);
+  // The log file of an attempt (0: the latest). NotFound for unknown jobs or attempts.
+  // An empty path when the job has not started yet.
+  absl::StatusOr<std::string> LogPath(int64_t job_id, int attempt);
+
+  const NodeCapacity& node() const { return options_.node; }
+
+ private:
+  struct Active {
+    int64_t job_id = 0;
+    int attempt = 0;
+    std::string dir;
+    Allocation allocation;
+    JobState state = JobState::kStarting;   // STARTING or RUNNING as last recorded
+    absl::Time submit_time;
+  };
+  struct QueueKey {
+    int priority;
+    absl::Time submit_time;
+    int64_t job_id;
+    bool operator<(const QueueKey& o) const {
+      if (priority != o.priority) return priority > o.priority;
+      if (submit_time != o.submit_time) return submit_time < o.submit_time;
+      return job_id < o.job_id;
+    }
+  };
+
+  void Loop();
+  void Wake();
+  void Enqueue(const JobRecord& job);
+  void ScheduleOnce();
+  void Launch(const JobRecord& job, const Allocation& allocation);
+  void Refresh(const std::string& attempt_dir);
+  void RefreshActive(Active active);
+  void Finish(const Active& active, const AttemptStatus& status);
+  void FailLaunch(const Active& active, const std::string& reason);
+  absl::Status Recover();
+  std::string JobDir(int64_t job_id) const;
+  std::string AttemptDir(int64_t job_id, int attempt) const;
+
+  const ControllerOptions options_;
+  Store* const store_;
+  SnapshotStore* const snapshots_;
+  Backend* const backend_;
+  const ControllerObserver observer_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopping_ = false;                               // GUARDED_BY(mu_)
+  bool dirty_ = true;                                   // GUARDED_BY(mu_): reschedule
+  std::set<std::string> changed_dirs_;                  // GUARDED_BY(mu_)
+  std::map<QueueKey, Resources> queue_;                 // GUARDED_BY(mu_)
+  std::map<int64_t, Active> active_;                    // GUARDED_BY(mu_), by job id
+  std::map<std::string, int64_t> dir_to_job_;           // GUARDED_BY(mu_)
+  std::map<int64_t, std::string> waiting_reason_;       // controller thread only
+  std::thread thread_;
+};
+
+}  // namespace dlab

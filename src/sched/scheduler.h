@@ -1,0 +1,64 @@
+// The first scheduler: a pure function from a snapshot (node capacity, allocations in use,
+// queued jobs in queue order) to decisions (which jobs start with which allocation, why the rest
+// wait). Strict FIFO within priority: the first job that does not fit blocks those behind it,
+// so large jobs are not starved. Also the submit-time check (can this job ever run here?).
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "common/job.h"
+
+namespace dlab {
+
+struct GpuSlot {
+  int index = 0;
+  std::string type;    // short type, e.g. "H100"
+  std::string model;   // full model name, e.g. "NVIDIA H100 80GB HBM3"
+};
+
+struct NodeCapacity {
+  int64_t cpu_millis = 0;
+  int64_t memory_bytes = 0;
+  std::vector<GpuSlot> gpus;
+};
+
+struct QueuedJob {
+  int64_t job_id = 0;
+  Resources resources;
+};
+
+struct ScheduleInput {
+  NodeCapacity node;
+  std::vector<Allocation> in_use;   // allocations of attempts that hold resources now
+  std::vector<QueuedJob> queue;     // in queue order (priority, submit time)
+};
+
+struct Placement {
+  int64_t job_id = 0;
+  Allocation allocation;
+};
+
+struct Waiting {
+  int64_t job_id = 0;
+  std::string reason;
+};
+
+struct ScheduleDecision {
+  std::vector<Placement> start;
+  std::vector<Waiting> wait;
+};
+
+ScheduleDecision ScheduleFifo(const ScheduleInput& input);
+
+// InvalidArgument naming the field when the request exceeds what the node has in total
+// (or asks for a GPU type it does not have), so it could never run.
+absl::Status CheckCanEverRun(const Resources& request, const NodeCapacity& node);
+
+// Case-insensitive: the slot's type equals `type`, or its model name contains it.
+bool GpuMatchesType(const GpuSlot& slot, const std::string& type);
+
+}  // namespace dlab

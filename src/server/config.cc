@@ -1,0 +1,149 @@
+#include "server/config.h"
+
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+#include "common/quantity.h"
+#include "common/yaml_json.h"
+#include "nlohmann/json.hpp"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+absl::Status Field(const std::string& field, absl::string_view problem) {
+  return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
+}
+
+absl::StatusOr<std::string> Text(const json& v, const std::string& field) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_number()) return v.dump();
+  return Field(field, "must be a string");
+}
+
+absl::Status Known(const json& obj, const std::string& prefix, std::initializer_list<const char*> keys) {
+  for (const auto& [key, value] : obj.items()) {
+    bool ok = false;
+    for (const char* k : keys) ok = ok || key == k;
+    if (!ok) return Field(prefix + key, "unknown field");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseGpus(const json& v, ServerConfig* c) {
+  if (v.is_string()) {
+    std::string mode = v.get<std::string>();
+    if (mode != "auto" && mode != "none") return Field("node.gpus", "must be auto, none, or a list");
+    c->gpus_mode = mode;
+    c->gpus.clear();
+    return absl::OkStatus();
+  }
+  if (!v.is_array()) return Field("node.gpus", "must be auto, none, or a list of {type, count}");
+  c->gpus_mode = "declared";
+  c->gpus.clear();
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string f = absl::StrCat("node.gpus[", i, "]");
+    const json& g = v[i];
+    if (!g.is_object()) return Field(f, "must be a mapping {type, model, count}");
+    if (auto s = Known(g, f + ".", {"type", "model", "count"}); !s.ok()) return s;
+    GpuDeclaration d;
+    if (!g.contains("type") || !g["type"].is_string()) return Field(f + ".type", "is required (e.g. H100)");
+    d.type = g["type"].get<std::string>();
+    d.model = g.contains("model") && g["model"].is_string() ? g["model"].get<std::string>() : d.type;
+    if (g.contains("count")) {
+      if (!g["count"].is_number_integer() || g["count"].get<int>() < 1) {
+        return Field(f + ".count", "must be a positive integer");
+      }
+      d.count = g["count"].get<int>();
+    }
+    c->gpus.push_back(d);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ParseListen(const std::string& listen, ServerConfig* config) {
+  auto colon = listen.rfind(':');
+  int port = -1;
+  if (colon != std::string::npos && colon > 0) {
+    auto [p, ec] = std::from_chars(listen.data() + colon + 1, listen.data() + listen.size(), port);
+    if (ec != std::errc() || p != listen.data() + listen.size()) port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat("listen: expected HOST:PORT, got '", listen, "'"));
+  }
+  config->host = listen.substr(0, colon);
+  config->port = port;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, ServerConfig c) {
+  auto parsed = ParseYamlOrJson(yaml_text);
+  if (!parsed.ok()) return parsed.status();
+  const json& root = *parsed;
+  if (root.is_null()) return c;
+  if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
+  if (auto s = Known(root, "", {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
+                                "http_threads", "shim_path"});
+      !s.ok()) {
+    return s;
+  }
+  if (root.contains("listen")) {
+    auto t = Text(root["listen"], "listen");
+    if (!t.ok()) return t.status();
+    if (auto s = ParseListen(*t, &c); !s.ok()) return s;
+  }
+  for (const char* key : {"data_dir", "shim_path"}) {
+    if (!root.contains(key)) continue;
+    auto t = Text(root[key], key);
+    if (!t.ok()) return t.status();
+    (std::string(key) == "data_dir" ? c.data_dir : c.shim_path) = *t;
+  }
+  if (root.contains("kill_grace")) {
+    auto t = Text(root["kill_grace"], "kill_grace");
+    if (!t.ok()) return t.status();
+    auto d = ParseDuration(*t);
+    if (!d.ok()) return Field("kill_grace", d.status().message());
+    c.kill_grace = *d;
+  }
+  if (root.contains("max_snapshot_size")) {
+    auto t = Text(root["max_snapshot_size"], "max_snapshot_size");
+    if (!t.ok()) return t.status();
+    auto b = ParseMemoryBytes(*t);
+    if (!b.ok()) return Field("max_snapshot_size", b.status().message());
+    c.max_snapshot_bytes = *b;
+  }
+  if (root.contains("http_threads")) {
+    if (!root["http_threads"].is_number_integer() || root["http_threads"].get<int>() < 1) {
+      return Field("http_threads", "must be a positive integer");
+    }
+    c.http_threads = root["http_threads"].get<int>();
+  }
+  if (root.contains("node")) {
+    const json& node = root["node"];
+    if (!node.is_object()) return Field("node", "must be a mapping {cpus, memory, gpus}");
+    if (auto s = Known(node, "node.", {"cpus", "memory", "gpus"}); !s.ok()) return s;
+    if (node.contains("cpus")) {
+      auto t = Text(node["cpus"], "node.cpus");
+      if (!t.ok()) return t.status();
+      auto m = ParseCpuMillis(*t);
+      if (!m.ok()) return Field("node.cpus", m.status().message());
+      c.cpu_millis = *m;
+    }
+    if (node.contains("memory")) {
+      auto t = Text(node["memory"], "node.memory");
+      if (!t.ok()) return t.status();
+      auto b = ParseMemoryBytes(*t);
+      if (!b.ok()) return Field("node.memory", b.status().message());
+      c.memory_bytes = *b;
+    }
+    if (node.contains("gpus")) {
+      if (auto s = ParseGpus(node["gpus"], &c); !s.ok()) return s;
+    }
+  }
+  return c;
+}
+
+}  // namespace dlab

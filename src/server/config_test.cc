@@ -1,0 +1,51 @@
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+namespace dlab {
+namespace {
+
+TEST(ServerConfigTest, ParsesEveryField) {
+  auto c = ParseServerConfig(R"(
+listen: 0.0.0.0:9000
+data_dir: /var/lib/dlab
+node:
+  cpus: 16
+  memory: 64Gi
+  gpus: [{type: H100, count: 4}, {type: A100, model: NVIDIA A100-SXM4-40GB}]
+kill_grace: 30s
+max_snapshot_size: 1Gi
+)");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->host, "0.0.0.0");
+  EXPECT_EQ(c->port, 9000);
+  EXPECT_EQ(c->data_dir, "/var/lib/dlab");
+  EXPECT_EQ(c->cpu_millis, 16000);
+  EXPECT_EQ(c->memory_bytes, 64LL << 30);
+  EXPECT_EQ(c->gpus_mode, "declared");
+  ASSERT_EQ(c->gpus.size(), 2u);
+  EXPECT_EQ(c->gpus[0].count, 4);
+  EXPECT_EQ(c->gpus[1].model, "NVIDIA A100-SXM4-40GB");
+  EXPECT_EQ(c->kill_grace, absl::Seconds(30));
+  EXPECT_EQ(c->max_snapshot_bytes, 1LL << 30);
+}
+
+TEST(ServerConfigTest, EmptyFileKeepsDefaults) {
+  auto c = ParseServerConfig("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->port, 8080);
+  EXPECT_EQ(c->gpus_mode, "auto");
+}
+
+TEST(ServerConfigTest, ErrorsNameTheField) {
+  EXPECT_EQ(ParseServerConfig("node: {memory: lots}").status().message(),
+            "node.memory: 'lots' is not a memory quantity (examples: 4Gi, 512Mi, 1G)");
+  EXPECT_EQ(ParseServerConfig("nodes: {}").status().message(), "nodes: unknown field");
+  EXPECT_EQ(ParseServerConfig("node: {gpus: [{count: 2}]}").status().message(),
+            "node.gpus[0].type: is required (e.g. H100)");
+  EXPECT_EQ(ParseServerConfig("listen: nowhere").status().message(),
+            "listen: expected HOST:PORT, got 'nowhere'");
+}
+
+}  // namespace
+}  // namespace dlab

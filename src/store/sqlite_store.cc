@@ -1,0 +1,561 @@
+// SQLite implementation of Store: one connection in WAL mode with synchronous=FULL, guarded by
+// a mutex; prepared statements are cached per SQL text. Times are stored as unix microseconds.
+#include <sqlite3.h>
+
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/check.h"
+#include "common/job_spec.h"
+#include "nlohmann/json.hpp"
+#include "store/store.h"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+// Versioned migrations: migration i brings user_version from i to i+1. Append only.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  snapshot TEXT NOT NULL DEFAULT '',
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  priority INTEGER NOT NULL,
+  submit_time INTEGER NOT NULL,
+  update_time INTEGER NOT NULL,
+  start_time INTEGER,
+  end_time INTEGER,
+  exit_code INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  cancel_requested INTEGER NOT NULL DEFAULT 0,
+  idempotency_key TEXT UNIQUE
+);
+CREATE INDEX jobs_active ON jobs(state, priority DESC, submit_time, id);
+CREATE TABLE job_labels (
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (job_id, key)
+);
+CREATE INDEX job_labels_kv ON job_labels(key, value, job_id);
+CREATE TABLE attempts (
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  number INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  allocation TEXT NOT NULL,
+  dir TEXT NOT NULL,
+  create_time INTEGER NOT NULL,
+  start_time INTEGER,
+  end_time INTEGER,
+  exit_code INTEGER,
+  limit_notes TEXT NOT NULL DEFAULT '[]',
+  PRIMARY KEY (job_id, number)
+);
+CREATE TABLE events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id INTEGER NOT NULL REFERENCES jobs(id),
+  time INTEGER NOT NULL,
+  from_state TEXT,
+  to_state TEXT NOT NULL,
+  reason TEXT NOT NULL
+);
+CREATE INDEX events_job ON events(job_id, id);
+)sql",
+};
+
+constexpr char kJobColumns[] =
+    "id, spec, snapshot, state, reason, submit_time, update_time, start_time, end_time, "
+    "exit_code, attempts, cancel_requested, COALESCE(idempotency_key, '')";
+
+int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
+absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
+
+// A prepared statement borrowed from the cache; reset on destruction.
+class Stmt {
+ public:
+  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
+  ~Stmt() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& Bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& BindNull(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  template <typename T>
+  Stmt& BindOpt(int i, const std::optional<T>& v) {
+    if (!v) return BindNull(i);
+    if constexpr (std::is_same_v<T, absl::Time>) {
+      return Bind(i, ToMicros(*v));
+    } else {
+      return Bind(i, static_cast<int64_t>(*v));
+    }
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int Step() { return sqlite3_step(s_); }
+
+  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
+  std::string Text(int col) const {
+    const unsigned char* p = sqlite3_column_text(s_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, col)) : "";
+  }
+  std::optional<absl::Time> OptTime(int col) const {
+    if (IsNull(col)) return std::nullopt;
+    return FromMicros(Int(col));
+  }
+  std::optional<int> OptInt(int col) const {
+    if (IsNull(col)) return std::nullopt;
+    return static_cast<int>(Int(col));
+  }
+
+ private:
+  sqlite3_stmt* s_;
+};
+
+std::string StateText(JobState s) { return std::string(JobStateName(s)); }
+
+JobState StateFrom(const std::string& text) {
+  auto s = ParseJobState(text);
+  DLAB_CHECK(s.has_value());
+  return *s;
+}
+
+json AllocationToJson(const Allocation& a) {
+  return {{"cpu_millis", a.cpu_millis}, {"memory_bytes", a.memory_bytes}, {"gpus", a.gpus}};
+}
+
+Allocation AllocationFromJson(const std::string& text) {
+  json j = json::parse(text);
+  Allocation a;
+  a.cpu_millis = j.at("cpu_millis").get<int64_t>();
+  a.memory_bytes = j.at("memory_bytes").get<int64_t>();
+  a.gpus = j.at("gpus").get<std::vector<int>>();
+  return a;
+}
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close(db_);
+  }
+
+  absl::Status Init() {
+    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                               "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"}) {
+      if (auto s = Exec(pragma); !s.ok()) return s;
+    }
+    return Migrate();
+  }
+
+  absl::StatusOr<CreateJobResult> CreateJob(const NewJob& job) override {
+    std::lock_guard lock(mu_);
+    if (!job.idempotency_key.empty()) {
+      auto existing = FindByKeyLocked(job.idempotency_key);
+      if (existing.ok()) return CreateJobResult{*std::move(existing), false};
+      if (!absl::IsNotFound(existing.status())) return existing.status();
+    }
+    Transaction tx(this);
+    if (auto s = tx.Begin(); !s.ok()) return s;
+    {
+      Stmt st = Prepare(
+          "INSERT INTO jobs (name, spec, snapshot, state, reason, priority, submit_time, "
+          "update_time, idempotency_key) VALUES (?, ?, ?, 'QUEUED', 'submitted', ?, ?, ?, ?)");
+      st.Bind(1, job.spec.name).Bind(2, JobSpecToJson(job.spec).dump()).Bind(3, job.snapshot);
+      st.Bind(4, static_cast<int64_t>(job.spec.priority))
+          .Bind(5, ToMicros(job.submit_time))
+          .Bind(6, ToMicros(job.submit_time));
+      if (job.idempotency_key.empty()) {
+        st.BindNull(7);
+      } else {
+        st.Bind(7, job.idempotency_key);
+      }
+      if (st.Step() != SQLITE_DONE) return Error("insert job");
+    }
+    int64_t id = sqlite3_last_insert_rowid(db_);
+    for (const auto& [key, value] : job.spec.labels) {
+      Stmt st = Prepare("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)");
+      st.Bind(1, id).Bind(2, key).Bind(3, value);
+      if (st.Step() != SQLITE_DONE) return Error("insert label");
+    }
+    if (auto s = InsertEventLocked(id, job.submit_time, std::nullopt, JobState::kQueued, "submitted");
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = tx.Commit(); !s.ok()) return s;
+    auto record = GetJobLocked(id);
+    if (!record.ok()) return record.status();
+    return CreateJobResult{*std::move(record), true};
+  }
+
+  absl::StatusOr<JobRecord> GetJob(int64_t id) override {
+    std::lock_guard lock(mu_);
+    return GetJobLocked(id);
+  }
+
+  absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter) override {
+    std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE 1=1");
+    if (filter.before_id > 0) absl::StrAppend(&sql, " AND id < ?");
+    if (!filter.states.empty()) {
+      std::vector<std::string> marks(filter.states.size(), "?");
+      absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(marks, ","), ")");
+    }
+    for (size_t i = 0; i < filter.labels.size(); ++i) {
+      absl::StrAppend(&sql, " AND id IN (SELECT job_id FROM job_labels WHERE key = ? AND value = ?)");
+    }
+    absl::StrAppend(&sql, " ORDER BY id DESC LIMIT ?");
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare(sql);
+    int i = 1;
+    if (filter.before_id > 0) st.Bind(i++, filter.before_id);
+    for (JobState s : filter.states) st.Bind(i++, StateText(s));
+    for (const auto& [key, value] : filter.labels) {
+      st.Bind(i, key).Bind(i + 1, value);
+      i += 2;
+    }
+    st.Bind(i, static_cast<int64_t>(filter.limit));
+    return ReadJobsLocked(st);
+  }
+
+  absl::StatusOr<std::vector<JobRecord>> ActiveJobs() override {
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare(absl::StrCat(
+        "SELECT ", kJobColumns,
+        " FROM jobs WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') "
+        "ORDER BY priority DESC, submit_time, id"));
+    return ReadJobsLocked(st);
+  }
+
+  absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t job_id) override {
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare(
+        "SELECT number, state, reason, allocation, dir, create_time, start_time, end_time, "
+        "exit_code, limit_notes FROM attempts WHERE job_id = ? ORDER BY number");
+    st.Bind(1, job_id);
+    std::vector<AttemptRecord> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      AttemptRecord a;
+      a.job_id = job_id;
+      a.number = static_cast<int>(st.Int(0));
+      a.state = StateFrom(st.Text(1));
+      a.reason = st.Text(2);
+      a.allocation = AllocationFromJson(st.Text(3));
+      a.dir = st.Text(4);
+      a.create_time = FromMicros(st.Int(5));
+      a.start_time = st.OptTime(6);
+      a.end_time = st.OptTime(7);
+      a.exit_code = st.OptInt(8);
+      a.limit_notes = json::parse(st.Text(9)).get<std::vector<std::string>>();
+      out.push_back(std::move(a));
+    }
+    if (rc != SQLITE_DONE) return Error("list attempts");
+    return out;
+  }
+
+  absl::StatusOr<std::vector<EventRecord>> ListEvents(int64_t job_id) override {
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare(
+        "SELECT id, time, from_state, to_state, reason FROM events WHERE job_id = ? ORDER BY id");
+    st.Bind(1, job_id);
+    std::vector<EventRecord> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      EventRecord e;
+      e.id = st.Int(0);
+      e.job_id = job_id;
+      e.time = FromMicros(st.Int(1));
+      if (!st.IsNull(2)) e.from = StateFrom(st.Text(2));
+      e.to = StateFrom(st.Text(3));
+      e.reason = st.Text(4);
+      out.push_back(std::move(e));
+    }
+    if (rc != SQLITE_DONE) return Error("list events");
+    return out;
+  }
+
+  absl::Status Transition(const JobTransition& t) override {
+    std::lock_guard lock(mu_);
+    Transaction tx(this);
+    if (auto s = tx.Begin(); !s.ok()) return s;
+    {
+      Stmt st = Prepare(
+          "UPDATE jobs SET state = ?, reason = ?, update_time = ?, "
+          "exit_code = COALESCE(?, exit_code), "
+          "start_time = CASE WHEN ? = 'RUNNING' AND start_time IS NULL THEN ? ELSE start_time END, "
+          "end_time = CASE WHEN ? IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN ? ELSE end_time END, "
+          "attempts = COALESCE(?, attempts) "
+          "WHERE id = ? AND state = ?");
+      std::string to = StateText(t.to);
+      st.Bind(1, to).Bind(2, t.reason).Bind(3, ToMicros(t.time)).BindOpt(4, t.exit_code);
+      st.Bind(5, to).Bind(6, ToMicros(t.time)).Bind(7, to).Bind(8, ToMicros(t.time));
+      if (t.new_attempt) {
+        st.Bind(9, static_cast<int64_t>(t.new_attempt->number));
+      } else {
+        st.BindNull(9);
+      }
+      st.Bind(10, t.job_id).Bind(11, StateText(t.from));
+      if (st.Step() != SQLITE_DONE) return Error("update job state");
+    }
+    if (sqlite3_changes(db_) == 0) {
+      auto job = GetJobLocked(t.job_id);
+      if (!job.ok()) return job.status();
+      return absl::FailedPreconditionError(
+          absl::StrCat("job ", t.job_id, " is ", std::string(JobStateName(job->state)), ", not ",
+                       std::string(JobStateName(t.from))));
+    }
+    if (t.new_attempt) {
+      const AttemptRecord& a = *t.new_attempt;
+      Stmt st = Prepare(
+          "INSERT INTO attempts (job_id, number, state, reason, allocation, dir, create_time, "
+          "limit_notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+      st.Bind(1, t.job_id).Bind(2, static_cast<int64_t>(a.number)).Bind(3, StateText(a.state));
+      st.Bind(4, a.reason).Bind(5, AllocationToJson(a.allocation).dump()).Bind(6, a.dir);
+      st.Bind(7, ToMicros(a.create_time)).Bind(8, json(a.limit_notes).dump());
+      if (st.Step() != SQLITE_DONE) return Error("insert attempt");
+    }
+    if (t.attempt_update) {
+      if (auto s = UpdateAttemptLocked(t.job_id, *t.attempt_update); !s.ok()) return s;
+    }
+    if (auto s = InsertEventLocked(t.job_id, t.time, t.from, t.to, t.reason); !s.ok()) return s;
+    return tx.Commit();
+  }
+
+  absl::Status UpdateAttempt(int64_t job_id, const AttemptUpdate& update) override {
+    std::lock_guard lock(mu_);
+    return UpdateAttemptLocked(job_id, update);
+  }
+
+  absl::Status SetCancelRequested(int64_t job_id) override {
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+    st.Bind(1, job_id);
+    if (st.Step() != SQLITE_DONE) return Error("set cancel_requested");
+    if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+    return absl::OkStatus();
+  }
+
+  absl::Status SetReason(int64_t job_id, const std::string& reason) override {
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ?");
+    st.Bind(1, reason).Bind(2, job_id);
+    if (st.Step() != SQLITE_DONE) return Error("set reason");
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::map<JobState, int64_t>> CountByState() override {
+    std::lock_guard lock(mu_);
+    Stmt st = Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    std::map<JobState, int64_t> out;
+    for (JobState s : AllJobStates()) out[s] = 0;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) out[StateFrom(st.Text(0))] = st.Int(1);
+    if (rc != SQLITE_DONE) return Error("count jobs");
+    return out;
+  }
+
+ private:
+  class Transaction {
+   public:
+    explicit Transaction(SqliteStore* store) : store_(store) {}
+    ~Transaction() {
+      if (open_) store_->Exec("ROLLBACK").IgnoreError();
+    }
+    absl::Status Begin() {
+      auto s = store_->Exec("BEGIN IMMEDIATE");
+      open_ = s.ok();
+      return s;
+    }
+    absl::Status Commit() {
+      auto s = store_->Exec("COMMIT");
+      if (s.ok()) open_ = false;
+      return s;
+    }
+
+   private:
+    SqliteStore* store_;
+    bool open_ = false;
+  };
+
+  absl::Status Exec(const std::string& sql) {
+    char* err = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : "unknown error";
+      sqlite3_free(err);
+      return absl::UnavailableError(absl::StrCat("store: ", msg));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Error(std::string_view what) {
+    return absl::UnavailableError(absl::StrCat("store: ", std::string(what), ": ", sqlite3_errmsg(db_)));
+  }
+
+  absl::Status Migrate() {
+    int64_t version = 0;
+    {
+      Stmt st = Prepare("PRAGMA user_version");
+      if (st.Step() == SQLITE_ROW) version = st.Int(0);
+    }
+    const int64_t target = std::size(kMigrations);
+    if (version > target) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "store: database schema version ", version, " is newer than this dlabd (", target, ")"));
+    }
+    for (; version < target; ++version) {
+      if (auto s = Exec(absl::StrCat("BEGIN; ", kMigrations[version], "; PRAGMA user_version = ",
+                                     version + 1, "; COMMIT;"));
+          !s.ok()) {
+        Exec("ROLLBACK").IgnoreError();
+        return s;
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  Stmt Prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it == cache_.end()) {
+      sqlite3_stmt* stmt = nullptr;
+      int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+      if (rc != SQLITE_OK) {
+        std::fprintf(stderr, "store: cannot prepare %s: %s\n", sql.c_str(), sqlite3_errmsg(db_));
+      }
+      DLAB_CHECK(rc == SQLITE_OK);
+      it = cache_.emplace(sql, stmt).first;
+    }
+    return Stmt(it->second);
+  }
+
+  absl::StatusOr<JobRecord> GetJobLocked(int64_t id) {
+    Stmt st = Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?"));
+    st.Bind(1, id);
+    auto jobs = ReadJobsLocked(st);
+    if (!jobs.ok()) return jobs.status();
+    if (jobs->empty()) return absl::NotFoundError(absl::StrCat("job ", id, " not found"));
+    return std::move(jobs->front());
+  }
+
+  absl::StatusOr<JobRecord> FindByKeyLocked(const std::string& key) {
+    Stmt st = Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE idempotency_key = ?"));
+    st.Bind(1, key);
+    auto jobs = ReadJobsLocked(st);
+    if (!jobs.ok()) return jobs.status();
+    if (jobs->empty()) return absl::NotFoundError("no job with this idempotency key");
+    return std::move(jobs->front());
+  }
+
+  absl::StatusOr<std::vector<JobRecord>> ReadJobsLocked(Stmt& st) {
+    std::vector<JobRecord> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      JobRecord j;
+      j.id = st.Int(0);
+      auto spec = ParseJobSpec(json::parse(st.Text(1)));
+      DLAB_CHECK(spec.ok());
+      j.spec = *std::move(spec);
+      j.snapshot = st.Text(2);
+      j.state = StateFrom(st.Text(3));
+      j.reason = st.Text(4);
+      j.submit_time = FromMicros(st.Int(5));
+      j.update_time = FromMicros(st.Int(6));
+      j.start_time = st.OptTime(7);
+      j.end_time = st.OptTime(8);
+      j.exit_code = st.OptInt(9);
+      j.attempts = static_cast<int>(st.Int(10));
+      j.cancel_requested = st.Int(11) != 0;
+      j.idempotency_key = st.Text(12);
+      out.push_back(std::move(j));
+    }
+    if (rc != SQLITE_DONE) return Error("read jobs");
+    return out;
+  }
+
+  absl::Status InsertEventLocked(int64_t job_id, absl::Time time, std::optional<JobState> from,
+                                 JobState to, const std::string& reason) {
+    Stmt st = Prepare(
+        "INSERT INTO events (job_id, time, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)");
+    st.Bind(1, job_id).Bind(2, ToMicros(time));
+    if (from) {
+      st.Bind(3, StateText(*from));
+    } else {
+      st.BindNull(3);
+    }
+    st.Bind(4, StateText(to)).Bind(5, reason);
+    if (st.Step() != SQLITE_DONE) return Error("insert event");
+    return absl::OkStatus();
+  }
+
+  absl::Status UpdateAttemptLocked(int64_t job_id, const AttemptUpdate& u) {
+    Stmt st = Prepare(
+        "UPDATE attempts SET state = COALESCE(?, state), reason = COALESCE(?, reason), "
+        "start_time = COALESCE(?, start_time), end_time = COALESCE(?, end_time), "
+        "exit_code = COALESCE(?, exit_code), limit_notes = COALESCE(?, limit_notes) "
+        "WHERE job_id = ? AND number = ?");
+    if (u.state) {
+      st.Bind(1, StateText(*u.state));
+    } else {
+      st.BindNull(1);
+    }
+    if (u.reason) {
+      st.Bind(2, *u.reason);
+    } else {
+      st.BindNull(2);
+    }
+    st.BindOpt(3, u.start_time).BindOpt(4, u.end_time).BindOpt(5, u.exit_code);
+    if (u.limit_notes) {
+      st.Bind(6, json(*u.limit_notes).dump());
+    } else {
+      st.BindNull(6);
+    }
+    st.Bind(7, job_id).Bind(8, static_cast<int64_t>(u.number));
+    if (st.Step() != SQLITE_DONE) return Error("update attempt");
+    return absl::OkStatus();
+  }
+
+  std::mutex mu_;
+  sqlite3* db_;  // GUARDED_BY(mu_) after Init
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(const std::string& path) {
+  sqlite3* db = nullptr;
+  int rc = sqlite3_open_v2(path.c_str(), &db,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+    sqlite3_close(db);
+    return absl::UnavailableError(absl::StrCat("cannot open database ", path, ": ", msg));
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  if (auto s = store->Init(); !s.ok()) {
+    return absl::UnavailableError(absl::StrCat("cannot use database ", path, ": ", s.message()));
+  }
+  return store;
+}
+
+}  // namespace dlab

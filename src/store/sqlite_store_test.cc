@@ -1,0 +1,159 @@
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "store/store.h"
+
+namespace dlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+class SqliteStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("dlab-store-test-" + std::to_string(::getpid()) + "-" +
+                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store_ = Open();
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  std::unique_ptr<Store> Open() {
+    auto s = Store::OpenSqlite((dir_ / "dlab.db").string());
+    EXPECT_TRUE(s.ok()) << s.status();
+    return s.ok() ? *std::move(s) : nullptr;
+  }
+  NewJob Job(const std::string& name, int priority = 0, std::map<std::string, std::string> labels = {}) {
+    NewJob j;
+    j.spec.name = name;
+    j.spec.command = {"true"};
+    j.spec.priority = priority;
+    j.spec.labels = std::move(labels);
+    j.submit_time = absl::Now();
+    return j;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(SqliteStoreTest, CreateAndGetJobWithSubmittedEvent) {
+  auto created = store_->CreateJob(Job("a", 0, {{"project", "mnist"}}));
+  ASSERT_TRUE(created.ok()) << created.status();
+  EXPECT_TRUE(created->created);
+  auto job = store_->GetJob(created->job.id);
+  ASSERT_TRUE(job.ok());
+  EXPECT_EQ(job->spec.name, "a");
+  EXPECT_EQ(job->state, JobState::kQueued);
+  EXPECT_EQ(job->spec.labels.at("project"), "mnist");
+  auto events = store_->ListEvents(job->id);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events->size(), 1u);
+  EXPECT_FALSE((*events)[0].from.has_value());
+  EXPECT_EQ((*events)[0].to, JobState::kQueued);
+  EXPECT_EQ(store_->GetJob(999).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstJob) {
+  NewJob j = Job("a");
+  j.idempotency_key = "key-1";
+  auto first = store_->CreateJob(j);
+  auto second = store_->CreateJob(j);
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_TRUE(first->created);
+  EXPECT_FALSE(second->created);
+  EXPECT_EQ(first->job.id, second->job.id);
+  auto all = store_->ListJobs({});
+  EXPECT_EQ(all->size(), 1u);
+}
+
+TEST_F(SqliteStoreTest, ListFiltersByStateAndLabelsWithCursor) {
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store_->CreateJob(Job("j" + std::to_string(i), 0, {{"team", i % 2 ? "odd" : "even"}})).ok());
+  }
+  auto evens = store_->ListJobs({.labels = {{"team", "even"}}});
+  ASSERT_TRUE(evens.ok());
+  ASSERT_EQ(evens->size(), 3u);
+  EXPECT_EQ((*evens)[0].spec.name, "j4");  // newest first
+  auto page1 = store_->ListJobs({.limit = 2});
+  ASSERT_EQ(page1->size(), 2u);
+  auto page2 = store_->ListJobs({.before_id = page1->back().id, .limit = 2});
+  ASSERT_EQ(page2->size(), 2u);
+  EXPECT_LT((*page2)[0].id, page1->back().id);
+  auto running = store_->ListJobs({.states = {JobState::kRunning}});
+  EXPECT_TRUE(running->empty());
+}
+
+TEST_F(SqliteStoreTest, TransitionIsCompareAndSetAndRecordsEvents) {
+  int64_t id = store_->CreateJob(Job("a"))->job.id;
+  AttemptRecord attempt;
+  attempt.number = 1;
+  attempt.allocation = {.cpu_millis = 500, .memory_bytes = 1 << 20, .gpus = {1, 3}};
+  attempt.dir = "/tmp/x";
+  attempt.create_time = absl::Now();
+  ASSERT_TRUE(store_->Transition({.job_id = id, .from = JobState::kQueued, .to = JobState::kStarting,
+                                  .reason = "scheduled", .time = absl::Now(), .new_attempt = attempt})
+                  .ok());
+  // A stale transition from QUEUED is refused.
+  auto stale = store_->Transition(
+      {.job_id = id, .from = JobState::kQueued, .to = JobState::kCancelled, .time = absl::Now()});
+  EXPECT_EQ(stale.code(), absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(store_->Transition({.job_id = id, .from = JobState::kStarting, .to = JobState::kRunning,
+                                  .reason = "started", .time = absl::Now(),
+                                  .attempt_update = AttemptUpdate{.number = 1, .state = JobState::kRunning,
+                                                                  .start_time = absl::Now(),
+                                                                  .limit_notes = std::vector<std::string>{"cpu: ok"}}})
+                  .ok());
+  ASSERT_TRUE(store_->Transition({.job_id = id, .from = JobState::kRunning, .to = JobState::kFailed,
+                                  .reason = "exit code 3", .time = absl::Now(), .exit_code = 3})
+                  .ok());
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->state, JobState::kFailed);
+  EXPECT_EQ(job->exit_code, 3);
+  EXPECT_EQ(job->attempts, 1);
+  EXPECT_TRUE(job->start_time.has_value());
+  EXPECT_TRUE(job->end_time.has_value());
+  auto attempts = store_->ListAttempts(id);
+  ASSERT_EQ(attempts->size(), 1u);
+  EXPECT_EQ((*attempts)[0].allocation.gpus, (std::vector<int>{1, 3}));
+  EXPECT_EQ((*attempts)[0].limit_notes, (std::vector<std::string>{"cpu: ok"}));
+  EXPECT_EQ((*attempts)[0].state, JobState::kRunning);
+  auto events = store_->ListEvents(id);
+  ASSERT_EQ(events->size(), 4u);
+  EXPECT_EQ((*events)[3].reason, "exit code 3");
+  auto counts = store_->CountByState();
+  EXPECT_EQ(counts->at(JobState::kFailed), 1);
+  EXPECT_EQ(counts->at(JobState::kQueued), 0);
+}
+
+TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
+  int64_t low = store_->CreateJob(Job("low", 0))->job.id;
+  int64_t high = store_->CreateJob(Job("high", 5))->job.id;
+  int64_t done = store_->CreateJob(Job("done", 9))->job.id;
+  ASSERT_TRUE(store_->Transition({.job_id = done, .from = JobState::kQueued, .to = JobState::kCancelled,
+                                  .time = absl::Now()})
+                  .ok());
+  store_.reset();
+  store_ = Open();
+  auto active = store_->ActiveJobs();
+  ASSERT_TRUE(active.ok());
+  ASSERT_EQ(active->size(), 2u);
+  EXPECT_EQ((*active)[0].id, high);
+  EXPECT_EQ((*active)[1].id, low);
+}
+
+TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
+  store_.reset();
+  std::ofstream(dir_ / "junk.db") << "this is not sqlite, just text that is long enough to matter....";
+  auto s = Store::OpenSqlite((dir_ / "junk.db").string());
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("junk.db"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace dlab

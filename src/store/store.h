@@ -1,0 +1,133 @@
+// Store: the metadata of jobs, their attempts and their events. Every state change is written
+// together with its event in one transaction, and a call returns only once its change is durable
+// (survives the process being killed). The default implementation is SQLite in WAL mode.
+// Implementations are thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/job.h"
+
+namespace dlab {
+
+struct JobRecord {
+  int64_t id = 0;
+  JobSpec spec;
+  std::string snapshot;          // "sha256:<hex>" or empty
+  JobState state = JobState::kQueued;
+  std::string reason;
+  absl::Time submit_time;
+  absl::Time update_time;
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+  std::optional<int> exit_code;
+  int attempts = 0;              // number of the latest attempt; 0 before the first
+  bool cancel_requested = false;
+  std::string idempotency_key;
+};
+
+struct AttemptRecord {
+  int64_t job_id = 0;
+  int number = 0;                // 1, 2, ...
+  JobState state = JobState::kStarting;
+  std::string reason;
+  Allocation allocation;
+  std::string dir;               // the attempt's directory on the node
+  absl::Time create_time;
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+  std::optional<int> exit_code;
+  std::vector<std::string> limit_notes;
+};
+
+struct EventRecord {
+  int64_t id = 0;
+  int64_t job_id = 0;
+  absl::Time time;
+  std::optional<JobState> from;  // none for the submission
+  JobState to = JobState::kQueued;
+  std::string reason;
+};
+
+struct NewJob {
+  JobSpec spec;
+  std::string snapshot;
+  std::string idempotency_key;   // empty: none
+  absl::Time submit_time;
+};
+
+struct CreateJobResult {
+  JobRecord job;
+  bool created = true;           // false: an earlier job with the same idempotency key
+};
+
+struct JobFilter {
+  std::vector<JobState> states;                 // any of; empty: all
+  std::map<std::string, std::string> labels;    // all must match
+  int64_t before_id = 0;                        // cursor: only ids below; 0: from the newest
+  int limit = 50;
+};
+
+// Changes to the current attempt, applied with a job transition or alone.
+struct AttemptUpdate {
+  int number = 0;
+  std::optional<JobState> state;
+  std::optional<std::string> reason;
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+  std::optional<int> exit_code;
+  std::optional<std::vector<std::string>> limit_notes;
+};
+
+// One state change of a job, written atomically with its event.
+struct JobTransition {
+  int64_t job_id = 0;
+  JobState from = JobState::kQueued;  // compare-and-set: the job must still be in this state
+  JobState to = JobState::kQueued;
+  std::string reason;
+  absl::Time time;
+  std::optional<int> exit_code;
+  std::optional<AttemptRecord> new_attempt;   // inserted; the job's attempt count follows it
+  std::optional<AttemptUpdate> attempt_update;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Opens (creating if needed) the SQLite database at path and migrates it to the current
+  // schema. Unavailable when the file cannot be opened or is not a dlab database.
+  static absl::StatusOr<std::unique_ptr<Store>> OpenSqlite(const std::string& path);
+
+  // Inserts a QUEUED job with its "submitted" event. With an idempotency key that is already
+  // known, returns that job with created = false.
+  virtual absl::StatusOr<CreateJobResult> CreateJob(const NewJob& job) = 0;
+  // NotFound for an unknown id.
+  virtual absl::StatusOr<JobRecord> GetJob(int64_t id) = 0;
+  // Newest first.
+  virtual absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter) = 0;
+  // Jobs not in a terminal state, in queue order: priority (high first), submit time, id.
+  virtual absl::StatusOr<std::vector<JobRecord>> ActiveJobs() = 0;
+  virtual absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t job_id) = 0;
+  // Oldest first.
+  virtual absl::StatusOr<std::vector<EventRecord>> ListEvents(int64_t job_id) = 0;
+
+  // FailedPrecondition when the job is no longer in transition.from; NotFound for unknown ids.
+  virtual absl::Status Transition(const JobTransition& transition) = 0;
+  virtual absl::Status UpdateAttempt(int64_t job_id, const AttemptUpdate& update) = 0;
+  // Records that the user asked for cancellation. NotFound for unknown ids.
+  virtual absl::Status SetCancelRequested(int64_t job_id) = 0;
+  // Updates the job's reason without a state change (why a queued job waits); no event.
+  virtual absl::Status SetReason(int64_t job_id, const std::string& reason) = 0;
+  virtual absl::StatusOr<std::map<JobState, int64_t>> CountByState() = 0;
+};
+
+}  // namespace dlab
