@@ -192,7 +192,7 @@ HttpResponse Events(const ApiContext& ctx, const HttpRequest& req) {
   return Json(200, {{"events", std::move(list)}});
 }
 
-// The last n lines of text (all of it when it has fewer).
+// The last n lines of text (all of it when it has fewer), with their newlines.
 absl::string_view TailLines(absl::string_view text, int64_t n) {
   size_t end = text.size();
   if (end > 0 && text[end - 1] == '\n') --end;
@@ -244,7 +244,7 @@ class LogStream final : public StreamSource {
     offset_ += static_cast<int64_t>(fresh.size());
     pending_ += fresh;
     if (tail_ > 0) {  // only the first read is cut to the tail
-      pending_ = std::string(TailLines(pending_, tail_)) + (pending_.ends_with("\n") ? "\n" : "");
+      pending_ = std::string(TailLines(pending_, tail_));
       tail_ = 0;
     }
     size_t start = 0;
@@ -292,9 +292,7 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
     if (data.ok()) text = *std::move(data);
   }
   if (*tail > 0) {
-    std::string cut(TailLines(text, *tail));
-    if (!cut.empty() && text.ends_with("\n")) cut += "\n";
-    text = std::move(cut);
+    text = std::string(TailLines(text, *tail));
   }
   return HttpResponse{.status = 200, .content_type = "text/plain; charset=utf-8", .body = std::move(text)};
 }

@@ -6,6 +6,8 @@
 #include "common/file_util.h"
 #include "server/config.h"
 #include "server/server.h"
+#include "spdlog/sinks/stdout_sinks.h"
+#include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"dlabd: the dlab server (REST API, scheduler and local executor)"};
@@ -17,6 +19,8 @@ int main(int argc, char** argv) {
   app.add_option("--config", config_file, "YAML config file (see docs/configuration.md)");
   app.set_version_flag("--version", "dlabd 0.1.0");
   CLI11_PARSE(app, argc, argv);
+  // stdout carries only the "listening" line; logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("dlabd"));
 
   dlab::ServerConfig config;
   if (!config_file.empty()) {

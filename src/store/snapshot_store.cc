@@ -182,8 +182,10 @@ absl::Status SnapshotStore::Extract(const std::string& id, const std::string& de
   if (auto s = CheckArchive(*data, limits_); !s.ok()) return s;
   ArchivePtr in = OpenReader(*data);
   ArchivePtr out(archive_write_disk_new(), archive_write_free);
-  archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS |
-                                                ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM |
+  // Entry paths were checked and are rewritten below as dest + normalized relative path, so
+  // absolute paths are expected here; ".." and writing through symlinks stay forbidden.
+  archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                                ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
                                                 ARCHIVE_EXTRACT_TIME);
   struct archive_entry* e;
   while (archive_read_next_header(in.get(), &e) == ARCHIVE_OK) {

@@ -136,8 +136,10 @@ class Supervisor {
       : options_(options), spec_(std::move(spec)) {}
 
   absl::Status Run() {
+    // Named after the data dir's hash too: several dlabd instances may share a machine, and
+    // job ids repeat between them.
     cgroup_ = AttemptCgroup::Create(
-        absl::StrCat("job-", spec_.job_id, "-", spec_.attempt),
+        absl::StrCat(spec_.notify_socket, "-job-", spec_.job_id, "-", spec_.attempt),
         {.cpu_millis = spec_.cpu_millis, .memory_bytes = spec_.memory_bytes},
         {.fs_root = options_.cgroup_root, .disabled = options_.disable_cgroups});
     if (spec_.argv.empty()) return Finish(FailedStart("launch.json has an empty argv"));

@@ -1,0 +1,60 @@
+// The `dlab` subcommands, each a function over an HttpClient that writes what the user asked for
+// to `out`. Failures come back as Status values; the caller prints them. Not thread-safe: one
+// command at a time per context.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/http_client.h"
+
+namespace dlab {
+
+struct CommandContext {
+  HttpClient* client = nullptr;
+  std::ostream* out = nullptr;  // results: ids, tables, JSON, log lines
+};
+
+enum class OutputFormat { kText, kJson };
+
+struct RunOptions {
+  std::string spec_file;
+  std::optional<std::string> code_dir;  // default: the directory that holds spec_file
+  bool upload_code = true;              // false: submit without a snapshot (--no-code)
+  bool follow = false;
+  OutputFormat format = OutputFormat::kText;
+};
+
+// Submits a job (packing and uploading its code first when needed) and returns the exit status:
+// 0, or with `follow` the job's (see ExitStatusForJob).
+absl::StatusOr<int> RunJob(const CommandContext& ctx, const RunOptions& options);
+
+struct ListOptions {
+  std::vector<std::string> states;
+  std::vector<std::string> labels;  // "key=value"
+  int limit = 50;
+  OutputFormat format = OutputFormat::kText;
+};
+absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options);
+
+struct JobOptions {
+  int64_t job_id = 0;
+  OutputFormat format = OutputFormat::kText;
+};
+absl::Status DescribeJob(const CommandContext& ctx, const JobOptions& options);
+absl::Status CancelJob(const CommandContext& ctx, const JobOptions& options);
+absl::Status ShowEvents(const CommandContext& ctx, const JobOptions& options);
+
+struct LogsOptions {
+  int64_t job_id = 0;
+  bool follow = false;
+  std::optional<int64_t> tail;
+  std::optional<int64_t> attempt;
+};
+absl::Status ShowLogs(const CommandContext& ctx, const LogsOptions& options);
+
+}  // namespace dlab

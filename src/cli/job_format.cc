@@ -1,0 +1,226 @@
+#include "cli/job_format.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace dlab {
+namespace {
+
+using nlohmann::json;
+
+constexpr size_t kReasonColumnWidth = 48;
+constexpr int kCancelledExitStatus = 130;
+
+const json& Field(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+
+// A scalar as text; "-" for null or absent.
+std::string Text(const json& value) {
+  if (value.is_null()) return "-";
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string Text(const json& object, const char* key) { return Text(Field(object, key)); }
+
+size_t DisplayWidth(std::string_view s) {
+  return static_cast<size_t>(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+}
+
+// At most `width` characters, ending in "..." when cut; never splits a UTF-8 sequence.
+std::string Truncate(std::string s, size_t width) {
+  if (DisplayWidth(s) <= width) return s;
+  size_t keep = 0;
+  for (size_t chars = 0; keep < s.size(); ++keep) {
+    if ((static_cast<unsigned char>(s[keep]) & 0xC0) != 0x80 && chars++ == width - 3) break;
+  }
+  s.resize(keep);
+  return s + "...";
+}
+
+// Left-aligned columns separated by two spaces; the first row is the header.
+std::string RenderTable(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    widths.resize(std::max(widths.size(), row.size()));
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
+    }
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string OneLine(std::string s) {
+  std::replace(s.begin(), s.end(), '\n', ' ');
+  return s;
+}
+
+std::string ShellQuote(const std::string& arg) {
+  if (!arg.empty() && arg.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789@%_+=:,./-") == std::string::npos) {
+    return arg;
+  }
+  std::string quoted = "'";
+  for (char c : arg) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+std::string FormatCommand(const json& command) {
+  if (!command.is_array()) return Text(command);
+  std::vector<std::string> args;
+  for (const json& arg : command) args.push_back(ShellQuote(Text(arg)));
+  return absl::StrJoin(args, " ");
+}
+
+std::string FormatResources(const json& resources) {
+  std::string out = absl::StrCat("cpus ", Text(resources, "cpus"), ", memory ",
+                                 Text(resources, "memory"), ", gpus ", Text(resources, "gpus"));
+  if (Field(resources, "gpu_type").is_string()) {
+    absl::StrAppend(&out, " (", Text(resources, "gpu_type"), ")");
+  }
+  return out;
+}
+
+std::string FormatAllocation(const json& allocation) {
+  if (!allocation.is_object()) return "-";
+  return absl::StrCat("cpus ", Text(allocation, "cpus"), ", memory ", Text(allocation, "memory"),
+                      ", gpus ", Text(allocation, "gpus"));
+}
+
+std::string FormatLabels(const json& labels) {
+  if (!labels.is_object() || labels.empty()) return "-";
+  std::vector<std::string> pairs;
+  for (const auto& [key, value] : labels.items())
+    pairs.push_back(absl::StrCat(key, "=", Text(value)));
+  return absl::StrJoin(pairs, ", ");
+}
+
+std::string TimeWithAge(const json& time, absl::Time now) {
+  if (!time.is_string()) return "-";
+  return absl::StrCat(time.get<std::string>(), " (", FormatAge(time, now), " ago)");
+}
+
+std::string StateWithReason(const json& object) {
+  std::string state = Text(object, "state");
+  const json& reason = Field(object, "reason");
+  if (reason.is_string() && !reason.get<std::string>().empty()) {
+    absl::StrAppend(&state, " (", reason.get<std::string>(), ")");
+  }
+  return state;
+}
+
+void AppendField(std::string* out, absl::string_view name, absl::string_view value) {
+  absl::StrAppend(out, name, ":");
+  out->append(name.size() < 13 ? 13 - name.size() : 1, ' ');
+  absl::StrAppend(out, value, "\n");
+}
+
+void AppendAttempt(std::string* out, const json& attempt) {
+  absl::StrAppend(out, "  Attempt ", Text(attempt, "attempt"), ": ", StateWithReason(attempt),
+                  ", exit code ", Text(attempt, "exit_code"), "\n");
+  absl::StrAppend(out, "    created:    ", Text(attempt, "create_time"), "\n");
+  absl::StrAppend(out, "    started:    ", Text(attempt, "start_time"), "\n");
+  absl::StrAppend(out, "    ended:      ", Text(attempt, "end_time"), "\n");
+  absl::StrAppend(out, "    allocation: ", FormatAllocation(Field(attempt, "allocation")), "\n");
+  const json& limits = Field(attempt, "limits");
+  if (limits.is_array() && !limits.empty()) {
+    absl::StrAppend(out, "    limits:\n");
+    for (const json& line : limits) absl::StrAppend(out, "      ", Text(line), "\n");
+  }
+}
+
+}  // namespace
+
+std::string FormatAge(const json& rfc3339_time, absl::Time now) {
+  if (!rfc3339_time.is_string()) return "-";
+  absl::Time then;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, rfc3339_time.get<std::string>(), &then, &error)) {
+    return "-";
+  }
+  int64_t seconds = std::max<int64_t>(0, absl::ToInt64Seconds(now - then));
+  if (seconds < 60) return absl::StrCat(seconds, "s");
+  if (seconds < 3600) return absl::StrCat(seconds / 60, "m");
+  if (seconds < 48 * 3600) return absl::StrCat(seconds / 3600, "h");
+  return absl::StrCat(seconds / 86400, "d");
+}
+
+std::string FormatJobTable(const json& jobs, absl::Time now) {
+  std::vector<std::vector<std::string>> rows = {{"ID", "NAME", "STATE", "AGE", "GPUS", "REASON"}};
+  if (jobs.is_array()) {
+    for (const json& job : jobs) {
+      rows.push_back({Text(job, "id"), Text(job, "name"), Text(job, "state"),
+                      FormatAge(Field(job, "submit_time"), now),
+                      Text(Field(Field(job, "spec"), "resources"), "gpus"),
+                      Truncate(OneLine(Text(job, "reason")), kReasonColumnWidth)});
+    }
+  }
+  return RenderTable(rows);
+}
+
+std::string FormatJobDescription(const json& job, absl::Time now) {
+  const json& spec = Field(job, "spec");
+  std::string out;
+  AppendField(&out, "ID", Text(job, "id"));
+  AppendField(&out, "Name", Text(job, "name"));
+  AppendField(&out, "State", StateWithReason(job));
+  if (Field(job, "cancel_requested") == json(true)) AppendField(&out, "Cancel", "requested");
+  AppendField(&out, "Exit code", Text(job, "exit_code"));
+  AppendField(&out, "Submitted", TimeWithAge(Field(job, "submit_time"), now));
+  AppendField(&out, "Started", TimeWithAge(Field(job, "start_time"), now));
+  AppendField(&out, "Ended", TimeWithAge(Field(job, "end_time"), now));
+  AppendField(&out, "Command", FormatCommand(Field(spec, "command")));
+  AppendField(&out, "Workdir", Text(spec, "workdir"));
+  AppendField(&out, "Resources", FormatResources(Field(spec, "resources")));
+  AppendField(&out, "Priority", Text(job, "priority"));
+  AppendField(&out, "Max runtime", Text(spec, "max_runtime"));
+  AppendField(&out, "Max restarts", Text(spec, "max_restarts"));
+  AppendField(&out, "Labels", FormatLabels(Field(job, "labels")));
+  const json& snapshot = Field(job, "snapshot");
+  AppendField(&out, "Snapshot",
+              snapshot.is_string() && !snapshot.get<std::string>().empty() ? Text(snapshot) : "-");
+  const json& attempts = Field(job, "attempt_list");
+  AppendField(&out, "Attempts", Text(job, "attempts"));
+  if (attempts.is_array()) {
+    for (const json& attempt : attempts) AppendAttempt(&out, attempt);
+  }
+  return out;
+}
+
+std::string FormatEventTable(const json& events) {
+  std::vector<std::vector<std::string>> rows = {{"TIME", "FROM", "TO", "REASON"}};
+  if (events.is_array()) {
+    for (const json& event : events) {
+      rows.push_back({Text(event, "time"), Text(event, "from"), Text(event, "to"),
+                      OneLine(Text(event, "reason"))});
+    }
+  }
+  return RenderTable(rows);
+}
+
+int ExitStatusForJob(const std::string& state, const json& exit_code) {
+  if (state == "SUCCEEDED") return 0;
+  if (state == "CANCELLED") return kCancelledExitStatus;
+  if (state == "FAILED" && exit_code.is_number_integer()) {
+    int64_t code = exit_code.get<int64_t>();
+    if (code > 0 && code < 256) return static_cast<int>(code);
+  }
+  return 1;
+}
+
+}  // namespace dlab

@@ -1,0 +1,172 @@
+"""End-to-end fixtures: a real dlabd on a free port with a temporary data dir, and the real CLI."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(os.environ.get("DLAB_BIN_DIR", REPO / "build" / "bin"))
+
+
+def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
+    """Polls predicate until it returns a truthy value or the deadline passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Dlabd:
+    """One dlabd process; restartable on the same data dir."""
+
+    def __init__(self, tmp_path, config_text):
+        self.data_dir = tmp_path / "data"
+        self.config = tmp_path / "dlabd.yaml"
+        self.config.write_text(config_text)
+        self.log = tmp_path / "dlabd.log"
+        self.proc = None
+        self.url = None
+        self.port = 0
+
+    def start(self):
+        listen = f"127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [str(BIN / "dlabd"), "--listen", listen, "--data-dir", str(self.data_dir),
+             "--config", str(self.config)],
+            stdout=subprocess.PIPE, stderr=open(self.log, "ab"), text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("dlabd listening on http://"), (
+            f"dlabd did not start: {line!r}\n{self.log.read_text()}")
+        self.url = line.split()[-1]
+        self.port = int(self.url.rsplit(":", 1)[1])  # keep the port across restarts
+        return self
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=10)
+
+    def cancel_all(self):
+        """Cancels whatever still runs, so no workload outlives its test."""
+        if not self.proc or self.proc.poll() is not None:
+            return
+        status, body = self.request("GET", "/api/v1/jobs?state=QUEUED,STARTING,RUNNING&limit=500")
+        for job in (body or {}).get("jobs", []):
+            self.request("POST", f"/api/v1/jobs/{job['id']}/cancel")
+        for job in (body or {}).get("jobs", []):
+            self.wait_state(job["id"], {"CANCELLED", "SUCCEEDED", "FAILED"}, timeout=30)
+
+    def stop(self):
+        self.cancel_all()
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    # --- HTTP helpers -------------------------------------------------------------------
+    def request(self, method, path, body=None, headers=None, raw=False):
+        data = None
+        headers = dict(headers or {})
+        if body is not None and not isinstance(body, (bytes, bytearray)):
+            data = json.dumps(body).encode()
+            headers.setdefault("Content-Type", "application/json")
+        elif body is not None:
+            data = bytes(body)
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                payload = resp.read()
+                status = resp.status
+        except urllib.error.HTTPError as err:
+            payload = err.read()
+            status = err.code
+        if raw:
+            return status, payload
+        return status, (json.loads(payload) if payload else None)
+
+    def job(self, job_id):
+        status, body = self.request("GET", f"/api/v1/jobs/{job_id}")
+        assert status == 200, body
+        return body
+
+    def wait_state(self, job_id, states, timeout=60):
+        states = {states} if isinstance(states, str) else set(states)
+        return wait_for(lambda: (lambda j: j if j["state"] in states else None)(self.job(job_id)),
+                        timeout=timeout, what=f"job {job_id} to reach {states}")
+
+
+class Cli:
+    """Runs the real dlab CLI against a dlabd."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def __call__(self, *args, check=True, timeout=300, cwd=None):
+        env = dict(os.environ, DLAB_URL=self.server.url)
+        proc = subprocess.run([str(BIN / "dlab"), *map(str, args)], capture_output=True, text=True,
+                              timeout=timeout, env=env, cwd=cwd)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"dlab {' '.join(map(str, args))} exited {proc.returncode}:\n"
+                                 f"{proc.stdout}\n{proc.stderr}")
+        return proc
+
+    def json(self, *args, **kw):
+        return json.loads(self(*args, "--json", **kw).stdout)
+
+
+DEFAULT_CONFIG = """
+node:
+  cpus: 4
+  memory: 8Gi
+  gpus: [{type: H100, model: NVIDIA H100 80GB HBM3, count: 2}]
+kill_grace: 2s
+"""
+
+
+@pytest.fixture
+def dlabd(tmp_path):
+    server = Dlabd(tmp_path, getattr(dlabd, "config", DEFAULT_CONFIG)).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def make_dlabd(tmp_path):
+    """Factory for a dlabd with a custom config."""
+    servers = []
+
+    def make(config_text):
+        server = Dlabd(tmp_path, config_text).start()
+        servers.append(server)
+        return server
+
+    yield make
+    for s in servers:
+        s.stop()
+
+
+@pytest.fixture
+def cli(dlabd):
+    return Cli(dlabd)
+
+
+def write_job(folder, spec_yaml, files=None):
+    """A code folder with job.yaml and the given files; returns the job.yaml path."""
+    folder = pathlib.Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
+    (folder / "job.yaml").write_text(spec_yaml)
+    return folder / "job.yaml"
