@@ -21,13 +21,13 @@
 namespace dlab {
 
 struct HttpRequest {
-  std::string method;                                  // "GET", "POST", ...
-  std::string path;                                    // percent-decoded, without the query
-  std::multimap<std::string, std::string> query;       // percent-decoded
-  std::map<std::string, std::string> headers;          // names lower-cased
-  std::map<std::string, std::string> path_params;      // "{id}" in the pattern -> value
+  std::string method;                              // "GET", "POST", ...
+  std::string path;                                // percent-decoded, without the query
+  std::multimap<std::string, std::string> query;   // percent-decoded
+  std::map<std::string, std::string> headers;      // names lower-cased
+  std::map<std::string, std::string> path_params;  // "{id}" in the pattern -> value
   std::string body;
-  std::string remote;                                  // "127.0.0.1:53412"
+  std::string remote;  // "127.0.0.1:53412"
 
   // The first value of a query parameter / header (name lower-case), if present.
   std::optional<std::string> Query(std::string_view key) const;
@@ -100,7 +100,7 @@ class Router {
 
 struct HttpServerOptions {
   std::string host = "127.0.0.1";
-  int port = 8080;                 // 0: pick a free port
+  int port = 8080;  // 0: pick a free port
   int threads = 2;
   absl::Duration idle_timeout = absl::Seconds(60);
   // Called after each response (not for each stream chunk); for metrics and access logs.
@@ -112,9 +112,10 @@ class HttpServer {
   virtual ~HttpServer() = default;
   // Binds and starts serving on background threads. Unavailable with a message naming the
   // address when it is already in use or cannot be bound.
-  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options, Router router);
-  virtual int port() const = 0;       // the bound port
-  virtual void Stop() = 0;            // stops accepting, closes connections, joins threads
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(HttpServerOptions options,
+                                                           Router router);
+  virtual int port() const = 0;  // the bound port
+  virtual void Stop() = 0;       // stops accepting, closes connections, joins threads
 };
 
 }  // namespace dlab

@@ -45,17 +45,20 @@ std::string Metrics::Render(const std::map<JobState, int64_t>& jobs_by_state) co
     absl::StrAppend(&out, "dlab_jobs{state=\"", std::string(JobStateName(state)), "\"} ", n, "\n");
   }
   std::lock_guard lock(mu_);
-  out += "# HELP dlab_scheduling_latency_seconds Time from submission to the first attempt running.\n"
-         "# TYPE dlab_scheduling_latency_seconds histogram\n";
+  out +=
+      "# HELP dlab_scheduling_latency_seconds Time from submission to the first attempt running.\n"
+      "# TYPE dlab_scheduling_latency_seconds histogram\n";
   scheduling_seconds_.Render("dlab_scheduling_latency_seconds", "", &out);
-  out += "# HELP dlab_http_requests_total HTTP requests by method and status code.\n"
-         "# TYPE dlab_http_requests_total counter\n";
+  out +=
+      "# HELP dlab_http_requests_total HTTP requests by method and status code.\n"
+      "# TYPE dlab_http_requests_total counter\n";
   for (const auto& [key, n] : requests_) {
     absl::StrAppend(&out, "dlab_http_requests_total{method=\"", key.first, "\",code=\"", key.second,
                     "\"} ", n, "\n");
   }
-  out += "# HELP dlab_http_request_duration_seconds Time to answer HTTP requests.\n"
-         "# TYPE dlab_http_request_duration_seconds histogram\n";
+  out +=
+      "# HELP dlab_http_request_duration_seconds Time to answer HTTP requests.\n"
+      "# TYPE dlab_http_request_duration_seconds histogram\n";
   request_seconds_.Render("dlab_http_request_duration_seconds", "", &out);
   return out;
 }

@@ -23,7 +23,7 @@ class Metrics final {
 
  private:
   static constexpr std::array<double, 14> kBuckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-                                                      1,     2.5,  5,     10,   30,  60,  300};
+                                                      1,     2.5,  5,     10,   30,  60,   300};
   struct Histogram {
     std::array<int64_t, kBuckets.size()> counts{};
     int64_t count = 0;

@@ -78,7 +78,8 @@ absl::StatusOr<int64_t> IdParam(const HttpRequest& req) {
   int64_t id = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
   if (ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
-    return absl::NotFoundError(absl::StrCat("job '", text, "' not found (ids are positive integers)"));
+    return absl::NotFoundError(
+        absl::StrCat("job '", text, "' not found (ids are positive integers)"));
   }
   return id;
 }
@@ -102,18 +103,22 @@ absl::StatusOr<json> ParseEnvelope(const HttpRequest& req) {
   json body;
   if (type.find("yaml") != std::string::npos) {
     auto parsed = ParseYamlOrJson(req.body);
-    if (!parsed.ok()) return absl::InvalidArgumentError(absl::StrCat("body: ", parsed.status().message()));
+    if (!parsed.ok())
+      return absl::InvalidArgumentError(absl::StrCat("body: ", parsed.status().message()));
     body = *std::move(parsed);
   } else {
     body = json::parse(req.body, nullptr, /*allow_exceptions=*/false);
     if (body.is_discarded()) {
-      return absl::InvalidArgumentError("body: not valid JSON (expected {\"spec\": {...}, \"snapshot\": \"...\"})");
+      return absl::InvalidArgumentError(
+          "body: not valid JSON (expected {\"spec\": {...}, \"snapshot\": \"...\"})");
     }
   }
-  if (!body.is_object()) return absl::InvalidArgumentError("body: must be an object with a \"spec\" field");
+  if (!body.is_object())
+    return absl::InvalidArgumentError("body: must be an object with a \"spec\" field");
   for (const auto& [key, value] : body.items()) {
     if (key != "spec" && key != "snapshot") {
-      return absl::InvalidArgumentError(absl::StrCat(key, ": unknown field (known: spec, snapshot)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(key, ": unknown field (known: spec, snapshot)"));
     }
   }
   if (!body.contains("spec")) return absl::InvalidArgumentError("spec: is required");
@@ -128,7 +133,8 @@ HttpResponse Submit(const ApiContext& ctx, const HttpRequest& req) {
   if (!body.ok()) return ErrorResponse(body.status());
   auto spec = ParseJobSpec((*body)["spec"]);
   if (!spec.ok()) return ErrorResponse(spec.status());
-  std::string snapshot = body->value("snapshot", json("")).is_string() ? body->value("snapshot", "") : "";
+  std::string snapshot =
+      body->value("snapshot", json("")).is_string() ? body->value("snapshot", "") : "";
   auto result = ctx.controller->Submit(*spec, snapshot, req.Header("idempotency-key").value_or(""));
   if (!result.ok()) return ErrorResponse(result.status());
   return JobResponse(ctx.store, result->created ? 201 : 200, result->job);
@@ -140,15 +146,17 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
   if (!limit.ok()) return ErrorResponse(limit.status());
   filter.limit = static_cast<int>(*limit);
   auto cursor = IntQuery(req, "cursor", 0, 0, INT64_MAX);
-  if (!cursor.ok()) return ErrorResponse(absl::InvalidArgumentError("cursor: not a cursor from next_cursor"));
+  if (!cursor.ok())
+    return ErrorResponse(absl::InvalidArgumentError("cursor: not a cursor from next_cursor"));
   filter.before_id = *cursor;
   auto [sb, se] = req.query.equal_range("state");
   for (auto it = sb; it != se; ++it) {
     for (absl::string_view name : absl::StrSplit(it->second, ',', absl::SkipEmpty())) {
       auto state = ParseJobState(std::string(name));
       if (!state) {
-        return ErrorResponse(absl::InvalidArgumentError(absl::StrCat(
-            "state: unknown state '", std::string(name), "' (QUEUED, STARTING, RUNNING, SUCCEEDED, FAILED, CANCELLED)")));
+        return ErrorResponse(absl::InvalidArgumentError(
+            absl::StrCat("state: unknown state '", std::string(name),
+                         "' (QUEUED, STARTING, RUNNING, SUCCEEDED, FAILED, CANCELLED)")));
       }
       filter.states.push_back(*state);
     }
@@ -170,7 +178,9 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
     if (!body.ok()) return ErrorResponse(body.status());
     list.push_back(*std::move(body));
   }
-  json next = jobs->size() == static_cast<size_t>(filter.limit) ? json(absl::StrCat(jobs->back().id)) : json(nullptr);
+  json next = jobs->size() == static_cast<size_t>(filter.limit)
+                  ? json(absl::StrCat(jobs->back().id))
+                  : json(nullptr);
   return Json(200, {{"jobs", std::move(list)}, {"next_cursor", next}});
 }
 
@@ -281,10 +291,11 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
   std::string follow = req.Query("follow").value_or("false");
   if (follow == "true" || follow == "1") {
     int start = *attempt > 0 ? static_cast<int>(*attempt) : job->attempts;
-    return HttpResponse{.status = 200,
-                        .content_type = "text/event-stream",
-                        .headers = {{"Cache-Control", "no-cache"}},
-                        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0, *tail)};
+    return HttpResponse{
+        .status = 200,
+        .content_type = "text/event-stream",
+        .headers = {{"Cache-Control", "no-cache"}},
+        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0, *tail)};
   }
   std::string text;
   if (!path->empty()) {
@@ -294,7 +305,8 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
   if (*tail > 0) {
     text = std::string(TailLines(text, *tail));
   }
-  return HttpResponse{.status = 200, .content_type = "text/plain; charset=utf-8", .body = std::move(text)};
+  return HttpResponse{
+      .status = 200, .content_type = "text/plain; charset=utf-8", .body = std::move(text)};
 }
 
 HttpResponse PutSnapshot(const ApiContext& ctx, const HttpRequest& req) {
@@ -321,23 +333,31 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
                         .content_type = "text/plain; version=0.0.4",
                         .body = ctx.metrics->Render(*counts)};
   });
-  router->Add("POST", "/api/v1/snapshots", [ctx](const HttpRequest& r) { return PutSnapshot(ctx, r); },
+  router->Add("POST", "/api/v1/snapshots",
+              [ctx](const HttpRequest& r) { return PutSnapshot(ctx, r); },
               {.max_body_bytes = ctx.max_snapshot_bytes});
-  router->Add("GET", "/api/v1/snapshots/{id}", [ctx](const HttpRequest& r) { return GetSnapshot(ctx, r); });
-  router->Add("POST", "/api/v1/jobs", [ctx](const HttpRequest& r) { return Submit(ctx, r); }, small);
+  router->Add("GET", "/api/v1/snapshots/{id}",
+              [ctx](const HttpRequest& r) { return GetSnapshot(ctx, r); });
+  router->Add(
+      "POST", "/api/v1/jobs", [ctx](const HttpRequest& r) { return Submit(ctx, r); }, small);
   router->Add("GET", "/api/v1/jobs", [ctx](const HttpRequest& r) { return List(ctx, r); });
   router->Add("GET", "/api/v1/jobs/{id}", [ctx](const HttpRequest& r) {
     auto id = IdParam(r);
     if (!id.ok()) return ErrorResponse(id.status());
     return JobResponse(ctx.store, 200, ctx.store->GetJob(*id));
   });
-  router->Add("POST", "/api/v1/jobs/{id}/cancel", [ctx](const HttpRequest& r) {
-    auto id = IdParam(r);
-    if (!id.ok()) return ErrorResponse(id.status());
-    return JobResponse(ctx.store, 202, ctx.controller->Cancel(*id));
-  }, small);
-  router->Add("GET", "/api/v1/jobs/{id}/logs", [ctx](const HttpRequest& r) { return Logs(ctx, r); });
-  router->Add("GET", "/api/v1/jobs/{id}/events", [ctx](const HttpRequest& r) { return Events(ctx, r); });
+  router->Add(
+      "POST", "/api/v1/jobs/{id}/cancel",
+      [ctx](const HttpRequest& r) {
+        auto id = IdParam(r);
+        if (!id.ok()) return ErrorResponse(id.status());
+        return JobResponse(ctx.store, 202, ctx.controller->Cancel(*id));
+      },
+      small);
+  router->Add("GET", "/api/v1/jobs/{id}/logs",
+              [ctx](const HttpRequest& r) { return Logs(ctx, r); });
+  router->Add("GET", "/api/v1/jobs/{id}/events",
+              [ctx](const HttpRequest& r) { return Events(ctx, r); });
 }
 
 }  // namespace dlab

@@ -21,12 +21,12 @@ namespace dlab {
 struct LaunchRequest {
   int64_t job_id = 0;
   int attempt = 0;
-  std::vector<std::string> argv;            // argv[0] is looked up on PATH if it has no '/'
-  std::string workdir;                      // absolute, exists
-  std::map<std::string, std::string> env;   // overlaid on dlabd's own environment
-  std::string attempt_dir;                  // absolute, exists, owned by this attempt
-  std::string log_path;                     // absolute; stdout and stderr go here (appended)
-  Allocation allocation;                    // CUDA_VISIBLE_DEVICES = allocation.gpus
+  std::vector<std::string> argv;           // argv[0] is looked up on PATH if it has no '/'
+  std::string workdir;                     // absolute, exists
+  std::map<std::string, std::string> env;  // overlaid on dlabd's own environment
+  std::string attempt_dir;                 // absolute, exists, owned by this attempt
+  std::string log_path;                    // absolute; stdout and stderr go here (appended)
+  Allocation allocation;                   // CUDA_VISIBLE_DEVICES = allocation.gpus
   absl::Duration max_runtime = absl::ZeroDuration();  // zero: no limit
   absl::Duration kill_grace = absl::Seconds(10);      // SIGTERM -> SIGKILL
 };
@@ -40,11 +40,11 @@ enum class AttemptPhase {
 
 struct AttemptStatus {
   AttemptPhase phase = AttemptPhase::kStarting;
-  std::optional<int> exit_code;     // kExited: the exit status, or 128+N when killed by signal N
-  std::string signal;               // kExited by a signal: "SIGKILL", "SIGTERM", ...
+  std::optional<int> exit_code;  // kExited: the exit status, or 128+N when killed by signal N
+  std::string signal;            // kExited by a signal: "SIGKILL", "SIGTERM", ...
   // kExited: "exited", "cancelled", "max_runtime", "oom_killed" or "exec_failed".
   std::string end_reason;
-  std::string message;              // human-readable detail, e.g. "exec: /x: No such file"
+  std::string message;  // human-readable detail, e.g. "exec: /x: No such file"
   std::optional<absl::Time> start_time;
   std::optional<absl::Time> end_time;
   // One line per resource limit: "cpu: 2 CPUs enforced (cgroup v2)",

@@ -14,8 +14,11 @@ int main(int argc, char** argv) {
   std::string listen;
   std::string data_dir;
   std::string config_file;
-  app.add_option("--listen", listen, "HOST:PORT to serve on (default 127.0.0.1:8080; port 0 picks a free one)");
-  app.add_option("--data-dir", data_dir, "directory for the database, snapshots and job files (required here or in --config)");
+  app.add_option("--listen", listen,
+                 "HOST:PORT to serve on (default 127.0.0.1:8080; port 0 picks a free one)");
+  app.add_option(
+      "--data-dir", data_dir,
+      "directory for the database, snapshots and job files (required here or in --config)");
   app.add_option("--config", config_file, "YAML config file (see docs/configuration.md)");
   app.set_version_flag("--version", "dlabd 0.1.0");
   CLI11_PARSE(app, argc, argv);
@@ -26,12 +29,14 @@ int main(int argc, char** argv) {
   if (!config_file.empty()) {
     auto text = dlab::ReadFile(config_file);
     if (!text.ok()) {
-      std::fprintf(stderr, "dlabd: cannot read config: %s\n", std::string(text.status().message()).c_str());
+      std::fprintf(stderr, "dlabd: cannot read config: %s\n",
+                   std::string(text.status().message()).c_str());
       return 1;
     }
     auto parsed = dlab::ParseServerConfig(*text);
     if (!parsed.ok()) {
-      std::fprintf(stderr, "dlabd: %s: %s\n", config_file.c_str(), std::string(parsed.status().message()).c_str());
+      std::fprintf(stderr, "dlabd: %s: %s\n", config_file.c_str(),
+                   std::string(parsed.status().message()).c_str());
       return 1;
     }
     config = *std::move(parsed);

@@ -13,7 +13,16 @@
 
 namespace dlab {
 
-enum class JobState { kQueued, kStarting, kRunning, kSucceeded, kFailed, kCancelled, kPreempted, kRestarting };
+enum class JobState {
+  kQueued,
+  kStarting,
+  kRunning,
+  kSucceeded,
+  kFailed,
+  kCancelled,
+  kPreempted,
+  kRestarting
+};
 
 // "QUEUED", "RUNNING", ... as used in the API, the store and the CLI.
 std::string_view JobStateName(JobState s);
@@ -23,21 +32,21 @@ bool IsTerminal(JobState s);
 const std::vector<JobState>& AllJobStates();
 
 struct Resources {
-  int64_t cpu_millis = 1000;           // "2" = 2000, "500m" = 500
-  int64_t memory_bytes = 1LL << 30;    // "4Gi"
+  int64_t cpu_millis = 1000;         // "2" = 2000, "500m" = 500
+  int64_t memory_bytes = 1LL << 30;  // "4Gi"
   int gpus = 0;
-  std::string gpu_type;                // empty: any type
+  std::string gpu_type;  // empty: any type
 };
 
 struct JobSpec {
   std::string name;
-  std::vector<std::string> command;    // argv; a shell string becomes {"/bin/sh", "-c", s}
-  bool shell = false;                  // true when command was given as one string
-  std::string workdir = ".";           // relative to the code snapshot root
+  std::vector<std::string> command;  // argv; a shell string becomes {"/bin/sh", "-c", s}
+  bool shell = false;                // true when command was given as one string
+  std::string workdir = ".";         // relative to the code snapshot root
   std::map<std::string, std::string> env;
   Resources resources;
   int priority = 0;
-  absl::Duration max_runtime = absl::ZeroDuration();   // zero: no limit
+  absl::Duration max_runtime = absl::ZeroDuration();  // zero: no limit
   int max_restarts = 0;
   std::map<std::string, std::string> labels;
 };
@@ -46,7 +55,7 @@ struct JobSpec {
 struct Allocation {
   int64_t cpu_millis = 0;
   int64_t memory_bytes = 0;
-  std::vector<int> gpus;               // device indices on the node
+  std::vector<int> gpus;  // device indices on the node
 };
 
 }  // namespace dlab

@@ -63,7 +63,8 @@ absl::StatusOr<int64_t> Integer(const json& v, absl::string_view field, int64_t 
 absl::StatusOr<std::map<std::string, std::string>> StringMap(const json& v, absl::string_view field,
                                                              const std::regex& key_re,
                                                              absl::string_view key_rule) {
-  if (!v.is_object()) return FieldError(field, absl::StrCat("must be a mapping, got ", TypeName(v)));
+  if (!v.is_object())
+    return FieldError(field, absl::StrCat("must be a mapping, got ", TypeName(v)));
   std::map<std::string, std::string> out;
   for (const auto& [key, value] : v.items()) {
     std::string path = absl::StrCat(field, ".", key);
@@ -96,8 +97,8 @@ absl::Status ParseCommand(const json& v, JobSpec* spec) {
     return absl::OkStatus();
   }
   if (!v.is_array()) {
-    return FieldError("command",
-                      absl::StrCat("must be a list of strings or one shell string, got ", TypeName(v)));
+    return FieldError("command", absl::StrCat("must be a list of strings or one shell string, got ",
+                                              TypeName(v)));
   }
   if (v.empty()) return FieldError("command", "is empty");
   for (size_t i = 0; i < v.size(); ++i) {
@@ -119,8 +120,9 @@ absl::Status ParseResources(const json& v, Resources* r) {
   if (v.contains("cpus")) {
     const json& c = v["cpus"];
     if (!c.is_number() && !c.is_string()) {
-      return FieldError("resources.cpus", absl::StrCat("must be a number or a quantity like 500m, got ",
-                                                       TypeName(c)));
+      return FieldError(
+          "resources.cpus",
+          absl::StrCat("must be a number or a quantity like 500m, got ", TypeName(c)));
     }
     auto millis = ParseCpuMillis(c.is_string() ? c.get<std::string>() : c.dump());
     if (!millis.ok()) return FieldError("resources.cpus", millis.status().message());
@@ -129,9 +131,9 @@ absl::Status ParseResources(const json& v, Resources* r) {
   if (v.contains("memory")) {
     const json& m = v["memory"];
     if (!m.is_number_integer() && !m.is_number_unsigned() && !m.is_string()) {
-      return FieldError("resources.memory",
-                        absl::StrCat("must be a quantity like 4Gi or a number of bytes, got ",
-                                     TypeName(m)));
+      return FieldError(
+          "resources.memory",
+          absl::StrCat("must be a quantity like 4Gi or a number of bytes, got ", TypeName(m)));
     }
     auto bytes = ParseMemoryBytes(m.is_string() ? m.get<std::string>() : m.dump());
     if (!bytes.ok()) return FieldError("resources.memory", bytes.status().message());
@@ -162,8 +164,9 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec: must be a mapping of fields, got ", TypeName(v)));
   }
-  if (auto s = CheckKnownFields(v, "", {"name", "command", "workdir", "env", "resources",
-                                        "priority", "max_runtime", "max_restarts", "labels"});
+  if (auto s = CheckKnownFields(v, "",
+                                {"name", "command", "workdir", "env", "resources", "priority",
+                                 "max_runtime", "max_restarts", "labels"});
       !s.ok()) {
     return s;
   }
@@ -175,7 +178,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   }
   spec.name = v["name"].get<std::string>();
   if (!std::regex_match(spec.name, kName)) {
-    return FieldError("name", "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
+    return FieldError(
+        "name", "must be 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit");
   }
 
   if (!v.contains("command")) return FieldError("command", "is required");
@@ -187,14 +191,16 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     }
     spec.workdir = v["workdir"].get<std::string>();
     if (!IsSafeRelativePath(spec.workdir)) {
-      return FieldError("workdir", "must be a relative path inside the code snapshot, without '..'");
+      return FieldError("workdir",
+                        "must be a relative path inside the code snapshot, without '..'");
     }
   }
 
   if (v.contains("env")) {
     static const std::regex kEnvName("[A-Za-z_][A-Za-z0-9_]*");
-    auto env = StringMap(v["env"], "env", kEnvName,
-                         "is not a valid variable name (letters, digits, '_'; not starting with a digit)");
+    auto env =
+        StringMap(v["env"], "env", kEnvName,
+                  "is not a valid variable name (letters, digits, '_'; not starting with a digit)");
     if (!env.ok()) return env.status();
     for (const auto& [key, value] : *env) {
       if (key.starts_with("DLAB_") || key == "CUDA_VISIBLE_DEVICES") {
@@ -217,9 +223,9 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   if (v.contains("max_runtime") && !v["max_runtime"].is_null()) {
     const json& m = v["max_runtime"];
     if (!m.is_string() && !m.is_number()) {
-      return FieldError("max_runtime",
-                        absl::StrCat("must be a duration like 2h or a number of seconds, got ",
-                                     TypeName(m)));
+      return FieldError(
+          "max_runtime",
+          absl::StrCat("must be a duration like 2h or a number of seconds, got ", TypeName(m)));
     }
     auto d = ParseDuration(m.is_string() ? m.get<std::string>() : m.dump());
     if (!d.ok()) return FieldError("max_runtime", d.status().message());
@@ -263,8 +269,9 @@ json JobSpecToJson(const JobSpec& spec) {
                     {"gpus", spec.resources.gpus}};
   if (!spec.resources.gpu_type.empty()) j["resources"]["gpu_type"] = spec.resources.gpu_type;
   j["priority"] = spec.priority;
-  j["max_runtime"] =
-      spec.max_runtime == absl::ZeroDuration() ? json(nullptr) : json(absl::FormatDuration(spec.max_runtime));
+  j["max_runtime"] = spec.max_runtime == absl::ZeroDuration()
+                         ? json(nullptr)
+                         : json(absl::FormatDuration(spec.max_runtime));
   j["max_restarts"] = spec.max_restarts;
   j["labels"] = spec.labels;
   return j;

@@ -39,7 +39,8 @@ labels: {project: mnist}
 )");
   ASSERT_TRUE(spec.ok()) << spec.status();
   EXPECT_EQ(spec->name, "digits");
-  EXPECT_EQ(spec->command, (std::vector<std::string>{"/usr/bin/python3", "train.py", "--epochs", "10"}));
+  EXPECT_EQ(spec->command,
+            (std::vector<std::string>{"/usr/bin/python3", "train.py", "--epochs", "10"}));
   EXPECT_FALSE(spec->shell);
   EXPECT_EQ(spec->env.at("OMP_NUM_THREADS"), "2");
   EXPECT_EQ(spec->resources.cpu_millis, 2000);
@@ -88,7 +89,8 @@ TEST(JobSpecTest, ErrorsNameTheField) {
             "workdir: must be a relative path inside the code snapshot, without '..'");
   EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nmax_restarts: -1\n"),
             "max_restarts: must be between 0 and 100, got -1");
-  EXPECT_TRUE(ErrorOf("name: a\ncommand: [x]\nmax_runtime: soon\n").starts_with("max_runtime: 'soon'"));
+  EXPECT_TRUE(
+      ErrorOf("name: a\ncommand: [x]\nmax_runtime: soon\n").starts_with("max_runtime: 'soon'"));
   EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nenv: {CUDA_VISIBLE_DEVICES: '0'}\n"),
             "env.CUDA_VISIBLE_DEVICES: is set by dlab and cannot be overridden");
   EXPECT_EQ(ErrorOf("name: a\ncommand: [x]\nresources: {gpu_type: H100}\n"),
@@ -100,7 +102,8 @@ TEST(JobSpecTest, ErrorsNameTheField) {
 
 TEST(JobSpecTest, NormalizedJsonRoundTrips) {
   auto spec = FromYaml(
-      "name: a\ncommand: python3 x.py\nresources: {cpus: 500m, memory: 1536Mi, gpus: 2, gpu_type: A100}\n"
+      "name: a\ncommand: python3 x.py\nresources: {cpus: 500m, memory: 1536Mi, gpus: 2, gpu_type: "
+      "A100}\n"
       "max_runtime: 90m\nlabels: {team: vision}\n");
   ASSERT_TRUE(spec.ok()) << spec.status();
   json j = JobSpecToJson(*spec);

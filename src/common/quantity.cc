@@ -39,9 +39,8 @@ absl::StatusOr<int64_t> ParseCpuMillis(absl::string_view text) {
 
 absl::StatusOr<int64_t> ParseMemoryBytes(absl::string_view text) {
   static const std::pair<absl::string_view, double> kUnits[] = {
-      {"", 1},      {"k", 1e3},          {"K", 1e3},          {"M", 1e6},
-      {"G", 1e9},   {"T", 1e12},         {"Ki", 1024.0},      {"Mi", 1048576.0},
-      {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
+      {"", 1},     {"k", 1e3},     {"K", 1e3},        {"M", 1e6},           {"G", 1e9},
+      {"T", 1e12}, {"Ki", 1024.0}, {"Mi", 1048576.0}, {"Gi", 1073741824.0}, {"Ti", 1099511627776.0},
   };
   double value = 0;
   absl::string_view suffix;
@@ -86,6 +85,5 @@ std::string FormatMemoryBytes(int64_t bytes) {
   }
   return absl::StrCat(bytes);  // exact, so that it parses back to the same value
 }
-
 
 }  // namespace dlab

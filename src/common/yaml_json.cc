@@ -53,9 +53,9 @@ absl::StatusOr<nlohmann::json> ParseYamlOrJson(absl::string_view text) {
     YAML::Node root = YAML::Load(std::string(text));
     return NodeToJson(root);
   } catch (const YAML::Exception& e) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "cannot parse YAML/JSON at line %d, column %d: %s", e.mark.line + 1, e.mark.column + 1,
-        e.msg));
+    return absl::InvalidArgumentError(
+        absl::StrFormat("cannot parse YAML/JSON at line %d, column %d: %s", e.mark.line + 1,
+                        e.mark.column + 1, e.msg));
   }
 }
 

@@ -2,9 +2,8 @@
 // (on nlohmann::json) validates specs whichever format a person wrote. Thread-safe.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "nlohmann/json_fwd.hpp"
 
 namespace dlab {

@@ -25,7 +25,8 @@ std::string LatestCheckpoint(const std::string& dir) {
   std::string best;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.starts_with(".") || name.find(".tmp") != std::string::npos) continue;
+    if (!entry.is_directory() || name.starts_with(".") || name.find(".tmp") != std::string::npos)
+      continue;
     if (name > fs::path(best).filename().string()) best = entry.path().string();
   }
   return best;
@@ -38,8 +39,8 @@ std::string EndReason(const AttemptStatus& s, const JobSpec& spec) {
     return absl::StrCat("max_runtime ", absl::FormatDuration(spec.max_runtime), " exceeded");
   }
   if (s.end_reason == "oom_killed") {
-    return absl::StrCat("out of memory: killed at the ", FormatMemoryBytes(spec.resources.memory_bytes),
-                        " limit");
+    return absl::StrCat("out of memory: killed at the ",
+                        FormatMemoryBytes(spec.resources.memory_bytes), " limit");
   }
   if (s.end_reason == "exec_failed") return absl::StrCat("cannot start command: ", s.message);
   if (!s.signal.empty()) return absl::StrCat("killed by ", s.signal);
@@ -99,7 +100,8 @@ void JobController::Enqueue(const JobRecord& job) {
   cv_.notify_one();
 }
 
-absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec, const std::string& snapshot,
+absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec,
+                                                      const std::string& snapshot,
                                                       const std::string& idempotency_key) {
   if (auto s = CheckCanEverRun(spec.resources, options_.node); !s.ok()) return s;
   if (!snapshot.empty()) {
@@ -123,8 +125,11 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
   }
   if (auto s = store_->SetCancelRequested(job_id); !s.ok()) return s;
   if (job->state == JobState::kQueued) {
-    auto s = store_->Transition({.job_id = job_id, .from = JobState::kQueued, .to = JobState::kCancelled,
-                                 .reason = "cancelled by user before it started", .time = absl::Now()});
+    auto s = store_->Transition({.job_id = job_id,
+                                 .from = JobState::kQueued,
+                                 .to = JobState::kCancelled,
+                                 .reason = "cancelled by user before it started",
+                                 .time = absl::Now()});
     if (s.ok()) {
       std::lock_guard lock(mu_);
       queue_.erase({job->spec.priority, job->submit_time, job_id});
@@ -140,7 +145,8 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
     if (auto it = active_.find(job_id); it != active_.end()) dir = it->second.dir;
   }
   if (!dir.empty()) {
-    if (auto s = backend_->Cancel(dir); !s.ok()) spdlog::warn("cancel job {}: {}", job_id, s.ToString());
+    if (auto s = backend_->Cancel(dir); !s.ok())
+      spdlog::warn("cancel job {}: {}", job_id, s.ToString());
   }
   return store_->GetJob(job_id);
 }
@@ -151,8 +157,8 @@ absl::StatusOr<std::string> JobController::LogPath(int64_t job_id, int attempt) 
   if (attempt == 0) attempt = job->attempts;
   if (attempt == 0) return std::string();
   if (attempt < 0 || attempt > job->attempts) {
-    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no attempt ", attempt, " (it has ",
-                                            job->attempts, ")"));
+    return absl::NotFoundError(
+        absl::StrCat("job ", job_id, " has no attempt ", attempt, " (it has ", job->attempts, ")"));
   }
   return absl::StrCat(AttemptDir(job_id, attempt), "/task-0.log");
 }
@@ -230,12 +236,13 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
                         .allocation = allocation,
                         .dir = active.dir,
                         .create_time = absl::Now()};
-  auto s = store_->Transition({.job_id = job.id,
-                               .from = JobState::kQueued,
-                               .to = JobState::kStarting,
-                               .reason = absl::StrCat("scheduled: ", DescribeAllocation(allocation)),
-                               .time = attempt.create_time,
-                               .new_attempt = attempt});
+  auto s =
+      store_->Transition({.job_id = job.id,
+                          .from = JobState::kQueued,
+                          .to = JobState::kStarting,
+                          .reason = absl::StrCat("scheduled: ", DescribeAllocation(allocation)),
+                          .time = attempt.create_time,
+                          .new_attempt = attempt});
   if (!s.ok()) {
     spdlog::warn("launch job {}: {}", job.id, s.ToString());
     return;
@@ -251,7 +258,9 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
   std::string checkpoint_dir = absl::StrCat(JobDir(job.id), "/checkpoints");
   std::string output_dir = absl::StrCat(JobDir(job.id), "/output");
   for (const std::string& d : {code_dir, checkpoint_dir, output_dir}) fs::create_directories(d, ec);
-  if (ec) return FailLaunch(active, absl::StrCat("cannot create the attempt's directories: ", ec.message()));
+  if (ec)
+    return FailLaunch(active,
+                      absl::StrCat("cannot create the attempt's directories: ", ec.message()));
   if (!job.snapshot.empty()) {
     if (auto x = snapshots_->Extract(job.snapshot, code_dir); !x.ok()) {
       return FailLaunch(active, absl::StrCat("cannot unpack the code snapshot: ", x.message()));
@@ -259,7 +268,8 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
   }
   std::string workdir = fs::weakly_canonical(fs::path(code_dir) / job.spec.workdir).string();
   if (!fs::is_directory(workdir)) {
-    return FailLaunch(active, absl::StrCat("workdir '", job.spec.workdir, "' is not a directory in the code snapshot"));
+    return FailLaunch(active, absl::StrCat("workdir '", job.spec.workdir,
+                                           "' is not a directory in the code snapshot"));
   }
   LaunchRequest req{.job_id = job.id,
                     .attempt = active.attempt,
@@ -308,22 +318,23 @@ void JobController::Refresh(const std::string& attempt_dir) {
 void JobController::RefreshActive(Active active) {
   auto status = backend_->Inspect(active.dir);
   if (!status.ok()) {
-    if (absl::IsNotFound(status.status()) && active.state == JobState::kStarting) return;  // launching
+    if (absl::IsNotFound(status.status()) && active.state == JobState::kStarting)
+      return;  // launching
     spdlog::warn("inspect {}: {}", active.dir, status.status().ToString());
     return;
   }
   bool ran = status->start_time.has_value();
   if (active.state == JobState::kStarting && ran) {
-    auto s = store_->Transition(
-        {.job_id = active.job_id,
-         .from = JobState::kStarting,
-         .to = JobState::kRunning,
-         .reason = absl::StrCat("started attempt ", active.attempt),
-         .time = *status->start_time,
-         .attempt_update = AttemptUpdate{.number = active.attempt,
-                                         .state = JobState::kRunning,
-                                         .start_time = status->start_time,
-                                         .limit_notes = status->limit_notes}});
+    auto s =
+        store_->Transition({.job_id = active.job_id,
+                            .from = JobState::kStarting,
+                            .to = JobState::kRunning,
+                            .reason = absl::StrCat("started attempt ", active.attempt),
+                            .time = *status->start_time,
+                            .attempt_update = AttemptUpdate{.number = active.attempt,
+                                                            .state = JobState::kRunning,
+                                                            .start_time = status->start_time,
+                                                            .limit_notes = status->limit_notes}});
     if (!s.ok()) {
       spdlog::warn("job {}: {}", active.job_id, s.ToString());
       return;
@@ -331,7 +342,8 @@ void JobController::RefreshActive(Active active) {
     active.state = JobState::kRunning;
     {
       std::lock_guard lock(mu_);
-      if (auto it = active_.find(active.job_id); it != active_.end()) it->second.state = JobState::kRunning;
+      if (auto it = active_.find(active.job_id); it != active_.end())
+        it->second.state = JobState::kRunning;
     }
     if (observer_.on_started) observer_.on_started(*status->start_time - active.submit_time);
   }
@@ -380,7 +392,8 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
                  failures < job->spec.max_restarts;
   if (restart) {
     to = JobState::kRestarting;
-    reason = absl::StrCat(reason, "; restarting (restart ", failures + 1, " of ", job->spec.max_restarts, ")");
+    reason = absl::StrCat(reason, "; restarting (restart ", failures + 1, " of ",
+                          job->spec.max_restarts, ")");
   }
   absl::Time end = status.end_time.value_or(absl::Now());
   auto s = store_->Transition({.job_id = active.job_id,
@@ -406,8 +419,10 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     dirty_ = true;
   }
   if (restart) {
-    auto r = store_->Transition({.job_id = active.job_id, .from = JobState::kRestarting,
-                                 .to = JobState::kQueued, .reason = "queued for a new attempt",
+    auto r = store_->Transition({.job_id = active.job_id,
+                                 .from = JobState::kRestarting,
+                                 .to = JobState::kQueued,
+                                 .reason = "queued for a new attempt",
                                  .time = absl::Now()});
     if (!r.ok()) spdlog::warn("requeue job {}: {}", active.job_id, r.ToString());
     if (auto again = store_->GetJob(active.job_id); again.ok()) Enqueue(*again);
@@ -421,8 +436,11 @@ absl::Status JobController::Recover() {
   std::vector<Active> to_refresh;
   for (JobRecord& job : *jobs) {
     if (job.state == JobState::kRestarting) {
-      auto s = store_->Transition({.job_id = job.id, .from = JobState::kRestarting, .to = JobState::kQueued,
-                                   .reason = "queued for a new attempt", .time = absl::Now()});
+      auto s = store_->Transition({.job_id = job.id,
+                                   .from = JobState::kRestarting,
+                                   .to = JobState::kQueued,
+                                   .reason = "queued for a new attempt",
+                                   .time = absl::Now()});
       if (!s.ok()) return s;
       job.state = JobState::kQueued;
     }
@@ -435,16 +453,24 @@ absl::Status JobController::Recover() {
     if (!attempts.ok()) return attempts.status();
     if (attempts->empty()) continue;
     const AttemptRecord& a = attempts->back();
-    Active active{.job_id = job.id, .attempt = a.number, .dir = a.dir, .allocation = a.allocation,
-                  .state = job.state, .submit_time = job.submit_time};
+    Active active{.job_id = job.id,
+                  .attempt = a.number,
+                  .dir = a.dir,
+                  .allocation = a.allocation,
+                  .state = job.state,
+                  .submit_time = job.submit_time};
     auto status = backend_->Inspect(a.dir);
     if (!status.ok() && absl::IsNotFound(status.status())) {
       // dlabd stopped between recording the attempt and launching it: run it again.
-      auto s = store_->Transition(
-          {.job_id = job.id, .from = job.state, .to = JobState::kQueued,
-           .reason = "dlabd restarted before the attempt was launched", .time = absl::Now(),
-           .attempt_update = AttemptUpdate{.number = a.number, .state = JobState::kCancelled,
-                                           .reason = "never launched", .end_time = absl::Now()}});
+      auto s = store_->Transition({.job_id = job.id,
+                                   .from = job.state,
+                                   .to = JobState::kQueued,
+                                   .reason = "dlabd restarted before the attempt was launched",
+                                   .time = absl::Now(),
+                                   .attempt_update = AttemptUpdate{.number = a.number,
+                                                                   .state = JobState::kCancelled,
+                                                                   .reason = "never launched",
+                                                                   .end_time = absl::Now()}});
       if (!s.ok()) return s;
       if (auto again = store_->GetJob(job.id); again.ok()) Enqueue(*again);
       continue;

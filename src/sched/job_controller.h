@@ -26,11 +26,11 @@
 namespace dlab {
 
 struct ControllerOptions {
-  std::string data_dir;                  // jobs live under data_dir/jobs/<id>/
+  std::string data_dir;  // jobs live under data_dir/jobs/<id>/
   NodeCapacity node;
   absl::Duration kill_grace = absl::Seconds(10);
   absl::Duration reconcile_interval = absl::Seconds(1);
-  std::string api_url;                   // given to workloads as DLAB_API_URL
+  std::string api_url;  // given to workloads as DLAB_API_URL
 };
 
 // Observations the controller reports for /metrics; called on the controller thread.
@@ -69,7 +69,7 @@ class JobController final {
     int attempt = 0;
     std::string dir;
     Allocation allocation;
-    JobState state = JobState::kStarting;   // STARTING or RUNNING as last recorded
+    JobState state = JobState::kStarting;  // STARTING or RUNNING as last recorded
     absl::Time submit_time;
   };
   struct QueueKey {
@@ -104,13 +104,13 @@ class JobController final {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                               // GUARDED_BY(mu_)
-  bool dirty_ = true;                                   // GUARDED_BY(mu_): reschedule
-  std::set<std::string> changed_dirs_;                  // GUARDED_BY(mu_)
-  std::map<QueueKey, Resources> queue_;                 // GUARDED_BY(mu_)
-  std::map<int64_t, Active> active_;                    // GUARDED_BY(mu_), by job id
-  std::map<std::string, int64_t> dir_to_job_;           // GUARDED_BY(mu_)
-  std::map<int64_t, std::string> waiting_reason_;       // controller thread only
+  bool stopping_ = false;                          // GUARDED_BY(mu_)
+  bool dirty_ = true;                              // GUARDED_BY(mu_): reschedule
+  std::set<std::string> changed_dirs_;             // GUARDED_BY(mu_)
+  std::map<QueueKey, Resources> queue_;            // GUARDED_BY(mu_)
+  std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id
+  std::map<std::string, int64_t> dir_to_job_;      // GUARDED_BY(mu_)
+  std::map<int64_t, std::string> waiting_reason_;  // controller thread only
   std::thread thread_;
 };
 

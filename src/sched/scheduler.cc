@@ -72,7 +72,8 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
   int64_t blocker = 0;
   for (const QueuedJob& job : input.queue) {
     if (blocker != 0) {
-      out.wait.push_back({job.job_id, absl::StrCat("waiting behind job ", blocker, " (FIFO order)")});
+      out.wait.push_back(
+          {job.job_id, absl::StrCat("waiting behind job ", blocker, " (FIFO order)")});
       continue;
     }
     std::string shortfall = Shortfall(job.resources, free);
@@ -81,7 +82,8 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
       blocker = job.job_id;
       continue;
     }
-    Allocation a{.cpu_millis = job.resources.cpu_millis, .memory_bytes = job.resources.memory_bytes};
+    Allocation a{.cpu_millis = job.resources.cpu_millis,
+                 .memory_bytes = job.resources.memory_bytes};
     auto candidates = MatchingGpus(free.gpus, job.resources.gpu_type);
     candidates.resize(job.resources.gpus);
     for (const GpuSlot* s : candidates) {
@@ -99,8 +101,8 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
 absl::Status CheckCanEverRun(const Resources& r, const NodeCapacity& node) {
   if (r.cpu_millis > node.cpu_millis) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "resources.cpus: ", FormatCpuMillis(r.cpu_millis), " CPUs requested, but the largest node has ",
-        FormatCpuMillis(node.cpu_millis)));
+        "resources.cpus: ", FormatCpuMillis(r.cpu_millis),
+        " CPUs requested, but the largest node has ", FormatCpuMillis(node.cpu_millis)));
   }
   if (r.memory_bytes > node.memory_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -115,12 +117,13 @@ absl::Status CheckCanEverRun(const Resources& r, const NodeCapacity& node) {
     std::set<std::string> types;
     for (const GpuSlot& s : node.gpus) types.insert(s.type);
     return absl::InvalidArgumentError(absl::StrCat(
-        "resources.gpu_type: no GPU of type '", r.gpu_type, "' on this cluster (types: ",
-        types.empty() ? "none" : absl::StrJoin(types, ", "), ")"));
+        "resources.gpu_type: no GPU of type '", r.gpu_type,
+        "' on this cluster (types: ", types.empty() ? "none" : absl::StrJoin(types, ", "), ")"));
   }
   if (static_cast<size_t>(r.gpus) > matching) {
     return absl::InvalidArgumentError(absl::StrCat("resources.gpus: ", r.gpus, " ", GpuWord(r),
-                                                   " requested, but the largest node has ", matching));
+                                                   " requested, but the largest node has ",
+                                                   matching));
   }
   return absl::OkStatus();
 }

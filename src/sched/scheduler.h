@@ -16,8 +16,8 @@ namespace dlab {
 
 struct GpuSlot {
   int index = 0;
-  std::string type;    // short type, e.g. "H100"
-  std::string model;   // full model name, e.g. "NVIDIA H100 80GB HBM3"
+  std::string type;   // short type, e.g. "H100"
+  std::string model;  // full model name, e.g. "NVIDIA H100 80GB HBM3"
 };
 
 struct NodeCapacity {
@@ -33,8 +33,8 @@ struct QueuedJob {
 
 struct ScheduleInput {
   NodeCapacity node;
-  std::vector<Allocation> in_use;   // allocations of attempts that hold resources now
-  std::vector<QueuedJob> queue;     // in queue order (priority, submit time)
+  std::vector<Allocation> in_use;  // allocations of attempts that hold resources now
+  std::vector<QueuedJob> queue;    // in queue order (priority, submit time)
 };
 
 struct Placement {

@@ -32,9 +32,15 @@ TEST(ScheduleFifoTest, TableOfCases) {
        {{1, Req(2000, 1)}, {2, Req(500, 1)}},
        {},
        {"waiting for resources: needs cpus 2 (free 1)", "waiting behind job 1 (FIFO order)"}},
-      {"memory", {}, {{1, Req(1000, 6)}, {2, Req(1000, 6)}}, {1},
+      {"memory",
+       {},
+       {{1, Req(1000, 6)}, {2, Req(1000, 6)}},
+       {1},
        {"waiting for resources: needs memory 6Gi (free 2Gi)"}},
-      {"gpu type", {{.gpus = {0}}}, {{1, Req(100, 1, 1, "H100")}, {2, Req(100, 1, 1, "h100")}}, {1},
+      {"gpu type",
+       {{.gpus = {0}}},
+       {{1, Req(100, 1, 1, "H100")}, {2, Req(100, 1, 1, "h100")}},
+       {1},
        {"waiting for resources: needs 1 h100 GPUs (free 0)"}},
       {"any type takes what is left", {{.gpus = {0, 1}}}, {{1, Req(100, 1, 1)}}, {1}, {}},
   };
@@ -50,8 +56,8 @@ TEST(ScheduleFifoTest, TableOfCases) {
 }
 
 TEST(ScheduleFifoTest, AllocatesDistinctGpusOfTheRightType) {
-  auto d = ScheduleFifo({.node = Node(),
-                         .queue = {{1, Req(100, 1, 1, "A100")}, {2, Req(100, 1, 2, "H100")}}});
+  auto d = ScheduleFifo(
+      {.node = Node(), .queue = {{1, Req(100, 1, 1, "A100")}, {2, Req(100, 1, 2, "H100")}}});
   ASSERT_EQ(d.start.size(), 2u);
   EXPECT_EQ(d.start[0].allocation.gpus, (std::vector<int>{2}));
   EXPECT_EQ(d.start[1].allocation.gpus, (std::vector<int>{0, 1}));

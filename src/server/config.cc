@@ -22,7 +22,8 @@ absl::StatusOr<std::string> Text(const json& v, const std::string& field) {
   return Field(field, "must be a string");
 }
 
-absl::Status Known(const json& obj, const std::string& prefix, std::initializer_list<const char*> keys) {
+absl::Status Known(const json& obj, const std::string& prefix,
+                   std::initializer_list<const char*> keys) {
   for (const auto& [key, value] : obj.items()) {
     bool ok = false;
     for (const char* k : keys) ok = ok || key == k;
@@ -34,7 +35,8 @@ absl::Status Known(const json& obj, const std::string& prefix, std::initializer_
 absl::Status ParseGpus(const json& v, ServerConfig* c) {
   if (v.is_string()) {
     std::string mode = v.get<std::string>();
-    if (mode != "auto" && mode != "none") return Field("node.gpus", "must be auto, none, or a list");
+    if (mode != "auto" && mode != "none")
+      return Field("node.gpus", "must be auto, none, or a list");
     c->gpus_mode = mode;
     c->gpus.clear();
     return absl::OkStatus();
@@ -48,9 +50,11 @@ absl::Status ParseGpus(const json& v, ServerConfig* c) {
     if (!g.is_object()) return Field(f, "must be a mapping {type, model, count}");
     if (auto s = Known(g, f + ".", {"type", "model", "count"}); !s.ok()) return s;
     GpuDeclaration d;
-    if (!g.contains("type") || !g["type"].is_string()) return Field(f + ".type", "is required (e.g. H100)");
+    if (!g.contains("type") || !g["type"].is_string())
+      return Field(f + ".type", "is required (e.g. H100)");
     d.type = g["type"].get<std::string>();
-    d.model = g.contains("model") && g["model"].is_string() ? g["model"].get<std::string>() : d.type;
+    d.model =
+        g.contains("model") && g["model"].is_string() ? g["model"].get<std::string>() : d.type;
     if (g.contains("count")) {
       if (!g["count"].is_number_integer() || g["count"].get<int>() < 1) {
         return Field(f + ".count", "must be a positive integer");
@@ -72,7 +76,8 @@ absl::Status ParseListen(const std::string& listen, ServerConfig* config) {
     if (ec != std::errc() || p != listen.data() + listen.size()) port = -1;
   }
   if (port < 0 || port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat("listen: expected HOST:PORT, got '", listen, "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("listen: expected HOST:PORT, got '", listen, "'"));
   }
   config->host = listen.substr(0, colon);
   config->port = port;
@@ -85,8 +90,9 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   const json& root = *parsed;
   if (root.is_null()) return c;
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
-  if (auto s = Known(root, "", {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
-                                "http_threads", "shim_path"});
+  if (auto s = Known(root, "",
+                     {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
+                      "http_threads", "shim_path"});
       !s.ok()) {
     return s;
   }

@@ -12,27 +12,28 @@
 namespace dlab {
 
 struct GpuDeclaration {
-  std::string type;    // "H100"
-  std::string model;   // defaults to type
+  std::string type;   // "H100"
+  std::string model;  // defaults to type
   int count = 1;
 };
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::string data_dir;                  // required (flag or file)
-  int64_t cpu_millis = 0;                // 0: detect
-  int64_t memory_bytes = 0;              // 0: detect
-  std::string gpus_mode = "auto";        // "auto" (NVML), "none", or "declared"
-  std::vector<GpuDeclaration> gpus;      // when declared
+  std::string data_dir;              // required (flag or file)
+  int64_t cpu_millis = 0;            // 0: detect
+  int64_t memory_bytes = 0;          // 0: detect
+  std::string gpus_mode = "auto";    // "auto" (NVML), "none", or "declared"
+  std::vector<GpuDeclaration> gpus;  // when declared
   absl::Duration kill_grace = absl::Seconds(10);
   int64_t max_snapshot_bytes = 512LL << 20;
   int http_threads = 2;
-  std::string shim_path;                 // default: dlab-shim beside dlabd
+  std::string shim_path;  // default: dlab-shim beside dlabd
 };
 
 // InvalidArgument naming the field ("node.memory: ...") or the YAML syntax error.
-absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, ServerConfig base = {});
+absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text,
+                                               ServerConfig base = {});
 // "HOST:PORT" into config. InvalidArgument when malformed.
 absl::Status ParseListen(const std::string& listen, ServerConfig* config);
 

@@ -28,18 +28,22 @@ namespace fs = std::filesystem;
 absl::Status PrepareDataDir(const std::string& dir) {
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return absl::FailedPreconditionError(absl::StrCat("data directory ", dir, " is not usable: ", ec.message()));
+  if (ec)
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", dir, " is not usable: ", ec.message()));
   std::string probe = absl::StrCat(dir, "/.write-test");
   if (auto s = WriteFileAtomically(probe, "ok"); !s.ok()) {
-    return absl::FailedPreconditionError(absl::StrCat("data directory ", dir, " is not writable: ", s.message()));
+    return absl::FailedPreconditionError(
+        absl::StrCat("data directory ", dir, " is not writable: ", s.message()));
   }
   fs::remove(probe, ec);
   return absl::OkStatus();
 }
 
 NodeCapacity DiscoverNode(const ServerConfig& config) {
-  NodeCapacity node{.cpu_millis = config.cpu_millis ? config.cpu_millis : DetectCpuMillis(),
-                    .memory_bytes = config.memory_bytes ? config.memory_bytes : DetectMemoryBytes()};
+  NodeCapacity node{
+      .cpu_millis = config.cpu_millis ? config.cpu_millis : DetectCpuMillis(),
+      .memory_bytes = config.memory_bytes ? config.memory_bytes : DetectMemoryBytes()};
   if (config.gpus_mode == "declared") {
     for (const GpuDeclaration& d : config.gpus) {
       for (int i = 0; i < d.count; ++i) {
@@ -55,7 +59,8 @@ NodeCapacity DiscoverNode(const ServerConfig& config) {
     }
   }
   std::string gpus;
-  for (const GpuSlot& g : node.gpus) absl::StrAppend(&gpus, gpus.empty() ? "" : ", ", g.index, ":", g.model);
+  for (const GpuSlot& g : node.gpus)
+    absl::StrAppend(&gpus, gpus.empty() ? "" : ", ", g.index, ":", g.model);
   spdlog::info("node: {} CPUs, {} memory, GPUs [{}]", FormatCpuMillis(node.cpu_millis),
                FormatMemoryBytes(node.memory_bytes), gpus);
   return node;
@@ -91,7 +96,8 @@ absl::Status RunServer(const ServerConfig& config) {
   if (!backend.ok()) return backend.status();
 
   Metrics metrics;
-  std::string api_host = config.host == "0.0.0.0" || config.host.empty() ? "127.0.0.1" : config.host;
+  std::string api_host =
+      config.host == "0.0.0.0" || config.host.empty() ? "127.0.0.1" : config.host;
   JobController controller(
       {.data_dir = data_dir,
        .node = DiscoverNode(config),
@@ -108,14 +114,15 @@ absl::Status RunServer(const ServerConfig& config) {
                   .metrics = &metrics,
                   .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes)},
                  &router);
-  auto server = HttpServer::Start(
-      {.host = config.host,
-       .port = config.port,
-       .threads = config.http_threads,
-       .on_response = [&metrics](const HttpRequest& r, int status, absl::Duration elapsed) {
-         metrics.ObserveRequest(r.method, status, elapsed);
-       }},
-      std::move(router));
+  auto server =
+      HttpServer::Start({.host = config.host,
+                         .port = config.port,
+                         .threads = config.http_threads,
+                         .on_response =
+                             [&metrics](const HttpRequest& r, int status, absl::Duration elapsed) {
+                               metrics.ObserveRequest(r.method, status, elapsed);
+                             }},
+                        std::move(router));
   if (!server.ok()) {
     controller.Stop();
     return server.status();

@@ -28,7 +28,8 @@ ArchivePtr OpenReader(absl::string_view data) {
   archive_read_support_filter_none(a.get());
   archive_read_support_format_tar(a.get());
   archive_read_support_format_gnutar(a.get());
-  if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK) return {nullptr, archive_read_free};
+  if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK)
+    return {nullptr, archive_read_free};
   return a;
 }
 
@@ -83,7 +84,8 @@ absl::Status CheckEntry(struct archive_entry* e) {
   if (depth < 0) return Unsafe(path, "has an absolute path or '..' (it would escape the snapshot)");
   if (const char* hl = archive_entry_hardlink(e)) {
     std::string ignored;
-    if (SafeDepth(hl, &ignored) < 0) return Unsafe(path, absl::StrCat("is a hard link to '", hl, "' outside the snapshot"));
+    if (SafeDepth(hl, &ignored) < 0)
+      return Unsafe(path, absl::StrCat("is a hard link to '", hl, "' outside the snapshot"));
     return absl::OkStatus();
   }
   switch (archive_entry_filetype(e)) {
@@ -115,7 +117,8 @@ absl::Status CheckArchive(absl::string_view tar_gz, const SnapshotLimits& limits
   while ((rc = archive_read_next_header(a.get(), &e)) == ARCHIVE_OK) {
     if (auto s = CheckEntry(e); !s.ok()) return s;
     if (++entries > limits.max_entries) {
-      return absl::InvalidArgumentError(absl::StrCat("snapshot: more than ", limits.max_entries, " entries"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot: more than ", limits.max_entries, " entries"));
     }
     // Read the data rather than trust the header's size: it is what extraction would write.
     const void* buf;
@@ -125,19 +128,22 @@ absl::Status CheckArchive(absl::string_view tar_gz, const SnapshotLimits& limits
     while ((drc = archive_read_data_block(a.get(), &buf, &len, &offset)) == ARCHIVE_OK) {
       unpacked += static_cast<int64_t>(len);
       if (unpacked > limits.max_unpacked_bytes) {
-        return absl::InvalidArgumentError(absl::StrCat("snapshot: unpacks to more than ",
-                                                       limits.max_unpacked_bytes, " bytes"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("snapshot: unpacks to more than ", limits.max_unpacked_bytes, " bytes"));
       }
     }
     if (drc != ARCHIVE_EOF) {
-      return absl::InvalidArgumentError(absl::StrCat("snapshot: corrupt data: ", archive_error_string(a.get())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot: corrupt data: ", archive_error_string(a.get())));
     }
   }
   if (rc != ARCHIVE_EOF) {
     const char* err = archive_error_string(a.get());
-    return absl::InvalidArgumentError(absl::StrCat("snapshot: not a valid gzip tar archive: ", err ? err : "unknown error"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("snapshot: not a valid gzip tar archive: ", err ? err : "unknown error"));
   }
-  if (entries == 0) return absl::InvalidArgumentError("snapshot: not a valid gzip tar archive: no entries");
+  if (entries == 0)
+    return absl::InvalidArgumentError("snapshot: not a valid gzip tar archive: no entries");
   return absl::OkStatus();
 }
 
@@ -185,8 +191,8 @@ absl::Status SnapshotStore::Extract(const std::string& id, const std::string& de
   // Entry paths were checked and are rewritten below as dest + normalized relative path, so
   // absolute paths are expected here; ".." and writing through symlinks stay forbidden.
   archive_write_disk_set_options(out.get(), ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                                ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_PERM |
-                                                ARCHIVE_EXTRACT_TIME);
+                                                ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                                ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME);
   struct archive_entry* e;
   while (archive_read_next_header(in.get(), &e) == ARCHIVE_OK) {
     std::string normalized;
@@ -198,16 +204,16 @@ absl::Status SnapshotStore::Extract(const std::string& id, const std::string& de
       archive_entry_set_hardlink(e, absl::StrCat(dest, "/", target).c_str());
     }
     if (archive_write_header(out.get(), e) != ARCHIVE_OK) {
-      return absl::InternalError(absl::StrCat("snapshot: cannot extract '", normalized, "': ",
-                                              archive_error_string(out.get())));
+      return absl::InternalError(absl::StrCat("snapshot: cannot extract '", normalized,
+                                              "': ", archive_error_string(out.get())));
     }
     const void* buf;
     size_t len;
     int64_t offset;
     while (archive_read_data_block(in.get(), &buf, &len, &offset) == ARCHIVE_OK) {
       if (archive_write_data_block(out.get(), buf, len, offset) != ARCHIVE_OK) {
-        return absl::InternalError(absl::StrCat("snapshot: cannot write '", normalized, "': ",
-                                                archive_error_string(out.get())));
+        return absl::InternalError(absl::StrCat("snapshot: cannot write '", normalized,
+                                                "': ", archive_error_string(out.get())));
       }
     }
   }

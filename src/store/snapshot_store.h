@@ -14,8 +14,8 @@
 namespace dlab {
 
 struct SnapshotInfo {
-  std::string id;      // "sha256:<64 hex>"
-  int64_t size = 0;    // bytes of the archive
+  std::string id;    // "sha256:<64 hex>"
+  int64_t size = 0;  // bytes of the archive
   bool created = false;
 };
 

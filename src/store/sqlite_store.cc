@@ -200,7 +200,8 @@ class SqliteStore final : public Store {
       st.Bind(1, id).Bind(2, key).Bind(3, value);
       if (st.Step() != SQLITE_DONE) return Error("insert label");
     }
-    if (auto s = InsertEventLocked(id, job.submit_time, std::nullopt, JobState::kQueued, "submitted");
+    if (auto s =
+            InsertEventLocked(id, job.submit_time, std::nullopt, JobState::kQueued, "submitted");
         !s.ok()) {
       return s;
     }
@@ -223,7 +224,8 @@ class SqliteStore final : public Store {
       absl::StrAppend(&sql, " AND state IN (", absl::StrJoin(marks, ","), ")");
     }
     for (size_t i = 0; i < filter.labels.size(); ++i) {
-      absl::StrAppend(&sql, " AND id IN (SELECT job_id FROM job_labels WHERE key = ? AND value = ?)");
+      absl::StrAppend(&sql,
+                      " AND id IN (SELECT job_id FROM job_labels WHERE key = ? AND value = ?)");
     }
     absl::StrAppend(&sql, " ORDER BY id DESC LIMIT ?");
     std::lock_guard lock(mu_);
@@ -241,10 +243,10 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<JobRecord>> ActiveJobs() override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare(absl::StrCat(
-        "SELECT ", kJobColumns,
-        " FROM jobs WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') "
-        "ORDER BY priority DESC, submit_time, id"));
+    Stmt st =
+        Prepare(absl::StrCat("SELECT ", kJobColumns,
+                             " FROM jobs WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') "
+                             "ORDER BY priority DESC, submit_time, id"));
     return ReadJobsLocked(st);
   }
 
@@ -305,7 +307,8 @@ class SqliteStore final : public Store {
           "UPDATE jobs SET state = ?, reason = ?, update_time = ?, "
           "exit_code = COALESCE(?, exit_code), "
           "start_time = CASE WHEN ? = 'RUNNING' AND start_time IS NULL THEN ? ELSE start_time END, "
-          "end_time = CASE WHEN ? IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN ? ELSE end_time END, "
+          "end_time = CASE WHEN ? IN ('SUCCEEDED', 'FAILED', 'CANCELLED') THEN ? ELSE end_time "
+          "END, "
           "attempts = COALESCE(?, attempts) "
           "WHERE id = ? AND state = ?");
       std::string to = StateText(t.to);
@@ -353,7 +356,8 @@ class SqliteStore final : public Store {
     Stmt st = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
     st.Bind(1, job_id);
     if (st.Step() != SQLITE_DONE) return Error("set cancel_requested");
-    if (sqlite3_changes(db_) == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+    if (sqlite3_changes(db_) == 0)
+      return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
     return absl::OkStatus();
   }
 
@@ -410,7 +414,8 @@ class SqliteStore final : public Store {
   }
 
   absl::Status Error(std::string_view what) {
-    return absl::UnavailableError(absl::StrCat("store: ", std::string(what), ": ", sqlite3_errmsg(db_)));
+    return absl::UnavailableError(
+        absl::StrCat("store: ", std::string(what), ": ", sqlite3_errmsg(db_)));
   }
 
   absl::Status Migrate() {
@@ -425,8 +430,8 @@ class SqliteStore final : public Store {
           "store: database schema version ", version, " is newer than this dlabd (", target, ")"));
     }
     for (; version < target; ++version) {
-      if (auto s = Exec(absl::StrCat("BEGIN; ", kMigrations[version], "; PRAGMA user_version = ",
-                                     version + 1, "; COMMIT;"));
+      if (auto s = Exec(absl::StrCat("BEGIN; ", kMigrations[version],
+                                     "; PRAGMA user_version = ", version + 1, "; COMMIT;"));
           !s.ok()) {
         Exec("ROLLBACK").IgnoreError();
         return s;
@@ -536,7 +541,7 @@ class SqliteStore final : public Store {
   }
 
   std::mutex mu_;
-  sqlite3* db_;  // GUARDED_BY(mu_) after Init
+  sqlite3* db_;                                           // GUARDED_BY(mu_) after Init
   std::unordered_map<std::string, sqlite3_stmt*> cache_;  // GUARDED_BY(mu_)
 };
 
@@ -544,8 +549,8 @@ class SqliteStore final : public Store {
 
 absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(const std::string& path) {
   sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &db,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
     sqlite3_close(db);

@@ -13,8 +13,9 @@ namespace fs = std::filesystem;
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("dlab-store-test-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("dlab-store-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     store_ = Open();
@@ -28,7 +29,8 @@ class SqliteStoreTest : public ::testing::Test {
     EXPECT_TRUE(s.ok()) << s.status();
     return s.ok() ? *std::move(s) : nullptr;
   }
-  NewJob Job(const std::string& name, int priority = 0, std::map<std::string, std::string> labels = {}) {
+  NewJob Job(const std::string& name, int priority = 0,
+             std::map<std::string, std::string> labels = {}) {
     NewJob j;
     j.spec.name = name;
     j.spec.command = {"true"};
@@ -74,7 +76,9 @@ TEST_F(SqliteStoreTest, IdempotencyKeyReturnsTheFirstJob) {
 
 TEST_F(SqliteStoreTest, ListFiltersByStateAndLabelsWithCursor) {
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(store_->CreateJob(Job("j" + std::to_string(i), 0, {{"team", i % 2 ? "odd" : "even"}})).ok());
+    ASSERT_TRUE(
+        store_->CreateJob(Job("j" + std::to_string(i), 0, {{"team", i % 2 ? "odd" : "even"}}))
+            .ok());
   }
   auto evens = store_->ListJobs({.labels = {{"team", "even"}}});
   ASSERT_TRUE(evens.ok());
@@ -96,21 +100,38 @@ TEST_F(SqliteStoreTest, TransitionIsCompareAndSetAndRecordsEvents) {
   attempt.allocation = {.cpu_millis = 500, .memory_bytes = 1 << 20, .gpus = {1, 3}};
   attempt.dir = "/tmp/x";
   attempt.create_time = absl::Now();
-  ASSERT_TRUE(store_->Transition({.job_id = id, .from = JobState::kQueued, .to = JobState::kStarting,
-                                  .reason = "scheduled", .time = absl::Now(), .new_attempt = attempt})
+  ASSERT_TRUE(store_
+                  ->Transition({.job_id = id,
+                                .from = JobState::kQueued,
+                                .to = JobState::kStarting,
+                                .reason = "scheduled",
+                                .time = absl::Now(),
+                                .new_attempt = attempt})
                   .ok());
   // A stale transition from QUEUED is refused.
   auto stale = store_->Transition(
       {.job_id = id, .from = JobState::kQueued, .to = JobState::kCancelled, .time = absl::Now()});
   EXPECT_EQ(stale.code(), absl::StatusCode::kFailedPrecondition);
-  ASSERT_TRUE(store_->Transition({.job_id = id, .from = JobState::kStarting, .to = JobState::kRunning,
-                                  .reason = "started", .time = absl::Now(),
-                                  .attempt_update = AttemptUpdate{.number = 1, .state = JobState::kRunning,
-                                                                  .start_time = absl::Now(),
-                                                                  .limit_notes = std::vector<std::string>{"cpu: ok"}}})
-                  .ok());
-  ASSERT_TRUE(store_->Transition({.job_id = id, .from = JobState::kRunning, .to = JobState::kFailed,
-                                  .reason = "exit code 3", .time = absl::Now(), .exit_code = 3})
+  ASSERT_TRUE(
+      store_
+          ->Transition(
+              {.job_id = id,
+               .from = JobState::kStarting,
+               .to = JobState::kRunning,
+               .reason = "started",
+               .time = absl::Now(),
+               .attempt_update = AttemptUpdate{.number = 1,
+                                               .state = JobState::kRunning,
+                                               .start_time = absl::Now(),
+                                               .limit_notes = std::vector<std::string>{"cpu: ok"}}})
+          .ok());
+  ASSERT_TRUE(store_
+                  ->Transition({.job_id = id,
+                                .from = JobState::kRunning,
+                                .to = JobState::kFailed,
+                                .reason = "exit code 3",
+                                .time = absl::Now(),
+                                .exit_code = 3})
                   .ok());
   auto job = store_->GetJob(id);
   EXPECT_EQ(job->state, JobState::kFailed);
@@ -135,8 +156,11 @@ TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
   int64_t low = store_->CreateJob(Job("low", 0))->job.id;
   int64_t high = store_->CreateJob(Job("high", 5))->job.id;
   int64_t done = store_->CreateJob(Job("done", 9))->job.id;
-  ASSERT_TRUE(store_->Transition({.job_id = done, .from = JobState::kQueued, .to = JobState::kCancelled,
-                                  .time = absl::Now()})
+  ASSERT_TRUE(store_
+                  ->Transition({.job_id = done,
+                                .from = JobState::kQueued,
+                                .to = JobState::kCancelled,
+                                .time = absl::Now()})
                   .ok());
   store_.reset();
   store_ = Open();
@@ -149,7 +173,8 @@ TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
 
 TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
   store_.reset();
-  std::ofstream(dir_ / "junk.db") << "this is not sqlite, just text that is long enough to matter....";
+  std::ofstream(dir_ / "junk.db")
+      << "this is not sqlite, just text that is long enough to matter....";
   auto s = Store::OpenSqlite((dir_ / "junk.db").string());
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.status().message().find("junk.db"), std::string::npos);

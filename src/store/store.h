@@ -21,7 +21,7 @@ namespace dlab {
 struct JobRecord {
   int64_t id = 0;
   JobSpec spec;
-  std::string snapshot;          // "sha256:<hex>" or empty
+  std::string snapshot;  // "sha256:<hex>" or empty
   JobState state = JobState::kQueued;
   std::string reason;
   absl::Time submit_time;
@@ -29,18 +29,18 @@ struct JobRecord {
   std::optional<absl::Time> start_time;
   std::optional<absl::Time> end_time;
   std::optional<int> exit_code;
-  int attempts = 0;              // number of the latest attempt; 0 before the first
+  int attempts = 0;  // number of the latest attempt; 0 before the first
   bool cancel_requested = false;
   std::string idempotency_key;
 };
 
 struct AttemptRecord {
   int64_t job_id = 0;
-  int number = 0;                // 1, 2, ...
+  int number = 0;  // 1, 2, ...
   JobState state = JobState::kStarting;
   std::string reason;
   Allocation allocation;
-  std::string dir;               // the attempt's directory on the node
+  std::string dir;  // the attempt's directory on the node
   absl::Time create_time;
   std::optional<absl::Time> start_time;
   std::optional<absl::Time> end_time;
@@ -60,19 +60,19 @@ struct EventRecord {
 struct NewJob {
   JobSpec spec;
   std::string snapshot;
-  std::string idempotency_key;   // empty: none
+  std::string idempotency_key;  // empty: none
   absl::Time submit_time;
 };
 
 struct CreateJobResult {
   JobRecord job;
-  bool created = true;           // false: an earlier job with the same idempotency key
+  bool created = true;  // false: an earlier job with the same idempotency key
 };
 
 struct JobFilter {
-  std::vector<JobState> states;                 // any of; empty: all
-  std::map<std::string, std::string> labels;    // all must match
-  int64_t before_id = 0;                        // cursor: only ids below; 0: from the newest
+  std::vector<JobState> states;               // any of; empty: all
+  std::map<std::string, std::string> labels;  // all must match
+  int64_t before_id = 0;                      // cursor: only ids below; 0: from the newest
   int limit = 50;
 };
 
@@ -95,7 +95,7 @@ struct JobTransition {
   std::string reason;
   absl::Time time;
   std::optional<int> exit_code;
-  std::optional<AttemptRecord> new_attempt;   // inserted; the job's attempt count follows it
+  std::optional<AttemptRecord> new_attempt;  // inserted; the job's attempt count follows it
   std::optional<AttemptUpdate> attempt_update;
 };
 
