@@ -44,11 +44,9 @@ json AttemptJson(const AttemptRecord& a) {
           {"limits", a.limit_notes}};
 }
 
-absl::StatusOr<json> JobJson(Store* store, const JobRecord& j) {
-  auto attempts = store->ListAttempts(j.id);
-  if (!attempts.ok()) return attempts.status();
+json JobJson(const JobRecord& j) {
   json list = json::array();
-  for (const auto& a : *attempts) list.push_back(AttemptJson(a));
+  for (const auto& a : j.attempt_list) list.push_back(AttemptJson(a));
   return json{{"id", j.id},
               {"name", j.spec.name},
               {"state", JobStateName(j.state)},
@@ -66,11 +64,9 @@ absl::StatusOr<json> JobJson(Store* store, const JobRecord& j) {
               {"attempt_list", std::move(list)}};
 }
 
-HttpResponse JobResponse(Store* store, int status, const absl::StatusOr<JobRecord>& job) {
+HttpResponse JobResponse(int status, const absl::StatusOr<JobRecord>& job) {
   if (!job.ok()) return ErrorResponse(job.status());
-  auto body = JobJson(store, *job);
-  if (!body.ok()) return ErrorResponse(body.status());
-  return Json(status, *body);
+  return Json(status, JobJson(*job));
 }
 
 absl::StatusOr<int64_t> IdParam(const HttpRequest& req) {
@@ -137,7 +133,7 @@ HttpResponse Submit(const ApiContext& ctx, const HttpRequest& req) {
       body->value("snapshot", json("")).is_string() ? body->value("snapshot", "") : "";
   auto result = ctx.controller->Submit(*spec, snapshot, req.Header("idempotency-key").value_or(""));
   if (!result.ok()) return ErrorResponse(result.status());
-  return JobResponse(ctx.store, result->created ? 201 : 200, result->job);
+  return JobResponse(result->created ? 201 : 200, result->job);
 }
 
 HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
@@ -173,11 +169,7 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
   auto jobs = ctx.store->ListJobs(filter);
   if (!jobs.ok()) return ErrorResponse(jobs.status());
   json list = json::array();
-  for (const JobRecord& j : *jobs) {
-    auto body = JobJson(ctx.store, j);
-    if (!body.ok()) return ErrorResponse(body.status());
-    list.push_back(*std::move(body));
-  }
+  for (const JobRecord& j : *jobs) list.push_back(JobJson(j));
   json next = jobs->size() == static_cast<size_t>(filter.limit)
                   ? json(absl::StrCat(jobs->back().id))
                   : json(nullptr);
@@ -344,14 +336,14 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
   router->Add("GET", "/api/v1/jobs/{id}", [ctx](const HttpRequest& r) {
     auto id = IdParam(r);
     if (!id.ok()) return ErrorResponse(id.status());
-    return JobResponse(ctx.store, 200, ctx.store->GetJob(*id));
+    return JobResponse(200, ctx.store->GetJob(*id));
   });
   router->Add(
       "POST", "/api/v1/jobs/{id}/cancel",
       [ctx](const HttpRequest& r) {
         auto id = IdParam(r);
         if (!id.ok()) return ErrorResponse(id.status());
-        return JobResponse(ctx.store, 202, ctx.controller->Cancel(*id));
+        return JobResponse(202, ctx.controller->Cancel(*id));
       },
       small);
   router->Add("GET", "/api/v1/jobs/{id}/logs",

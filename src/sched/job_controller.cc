@@ -384,9 +384,7 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   }
   // Restart failures the job may recover from; not a command that cannot start or ran too long.
   int failures = 0;
-  if (auto attempts = store_->ListAttempts(active.job_id); attempts.ok()) {
-    for (const auto& a : *attempts) failures += a.state == JobState::kFailed ? 1 : 0;
-  }
+  for (const auto& a : job->attempt_list) failures += a.state == JobState::kFailed ? 1 : 0;
   bool restart = to == JobState::kFailed && status.end_reason != "exec_failed" &&
                  status.end_reason != "max_runtime" && status.end_reason != "launch_failed" &&
                  failures < job->spec.max_restarts;
@@ -396,18 +394,20 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
                           job->spec.max_restarts, ")");
   }
   absl::Time end = status.end_time.value_or(absl::Now());
+  AttemptUpdate attempt_update{.number = active.attempt,
+                               .state = attempt_state,
+                               .reason = reason,
+                               .end_time = end,
+                               .exit_code = status.exit_code};
+  // Keep the notes recorded at start unless the supervisor reported some (it may not have).
+  if (!status.limit_notes.empty()) attempt_update.limit_notes = status.limit_notes;
   auto s = store_->Transition({.job_id = active.job_id,
                                .from = job->state,
                                .to = to,
                                .reason = reason,
                                .time = end,
                                .exit_code = status.exit_code,
-                               .attempt_update = AttemptUpdate{.number = active.attempt,
-                                                               .state = attempt_state,
-                                                               .reason = reason,
-                                                               .end_time = end,
-                                                               .exit_code = status.exit_code,
-                                                               .limit_notes = status.limit_notes}});
+                               .attempt_update = attempt_update});
   if (!s.ok()) {
     spdlog::warn("finish job {}: {}", active.job_id, s.ToString());
     return;
@@ -449,10 +449,8 @@ absl::Status JobController::Recover() {
       continue;
     }
     // STARTING or RUNNING: find its attempt's supervisor.
-    auto attempts = store_->ListAttempts(job.id);
-    if (!attempts.ok()) return attempts.status();
-    if (attempts->empty()) continue;
-    const AttemptRecord& a = attempts->back();
+    if (job.attempt_list.empty()) continue;
+    const AttemptRecord& a = job.attempt_list.back();
     Active active{.job_id = job.id,
                   .attempt = a.number,
                   .dir = a.dir,

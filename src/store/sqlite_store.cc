@@ -252,6 +252,10 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t job_id) override {
     std::lock_guard lock(mu_);
+    return ListAttemptsLocked(job_id);
+  }
+
+  absl::StatusOr<std::vector<AttemptRecord>> ListAttemptsLocked(int64_t job_id) {
     Stmt st = Prepare(
         "SELECT number, state, reason, allocation, dir, create_time, start_time, end_time, "
         "exit_code, limit_notes FROM attempts WHERE job_id = ? ORDER BY number");
@@ -495,6 +499,11 @@ class SqliteStore final : public Store {
       out.push_back(std::move(j));
     }
     if (rc != SQLITE_DONE) return Error("read jobs");
+    for (JobRecord& j : out) {
+      auto attempts = ListAttemptsLocked(j.id);
+      if (!attempts.ok()) return attempts.status();
+      j.attempt_list = *std::move(attempts);
+    }
     return out;
   }
 

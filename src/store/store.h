@@ -18,6 +18,20 @@
 
 namespace dlab {
 
+struct AttemptRecord {
+  int64_t job_id = 0;
+  int number = 0;  // 1, 2, ...
+  JobState state = JobState::kStarting;
+  std::string reason;
+  Allocation allocation;
+  std::string dir;  // the attempt's directory on the node
+  absl::Time create_time;
+  std::optional<absl::Time> start_time;
+  std::optional<absl::Time> end_time;
+  std::optional<int> exit_code;
+  std::vector<std::string> limit_notes;
+};
+
 struct JobRecord {
   int64_t id = 0;
   JobSpec spec;
@@ -32,20 +46,7 @@ struct JobRecord {
   int attempts = 0;  // number of the latest attempt; 0 before the first
   bool cancel_requested = false;
   std::string idempotency_key;
-};
-
-struct AttemptRecord {
-  int64_t job_id = 0;
-  int number = 0;  // 1, 2, ...
-  JobState state = JobState::kStarting;
-  std::string reason;
-  Allocation allocation;
-  std::string dir;  // the attempt's directory on the node
-  absl::Time create_time;
-  std::optional<absl::Time> start_time;
-  std::optional<absl::Time> end_time;
-  std::optional<int> exit_code;
-  std::vector<std::string> limit_notes;
+  std::vector<AttemptRecord> attempt_list;  // oldest first; read together with the job
 };
 
 struct EventRecord {

@@ -1,0 +1,260 @@
+#include "sched/job_controller.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+namespace dlab {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A backend whose attempts do what the test says.
+class FakeBackend final : public Backend {
+ public:
+  absl::Status Launch(const LaunchRequest& r) override {
+    std::lock_guard lock(mu_);
+    launches_.push_back(r);
+    status_[r.attempt_dir] = {.phase = AttemptPhase::kStarting};
+    return absl::OkStatus();
+  }
+  absl::StatusOr<AttemptStatus> Inspect(const std::string& dir) override {
+    std::lock_guard lock(mu_);
+    auto it = status_.find(dir);
+    if (it == status_.end()) return absl::NotFoundError("never launched");
+    return it->second;
+  }
+  absl::Status Cancel(const std::string& dir) override {
+    std::lock_guard lock(mu_);
+    cancelled_.push_back(dir);
+    return absl::OkStatus();
+  }
+  void SetListener(std::function<void(const std::string&)> fn) override {
+    std::lock_guard lock(mu_);
+    listener_ = std::move(fn);
+  }
+
+  // Makes the attempt's supervisor report status, and tells the controller.
+  void Report(const std::string& dir, AttemptStatus s) {
+    std::function<void(const std::string&)> listener;
+    {
+      std::lock_guard lock(mu_);
+      status_[dir] = std::move(s);
+      listener = listener_;
+    }
+    if (listener) listener(dir);
+  }
+  void Run(const std::string& dir) {
+    Report(
+        dir,
+        {.phase = AttemptPhase::kRunning, .start_time = absl::Now(), .limit_notes = {"cpu: ok"}});
+  }
+  void Exit(const std::string& dir, int code, std::string reason = "exited") {
+    Report(dir, {.phase = AttemptPhase::kExited,
+                 .exit_code = code,
+                 .end_reason = std::move(reason),
+                 .start_time = absl::Now(),
+                 .end_time = absl::Now()});
+  }
+  std::vector<LaunchRequest> launches() {
+    std::lock_guard lock(mu_);
+    return launches_;
+  }
+  std::vector<std::string> cancelled() {
+    std::lock_guard lock(mu_);
+    return cancelled_;
+  }
+  void Forget(const std::string& dir) {
+    std::lock_guard lock(mu_);
+    status_.erase(dir);
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<LaunchRequest> launches_;
+  std::vector<std::string> cancelled_;
+  std::map<std::string, AttemptStatus> status_;
+  std::function<void(const std::string&)> listener_;
+};
+
+template <typename F>
+bool Eventually(F f) {
+  for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       std::chrono::steady_clock::now() < deadline;) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return f();
+}
+
+class JobControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("dlab-controller-test-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store_ = *Store::OpenSqlite((dir_ / "dlab.db").string());
+    snapshots_ = std::make_unique<SnapshotStore>((dir_ / "snapshots").string());
+    StartController();
+  }
+  void TearDown() override {
+    controller_.reset();
+    fs::remove_all(dir_);
+  }
+  void StartController() {
+    controller_ = std::make_unique<JobController>(
+        ControllerOptions{
+            .data_dir = dir_.string(),
+            .node = {.cpu_millis = 2000, .memory_bytes = 4LL << 30, .gpus = {{0, "H100", "H100"}}},
+            .reconcile_interval = absl::Milliseconds(20)},
+        store_.get(), snapshots_.get(), &backend_);
+    ASSERT_TRUE(controller_->Start().ok());
+  }
+  int64_t Submit(int64_t cpu_millis = 1000, int max_restarts = 0, int gpus = 0) {
+    JobSpec spec{.name = "j", .command = {"true"}};
+    spec.resources = {.cpu_millis = cpu_millis, .memory_bytes = 1 << 20, .gpus = gpus};
+    spec.max_restarts = max_restarts;
+    auto r = controller_->Submit(spec, "", "");
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->job.id : 0;
+  }
+  // Waits until the controller has handed n attempts to the backend.
+  bool Launched(size_t n) {
+    return Eventually([&] { return backend_.launches().size() == n; });
+  }
+  JobState State(int64_t id) { return store_->GetJob(id)->state; }
+  bool Reaches(int64_t id, JobState s) {
+    return Eventually([&] { return State(id) == s; });
+  }
+  std::string AttemptDir(int64_t id, int attempt) {
+    return (dir_ / "jobs" / std::to_string(id) / "attempts" / std::to_string(attempt)).string();
+  }
+
+  fs::path dir_;
+  FakeBackend backend_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<SnapshotStore> snapshots_;
+  std::unique_ptr<JobController> controller_;
+};
+
+TEST_F(JobControllerTest, JobRunsToSuccessWithTheEnvironmentContract) {
+  int64_t id = Submit(1000, 0, 1);
+  ASSERT_TRUE(Launched(1));
+  EXPECT_EQ(State(id), JobState::kStarting);
+  LaunchRequest launch = backend_.launches()[0];
+  EXPECT_EQ(launch.allocation.gpus, std::vector<int>{0});
+  EXPECT_EQ(launch.env.at("DLAB_JOB_ID"), std::to_string(id));
+  EXPECT_EQ(launch.env.at("DLAB_ATTEMPT"), "1");
+  EXPECT_EQ(launch.env.at("DLAB_RESUME_FROM"), "");
+  EXPECT_TRUE(fs::is_directory(launch.env.at("DLAB_CHECKPOINT_DIR")));
+  backend_.Run(launch.attempt_dir);
+  ASSERT_TRUE(Reaches(id, JobState::kRunning));
+  backend_.Exit(launch.attempt_dir, 0);
+  ASSERT_TRUE(Reaches(id, JobState::kSucceeded));
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->exit_code, 0);
+  EXPECT_EQ(store_->ListAttempts(id)->at(0).limit_notes, std::vector<std::string>{"cpu: ok"});
+}
+
+TEST_F(JobControllerTest, FailedAttemptsRestartUpToMaxRestarts) {
+  int64_t id = Submit(1000, 1);
+  ASSERT_TRUE(Launched(1));
+  fs::create_directories(dir_ / "jobs" / std::to_string(id) / "checkpoints" / "epoch-001");
+  backend_.Exit(AttemptDir(id, 1), 3);
+  ASSERT_TRUE(Launched(2));
+  LaunchRequest second = backend_.launches()[1];
+  EXPECT_EQ(second.env.at("DLAB_ATTEMPT"), "2");
+  EXPECT_TRUE(second.env.at("DLAB_RESUME_FROM").ends_with("checkpoints/epoch-001"));
+  backend_.Exit(second.attempt_dir, 4);
+  ASSERT_TRUE(Reaches(id, JobState::kFailed));
+  auto job = store_->GetJob(id);
+  EXPECT_EQ(job->attempts, 2);
+  EXPECT_EQ(job->exit_code, 4);
+  EXPECT_EQ(job->reason, "exited with code 4");
+}
+
+TEST_F(JobControllerTest, QueuedJobWaitsWithAReasonUntilResourcesFree) {
+  int64_t first = Submit(2000);
+  int64_t second = Submit(1000);
+  ASSERT_TRUE(Launched(1));
+  ASSERT_TRUE(Eventually(
+      [&] { return store_->GetJob(second)->reason.starts_with("waiting for resources"); }));
+  EXPECT_EQ(State(second), JobState::kQueued);
+  EXPECT_EQ(store_->GetJob(second)->reason, "waiting for resources: needs cpus 1 (free 0)");
+  backend_.Exit(AttemptDir(first, 1), 0);
+  ASSERT_TRUE(Launched(2));
+  EXPECT_EQ(backend_.launches()[1].job_id, second);
+}
+
+TEST_F(JobControllerTest, CancelQueuedAndRunningJobs) {
+  int64_t running = Submit(2000);
+  int64_t queued = Submit(2000);
+  ASSERT_TRUE(Launched(1));
+  backend_.Run(AttemptDir(running, 1));
+  ASSERT_TRUE(Reaches(running, JobState::kRunning));
+  auto q = controller_->Cancel(queued);
+  ASSERT_TRUE(q.ok());
+  EXPECT_EQ(q->state, JobState::kCancelled);
+  ASSERT_TRUE(controller_->Cancel(running).ok());
+  EXPECT_EQ(backend_.cancelled(), std::vector<std::string>{AttemptDir(running, 1)});
+  backend_.Exit(AttemptDir(running, 1), 143, "cancelled");
+  ASSERT_TRUE(Reaches(running, JobState::kCancelled));
+  EXPECT_EQ(controller_->Cancel(running).status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(controller_->Cancel(999).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobControllerTest, RestartedControllerReattachesAndRequeuesUnlaunched) {
+  int64_t running = Submit(1000);
+  ASSERT_TRUE(Launched(1));
+  backend_.Run(AttemptDir(running, 1));
+  ASSERT_TRUE(Reaches(running, JobState::kRunning));
+  int64_t unlaunched = Submit(1000);
+  ASSERT_TRUE(Launched(2));
+  controller_.reset();                         // dlabd dies
+  backend_.Forget(AttemptDir(unlaunched, 1));  // as if it died before spawning the supervisor
+  backend_.SetListener(nullptr);
+  StartController();
+  ASSERT_TRUE(Launched(3));
+  EXPECT_EQ(backend_.launches()[2].attempt_dir, AttemptDir(unlaunched, 2));  // relaunched
+  EXPECT_EQ(State(running), JobState::kRunning);                             // reattached
+  backend_.Exit(AttemptDir(running, 1), 0);
+  ASSERT_TRUE(Reaches(running, JobState::kSucceeded));
+  EXPECT_EQ(store_->GetJob(running)->attempts, 1);
+}
+
+TEST_F(JobControllerTest, LostSupervisorFailsTheAttempt) {
+  int64_t id = Submit();
+  ASSERT_TRUE(Launched(1));
+  backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kLost});
+  ASSERT_TRUE(Reaches(id, JobState::kFailed));
+  EXPECT_NE(store_->GetJob(id)->reason.find("supervisor is gone"), std::string::npos);
+}
+
+TEST_F(JobControllerTest, RefusesWhatCanNeverRunAndUnknownSnapshots) {
+  JobSpec spec{.name = "big", .command = {"true"}};
+  spec.resources.gpus = 2;
+  EXPECT_EQ(controller_->Submit(spec, "", "").status().message(),
+            "resources.gpus: 2 GPUs requested, but the largest node has 1");
+  spec.resources.gpus = 0;
+  EXPECT_EQ(controller_->Submit(spec, "sha256:" + std::string(64, 'a'), "").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobControllerTest, WorkdirMissingFromSnapshotFailsTheLaunch) {
+  JobSpec spec{.name = "w", .command = {"true"}, .workdir = "no/such/dir"};
+  spec.resources.memory_bytes = 1 << 20;
+  auto r = controller_->Submit(spec, "", "");
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(Reaches(r->job.id, JobState::kFailed));
+  EXPECT_EQ(store_->GetJob(r->job.id)->reason,
+            "workdir 'no/such/dir' is not a directory in the code snapshot");
+  EXPECT_TRUE(backend_.launches().empty());
+}
+
+}  // namespace
+}  // namespace dlab
