@@ -48,5 +48,5 @@ Job $id is $state. Next:
   build/bin/dlab logs -f $id        # follow its training output
   build/bin/dlab describe $id       # state, resources, limits, attempts
   build/bin/dlab events $id         # every state transition
-  build/bin/dlab --help             # everything else
+  build/bin/dlab --help           # everything else
 MSG

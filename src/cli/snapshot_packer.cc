@@ -2,7 +2,6 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/dlabignore.h"
+#include "common/sha256.h"
 
 namespace dlab {
 namespace {
@@ -70,7 +70,7 @@ absl::Status Walk(const fs::path& root, const std::string& prefix, const IgnoreR
 // Where libarchive's output goes: the archive file, hashed on the way.
 struct Sink {
   FILE* file = nullptr;
-  EVP_MD_CTX* sha256 = nullptr;
+  Sha256* sha256 = nullptr;
   int64_t bytes = 0;
   bool failed = false;
 };
@@ -81,7 +81,7 @@ la_ssize_t WriteToSink(struct archive*, void* opaque, const void* buffer, size_t
     sink->failed = true;
     return -1;
   }
-  EVP_DigestUpdate(sink->sha256, buffer, length);
+  sink->sha256->Update(absl::string_view(static_cast<const char*>(buffer), length));
   sink->bytes += static_cast<int64_t>(length);
   return static_cast<la_ssize_t>(length);
 }
@@ -94,9 +94,6 @@ struct EntryFree {
 };
 struct FileClose {
   void operator()(FILE* f) const { std::fclose(f); }
-};
-struct DigestFree {
-  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 
 absl::Status ArchiveError(struct archive* a, absl::string_view what) {
@@ -201,11 +198,8 @@ absl::StatusOr<PackedSnapshot> PackSnapshot(const CodeFolder& folder, const fs::
     return FilesystemError("cannot create", archive_path,
                            std::error_code(errno, std::generic_category()));
   }
-  std::unique_ptr<EVP_MD_CTX, DigestFree> sha256(EVP_MD_CTX_new());
-  if (!sha256 || EVP_DigestInit_ex(sha256.get(), EVP_sha256(), nullptr) != 1) {
-    return absl::InternalError("cannot initialise SHA-256");
-  }
-  Sink sink{.file = out.get(), .sha256 = sha256.get()};
+  Sha256 sha256;
+  Sink sink{.file = out.get(), .sha256 = &sha256};
 
   std::unique_ptr<struct archive, ArchiveFree> a(archive_write_new());
   struct archive* ar = a.get();
@@ -229,16 +223,7 @@ absl::StatusOr<PackedSnapshot> PackSnapshot(const CodeFolder& folder, const fs::
                            std::error_code(errno, std::generic_category()));
   }
 
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int digest_len = 0;
-  EVP_DigestFinal_ex(sha256.get(), digest, &digest_len);
-  std::string id = "sha256:";
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (unsigned int i = 0; i < digest_len; ++i) {
-    id.push_back(kHex[digest[i] >> 4]);
-    id.push_back(kHex[digest[i] & 0xf]);
-  }
-  return PackedSnapshot{.id = std::move(id), .archive_bytes = sink.bytes};
+  return PackedSnapshot{.id = sha256.SnapshotId(), .archive_bytes = sink.bytes};
 }
 
 }  // namespace dlab

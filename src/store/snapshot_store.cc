@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
+#include "common/sha256.h"
 
 namespace dlab {
 namespace {
@@ -31,19 +31,6 @@ ArchivePtr OpenReader(absl::string_view data) {
   if (archive_read_open_memory(a.get(), data.data(), data.size()) != ARCHIVE_OK)
     return {nullptr, archive_read_free};
   return a;
-}
-
-std::string Sha256Hex(absl::string_view data) {
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
-  static const char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out.push_back(kHex[md[i] >> 4]);
-    out.push_back(kHex[md[i] & 15]);
-  }
-  return out;
 }
 
 // Normalizes "./a/b" to "a/b" and checks the path stays inside the root. Returns the number of
@@ -163,8 +150,7 @@ std::string SnapshotStore::PathOf(const std::string& id) const {
 
 absl::StatusOr<SnapshotInfo> SnapshotStore::Put(absl::string_view tar_gz) {
   if (auto s = CheckArchive(tar_gz, limits_); !s.ok()) return s;
-  SnapshotInfo info{.id = absl::StrCat("sha256:", Sha256Hex(tar_gz)),
-                    .size = static_cast<int64_t>(tar_gz.size())};
+  SnapshotInfo info{.id = SnapshotIdOf(tar_gz), .size = static_cast<int64_t>(tar_gz.size())};
   std::string path = PathOf(info.id);
   if (fs::exists(path)) return info;
   if (auto s = WriteFileAtomically(path, tar_gz); !s.ok()) return s;

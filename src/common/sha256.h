@@ -1,0 +1,32 @@
+// SHA-256 over data given in pieces, and the content address of a code snapshot
+// ("sha256:<64 lower-case hex>") computed from it. Not thread-safe per object.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+struct evp_md_ctx_st;
+
+namespace dlab {
+
+class Sha256 final {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void Update(absl::string_view data);
+  // "sha256:<hex>" of everything passed to Update. Call once.
+  std::string SnapshotId();
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+// "sha256:<hex>" of data.
+std::string SnapshotIdOf(absl::string_view data);
+
+}  // namespace dlab
