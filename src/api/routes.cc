@@ -1,5 +1,6 @@
 #include "api/routes.h"
 
+#include <algorithm>
 #include <charconv>
 #include <fstream>
 #include <memory>
@@ -18,8 +19,11 @@ namespace {
 
 using nlohmann::json;
 
+constexpr size_t kMaxLabelFilters = 20;
+
 HttpResponse Json(int status, const json& body) {
-  return HttpResponse{.status = status, .body = body.dump()};
+  return HttpResponse{.status = status,
+                      .body = body.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 
 json Time(const std::optional<absl::Time>& t) {
@@ -111,6 +115,11 @@ absl::StatusOr<json> ParseEnvelope(const HttpRequest& req) {
   }
   if (!body.is_object())
     return absl::InvalidArgumentError("body: must be an object with a \"spec\" field");
+  try {
+    (void)body.dump();  // strict: throws on text that is not valid UTF-8
+  } catch (const json::type_error&) {
+    return absl::InvalidArgumentError("body: contains text that is not valid UTF-8");
+  }
   for (const auto& [key, value] : body.items()) {
     if (key != "spec" && key != "snapshot") {
       return absl::InvalidArgumentError(
@@ -166,6 +175,12 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
     }
     filter.labels[it->second.substr(0, eq)] = it->second.substr(eq + 1);
   }
+  if (filter.labels.size() > kMaxLabelFilters) {
+    return ErrorResponse(absl::InvalidArgumentError(
+        absl::StrCat("label: at most ", kMaxLabelFilters, " label filters per request")));
+  }
+  std::sort(filter.states.begin(), filter.states.end());
+  filter.states.erase(std::unique(filter.states.begin(), filter.states.end()), filter.states.end());
   auto jobs = ctx.store->ListJobs(filter);
   if (!jobs.ok()) return ErrorResponse(jobs.status());
   json list = json::array();

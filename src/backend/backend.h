@@ -65,7 +65,8 @@ class Backend {
   virtual absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) = 0;
 
   // Stops the attempt: SIGTERM to its processes, SIGKILL after kill_grace. Idempotent; OK when
-  // the attempt has already ended.
+  // the attempt has already ended. For a kLost attempt, kills whatever is left of its
+  // processes, so that a restart never runs beside the remains of the attempt before it.
   virtual absl::Status Cancel(const std::string& attempt_dir) = 0;
 
   // fn is called, on a backend thread, with the attempt_dir of an attempt whose supervisor

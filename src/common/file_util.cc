@@ -38,7 +38,8 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
   return out;
 }
 
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data) {
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 WriteOptions options) {
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid(), ".", ::gettid());
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", tmp);
@@ -54,7 +55,7 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
     }
     done += static_cast<size_t>(n);
   }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  if ((options.sync && ::fsync(fd) != 0) || ::close(fd) != 0) {
     auto s = Errno("cannot sync", tmp);
     ::unlink(tmp.c_str());
     return s;
@@ -67,6 +68,7 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view data
   std::string dir =
       path.substr(0, path.find_last_of('/') == std::string::npos ? 0 : path.find_last_of('/'));
   if (dir.empty()) dir = ".";
+  if (!options.sync) return absl::OkStatus();
   int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd >= 0) {
     ::fsync(dfd);

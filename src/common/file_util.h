@@ -12,8 +12,14 @@ namespace dlab {
 
 // NotFound when the file does not exist; Internal on other errors.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
-// After it returns OK, path holds data even if the machine crashes; a reader never sees a
-// partial file. Internal on errors, naming the path.
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view data);
+struct WriteOptions {
+  // fsync the file and its directory: after OK, path holds data even if the machine crashes.
+  // Without it, readers still never see a partial file.
+  bool sync = true;
+};
+
+// Writes through a temporary file renamed over path. Internal on errors, naming the path.
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
+                                 WriteOptions options = {});
 
 }  // namespace dlab

@@ -59,7 +59,8 @@ JobController::JobController(ControllerOptions options, Store* store, SnapshotSt
 
 JobController::~JobController() { Stop(); }
 
-absl::Status JobController::Start() {
+absl::Status JobController::Start(const std::string& api_url) {
+  api_url_ = api_url;
   backend_->SetListener([this](const std::string& dir) {
     std::lock_guard lock(mu_);
     changed_dirs_.insert(dir);
@@ -185,7 +186,12 @@ void JobController::Loop() {
         for (const auto& [id, a] : active_) all.push_back(a);
         dirty_ = true;  // resources or reasons may have changed
       }
-      for (const Active& a : all) RefreshActive(a);
+      for (const Active& a : all) {
+        if (auto job = store_->GetJob(a.job_id); job.ok() && job->cancel_requested) {
+          backend_->Cancel(a.dir).IgnoreError();  // idempotent; covers a cancel sent too early
+        }
+        RefreshActive(a);
+      }
     }
     ScheduleOnce();
   }
@@ -201,14 +207,16 @@ void JobController::ScheduleOnce() {
     for (const auto& [key, resources] : queue_) input.queue.push_back({key.job_id, resources});
   }
   ScheduleDecision decision = ScheduleFifo(input);
+  std::map<int64_t, std::string> reasons;
   for (const Waiting& w : decision.wait) {
-    auto& last = waiting_reason_[w.job_id];
-    if (last == w.reason) continue;
-    last = w.reason;
-    if (auto s = store_->SetReason(w.job_id, w.reason); !s.ok()) spdlog::warn("{}", s.ToString());
+    auto last = waiting_reason_.find(w.job_id);
+    if (last == waiting_reason_.end() || last->second != w.reason) {
+      if (auto s = store_->SetReason(w.job_id, w.reason); !s.ok()) spdlog::warn("{}", s.ToString());
+    }
+    reasons[w.job_id] = w.reason;
   }
+  waiting_reason_ = std::move(reasons);
   for (const Placement& p : decision.start) {
-    waiting_reason_.erase(p.job_id);
     auto job = store_->GetJob(p.job_id);
     {
       std::lock_guard lock(mu_);
@@ -219,6 +227,16 @@ void JobController::ScheduleOnce() {
       continue;
     }
     if (job->state != JobState::kQueued) continue;  // cancelled meanwhile
+    if (job->cancel_requested) {  // cancel lost the race with a restart: end it here
+      store_
+          ->Transition({.job_id = job->id,
+                        .from = JobState::kQueued,
+                        .to = JobState::kCancelled,
+                        .reason = "cancelled by user",
+                        .time = absl::Now()})
+          .IgnoreError();
+      continue;
+    }
     Launch(*job, p.allocation);
   }
 }
@@ -267,6 +285,10 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
     }
   }
   std::string workdir = fs::weakly_canonical(fs::path(code_dir) / job.spec.workdir).string();
+  if (workdir != code_dir && !workdir.starts_with(code_dir + "/")) {
+    return FailLaunch(
+        active, absl::StrCat("workdir '", job.spec.workdir, "' leads outside the code snapshot"));
+  }
   if (!fs::is_directory(workdir)) {
     return FailLaunch(active, absl::StrCat("workdir '", job.spec.workdir,
                                            "' is not a directory in the code snapshot"));
@@ -288,9 +310,13 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
   req.env["DLAB_CHECKPOINT_DIR"] = checkpoint_dir;
   req.env["DLAB_RESUME_FROM"] = LatestCheckpoint(checkpoint_dir);
   req.env["DLAB_OUTPUT_DIR"] = output_dir;
-  req.env["DLAB_API_URL"] = options_.api_url;
+  req.env["DLAB_API_URL"] = api_url_;
   if (auto x = backend_->Launch(req); !x.ok()) {
     return FailLaunch(active, absl::StrCat("cannot start the supervisor: ", x.message()));
+  }
+  // A cancel that arrived while the attempt was being prepared found nothing to signal.
+  if (auto now = store_->GetJob(job.id); now.ok() && now->cancel_requested) {
+    backend_->Cancel(active.dir).IgnoreError();
   }
 }
 
@@ -350,6 +376,7 @@ void JobController::RefreshActive(Active active) {
   if (status->phase == AttemptPhase::kExited) {
     Finish(active, *status);
   } else if (status->phase == AttemptPhase::kLost) {
+    backend_->Cancel(active.dir).IgnoreError();  // kills what is left of it, if anything
     AttemptStatus lost = *status;
     lost.end_reason = "lost";
     lost.end_time = absl::Now();
@@ -373,11 +400,12 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   }
   JobState attempt_state;
   JobState to;
-  bool cancelled = job->cancel_requested || status.end_reason == "cancelled";
+  bool succeeded = status.end_reason == "exited" && status.exit_code == 0;
+  bool cancelled = status.end_reason == "cancelled" || (job->cancel_requested && !succeeded);
   if (cancelled) {
     attempt_state = to = JobState::kCancelled;
     reason = "cancelled by user";
-  } else if (status.end_reason == "exited" && status.exit_code == 0) {
+  } else if (succeeded) {
     attempt_state = to = JobState::kSucceeded;
   } else {
     attempt_state = to = JobState::kFailed;
@@ -458,7 +486,8 @@ absl::Status JobController::Recover() {
                   .state = job.state,
                   .submit_time = job.submit_time};
     auto status = backend_->Inspect(a.dir);
-    if (!status.ok() && absl::IsNotFound(status.status())) {
+    bool never_started = status.ok() && status->phase == AttemptPhase::kLost && !status->start_time;
+    if ((!status.ok() && absl::IsNotFound(status.status())) || never_started) {
       // dlabd stopped between recording the attempt and launching it: run it again.
       auto s = store_->Transition({.job_id = job.id,
                                    .from = job.state,

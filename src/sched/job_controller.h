@@ -30,7 +30,6 @@ struct ControllerOptions {
   NodeCapacity node;
   absl::Duration kill_grace = absl::Seconds(10);
   absl::Duration reconcile_interval = absl::Seconds(1);
-  std::string api_url;  // given to workloads as DLAB_API_URL
 };
 
 // Observations the controller reports for /metrics; called on the controller thread.
@@ -47,8 +46,9 @@ class JobController final {
   JobController& operator=(const JobController&) = delete;
 
   // Recovers jobs left by a previous run (reattaching to live attempts) and starts the
-  // controller thread. Unavailable if the store cannot be read.
-  absl::Status Start();
+  // controller thread. api_url is given to workloads as DLAB_API_URL. Unavailable if the
+  // store cannot be read.
+  absl::Status Start(const std::string& api_url);
   void Stop();
 
   // Validated spec in; InvalidArgument when it can never run here, NotFound for an unknown
@@ -111,6 +111,7 @@ class JobController final {
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id
   std::map<std::string, int64_t> dir_to_job_;      // GUARDED_BY(mu_)
   std::map<int64_t, std::string> waiting_reason_;  // controller thread only
+  std::string api_url_;                            // set by Start, before the thread runs
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <thread>
 
@@ -16,7 +17,10 @@ namespace fs = std::filesystem;
 class FakeBackend final : public Backend {
  public:
   absl::Status Launch(const LaunchRequest& r) override {
-    std::lock_guard lock(mu_);
+    std::unique_lock lock(mu_);
+    launching_ = true;
+    gate_cv_.wait(lock, [&] { return gate_open_; });
+    launching_ = false;
     launches_.push_back(r);
     status_[r.attempt_dir] = {.phase = AttemptPhase::kStarting};
     return absl::OkStatus();
@@ -27,10 +31,22 @@ class FakeBackend final : public Backend {
     if (it == status_.end()) return absl::NotFoundError("never launched");
     return it->second;
   }
+  // Like the real one: an attempt not launched yet cannot be signalled.
   absl::Status Cancel(const std::string& dir) override {
     std::lock_guard lock(mu_);
+    if (!status_.contains(dir)) return absl::NotFoundError("never launched");
     cancelled_.push_back(dir);
     return absl::OkStatus();
+  }
+  // While closed, Launch blocks (as while a large snapshot unpacks).
+  void SetGate(bool open) {
+    std::lock_guard lock(mu_);
+    gate_open_ = open;
+    gate_cv_.notify_all();
+  }
+  bool launching() {
+    std::lock_guard lock(mu_);
+    return launching_;
   }
   void SetListener(std::function<void(const std::string&)> fn) override {
     std::lock_guard lock(mu_);
@@ -78,6 +94,9 @@ class FakeBackend final : public Backend {
   std::vector<std::string> cancelled_;
   std::map<std::string, AttemptStatus> status_;
   std::function<void(const std::string&)> listener_;
+  std::condition_variable gate_cv_;
+  bool gate_open_ = true;
+  bool launching_ = false;
 };
 
 template <typename F>
@@ -113,7 +132,7 @@ class JobControllerTest : public ::testing::Test {
             .node = {.cpu_millis = 2000, .memory_bytes = 4LL << 30, .gpus = {{0, "H100", "H100"}}},
             .reconcile_interval = absl::Milliseconds(20)},
         store_.get(), snapshots_.get(), &backend_);
-    ASSERT_TRUE(controller_->Start().ok());
+    ASSERT_TRUE(controller_->Start("http://127.0.0.1:1").ok());
   }
   int64_t Submit(int64_t cpu_millis = 1000, int max_restarts = 0, int gpus = 0) {
     JobSpec spec{.name = "j", .command = {"true"}};
@@ -206,6 +225,29 @@ TEST_F(JobControllerTest, CancelQueuedAndRunningJobs) {
   ASSERT_TRUE(Reaches(running, JobState::kCancelled));
   EXPECT_EQ(controller_->Cancel(running).status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(controller_->Cancel(999).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(JobControllerTest, CancelWhileTheAttemptIsBeingLaunchedStillStopsIt) {
+  backend_.SetGate(false);
+  int64_t id = Submit();
+  ASSERT_TRUE(Eventually([&] { return backend_.launching(); }));
+  ASSERT_TRUE(controller_->Cancel(id).ok());  // nothing to signal yet
+  EXPECT_TRUE(backend_.cancelled().empty());
+  backend_.SetGate(true);
+  ASSERT_TRUE(Eventually([&] { return backend_.cancelled().size() >= 1; }));
+  EXPECT_EQ(backend_.cancelled()[0], AttemptDir(id, 1));
+  backend_.Exit(AttemptDir(id, 1), 143, "cancelled");
+  ASSERT_TRUE(Reaches(id, JobState::kCancelled));
+}
+
+TEST_F(JobControllerTest, CommandThatSucceedsDespiteACancelIsSucceeded) {
+  int64_t id = Submit();
+  ASSERT_TRUE(Launched(1));
+  backend_.Run(AttemptDir(id, 1));
+  ASSERT_TRUE(Reaches(id, JobState::kRunning));
+  ASSERT_TRUE(controller_->Cancel(id).ok());
+  backend_.Exit(AttemptDir(id, 1), 0);  // it finished before the signal arrived
+  ASSERT_TRUE(Reaches(id, JobState::kSucceeded));
 }
 
 TEST_F(JobControllerTest, RestartedControllerReattachesAndRequeuesUnlaunched) {

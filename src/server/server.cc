@@ -86,8 +86,9 @@ absl::Status RunServer(const ServerConfig& config) {
 
   if (config.data_dir.empty()) return absl::InvalidArgumentError("--data-dir is required");
   std::string data_dir = fs::absolute(config.data_dir).lexically_normal().string();
-  if (data_dir.size() > 1 && data_dir.ends_with("/")) data_dir.pop_back();
   if (auto s = PrepareDataDir(data_dir); !s.ok()) return s;
+  // Resolved, so that no symbolic link is on the paths that snapshots are unpacked into.
+  data_dir = fs::canonical(data_dir).string();
 
   auto store = Store::OpenSqlite(absl::StrCat(data_dir, "/dlab.db"));
   if (!store.ok()) return store.status();
@@ -96,17 +97,10 @@ absl::Status RunServer(const ServerConfig& config) {
   if (!backend.ok()) return backend.status();
 
   Metrics metrics;
-  std::string api_host =
-      config.host == "0.0.0.0" || config.host.empty() ? "127.0.0.1" : config.host;
   JobController controller(
-      {.data_dir = data_dir,
-       .node = DiscoverNode(config),
-       .kill_grace = config.kill_grace,
-       .api_url = absl::StrCat("http://", api_host, ":", config.port)},
+      {.data_dir = data_dir, .node = DiscoverNode(config), .kill_grace = config.kill_grace},
       store->get(), &snapshots, backend->get(),
       {.on_started = [&metrics](absl::Duration d) { metrics.ObserveSchedulingLatency(d); }});
-  if (auto s = controller.Start(); !s.ok()) return s;
-
   Router router;
   RegisterRoutes({.store = store->get(),
                   .snapshots = &snapshots,
@@ -123,9 +117,14 @@ absl::Status RunServer(const ServerConfig& config) {
                                metrics.ObserveRequest(r.method, status, elapsed);
                              }},
                         std::move(router));
-  if (!server.ok()) {
-    controller.Stop();
-    return server.status();
+  if (!server.ok()) return server.status();
+  // Workloads learn the real port, also when --listen asked for port 0.
+  std::string api_host =
+      config.host == "0.0.0.0" || config.host.empty() ? "127.0.0.1" : config.host;
+  if (api_host.find(':') != std::string::npos) api_host = absl::StrCat("[", api_host, "]");
+  if (auto s = controller.Start(absl::StrCat("http://", api_host, ":", (*server)->port()));
+      !s.ok()) {
+    return s;
   }
   std::printf("dlabd listening on http://%s:%d\n", config.host.c_str(), (*server)->port());
   std::fflush(stdout);
@@ -135,6 +134,7 @@ absl::Status RunServer(const ServerConfig& config) {
   spdlog::info("signal {}: shutting down; running jobs keep running", sig);
   (*server)->Stop();
   controller.Stop();
+  backend->reset();  // joins its notification thread, which calls into the controller
   return absl::OkStatus();
 }
 

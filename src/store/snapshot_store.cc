@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 #include <vector>
@@ -90,6 +91,29 @@ absl::Status CheckEntry(struct archive_entry* e) {
     default:
       return Unsafe(path, "is not a regular file, directory or symbolic link");
   }
+}
+
+// Each link was checked on its own when the archive was uploaded; a chain of links (a -> b/..,
+// b -> ../..) can still lead out, which only the unpacked tree shows.
+absl::Status CheckLinksStayInside(const std::string& dest) {
+  std::error_code ec;
+  fs::path root = fs::canonical(dest, ec);
+  if (ec) return absl::InternalError(absl::StrCat("snapshot: ", dest, ": ", ec.message()));
+  for (auto it = fs::recursive_directory_iterator(root, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_symlink()) continue;
+    fs::path target = fs::weakly_canonical(it->path(), ec);
+    if (ec) break;
+    auto [r, t] = std::mismatch(root.begin(), root.end(), target.begin(), target.end());
+    if (r != root.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("snapshot: symbolic link '",
+                                                     it->path().lexically_relative(root).string(),
+                                                     "' leads outside the snapshot"));
+    }
+  }
+  if (ec)
+    return absl::InternalError(absl::StrCat("snapshot: cannot check ", dest, ": ", ec.message()));
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -206,7 +230,7 @@ absl::Status SnapshotStore::Extract(const std::string& id, const std::string& de
   if (archive_write_finish_entry(out.get()) != ARCHIVE_OK) {
     return absl::InternalError(absl::StrCat("snapshot: ", archive_error_string(out.get())));
   }
-  return absl::OkStatus();
+  return CheckLinksStayInside(dest);
 }
 
 }  // namespace dlab

@@ -142,6 +142,17 @@ TEST_F(SnapshotStoreTest, PutIsContentAddressedAndExtractRestoresFiles) {
   EXPECT_TRUE(fs::is_symlink(root_ / "dest" / "sub" / "link"));
 }
 
+TEST_F(SnapshotStoreTest, ExtractRefusesAChainOfLinksThatLeadsOut) {
+  // Each link stays inside on its own; t goes through s, which points at the root, and then up.
+  SnapshotStore store((root_ / "snapshots").string());
+  auto put = store.Put(TarGz({{"a/b/c/d/e/s", Entry::kSymlink, "../../../../.."},
+                              {"a/b/c/d/e/t", Entry::kSymlink, "s/../../../../.."}}));
+  ASSERT_TRUE(put.ok()) << put.status();
+  absl::Status s = store.Extract(put->id, (root_ / "dest").string());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("'a/b/c/d/e/t' leads outside the snapshot"), std::string::npos) << s;
+}
+
 TEST_F(SnapshotStoreTest, UnsafeArchiveIsNotKept) {
   SnapshotStore store((root_ / "snapshots").string());
   auto r = store.Put(TarGz({{"../evil", Entry::kFile, "x"}}));

@@ -141,3 +141,13 @@ def test_responses_match_the_openapi_description(dlabd):
     status, body = dlabd.request("POST", f"/api/v1/jobs/{job['id']}/cancel")
     assert status == 409
     validate_response(SPEC, "POST", f"/api/v1/jobs/{job['id']}/cancel", status, body)
+
+
+def test_invalid_utf8_and_too_many_filters_are_400_not_crashes(dlabd):
+    status, body = dlabd.request("POST", "/api/v1/jobs", b"spec: {name: u, command: 'echo \xff'}\n",
+                                 headers={"Content-Type": "application/yaml"})
+    assert status == 400 and "UTF-8" in body["error"]["message"]
+    query = "&".join(f"label=k{i}=v" for i in range(1100))
+    status, body = dlabd.request("GET", f"/api/v1/jobs?{query}")
+    assert status == 400 and "at most 20 label filters" in body["error"]["message"]
+    assert dlabd.request("GET", "/healthz")[0] == 200

@@ -2,7 +2,7 @@
 import json
 import re
 
-from conftest import wait_for, write_job
+from conftest import Cli, wait_for, write_job
 
 
 def test_job_succeeds_and_its_log_matches(tmp_path, dlabd, cli):
@@ -178,3 +178,25 @@ def test_metrics_count_jobs_and_requests(dlabd):
     assert "dlab_scheduling_latency_seconds_count 1" in text
     assert re.search(r'dlab_http_requests_total\{method="POST",code="201"\} 1', text)
     assert dlabd.request("GET", "/healthz") == (200, {"status": "ok"})
+
+
+def test_workload_sees_the_api_url_of_its_dlabd(dlabd):
+    # The fixture listens on port 0: the real port must reach the workload.
+    _, job = dlabd.request("POST", "/api/v1/jobs", {"spec": {"name": "u", "command": "echo $DLAB_API_URL"}})
+    dlabd.wait_state(job["id"], "SUCCEEDED")
+    assert dlabd.request("GET", f"/api/v1/jobs/{job['id']}/logs", raw=True)[1].decode() == dlabd.url + "\n"
+
+
+def test_data_dir_behind_a_symlink_works(tmp_path, cli):
+    from conftest import Dlabd
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    server = Dlabd(tmp_path, "node: {gpus: none}\n")
+    server.data_dir = tmp_path / "link" / "data"
+    server.start()
+    try:
+        spec = write_job(tmp_path / "code", "name: s\ncommand: cat hello.txt\n", {"hello.txt": "hi\n"})
+        run = Cli(server)("run", spec, "--follow")
+        assert "hi" in run.stdout
+    finally:
+        server.stop()

@@ -18,32 +18,6 @@ namespace {
 
 using nlohmann::json;
 
-absl::Status ErrnoStatus(absl::string_view what, const std::string& path, int err) {
-  return absl::InternalError(absl::StrCat(what, " ", path, ": ", std::strerror(err)));
-}
-
-absl::Status WriteAll(int fd, absl::string_view content) {
-  while (!content.empty()) {
-    ssize_t n = write(fd, content.data(), content.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return absl::InternalError(std::strerror(errno));
-    }
-    content.remove_prefix(static_cast<size_t>(n));
-  }
-  return absl::OkStatus();
-}
-
-absl::Status FsyncDir(const std::string& dir) {
-  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("open", dir, errno);
-  int rc = fsync(fd);
-  int err = errno;
-  close(fd);
-  if (rc != 0) return ErrnoStatus("fsync", dir, err);
-  return absl::OkStatus();
-}
-
 absl::StatusOr<json> ReadJson(const std::string& path) {
   absl::StatusOr<std::string> text = ReadFile(path);
   if (!text.ok()) return text.status();
@@ -72,46 +46,6 @@ std::string AttemptFile(absl::string_view dir, absl::string_view name) {
   return absl::StrCat(dir, "/", name);
 }
 
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view content) {
-  std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("create", tmp, errno);
-  absl::Status written = WriteAll(fd, content);
-  if (written.ok() && fsync(fd) != 0) written = ErrnoStatus("fsync", tmp, errno);
-  close(fd);
-  if (written.ok() && rename(tmp.c_str(), path.c_str()) != 0) {
-    written = ErrnoStatus("rename to", path, errno);
-  }
-  if (!written.ok()) {
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("write ", path, ": ", written.message()));
-  }
-  return FsyncDir(std::filesystem::path(path).parent_path().string());
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return absl::NotFoundError(absl::StrCat(path, " does not exist"));
-    return ErrnoStatus("open", path, errno);
-  }
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return ErrnoStatus("read", path, err);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
-
 absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
   json j = {
       {"job_id", spec.job_id},
@@ -125,7 +59,7 @@ absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
       {"max_runtime_ms", spec.max_runtime_ms},
       {"kill_grace_ms", spec.kill_grace_ms},
       {"notify_socket", spec.notify_socket}};
-  return WriteFileAtomically(path, j.dump(2) + "\n");
+  return WriteFileAtomically(path, j.dump(2) + "\n", {.sync = false});
 }
 
 absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path) {
@@ -153,7 +87,7 @@ absl::Status WriteStartedRecord(const std::string& path, const StartedRecord& re
             {"pgid", record.pgid},
             {"start_time_ms", record.start_time_ms},
             {"limit_notes", record.limit_notes}};
-  return WriteFileAtomically(path, j.dump(2) + "\n");
+  return WriteFileAtomically(path, j.dump(2) + "\n", {.sync = false});
 }
 
 absl::StatusOr<StartedRecord> ReadStartedRecord(const std::string& path) {

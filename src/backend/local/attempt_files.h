@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "common/file_util.h"
 
 namespace dlab {
 
@@ -57,13 +58,8 @@ struct ExitRecord {
 // dir + "/" + name.
 std::string AttemptFile(absl::string_view dir, absl::string_view name);
 
-// Writes content to path atomically: a temporary file beside it, fsync, rename, fsync of the
-// directory. Internal with the failing step and errno text.
-absl::Status WriteFileAtomically(const std::string& path, absl::string_view content);
-// NotFound when path does not exist; Internal on other read errors.
-absl::StatusOr<std::string> ReadFile(const std::string& path);
-
-// Atomic writes of the records as JSON; readers return NotFound when the file is missing and
+// Atomic writes of the records as JSON (only the exit record is also fsynced: it is the one
+// fact that must survive a machine crash); readers return NotFound when the file is missing and
 // DataLoss when it cannot be parsed.
 absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec);
 absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path);

@@ -25,6 +25,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "backend/local/attempt_files.h"
 
@@ -42,6 +43,33 @@ absl::Status ErrnoError(absl::string_view what, int err) {
 }
 
 bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+// The supervisor of attempt_dir died without recording an exit: SIGKILLs every process that
+// still runs with the attempt's environment (DLAB_CHECKPOINT_DIR names this dlabd's data dir
+// and the job; DLAB_ATTEMPT the attempt), whatever process group it moved to. Immune to pid
+// reuse: processes are matched by what they were started with.
+void KillLeftovers(const std::string& attempt_dir) {
+  absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(attempt_dir, kLaunchFile));
+  if (!spec.ok()) return;
+  auto checkpoint = spec->env.find("DLAB_CHECKPOINT_DIR");
+  if (checkpoint == spec->env.end()) return;
+  const std::string want_dir = absl::StrCat("DLAB_CHECKPOINT_DIR=", checkpoint->second);
+  const std::string want_attempt = absl::StrCat("DLAB_ATTEMPT=", spec->attempt);
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid) || pid == getpid()) continue;
+    absl::StatusOr<std::string> environ = ReadFile(entry.path().string() + "/environ");
+    if (!environ.ok()) continue;
+    bool dir_matches = false;
+    bool attempt_matches = false;
+    for (absl::string_view var : absl::StrSplit(*environ, '\0')) {
+      dir_matches = dir_matches || var == want_dir;
+      attempt_matches = attempt_matches || var == want_attempt;
+    }
+    if (dir_matches && attempt_matches) kill(pid, SIGKILL);
+  }
+}
 
 // Whether a supervisor holds the attempt's lock: the one liveness test, immune to pid reuse
 // and to zombie shims (their files are already closed).
@@ -184,7 +212,8 @@ class LocalBackend final : public Backend {
       children_[*pid] = dir;
     }
     // Also written by the shim itself; here so that Cancel finds it right after Launch.
-    (void)WriteFileAtomically(AttemptFile(dir, kShimPidFile), absl::StrCat(*pid, "\n"));
+    (void)WriteFileAtomically(AttemptFile(dir, kShimPidFile), absl::StrCat(*pid, "\n"),
+                              {.sync = false});
     return absl::OkStatus();
   }
 
@@ -229,7 +258,10 @@ class LocalBackend final : public Backend {
     if (!FileExists(AttemptFile(attempt_dir, kLaunchFile))) {
       return absl::NotFoundError(absl::StrCat("attempt ", attempt_dir, " was never launched"));
     }
-    if (!SupervisorAlive(attempt_dir)) return absl::OkStatus();
+    if (!SupervisorAlive(attempt_dir)) {
+      if (!FileExists(AttemptFile(attempt_dir, kExitFile))) KillLeftovers(attempt_dir);
+      return absl::OkStatus();
+    }
     absl::StatusOr<pid_t> pid = ReadShimPid(attempt_dir);
     if (!pid.ok()) return SupervisorAlive(attempt_dir) ? pid.status() : absl::OkStatus();
     // A pidfd taken while the lock is still held refers to the supervisor, not a reused pid.

@@ -339,5 +339,35 @@ TEST_F(LocalBackendTest, MemoryLimitEndsInOomKill) {
   EXPECT_THAT(s.message, HasSubstr("OOM"));
 }
 
+// A process that is gone or a zombie (nobody may reap orphans here).
+bool ProcessGone(int pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  size_t paren = text.rfind(')');
+  return text.empty() || (paren != std::string::npos && text.substr(paren + 2, 1) == "Z");
+}
+
+TEST_F(LocalBackendTest, CancelOfALostAttemptKillsWhatIsLeftOfIt) {
+  LaunchRequest request = Request({"/bin/sh", "-c", "sleep 60 & echo $! > bg.pid; exec sleep 61"});
+  request.workdir = request.attempt_dir;
+  request.env = {{"DLAB_CHECKPOINT_DIR", root_ + "/checkpoints"}, {"DLAB_ATTEMPT", "1"}};
+  Launch(request);
+  WaitForPhase(request.attempt_dir, AttemptPhase::kRunning);
+  ASSERT_TRUE(PollUntil([&] { return std::filesystem::exists(request.attempt_dir + "/bg.pid"); }));
+  int shim_pid = 0;
+  int background = 0;
+  ASSERT_TRUE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(ReadText(request.attempt_dir + "/shim.pid")), &shim_pid));
+  ASSERT_TRUE(absl::SimpleAtoi(
+      absl::StripAsciiWhitespace(ReadText(request.attempt_dir + "/bg.pid")), &background));
+  std::string started = ReadText(request.attempt_dir + "/started.json");
+  int main_pid = std::stoi(started.substr(started.find("\"pid\": ") + 7));
+  ASSERT_EQ(kill(shim_pid, SIGKILL), 0);
+  WaitForPhase(request.attempt_dir, AttemptPhase::kLost);
+  EXPECT_FALSE(ProcessGone(main_pid));  // the supervisor's death alone leaves the command running
+  EXPECT_TRUE(backend_->Cancel(request.attempt_dir).ok());
+  EXPECT_TRUE(PollUntil([&] { return ProcessGone(main_pid) && ProcessGone(background); }));
+}
+
 }  // namespace
 }  // namespace dlab

@@ -312,7 +312,7 @@ absl::Status RunSupervisor(const SupervisorOptions& options) {
   prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   absl::Status pid_written = WriteFileAtomically(AttemptFile(options.attempt_dir, kShimPidFile),
-                                                 absl::StrCat(getpid(), "\n"));
+                                                 absl::StrCat(getpid(), "\n"), {.sync = false});
   if (!pid_written.ok()) std::fprintf(stderr, "dlab-shim: %s\n", pid_written.ToString().c_str());
 
   absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(options.attempt_dir, kLaunchFile));
