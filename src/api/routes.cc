@@ -209,16 +209,62 @@ HttpResponse Events(const ApiContext& ctx, const HttpRequest& req) {
   return Json(200, {{"events", std::move(list)}});
 }
 
-// The last n lines of text (all of it when it has fewer), with their newlines.
-absl::string_view TailLines(absl::string_view text, int64_t n) {
-  size_t end = text.size();
-  if (end > 0 && text[end - 1] == '\n') --end;
-  size_t pos = end;
-  for (int64_t seen = 0; pos > 0; --pos) {
-    if (text[pos - 1] == '\n' && ++seen == n) break;
+// Where the last n lines of the file at path begin (0 when it has fewer), found by reading
+// backwards from the end in blocks, so that a large log is never read whole.
+int64_t TailOffset(const std::string& path, int64_t n) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return 0;
+  int64_t pos = in.tellg();
+  int64_t newlines = 0;
+  bool skip_last = true;  // a newline that ends the file does not start a line
+  std::string block;
+  while (pos > 0) {
+    int64_t len = std::min<int64_t>(pos, 64 << 10);
+    pos -= len;
+    block.resize(static_cast<size_t>(len));
+    in.seekg(pos);
+    in.read(block.data(), len);
+    for (int64_t i = len - 1; i >= 0; --i) {
+      if (block[static_cast<size_t>(i)] != '\n') {
+        skip_last = false;
+        continue;
+      }
+      if (skip_last) {
+        skip_last = false;
+        continue;
+      }
+      if (++newlines == n) return pos + i + 1;
+    }
   }
-  return text.substr(pos);
+  return 0;
 }
+
+// Reads up to max bytes of the file at path from offset.
+std::string ReadChunk(const std::string& path, int64_t offset, int64_t max) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  in.seekg(offset);
+  std::string out(static_cast<size_t>(max), '\0');
+  in.read(out.data(), max);
+  out.resize(static_cast<size_t>(in.gcount()));
+  return out;
+}
+
+// A log file sent as it is, a chunk at a time (bounded memory for large logs).
+class FileStream final : public StreamSource {
+ public:
+  FileStream(std::string path, int64_t offset) : path_(std::move(path)), offset_(offset) {}
+  StreamChunk Next() override {
+    std::string data = ReadChunk(path_, offset_, 256 << 10);
+    offset_ += static_cast<int64_t>(data.size());
+    bool done = data.empty();
+    return {.data = std::move(data), .done = done};
+  }
+
+ private:
+  std::string path_;
+  int64_t offset_;
+};
 
 // Follows a job's log as Server-Sent Events: one "data:" event per line; moves on to a new
 // attempt's log when the job restarts; ends with an "end" event once the job has ended.
@@ -228,19 +274,19 @@ class LogStream final : public StreamSource {
       : ctx_(ctx), job_id_(job_id), attempt_(attempt), fixed_attempt_(fixed_attempt), tail_(tail) {}
 
   StreamChunk Next() override {
-    auto job = ctx_.store->GetJob(job_id_);
+    auto job = ctx_.store->GetJob(job_id_);  // before reading: output precedes the end state
     if (!job.ok()) return {.data = "event: end\ndata: {}\n\n", .done = true};
     std::string out;
-    Drain(&out, /*final=*/false);
+    if (!Drain(&out)) return {.data = std::move(out), .done = false};  // more to read
     bool ended = IsTerminal(job->state);
     if (!fixed_attempt_ && job->attempts > attempt_ && (ended || job->state != JobState::kQueued)) {
-      Drain(&out, /*final=*/true);
+      FlushPartialLine(&out);  // the job restarted: go on with the new attempt's log
       attempt_ = job->attempts;
       offset_ = 0;
-      Drain(&out, /*final=*/false);
+      return {.data = std::move(out), .done = false};
     }
     if (ended || (fixed_attempt_ && attempt_ < job->attempts)) {
-      Drain(&out, /*final=*/true);
+      FlushPartialLine(&out);
       json end = {{"state", JobStateName(job->state)}, {"exit_code", OptInt(job->exit_code)}};
       absl::StrAppend(&out, "event: end\ndata: ", end.dump(), "\n\n");
       return {.data = std::move(out), .done = true};
@@ -249,30 +295,31 @@ class LogStream final : public StreamSource {
   }
 
  private:
-  // Appends the complete new lines (and with final, a last partial line) as events.
-  void Drain(std::string* out, bool final) {
-    if (attempt_ == 0) return;
+  // Appends the complete new lines as events. True when it read up to the end of the file.
+  bool Drain(std::string* out) {
+    if (attempt_ == 0) return true;
     auto path = ctx_.controller->LogPath(job_id_, attempt_);
-    if (!path.ok() || path->empty()) return;
-    std::ifstream in(*path, std::ios::binary);
-    if (!in) return;
-    in.seekg(offset_);
-    std::string fresh((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    offset_ += static_cast<int64_t>(fresh.size());
-    pending_ += fresh;
-    if (tail_ > 0) {  // only the first read is cut to the tail
-      pending_ = std::string(TailLines(pending_, tail_));
+    if (!path.ok() || path->empty()) return true;
+    if (tail_ > 0) {  // only the first read starts at the tail
+      offset_ = TailOffset(*path, tail_);
       tail_ = 0;
     }
+    constexpr int64_t kMaxRead = 1 << 20;
+    std::string fresh = ReadChunk(*path, offset_, kMaxRead);
+    offset_ += static_cast<int64_t>(fresh.size());
+    pending_ += fresh;
     size_t start = 0;
     for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
       absl::StrAppend(out, "data: ", absl::string_view(pending_).substr(start, nl - start), "\n\n");
     }
     pending_.erase(0, start);
-    if (final && !pending_.empty()) {
-      absl::StrAppend(out, "data: ", pending_, "\n\n");
-      pending_.clear();
-    }
+    return static_cast<int64_t>(fresh.size()) < kMaxRead;
+  }
+
+  void FlushPartialLine(std::string* out) {
+    if (pending_.empty()) return;
+    absl::StrAppend(out, "data: ", pending_, "\n\n");
+    pending_.clear();
   }
 
   ApiContext ctx_;
@@ -304,16 +351,11 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
         .headers = {{"Cache-Control", "no-cache"}},
         .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0, *tail)};
   }
-  std::string text;
-  if (!path->empty()) {
-    auto data = ReadFile(*path);
-    if (data.ok()) text = *std::move(data);
-  }
-  if (*tail > 0) {
-    text = std::string(TailLines(text, *tail));
-  }
-  return HttpResponse{
-      .status = 200, .content_type = "text/plain; charset=utf-8", .body = std::move(text)};
+  int64_t offset = !path->empty() && *tail > 0 ? TailOffset(*path, *tail) : 0;
+  return HttpResponse{.status = 200,
+                      .content_type = "text/plain; charset=utf-8",
+                      .stream = std::make_shared<FileStream>(*path, offset),
+                      .stream_poll = absl::ZeroDuration()};
 }
 
 HttpResponse PutSnapshot(const ApiContext& ctx, const HttpRequest& req) {

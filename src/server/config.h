@@ -27,7 +27,7 @@ struct ServerConfig {
   std::vector<GpuDeclaration> gpus;  // when declared
   absl::Duration kill_grace = absl::Seconds(10);
   int64_t max_snapshot_bytes = 512LL << 20;
-  int http_threads = 2;
+  int http_threads = 8;  // handlers block on fsync and file reads: more threads than cores
   std::string shim_path;  // default: dlab-shim beside dlabd
 };
 

@@ -200,3 +200,17 @@ def test_data_dir_behind_a_symlink_works(tmp_path, cli):
         assert "hi" in run.stdout
     finally:
         server.stop()
+
+
+def test_large_log_is_complete_in_full_tail_and_follow(dlabd):
+    # ~2 MB: larger than one read of the server, so chunking and tailing are exercised.
+    _, job = dlabd.request("POST", "/api/v1/jobs", {"spec": {"name": "big", "command": "seq 1 300000"}})
+    dlabd.wait_state(job["id"], "SUCCEEDED")
+    expected = "".join(f"{i}\n" for i in range(1, 300001))
+    status, full = dlabd.request("GET", f"/api/v1/jobs/{job['id']}/logs", raw=True)
+    assert status == 200 and full.decode() == expected
+    _, tail = dlabd.request("GET", f"/api/v1/jobs/{job['id']}/logs?tail=3", raw=True)
+    assert tail.decode() == "299998\n299999\n300000\n"
+    _, events = dlabd.request("GET", f"/api/v1/jobs/{job['id']}/logs?follow=true&tail=100000", raw=True)
+    lines = [l[6:] for l in events.decode().splitlines() if l.startswith("data: ") and not l.startswith("data: {")]
+    assert lines == [str(i) for i in range(200001, 300001)]

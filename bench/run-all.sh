@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs every dlab benchmark in turn (called by `make bench`); results go to stdout.
+# Each benchmark starts its own dlabd on 127.0.0.1 with a temporary data dir and stops it.
+# Record the figures in docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[[ -x build/bin/dlabd && -x build/bin/dlab ]] || { echo "build first: make build" >&2; exit 1; }
+echo "# dlab benchmarks, $(date -u +%FT%TZ), $(nproc) CPUs, $(uname -r)"
+timeout 1200 bench/submit_throughput.py
+echo
+timeout 1500 bench/memory.py
+echo
+timeout 900 bench/training_overhead.sh
