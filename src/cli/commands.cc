@@ -185,13 +185,18 @@ absl::StatusOr<std::optional<LogEnd>> FollowLog(const CommandContext& ctx,
 
 absl::StatusOr<int> ExitStatusAfterFollow(const CommandContext& ctx, int64_t job_id,
                                           const std::optional<LogEnd>& end) {
-  if (end) return ExitStatusForJob(end->state, end->exit_code);
   auto job = ctx.client->GetJson(JobPath(job_id));
-  if (!job.ok()) return job.status();
+  if (!job.ok()) {
+    if (end) return ExitStatusForJob(end->state, end->exit_code);
+    return job.status();
+  }
   std::string state = job->value("state", "");
   if (state != "SUCCEEDED" && state != "FAILED" && state != "CANCELLED") {
     return absl::UnavailableError(
         absl::StrCat("the log stream of job ", job_id, " ended while the job was ", state));
+  }
+  if (state != "SUCCEEDED") {  // the log alone may not say why (e.g. the command was not found)
+    std::cerr << "dlab: job " << job_id << " " << state << ": " << job->value("reason", "") << "\n";
   }
   return ExitStatusForJob(state, job->value("exit_code", json()));
 }

@@ -214,3 +214,10 @@ def test_large_log_is_complete_in_full_tail_and_follow(dlabd):
     _, events = dlabd.request("GET", f"/api/v1/jobs/{job['id']}/logs?follow=true&tail=100000", raw=True)
     lines = [l[6:] for l in events.decode().splitlines() if l.startswith("data: ") and not l.startswith("data: {")]
     assert lines == [str(i) for i in range(200001, 300001)]
+
+
+def test_run_follow_says_why_a_job_failed(tmp_path, dlabd, cli):
+    spec = write_job(tmp_path / "code", "name: typo\ncommand: [/no/such/program]\n")
+    run = cli("run", spec, "--follow", check=False)
+    assert run.returncode == 127
+    assert "FAILED" in run.stderr and "/no/such/program" in run.stderr
