@@ -70,6 +70,7 @@ for i in $(seq "$RUNS"); do
   dur=$(echo "$et - $st" | bc -l)
 
   echo "$direct" >> "$TMP/direct"; echo "$dur" >> "$TMP/job"; echo "$wall" >> "$TMP/wall"
+  echo "$dur / $direct" | bc -l >> "$TMP/paired"
   printf '%-4s %10.3f %12.3f %14.3f %s\n' "$i" "$direct" "$dur" "$wall" "$id/$state"
 done
 
@@ -79,4 +80,6 @@ rj=$(echo "$mj / $md" | bc -l); rw=$(echo "$mw / $md" | bc -l)
 printf 'ratio dlab/direct: job duration %.3f, dlab run --follow wall %.3f (target <= 1.02: %s / %s)\n' \
   "$rj" "$rw" "$(awk -v r="$rj" 'BEGIN{print (r<=1.02)?"met":"MISSED"}')" \
   "$(awk -v r="$rw" 'BEGIN{print (r<=1.02)?"met":"MISSED"}')"
+printf 'median of the per-run ratios (each dlab run against the direct run before it): %.3f\n' \
+  "$(median < "$TMP/paired")"
 tail -1 "$TMP/direct-$RUNS.log" | sed 's/^/last direct run: /'

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dlab needs to build, test and run its examples.
 # Idempotent: when everything is present it only checks (well under a second).
-# Usage: scripts/install-deps.sh [--bench]   (--bench adds wrk and hyperfine)
+# Usage: scripts/install-deps.sh [--bench]   (--bench adds jq and bc for bench/)
 set -euo pipefail
 
 packages=(
@@ -11,7 +11,7 @@ packages=(
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
 )
-if [[ "${1:-}" == "--bench" ]]; then packages+=(wrk hyperfine); fi
+if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -45,8 +45,10 @@ class Dlabd:
              "--config", str(self.config)],
             stdout=subprocess.PIPE, stderr=open(self.log, "ab"), text=True)
         line = self.proc.stdout.readline()
-        assert line.startswith("dlabd listening on http://"), (
-            f"dlabd did not start: {line!r}\n{self.log.read_text()}")
+        if not line.startswith("dlabd listening on http://"):
+            self.proc.kill()  # never leave a half-started dlabd behind
+            self.proc.wait()
+            raise AssertionError(f"dlabd did not start: {line!r}\n{self.log.read_text()}")
         self.url = line.split()[-1]
         self.port = int(self.url.rsplit(":", 1)[1])  # keep the port across restarts
         return self
