@@ -8,6 +8,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "common/testing/temp_dir.h"
+
 namespace dlab {
 namespace {
 
@@ -112,19 +114,12 @@ bool Eventually(F f) {
 class JobControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dlab-controller-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = temp_.path();
     store_ = *Store::OpenSqlite((dir_ / "dlab.db").string());
     snapshots_ = std::make_unique<SnapshotStore>((dir_ / "snapshots").string());
     StartController();
   }
-  void TearDown() override {
-    controller_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { controller_.reset(); }
   void StartController() {
     controller_ = std::make_unique<JobController>(
         ControllerOptions{
@@ -154,6 +149,7 @@ class JobControllerTest : public ::testing::Test {
     return (dir_ / "jobs" / std::to_string(id) / "attempts" / std::to_string(attempt)).string();
   }
 
+  testing::TempDir temp_;
   fs::path dir_;
   FakeBackend backend_;
   std::unique_ptr<Store> store_;

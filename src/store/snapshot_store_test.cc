@@ -9,6 +9,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/testing/temp_dir.h"
+
 namespace dlab {
 namespace {
 
@@ -69,13 +71,10 @@ std::string TarGz(const std::vector<Entry>& entries) {
 class SnapshotStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
-            ("dlab-snapshot-test-" + std::to_string(::getpid()) + "-" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
+    root_ = temp_.path();
     fs::create_directories(root_ / "dest");
   }
-  void TearDown() override { fs::remove_all(root_); }
+  testing::TempDir temp_;
   fs::path root_;
 };
 

@@ -3,6 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "common/testing/temp_dir.h"
 #include "store/store.h"
 
 namespace dlab {
@@ -13,17 +14,10 @@ namespace fs = std::filesystem;
 class SqliteStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("dlab-store-test-" + std::to_string(::getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = temp_.path();
     store_ = Open();
   }
-  void TearDown() override {
-    store_.reset();
-    fs::remove_all(dir_);
-  }
+  void TearDown() override { store_.reset(); }
   std::unique_ptr<Store> Open() {
     auto s = Store::OpenSqlite((dir_ / "dlab.db").string());
     EXPECT_TRUE(s.ok()) << s.status();
@@ -40,6 +34,7 @@ class SqliteStoreTest : public ::testing::Test {
     return j;
   }
 
+  testing::TempDir temp_;
   fs::path dir_;
   std::unique_ptr<Store> store_;
 };
