@@ -8,7 +8,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "common/file_util.h"
 #include "common/job_spec.h"
 #include "common/quantity.h"
 #include "common/yaml_json.h"
