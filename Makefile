@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run stop test unit e2e bench format clean
+.PHONY: all deps configure build run stop test unit e2e asan bench format clean
 
 all: build
 
@@ -34,6 +34,13 @@ unit: build
 e2e: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure -L e2e
 
+# Every test again, against a build with AddressSanitizer and UndefinedBehaviorSanitizer.
+asan: deps
+	@if [ ! -f build-asan/build.ninja ]; then \
+	  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DDLAB_SANITIZE=ON; fi
+	@cmake --build build-asan -j $(JOBS)
+	@ctest --test-dir build-asan --output-on-failure -j $(JOBS)
+
 bench: build
 	@scripts/install-deps.sh --bench
 	@bench/run-all.sh
@@ -42,4 +49,4 @@ format:
 	@clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc')
 
 clean:
-	rm -rf $(BUILD_DIR)
+	rm -rf $(BUILD_DIR) build-asan
