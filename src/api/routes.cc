@@ -10,6 +10,7 @@
 #include "absl/time/time.h"
 #include "common/job_spec.h"
 #include "common/quantity.h"
+#include "common/tasks.h"
 #include "common/yaml_json.h"
 #include "nlohmann/json.hpp"
 
@@ -33,6 +34,20 @@ json Time(const std::optional<absl::Time>& t) {
 json OptInt(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
 
 json AttemptJson(const AttemptRecord& a) {
+  json tasks = json::array();
+  for (const TaskEnd& t : a.tasks) {
+    json task = {{"rank", t.rank},
+                 {"role", t.role},
+                 {"role_index", t.role_index},
+                 {"exit_code", OptInt(t.exit_code)},
+                 {"signal", t.signal},
+                 {"end_reason", t.end_reason}};
+    auto alloc = static_cast<size_t>(t.rank) < a.allocation.tasks.size()
+                     ? a.allocation.tasks[t.rank].gpus
+                     : std::vector<int>{};
+    task["gpus"] = alloc;
+    tasks.push_back(std::move(task));
+  }
   return {{"attempt", a.number},
           {"state", JobStateName(a.state)},
           {"reason", a.reason},
@@ -43,8 +58,16 @@ json AttemptJson(const AttemptRecord& a) {
           {"allocation",
            {{"cpus", FormatCpuMillis(a.allocation.cpu_millis)},
             {"memory", FormatMemoryBytes(a.allocation.memory_bytes)},
-            {"gpus", a.allocation.gpus}}},
-          {"limits", a.limit_notes}};
+            {"gpus", a.allocation.gpus},
+            {"ports", a.allocation.ports}}},
+          {"limits", a.limit_notes},
+          {"failure", a.failure.empty() ? json(nullptr) : json(a.failure)},
+          {"restart_counted", a.restart_counted},
+          {"resumed_from", a.resumed_from ? json{{"id", a.resumed_from->id},
+                                                 {"step", a.resumed_from->step},
+                                                 {"path", a.resumed_from->path}}
+                                          : json(nullptr)},
+          {"tasks", std::move(tasks)}};
 }
 
 json JobJson(const JobRecord& j) {
@@ -64,6 +87,7 @@ json JobJson(const JobRecord& j) {
               {"exit_code", OptInt(j.exit_code)},
               {"cancel_requested", j.cancel_requested},
               {"attempts", j.attempts},
+              {"tasks", TaskCount(j.spec)},
               {"attempt_list", std::move(list)}};
 }
 
@@ -269,8 +293,14 @@ class FileStream final : public StreamSource {
 // attempt's log when the job restarts; ends with an "end" event once the job has ended.
 class LogStream final : public StreamSource {
  public:
-  LogStream(const ApiContext& ctx, int64_t job_id, int attempt, bool fixed_attempt, int64_t tail)
-      : ctx_(ctx), job_id_(job_id), attempt_(attempt), fixed_attempt_(fixed_attempt), tail_(tail) {}
+  LogStream(const ApiContext& ctx, int64_t job_id, int attempt, bool fixed_attempt, int task,
+            int64_t tail)
+      : ctx_(ctx),
+        job_id_(job_id),
+        attempt_(attempt),
+        fixed_attempt_(fixed_attempt),
+        task_(task),
+        tail_(tail) {}
 
   StreamChunk Next() override {
     auto job = ctx_.store->GetJob(job_id_);  // before reading: output precedes the end state
@@ -297,7 +327,7 @@ class LogStream final : public StreamSource {
   // Appends the complete new lines as events. True when it read up to the end of the file.
   bool Drain(std::string* out) {
     if (attempt_ == 0) return true;
-    auto path = ctx_.controller->LogPath(job_id_, attempt_);
+    auto path = ctx_.controller->LogPath(job_id_, attempt_, task_);
     if (!path.ok() || path->empty()) return true;
     if (tail_ > 0) {  // only the first read starts at the tail
       offset_ = TailOffset(*path, tail_);
@@ -325,6 +355,7 @@ class LogStream final : public StreamSource {
   int64_t job_id_;
   int attempt_;
   bool fixed_attempt_;
+  int task_;  // -1: the attempt's log
   int64_t tail_;
   int64_t offset_ = 0;
   std::string pending_;
@@ -337,9 +368,11 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
   if (!job.ok()) return ErrorResponse(job.status());
   auto attempt = IntQuery(req, "attempt", 0, 1, 1'000'000);
   auto tail = IntQuery(req, "tail", 0, 1, 10'000'000);
+  auto task = IntQuery(req, "task", -1, 0, 100'000);
   if (!attempt.ok()) return ErrorResponse(attempt.status());
   if (!tail.ok()) return ErrorResponse(tail.status());
-  auto path = ctx.controller->LogPath(*id, static_cast<int>(*attempt));
+  if (!task.ok()) return ErrorResponse(task.status());
+  auto path = ctx.controller->LogPath(*id, static_cast<int>(*attempt), static_cast<int>(*task));
   if (!path.ok()) return ErrorResponse(path.status());
   std::string follow = req.Query("follow").value_or("false");
   if (follow == "true" || follow == "1") {
@@ -348,7 +381,8 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
         .status = 200,
         .content_type = "text/event-stream",
         .headers = {{"Cache-Control", "no-cache"}},
-        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0, *tail)};
+        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0,
+                                              static_cast<int>(*task), *tail)};
   }
   int64_t offset = !path->empty() && *tail > 0 ? TailOffset(*path, *tail) : 0;
   return HttpResponse{.status = 200,

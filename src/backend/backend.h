@@ -18,15 +18,30 @@
 
 namespace dlab {
 
+// One task (process) of an attempt.
+struct TaskLaunch {
+  int rank = 0;
+  std::vector<std::string> argv;           // argv[0] is looked up on PATH if it has no '/'
+  std::map<std::string, std::string> env;  // overlaid on the request's env
+  std::string log_path;                    // absolute; the task's stdout and stderr (appended)
+  TaskAllocation allocation;               // CUDA_VISIBLE_DEVICES = allocation.gpus
+  // Not awaited: once every other task has succeeded it is stopped and the attempt succeeds
+  // (a TensorFlow parameter server never exits by itself).
+  bool auxiliary = false;
+};
+
+// The tasks of an attempt form a gang: they start together, and when one fails the others
+// are stopped (SIGTERM, SIGKILL after kill_grace) and the attempt fails.
 struct LaunchRequest {
   int64_t job_id = 0;
   int attempt = 0;
-  std::vector<std::string> argv;           // argv[0] is looked up on PATH if it has no '/'
   std::string workdir;                     // absolute, exists
   std::map<std::string, std::string> env;  // overlaid on dlabd's own environment
   std::string attempt_dir;                 // absolute, exists, owned by this attempt
-  std::string log_path;                    // absolute; stdout and stderr go here (appended)
-  Allocation allocation;                   // CUDA_VISIBLE_DEVICES = allocation.gpus
+  // Absolute. With one task, its log_path is this. With several, every line of every task is
+  // also written here, prefixed "[rank N] ".
+  std::string log_path;
+  std::vector<TaskLaunch> tasks;                      // by rank; at least one
   absl::Duration max_runtime = absl::ZeroDuration();  // zero: no limit
   absl::Duration kill_grace = absl::Seconds(10);      // SIGTERM -> SIGKILL
 };
@@ -42,8 +57,11 @@ struct AttemptStatus {
   AttemptPhase phase = AttemptPhase::kStarting;
   std::optional<int> exit_code;  // kExited: the exit status, or 128+N when killed by signal N
   std::string signal;            // kExited by a signal: "SIGKILL", "SIGTERM", ...
-  // kExited: "exited", "cancelled", "max_runtime", "oom_killed" or "exec_failed".
+  // kExited: "exited", "cancelled", "max_runtime", "oom_killed" or "exec_failed"; for a gang,
+  // how the task that ended the attempt (failed_rank) ended.
   std::string end_reason;
+  int failed_rank = -1;        // kExited: the task whose failure stopped the gang, if any
+  std::vector<TaskEnd> tasks;  // kExited: how each task ended (role fields left empty)
   std::string message;  // human-readable detail, e.g. "exec: /x: No such file"
   std::optional<absl::Time> start_time;
   std::optional<absl::Time> end_time;

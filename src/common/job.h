@@ -36,6 +36,18 @@ struct Resources {
   int64_t memory_bytes = 1LL << 30;  // "4Gi"
   int gpus = 0;
   std::string gpu_type;  // empty: any type
+  bool operator==(const Resources&) const = default;
+};
+
+// One group of alike tasks of a distributed job: `tasks: 4` is one group without a role;
+// `tasks: {ps: 1, worker: 2}` is one group per role (ranks follow the roles in name order).
+struct TaskGroup {
+  std::string role;                    // empty for `tasks: N`
+  int count = 1;
+  std::optional<Resources> resources;  // per task; unset: the job's resources
+  std::vector<std::string> command;    // empty: the job's command
+  bool shell = false;
+  bool operator==(const TaskGroup&) const = default;
 };
 
 struct JobSpec {
@@ -49,13 +61,48 @@ struct JobSpec {
   absl::Duration max_runtime = absl::ZeroDuration();  // zero: no limit
   int max_restarts = 0;
   std::map<std::string, std::string> labels;
+  // Empty: one task. Otherwise the tasks of every attempt, started and stopped as one gang.
+  std::vector<TaskGroup> task_groups;
+  // Delay before the first restart; doubles with each consecutive failed attempt (max 5 min).
+  absl::Duration restart_backoff = absl::Seconds(1);
+  // Infrastructure failures (lost supervisor, OOM kill, killed from outside) are retried
+  // without counting against max_restarts, up to this many times.
+  int max_infra_restarts = 10;
 };
 
-// What the scheduler handed to one attempt on this machine.
-struct Allocation {
+// The resources of one task of an attempt, on its node.
+struct TaskAllocation {
   int64_t cpu_millis = 0;
   int64_t memory_bytes = 0;
   std::vector<int> gpus;  // device indices on the node
+};
+
+// What the scheduler handed to one attempt on this machine: the totals, and each task's share.
+struct Allocation {
+  int64_t cpu_millis = 0;
+  int64_t memory_bytes = 0;
+  std::vector<int> gpus;              // device indices on the node, of all tasks
+  std::vector<TaskAllocation> tasks;  // by rank; empty in records written before gangs
+  std::vector<int> ports;             // held for the attempt: MASTER_PORT first, then per task
+};
+
+// A checkpoint an attempt resumed from.
+struct CheckpointRef {
+  int64_t id = 0;
+  int64_t step = 0;
+  std::string path;
+  bool operator==(const CheckpointRef&) const = default;
+};
+
+// How one task of an attempt ended.
+struct TaskEnd {
+  int rank = 0;
+  std::string role;
+  int role_index = 0;
+  std::optional<int> exit_code;
+  std::string signal;      // "SIGKILL" when killed by a signal
+  std::string end_reason;  // exited, cancelled, stopped (the gang was stopped), oom_killed, ...
+  bool operator==(const TaskEnd&) const = default;
 };
 
 }  // namespace dlab

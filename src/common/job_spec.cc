@@ -88,71 +88,155 @@ bool IsSafeRelativePath(const std::string& p) {
   return true;
 }
 
-absl::Status ParseCommand(const json& v, JobSpec* spec) {
+absl::Status ParseCommand(const json& v, absl::string_view field,
+                          std::vector<std::string>* command, bool* shell) {
   if (v.is_string()) {
     std::string s = v.get<std::string>();
-    if (s.find_first_not_of(" \t\n") == std::string::npos) return FieldError("command", "is empty");
-    spec->command = {"/bin/sh", "-c", s};
-    spec->shell = true;
+    if (s.find_first_not_of(" \t\n") == std::string::npos) return FieldError(field, "is empty");
+    *command = {"/bin/sh", "-c", s};
+    *shell = true;
     return absl::OkStatus();
   }
   if (!v.is_array()) {
-    return FieldError("command", absl::StrCat("must be a list of strings or one shell string, got ",
-                                              TypeName(v)));
+    return FieldError(
+        field, absl::StrCat("must be a list of strings or one shell string, got ", TypeName(v)));
   }
-  if (v.empty()) return FieldError("command", "is empty");
+  if (v.empty()) return FieldError(field, "is empty");
   for (size_t i = 0; i < v.size(); ++i) {
-    auto text = ScalarText(v[i], absl::StrCat("command[", i, "]"));
+    auto text = ScalarText(v[i], absl::StrCat(field, "[", i, "]"));
     if (!text.ok()) return text.status();
-    spec->command.push_back(*text);
+    command->push_back(*text);
   }
-  if (spec->command[0].empty()) return FieldError("command[0]", "is empty");
+  if ((*command)[0].empty()) return FieldError(absl::StrCat(field, "[0]"), "is empty");
   return absl::OkStatus();
 }
 
-absl::Status ParseResources(const json& v, Resources* r) {
+json ResourcesJson(const Resources& r) {
+  json j = {{"cpus", FormatCpuMillis(r.cpu_millis)},
+            {"memory", FormatMemoryBytes(r.memory_bytes)},
+            {"gpus", r.gpus}};
+  if (!r.gpu_type.empty()) j["gpu_type"] = r.gpu_type;
+  return j;
+}
+
+json CommandJson(const std::vector<std::string>& command, bool shell) {
+  if (shell) return command.back();
+  return command;
+}
+
+absl::Status ParseResources(const json& v, absl::string_view field, Resources* r) {
   if (!v.is_object()) {
-    return FieldError("resources", absl::StrCat("must be a mapping, got ", TypeName(v)));
+    return FieldError(field, absl::StrCat("must be a mapping, got ", TypeName(v)));
   }
-  if (auto s = CheckKnownFields(v, "resources.", {"cpus", "memory", "gpus", "gpu_type"}); !s.ok()) {
+  std::string prefix = absl::StrCat(field, ".");
+  if (auto s = CheckKnownFields(v, prefix, {"cpus", "memory", "gpus", "gpu_type"}); !s.ok()) {
     return s;
   }
+  auto status = [&](absl::string_view sub, absl::string_view problem) {
+    return FieldError(absl::StrCat(prefix, sub), problem);
+  };
   if (v.contains("cpus")) {
     const json& c = v["cpus"];
     if (!c.is_number() && !c.is_string()) {
-      return FieldError(
-          "resources.cpus",
+      return status("cpus",
           absl::StrCat("must be a number or a quantity like 500m, got ", TypeName(c)));
     }
     auto millis = ParseCpuMillis(c.is_string() ? c.get<std::string>() : c.dump());
-    if (!millis.ok()) return FieldError("resources.cpus", millis.status().message());
+    if (!millis.ok()) return status("cpus", millis.status().message());
     r->cpu_millis = *millis;
   }
   if (v.contains("memory")) {
     const json& m = v["memory"];
     if (!m.is_number_integer() && !m.is_number_unsigned() && !m.is_string()) {
-      return FieldError(
-          "resources.memory",
+      return status("memory",
           absl::StrCat("must be a quantity like 4Gi or a number of bytes, got ", TypeName(m)));
     }
     auto bytes = ParseMemoryBytes(m.is_string() ? m.get<std::string>() : m.dump());
-    if (!bytes.ok()) return FieldError("resources.memory", bytes.status().message());
+    if (!bytes.ok()) return status("memory", bytes.status().message());
     r->memory_bytes = *bytes;
   }
   if (v.contains("gpus")) {
-    auto gpus = Integer(v["gpus"], "resources.gpus", 0, 1024);
+    auto gpus = Integer(v["gpus"], absl::StrCat(prefix, "gpus"), 0, 1024);
     if (!gpus.ok()) return gpus.status();
     r->gpus = static_cast<int>(*gpus);
   }
   if (v.contains("gpu_type") && !v["gpu_type"].is_null()) {
     if (!v["gpu_type"].is_string()) {
-      return FieldError("resources.gpu_type",
+      return status("gpu_type",
                         absl::StrCat("must be a string, got ", TypeName(v["gpu_type"])));
     }
     r->gpu_type = v["gpu_type"].get<std::string>();
     if (!r->gpu_type.empty() && r->gpus == 0) {
-      return FieldError("resources.gpu_type", "is set but resources.gpus is 0");
+      return status("gpu_type", absl::StrCat("is set but ", prefix, "gpus is 0"));
     }
+  }
+  return absl::OkStatus();
+}
+
+constexpr int kMaxTasks = 256;
+
+// `tasks: N`, or `tasks: {role: count | {count, resources, command}}` (roles in name order).
+absl::Status ParseTasks(const json& v, JobSpec* spec) {
+  if (v.is_number_integer() || v.is_number_unsigned()) {
+    auto n = Integer(v, "tasks", 1, kMaxTasks);
+    if (!n.ok()) return n.status();
+    if (*n > 1) spec->task_groups = {TaskGroup{.count = static_cast<int>(*n)}};
+    return absl::OkStatus();
+  }
+  if (!v.is_object()) {
+    return FieldError("tasks", absl::StrCat("must be a number of tasks or a mapping of role to "
+                                             "count (e.g. {ps: 1, worker: 2}), got ",
+                                             TypeName(v)));
+  }
+  if (v.empty()) return FieldError("tasks", "names no role");
+  static const std::regex kRole("[A-Za-z][A-Za-z0-9_-]{0,31}");
+  int total = 0;
+  for (const auto& [role, value] : v.items()) {
+    std::string field = absl::StrCat("tasks.", role);
+    if (!std::regex_match(role, kRole)) {
+      return FieldError(field, "a role must be 1-32 letters, digits, '_' or '-', starting with a letter");
+    }
+    TaskGroup group{.role = role};
+    if (value.is_object()) {
+      if (auto s = CheckKnownFields(value, absl::StrCat(field, "."),
+                                    {"count", "resources", "command"});
+          !s.ok()) {
+        return s;
+      }
+      if (!value.contains("count")) return FieldError(absl::StrCat(field, ".count"), "is required");
+      auto n = Integer(value["count"], absl::StrCat(field, ".count"), 1, kMaxTasks);
+      if (!n.ok()) return n.status();
+      group.count = static_cast<int>(*n);
+      if (value.contains("resources")) {
+        // A role's resources start from the job's and override what the role names.
+        Resources r = spec->resources;
+        if (auto s = ParseResources(value["resources"], absl::StrCat(field, ".resources"), &r);
+            !s.ok()) {
+          return s;
+        }
+        group.resources = r;
+      }
+      if (value.contains("command")) {
+        if (auto s = ParseCommand(value["command"], absl::StrCat(field, ".command"),
+                                  &group.command, &group.shell);
+            !s.ok()) {
+          return s;
+        }
+      }
+    } else {
+      auto n = Integer(value, absl::StrCat(field), 1, kMaxTasks);
+      if (!n.ok()) {
+        return FieldError(field, absl::StrCat("must be a count or a mapping with count, resources "
+                                              "and command, got ",
+                                              TypeName(value)));
+      }
+      group.count = static_cast<int>(*n);
+    }
+    total += group.count;
+    spec->task_groups.push_back(std::move(group));
+  }
+  if (total > kMaxTasks) {
+    return FieldError("tasks", absl::StrCat(total, " tasks in all; at most ", kMaxTasks));
   }
   return absl::OkStatus();
 }
@@ -166,7 +250,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   }
   if (auto s = CheckKnownFields(v, "",
                                 {"name", "command", "workdir", "env", "resources", "priority",
-                                 "max_runtime", "max_restarts", "labels"});
+                                 "max_runtime", "max_restarts", "labels", "tasks",
+                                 "restart_backoff", "max_infra_restarts"});
       !s.ok()) {
     return s;
   }
@@ -183,7 +268,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   }
 
   if (!v.contains("command")) return FieldError("command", "is required");
-  if (auto s = ParseCommand(v["command"], &spec); !s.ok()) return s;
+  if (auto s = ParseCommand(v["command"], "command", &spec.command, &spec.shell); !s.ok()) return s;
 
   if (v.contains("workdir")) {
     if (!v["workdir"].is_string()) {
@@ -211,7 +296,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   }
 
   if (v.contains("resources")) {
-    if (auto s = ParseResources(v["resources"], &spec.resources); !s.ok()) return s;
+    if (auto s = ParseResources(v["resources"], "resources", &spec.resources); !s.ok()) return s;
   }
 
   if (v.contains("priority")) {
@@ -238,6 +323,30 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     spec.max_restarts = static_cast<int>(*n);
   }
 
+  if (v.contains("restart_backoff") && !v["restart_backoff"].is_null()) {
+    const json& m = v["restart_backoff"];
+    if (!m.is_string() && !m.is_number()) {
+      return FieldError("restart_backoff",
+                        absl::StrCat("must be a duration like 10s or a number of seconds, got ",
+                                     TypeName(m)));
+    }
+    auto d = ParseDuration(m.is_string() ? m.get<std::string>() : m.dump());
+    if (!d.ok()) return FieldError("restart_backoff", d.status().message());
+    if (*d > absl::Minutes(5)) return FieldError("restart_backoff", "must be at most 5m");
+    spec.restart_backoff = *d;
+  }
+
+  if (v.contains("max_infra_restarts")) {
+    auto n = Integer(v["max_infra_restarts"], "max_infra_restarts", 0, 1000);
+    if (!n.ok()) return n.status();
+    spec.max_infra_restarts = static_cast<int>(*n);
+  }
+
+  // After resources: roles inherit the job's resources.
+  if (v.contains("tasks")) {
+    if (auto s = ParseTasks(v["tasks"], &spec); !s.ok()) return s;
+  }
+
   if (v.contains("labels")) {
     static const std::regex kLabelKey("[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?");
     auto labels = StringMap(v["labels"], "labels", kLabelKey,
@@ -257,23 +366,32 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
 json JobSpecToJson(const JobSpec& spec) {
   json j;
   j["name"] = spec.name;
-  if (spec.shell) {
-    j["command"] = spec.command.back();
-  } else {
-    j["command"] = spec.command;
-  }
+  j["command"] = CommandJson(spec.command, spec.shell);
   j["workdir"] = spec.workdir;
   j["env"] = spec.env;
-  j["resources"] = {{"cpus", FormatCpuMillis(spec.resources.cpu_millis)},
-                    {"memory", FormatMemoryBytes(spec.resources.memory_bytes)},
-                    {"gpus", spec.resources.gpus}};
-  if (!spec.resources.gpu_type.empty()) j["resources"]["gpu_type"] = spec.resources.gpu_type;
+  j["resources"] = ResourcesJson(spec.resources);
   j["priority"] = spec.priority;
   j["max_runtime"] = spec.max_runtime == absl::ZeroDuration()
                          ? json(nullptr)
                          : json(absl::FormatDuration(spec.max_runtime));
   j["max_restarts"] = spec.max_restarts;
+  j["max_infra_restarts"] = spec.max_infra_restarts;
+  j["restart_backoff"] = absl::FormatDuration(spec.restart_backoff);
   j["labels"] = spec.labels;
+  if (spec.task_groups.empty()) {
+    j["tasks"] = 1;
+  } else if (spec.task_groups[0].role.empty()) {
+    j["tasks"] = spec.task_groups[0].count;
+  } else {
+    json roles = json::object();
+    for (const TaskGroup& g : spec.task_groups) {
+      json role = {{"count", g.count}};
+      if (g.resources) role["resources"] = ResourcesJson(*g.resources);
+      if (!g.command.empty()) role["command"] = CommandJson(g.command, g.shell);
+      roles[g.role] = std::move(role);
+    }
+    j["tasks"] = std::move(roles);
+  }
   return j;
 }
 

@@ -116,5 +116,62 @@ TEST(JobSpecTest, NormalizedJsonRoundTrips) {
   EXPECT_EQ(JobSpecToJson(*again), j);
 }
 
+TEST(JobSpecTest, TasksAsACount) {
+  auto spec = FromYaml("name: ddp\ncommand: python3 train.py\ntasks: 4\nresources: {cpus: 2}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->task_groups.size(), 1u);
+  EXPECT_EQ(spec->task_groups[0].count, 4);
+  EXPECT_EQ(spec->task_groups[0].role, "");
+  EXPECT_EQ(JobSpecToJson(*spec)["tasks"], 4);
+  auto one = FromYaml("name: a\ncommand: x\ntasks: 1\n");
+  ASSERT_TRUE(one.ok());
+  EXPECT_TRUE(one->task_groups.empty());
+}
+
+TEST(JobSpecTest, TasksByRoleWithTheirOwnResourcesAndCommand) {
+  auto spec = FromYaml(R"(
+name: tf
+command: python3 worker.py
+resources: {cpus: 1, memory: 2Gi}
+restart_backoff: 250ms
+max_infra_restarts: 3
+tasks:
+  worker: 2
+  ps: {count: 1, resources: {memory: 512Mi}, command: [python3, ps.py]}
+)");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->task_groups.size(), 2u);
+  EXPECT_EQ(spec->task_groups[0].role, "ps");  // roles in name order
+  EXPECT_EQ(spec->task_groups[0].resources->memory_bytes, 512LL << 20);
+  EXPECT_EQ(spec->task_groups[0].resources->cpu_millis, 1000);  // inherited from the job
+  EXPECT_EQ(spec->task_groups[0].command, (std::vector<std::string>{"python3", "ps.py"}));
+  EXPECT_EQ(spec->task_groups[1].role, "worker");
+  EXPECT_EQ(spec->task_groups[1].count, 2);
+  EXPECT_FALSE(spec->task_groups[1].resources.has_value());
+  EXPECT_EQ(spec->restart_backoff, absl::Milliseconds(250));
+  EXPECT_EQ(spec->max_infra_restarts, 3);
+  json j = JobSpecToJson(*spec);
+  auto again = ParseJobSpec(j);
+  ASSERT_TRUE(again.ok()) << again.status() << j.dump();
+  EXPECT_EQ(JobSpecToJson(*again), j);
+  EXPECT_EQ(again->task_groups, spec->task_groups);
+}
+
+TEST(JobSpecTest, TaskErrorsNameTheField) {
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: 0\n"),
+            "tasks: must be between 1 and 256, got 0");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: two\n"),
+            "tasks: must be a number of tasks or a mapping of role to count (e.g. {ps: 1, "
+            "worker: 2}), got a string");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: {worker: {cont: 2}}\n"),
+            "tasks.worker.cont: unknown field (known: command, count, resources)");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: {worker: {count: 1, resources: {gpus: -1}}}\n"),
+            "tasks.worker.resources.gpus: must be between 0 and 1024, got -1");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: {ps: 200, worker: 100}\n"),
+            "tasks: 300 tasks in all; at most 256");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\nrestart_backoff: 1h\n"),
+            "restart_backoff: must be at most 5m");
+}
+
 }  // namespace
 }  // namespace dlab

@@ -4,7 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/file_util.h"
 #include "common/quantity.h"
+#include "common/tasks.h"
 #include "spdlog/spdlog.h"
 
 namespace dlab {
@@ -19,17 +21,24 @@ std::string DescribeAllocation(const Allocation& a) {
   return s;
 }
 
-// The newest complete checkpoint directory (by name) under dir, or "".
-std::string LatestCheckpoint(const std::string& dir) {
-  std::error_code ec;
-  std::string best;
-  for (const auto& entry : fs::directory_iterator(dir, ec)) {
-    std::string name = entry.path().filename().string();
-    if (!entry.is_directory() || name.starts_with(".") || name.find(".tmp") != std::string::npos)
-      continue;
-    if (name > fs::path(best).filename().string()) best = entry.path().string();
+std::vector<Resources> TaskResources(const JobSpec& spec) {
+  std::vector<Resources> out;
+  for (const TaskInfo& t : ExpandTasks(spec)) out.push_back(t.resources);
+  return out;
+}
+
+// user or infrastructure: whose fault an attempt's failure was. A process killed by SIGKILL or
+// SIGTERM that dlab did not send was killed by the machine or an operator (or the kernel's OOM
+// killer outside the job's own limit); a non-zero exit or another signal is the program's.
+std::string FailureClass(const AttemptStatus& s) {
+  if (s.end_reason == "lost" || s.end_reason == "oom_killed") return "infrastructure";
+  if (s.end_reason == "launch_failed") {
+    return s.message.starts_with("workdir") ? "user" : "infrastructure";
   }
-  return best;
+  if (s.end_reason == "exited" && (s.signal == "SIGKILL" || s.signal == "SIGTERM")) {
+    return "infrastructure";
+  }
+  return "user";
 }
 
 // Why an attempt ended, for people.
@@ -96,7 +105,7 @@ void JobController::Wake() {
 
 void JobController::Enqueue(const JobRecord& job) {
   std::lock_guard lock(mu_);
-  queue_[{job.spec.priority, job.submit_time, job.id}] = job.spec.resources;
+  queue_[{job.spec.priority, job.submit_time, job.id}] = TaskResources(job.spec);
   dirty_ = true;
   cv_.notify_one();
 }
@@ -104,7 +113,7 @@ void JobController::Enqueue(const JobRecord& job) {
 absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec,
                                                       const std::string& snapshot,
                                                       const std::string& idempotency_key) {
-  if (auto s = CheckCanEverRun(spec.resources, options_.node); !s.ok()) return s;
+  if (auto s = CheckCanEverRun(TaskResources(spec), options_.node); !s.ok()) return s;
   if (!snapshot.empty()) {
     if (auto s = snapshots_->Stat(snapshot); !s.ok()) return s.status();
   }
@@ -140,6 +149,18 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
     }
     // Lost the race with the scheduler: it is starting now; cancel it as a running job.
   }
+  if (job->state == JobState::kRestarting) {
+    auto s = store_->Transition({.job_id = job_id,
+                                 .from = JobState::kRestarting,
+                                 .to = JobState::kCancelled,
+                                 .reason = "cancelled by user while waiting to restart",
+                                 .time = absl::Now()});
+    if (s.ok()) {
+      std::lock_guard lock(mu_);
+      restart_at_.erase(job_id);
+      return store_->GetJob(job_id);
+    }
+  }
   std::string dir;
   {
     std::lock_guard lock(mu_);
@@ -152,16 +173,63 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
   return store_->GetJob(job_id);
 }
 
-absl::StatusOr<std::string> JobController::LogPath(int64_t job_id, int attempt) {
+absl::StatusOr<std::string> JobController::LogPath(int64_t job_id, int attempt, int task) {
   auto job = store_->GetJob(job_id);
   if (!job.ok()) return job.status();
+  int tasks = TaskCount(job->spec);
+  if (task >= tasks) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " has no task ", task, " (it has ",
+                                            tasks, ", numbered from 0)"));
+  }
   if (attempt == 0) attempt = job->attempts;
   if (attempt == 0) return std::string();
   if (attempt < 0 || attempt > job->attempts) {
     return absl::NotFoundError(
         absl::StrCat("job ", job_id, " has no attempt ", attempt, " (it has ", job->attempts, ")"));
   }
-  return absl::StrCat(AttemptDir(job_id, attempt), "/task-0.log");
+  if (task < 0 && tasks > 1) return absl::StrCat(AttemptDir(job_id, attempt), "/attempt.log");
+  return absl::StrCat(AttemptDir(job_id, attempt), "/task-", std::max(task, 0), ".log");
+}
+
+std::string JobController::OutputDir(int64_t job_id) const {
+  return absl::StrCat(JobDir(job_id), "/output");
+}
+
+std::vector<JobController::RunningAttempt> JobController::Running() {
+  std::lock_guard lock(mu_);
+  std::vector<RunningAttempt> out;
+  for (const auto& [id, a] : active_) {
+    out.push_back({.job_id = id, .attempt = a.attempt, .output_dir = OutputDir(id)});
+  }
+  return out;
+}
+
+void JobController::RequeueDue() {
+  std::vector<int64_t> due;
+  {
+    std::lock_guard lock(mu_);
+    absl::Time now = absl::Now();
+    for (auto it = restart_at_.begin(); it != restart_at_.end();) {
+      if (it->second <= now) {
+        due.push_back(it->first);
+        it = restart_at_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  for (int64_t id : due) {
+    auto r = store_->Transition({.job_id = id,
+                                 .from = JobState::kRestarting,
+                                 .to = JobState::kQueued,
+                                 .reason = "queued for a new attempt",
+                                 .time = absl::Now()});
+    if (!r.ok()) {
+      spdlog::warn("requeue job {}: {}", id, r.ToString());
+      continue;
+    }
+    if (auto again = store_->GetJob(id); again.ok()) Enqueue(*again);
+  }
 }
 
 void JobController::Loop() {
@@ -171,13 +239,23 @@ void JobController::Loop() {
     bool reconcile = false;
     {
       std::unique_lock lock(mu_);
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.reconcile_interval),
-                   [&] { return stopping_ || dirty_ || !changed_dirs_.empty(); });
+      absl::Duration wait = options_.reconcile_interval;
+      for (const auto& [id, at] : restart_at_) wait = std::min(wait, at - absl::Now());
+      auto restart_due = [&] {
+        for (const auto& [id, at] : restart_at_) {
+          if (at <= absl::Now()) return true;
+        }
+        return false;
+      };
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration())), [&] {
+        return stopping_ || dirty_ || !changed_dirs_.empty() || restart_due();
+      });
       if (stopping_) return;
       changed.swap(changed_dirs_);
       reconcile = absl::Now() >= next_reconcile;
     }
     for (const std::string& dir : changed) Refresh(dir);
+    RequeueDue();
     if (reconcile) {
       next_reconcile = absl::Now() + options_.reconcile_interval;
       std::vector<Active> all;
@@ -204,7 +282,7 @@ void JobController::ScheduleOnce() {
     if (!dirty_) return;
     dirty_ = false;
     for (const auto& [id, a] : active_) input.in_use.push_back(a.allocation);
-    for (const auto& [key, resources] : queue_) input.queue.push_back({key.job_id, resources});
+    for (const auto& [key, tasks] : queue_) input.queue.push_back({key.job_id, tasks});
   }
   ScheduleDecision decision = ScheduleFifo(input);
   std::map<int64_t, std::string> reasons;
@@ -241,7 +319,44 @@ void JobController::ScheduleOnce() {
   }
 }
 
-void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
+void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
+  std::vector<TaskInfo> tasks = ExpandTasks(job.spec);
+  Allocation allocation = scheduled;
+  if (allocation.tasks.size() != tasks.size()) {  // a one-task allocation without the split
+    allocation.tasks = {{.cpu_millis = allocation.cpu_millis,
+                         .memory_bytes = allocation.memory_bytes,
+                         .gpus = allocation.gpus}};
+  }
+  bool roles = !tasks[0].role.empty();
+  {
+    std::set<int> held;
+    {
+      std::lock_guard lock(mu_);
+      for (const auto& [id, a] : active_) held.insert(a.allocation.ports.begin(), a.allocation.ports.end());
+    }
+    if (!ports_) ports_ = std::make_unique<PortPool>(options_.first_port, options_.last_port, options_.port_is_free);
+    auto ports = ports_->Take(1 + (roles ? static_cast<int>(tasks.size()) : 0), held);
+    if (!ports.ok()) {
+      // Leave it queued: ports come back as attempts end.
+      spdlog::warn("job {}: {}", job.id, ports.status().ToString());
+      store_->SetReason(job.id, absl::StrCat("waiting for ports: ", ports.status().message()))
+          .IgnoreError();
+      std::lock_guard lock(mu_);
+      queue_[{job.spec.priority, job.submit_time, job.id}] = TaskResources(job.spec);
+      return;
+    }
+    allocation.ports = *std::move(ports);
+  }
+  std::optional<CheckpointRef> resume;
+  if (options_.latest_checkpoint) {
+    resume = options_.latest_checkpoint(job.id);
+    std::error_code ec;
+    if (resume && !fs::exists(resume->path, ec)) {
+      spdlog::warn("job {}: latest checkpoint {} is gone; starting without it", job.id,
+                   resume->path);
+      resume.reset();
+    }
+  }
   Active active{.job_id = job.id,
                 .attempt = job.attempts + 1,
                 .dir = AttemptDir(job.id, job.attempts + 1),
@@ -253,14 +368,17 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
                         .state = JobState::kStarting,
                         .allocation = allocation,
                         .dir = active.dir,
-                        .create_time = absl::Now()};
-  auto s =
-      store_->Transition({.job_id = job.id,
-                          .from = JobState::kQueued,
-                          .to = JobState::kStarting,
-                          .reason = absl::StrCat("scheduled: ", DescribeAllocation(allocation)),
-                          .time = attempt.create_time,
-                          .new_attempt = attempt});
+                        .create_time = absl::Now(),
+                        .resumed_from = resume};
+  std::string reason = absl::StrCat("scheduled: ", DescribeAllocation(allocation));
+  if (tasks.size() > 1) absl::StrAppend(&reason, " for ", tasks.size(), " tasks");
+  if (resume) absl::StrAppend(&reason, "; resuming from the checkpoint of step ", resume->step);
+  auto s = store_->Transition({.job_id = job.id,
+                               .from = JobState::kQueued,
+                               .to = JobState::kStarting,
+                               .reason = reason,
+                               .time = attempt.create_time,
+                               .new_attempt = attempt});
   if (!s.ok()) {
     spdlog::warn("launch job {}: {}", job.id, s.ToString());
     return;
@@ -274,7 +392,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
   std::error_code ec;
   std::string code_dir = absl::StrCat(active.dir, "/code");
   std::string checkpoint_dir = absl::StrCat(JobDir(job.id), "/checkpoints");
-  std::string output_dir = absl::StrCat(JobDir(job.id), "/output");
+  std::string output_dir = OutputDir(job.id);
   for (const std::string& d : {code_dir, checkpoint_dir, output_dir}) fs::create_directories(d, ec);
   if (ec)
     return FailLaunch(active,
@@ -293,24 +411,44 @@ void JobController::Launch(const JobRecord& job, const Allocation& allocation) {
     return FailLaunch(active, absl::StrCat("workdir '", job.spec.workdir,
                                            "' is not a directory in the code snapshot"));
   }
+  // Every task of this backend runs here, on one node.
+  GangPlacement placement{.hosts = std::vector<std::string>(tasks.size(), "127.0.0.1"),
+                          .master_port = allocation.ports[0],
+                          .hostfile = absl::StrCat(active.dir, "/hostfile")};
+  if (roles) placement.task_ports.assign(allocation.ports.begin() + 1, allocation.ports.end());
+  for (const TaskAllocation& t : allocation.tasks) placement.gpus.push_back(t.gpus);
+  if (auto w = WriteFileAtomically(placement.hostfile, HostfileText(placement.hosts),
+                                   {.sync = false});
+      !w.ok()) {
+    return FailLaunch(active, absl::StrCat("cannot write the hostfile: ", w.message()));
+  }
+  std::vector<std::map<std::string, std::string>> task_env = TaskEnvironments(tasks, placement);
   LaunchRequest req{.job_id = job.id,
                     .attempt = active.attempt,
-                    .argv = job.spec.command,
                     .workdir = workdir,
                     .env = job.spec.env,
                     .attempt_dir = active.dir,
-                    .log_path = absl::StrCat(active.dir, "/task-0.log"),
-                    .allocation = allocation,
+                    .log_path = absl::StrCat(active.dir,
+                                             tasks.size() > 1 ? "/attempt.log" : "/task-0.log"),
                     .max_runtime = job.spec.max_runtime,
                     .kill_grace = options_.kill_grace};
+  for (const TaskInfo& t : tasks) {
+    req.tasks.push_back({.rank = t.rank,
+                         .argv = t.command,
+                         .env = std::move(task_env[t.rank]),
+                         .log_path = absl::StrCat(active.dir, "/task-", t.rank, ".log"),
+                         .allocation = allocation.tasks[t.rank],
+                         .auxiliary = t.role == "ps"});
+  }
   req.env["DLAB_JOB_ID"] = absl::StrCat(job.id);
   req.env["DLAB_ATTEMPT"] = absl::StrCat(active.attempt);
   req.env["DLAB_TRIAL_ID"] = "";
   req.env["DLAB_HPARAMS"] = "{}";
   req.env["DLAB_CHECKPOINT_DIR"] = checkpoint_dir;
-  req.env["DLAB_RESUME_FROM"] = LatestCheckpoint(checkpoint_dir);
+  req.env["DLAB_RESUME_FROM"] = resume ? resume->path : "";
   req.env["DLAB_OUTPUT_DIR"] = output_dir;
   req.env["DLAB_API_URL"] = api_url_;
+  req.env["DLAB_TOKEN"] = options_.job_token ? options_.job_token(job.id) : "";
   if (auto x = backend_->Launch(req); !x.ok()) {
     return FailLaunch(active, absl::StrCat("cannot start the supervisor: ", x.message()));
   }
@@ -395,6 +533,8 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     reason = status.message;
   } else if (status.end_reason == "lost") {
     reason = "the attempt's supervisor is gone and recorded no exit status (machine restarted?)";
+  } else if (status.failed_rank >= 0 && status.tasks.size() > 1) {
+    reason = status.message;  // names the task that failed
   } else {
     reason = EndReason(status, job->spec);
   }
@@ -410,23 +550,63 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   } else {
     attempt_state = to = JobState::kFailed;
   }
-  // Restart failures the job may recover from; not a command that cannot start or ran too long.
-  int failures = 0;
-  for (const auto& a : job->attempt_list) failures += a.state == JobState::kFailed ? 1 : 0;
-  bool restart = to == JobState::kFailed && status.end_reason != "exec_failed" &&
-                 status.end_reason != "max_runtime" && status.end_reason != "launch_failed" &&
-                 failures < job->spec.max_restarts;
+  std::string failure = to == JobState::kFailed ? FailureClass(status) : "";
+  // Restart failures the job may recover from; not a command that cannot start, ran too long
+  // or could not be prepared. User errors count against max_restarts; infrastructure failures
+  // have their own bound.
+  int user_failures = 0;
+  int infra_failures = 0;
+  int consecutive = 1;
+  for (const auto& a : job->attempt_list) {
+    if (a.number == active.attempt) continue;
+    user_failures += a.failure == "user" ? 1 : 0;
+    infra_failures += a.failure == "infrastructure" ? 1 : 0;
+    consecutive = a.state == JobState::kFailed ? consecutive + 1 : 1;
+  }
+  bool restartable = to == JobState::kFailed && status.end_reason != "exec_failed" &&
+                     status.end_reason != "max_runtime" && status.end_reason != "launch_failed";
+  bool counted = failure == "user";
+  bool restart = restartable && (counted ? user_failures < job->spec.max_restarts
+                                         : infra_failures < job->spec.max_infra_restarts);
+  absl::Duration delay = absl::ZeroDuration();
   if (restart) {
+    delay = std::min(job->spec.restart_backoff * (1 << std::min(consecutive - 1, 20)),
+                     absl::Minutes(5));
     to = JobState::kRestarting;
-    reason = absl::StrCat(reason, "; restarting (restart ", failures + 1, " of ",
-                          job->spec.max_restarts, ")");
+    if (counted) {
+      reason = absl::StrCat(reason, "; restarting (restart ", user_failures + 1, " of ",
+                            job->spec.max_restarts, ")");
+    } else {
+      reason = absl::StrCat(reason, "; infrastructure failure, restarting without counting it (",
+                            infra_failures + 1, " of ", job->spec.max_infra_restarts,
+                            " such retries)");
+    }
+    if (delay > absl::ZeroDuration()) {
+      absl::StrAppend(&reason, " in ", absl::FormatDuration(delay));
+    }
+  } else if (restartable && to == JobState::kFailed && (!counted || job->spec.max_restarts > 0)) {
+    absl::StrAppend(&reason, counted ? absl::StrCat("; no restarts left (max_restarts ",
+                                                    job->spec.max_restarts, ")")
+                                     : absl::StrCat("; infrastructure retries exhausted (",
+                                                    job->spec.max_infra_restarts, ")"));
+  }
+  std::vector<TaskInfo> infos = ExpandTasks(job->spec);
+  std::vector<TaskEnd> ends = status.tasks;
+  for (TaskEnd& e : ends) {
+    if (e.rank >= 0 && e.rank < static_cast<int>(infos.size())) {
+      e.role = infos[e.rank].role;
+      e.role_index = infos[e.rank].role_index;
+    }
   }
   absl::Time end = status.end_time.value_or(absl::Now());
   AttemptUpdate attempt_update{.number = active.attempt,
                                .state = attempt_state,
                                .reason = reason,
                                .end_time = end,
-                               .exit_code = status.exit_code};
+                               .exit_code = status.exit_code,
+                               .failure = failure,
+                               .restart_counted = restart && counted,
+                               .tasks = ends};
   // Keep the notes recorded at start unless the supervisor reported some (it may not have).
   if (!status.limit_notes.empty()) attempt_update.limit_notes = status.limit_notes;
   auto s = store_->Transition({.job_id = active.job_id,
@@ -445,16 +625,12 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     active_.erase(active.job_id);
     dir_to_job_.erase(active.dir);
     dirty_ = true;
+    if (restart) {
+      restart_at_[active.job_id] = absl::Now() + delay;
+      cv_.notify_one();
+    }
   }
-  if (restart) {
-    auto r = store_->Transition({.job_id = active.job_id,
-                                 .from = JobState::kRestarting,
-                                 .to = JobState::kQueued,
-                                 .reason = "queued for a new attempt",
-                                 .time = absl::Now()});
-    if (!r.ok()) spdlog::warn("requeue job {}: {}", active.job_id, r.ToString());
-    if (auto again = store_->GetJob(active.job_id); again.ok()) Enqueue(*again);
-  }
+  if (restart && delay == absl::ZeroDuration()) RequeueDue();
 }
 
 absl::Status JobController::Recover() {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <condition_variable>
 #include <cstdint>
 #include <map>
@@ -19,6 +20,7 @@
 
 #include "absl/status/statusor.h"
 #include "backend/backend.h"
+#include "sched/ports.h"
 #include "sched/scheduler.h"
 #include "store/snapshot_store.h"
 #include "store/store.h"
@@ -28,8 +30,15 @@ namespace dlab {
 struct ControllerOptions {
   std::string data_dir;  // jobs live under data_dir/jobs/<id>/
   NodeCapacity node;
-  absl::Duration kill_grace = absl::Seconds(10);
+  absl::Duration kill_grace = absl::Seconds(30);
   absl::Duration reconcile_interval = absl::Seconds(1);
+  int first_port = 25000;  // MASTER_PORT and TF_CONFIG ports come from [first_port, last_port]
+  int last_port = 29999;
+  std::function<bool(int port)> port_is_free;  // default: a real bind
+  // The newest checkpoint the job recorded, if any (DLAB_RESUME_FROM of the next attempt).
+  std::function<std::optional<CheckpointRef>(int64_t job_id)> latest_checkpoint;
+  // The job's token for the SDK (DLAB_TOKEN); unset: none.
+  std::function<std::string(int64_t job_id)> job_token;
 };
 
 // Observations the controller reports for /metrics; called on the controller thread.
@@ -57,9 +66,18 @@ class JobController final {
                                          const std::string& idempotency_key);
   // NotFound; FailedPrecondition when the job already ended. Returns the job after the request.
   absl::StatusOr<JobRecord> Cancel(int64_t job_id);
-  // The log file of an attempt (0: the latest). NotFound for unknown jobs or attempts.
-  // An empty path when the job has not started yet.
-  absl::StatusOr<std::string> LogPath(int64_t job_id, int attempt);
+  // The log file of an attempt (0: the latest): of one task (task >= 0), or the attempt's log
+  // (task -1: the only task's, or every task's lines by rank). NotFound for unknown jobs,
+  // attempts or tasks. An empty path when the job has not started yet.
+  absl::StatusOr<std::string> LogPath(int64_t job_id, int attempt, int task = -1);
+  // Running attempts: job id, attempt number and the job's output directory.
+  struct RunningAttempt {
+    int64_t job_id = 0;
+    int attempt = 0;
+    std::string output_dir;
+  };
+  std::vector<RunningAttempt> Running();
+  std::string OutputDir(int64_t job_id) const;
 
   const NodeCapacity& node() const { return options_.node; }
 
@@ -84,6 +102,7 @@ class JobController final {
   };
 
   void Loop();
+  void RequeueDue();
   void Wake();
   void Enqueue(const JobRecord& job);
   void ScheduleOnce();
@@ -107,7 +126,9 @@ class JobController final {
   bool stopping_ = false;                          // GUARDED_BY(mu_)
   bool dirty_ = true;                              // GUARDED_BY(mu_): reschedule
   std::set<std::string> changed_dirs_;             // GUARDED_BY(mu_)
-  std::map<QueueKey, Resources> queue_;            // GUARDED_BY(mu_)
+  std::map<QueueKey, std::vector<Resources>> queue_;  // GUARDED_BY(mu_): tasks by rank
+  std::map<int64_t, absl::Time> restart_at_;       // GUARDED_BY(mu_): RESTARTING jobs' requeue
+  std::unique_ptr<PortPool> ports_;                // controller thread only
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id
   std::map<std::string, int64_t> dir_to_job_;      // GUARDED_BY(mu_)
   std::map<int64_t, std::string> waiting_reason_;  // controller thread only

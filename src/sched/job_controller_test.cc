@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "common/file_util.h"
 #include "common/testing/temp_dir.h"
 
 namespace dlab {
@@ -126,14 +128,27 @@ class JobControllerTest : public ::testing::Test {
         ControllerOptions{
             .data_dir = dir_.string(),
             .node = {.cpu_millis = 2000, .memory_bytes = 4LL << 30, .gpus = {{0, "H100", "H100"}}},
-            .reconcile_interval = absl::Milliseconds(20)},
+            .reconcile_interval = absl::Milliseconds(20),
+            .first_port = 30000,
+            .last_port = 30009,
+            .port_is_free = [](int) { return true; },
+            .latest_checkpoint = [this](int64_t id) -> std::optional<CheckpointRef> {
+              std::lock_guard lock(checkpoints_mu_);
+              auto it = checkpoints_.find(id);
+              if (it == checkpoints_.end()) return std::nullopt;
+              return it->second;
+            },
+            .job_token = [](int64_t id) { return absl::StrCat("token-", id); }},
         store_.get(), snapshots_.get(), &backend_);
     ASSERT_TRUE(controller_->Start("http://127.0.0.1:1").ok());
   }
-  int64_t Submit(int64_t cpu_millis = 1000, int max_restarts = 0, int gpus = 0) {
+  int64_t Submit(int64_t cpu_millis = 1000, int max_restarts = 0, int gpus = 0,
+                 std::vector<TaskGroup> tasks = {}, absl::Duration backoff = absl::ZeroDuration()) {
     JobSpec spec{.name = "j", .command = {"true"}};
     spec.resources = {.cpu_millis = cpu_millis, .memory_bytes = 1 << 20, .gpus = gpus};
     spec.max_restarts = max_restarts;
+    spec.task_groups = std::move(tasks);
+    spec.restart_backoff = backoff;
     auto r = controller_->Submit(spec, "", "");
     EXPECT_TRUE(r.ok()) << r.status();
     return r.ok() ? r->job.id : 0;
@@ -150,8 +165,15 @@ class JobControllerTest : public ::testing::Test {
     return (dir_ / "jobs" / std::to_string(id) / "attempts" / std::to_string(attempt)).string();
   }
 
+  void SetCheckpoint(int64_t id, CheckpointRef ref) {
+    std::lock_guard lock(checkpoints_mu_);
+    checkpoints_[id] = std::move(ref);
+  }
+
   testing::TempDir temp_;
   fs::path dir_;
+  std::mutex checkpoints_mu_;
+  std::map<int64_t, CheckpointRef> checkpoints_;
   FakeBackend backend_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<SnapshotStore> snapshots_;
@@ -163,7 +185,14 @@ TEST_F(JobControllerTest, JobRunsToSuccessWithTheEnvironmentContract) {
   ASSERT_TRUE(Launched(1));
   EXPECT_EQ(State(id), JobState::kStarting);
   LaunchRequest launch = backend_.launches()[0];
-  EXPECT_EQ(launch.allocation.gpus, std::vector<int>{0});
+  ASSERT_EQ(launch.tasks.size(), 1u);
+  EXPECT_EQ(launch.tasks[0].allocation.gpus, std::vector<int>{0});
+  EXPECT_EQ(launch.tasks[0].env.at("CUDA_VISIBLE_DEVICES"), "0");
+  EXPECT_EQ(launch.tasks[0].env.at("RANK"), "0");
+  EXPECT_EQ(launch.tasks[0].env.at("WORLD_SIZE"), "1");
+  EXPECT_EQ(launch.tasks[0].env.at("MASTER_PORT"), "30000");
+  EXPECT_EQ(launch.tasks[0].log_path, launch.log_path);
+  EXPECT_EQ(launch.env.at("DLAB_TOKEN"), absl::StrCat("token-", id));
   EXPECT_EQ(launch.env.at("DLAB_JOB_ID"), std::to_string(id));
   EXPECT_EQ(launch.env.at("DLAB_ATTEMPT"), "1");
   EXPECT_EQ(launch.env.at("DLAB_RESUME_FROM"), "");
@@ -180,18 +209,110 @@ TEST_F(JobControllerTest, JobRunsToSuccessWithTheEnvironmentContract) {
 TEST_F(JobControllerTest, FailedAttemptsRestartUpToMaxRestarts) {
   int64_t id = Submit(1000, 1);
   ASSERT_TRUE(Launched(1));
-  fs::create_directories(dir_ / "jobs" / std::to_string(id) / "checkpoints" / "epoch-001");
+  fs::path checkpoint = dir_ / "jobs" / std::to_string(id) / "checkpoints" / "step-100";
+  fs::create_directories(checkpoint);
+  SetCheckpoint(id, {.id = 7, .step = 100, .path = checkpoint.string()});
   backend_.Exit(AttemptDir(id, 1), 3);
   ASSERT_TRUE(Launched(2));
   LaunchRequest second = backend_.launches()[1];
   EXPECT_EQ(second.env.at("DLAB_ATTEMPT"), "2");
-  EXPECT_TRUE(second.env.at("DLAB_RESUME_FROM").ends_with("checkpoints/epoch-001"));
+  EXPECT_EQ(second.env.at("DLAB_RESUME_FROM"), checkpoint.string());
   backend_.Exit(second.attempt_dir, 4);
   ASSERT_TRUE(Reaches(id, JobState::kFailed));
   auto job = store_->GetJob(id);
   EXPECT_EQ(job->attempts, 2);
   EXPECT_EQ(job->exit_code, 4);
-  EXPECT_EQ(job->reason, "exited with code 4");
+  EXPECT_EQ(job->reason, "exited with code 4; no restarts left (max_restarts 1)");
+  EXPECT_EQ(job->attempt_list[0].failure, "user");
+  EXPECT_TRUE(job->attempt_list[0].restart_counted);
+  EXPECT_FALSE(job->attempt_list[0].resumed_from.has_value());
+  ASSERT_TRUE(job->attempt_list[1].resumed_from.has_value());
+  EXPECT_EQ(job->attempt_list[1].resumed_from->step, 100);
+}
+
+TEST_F(JobControllerTest, InfrastructureFailuresDoNotCountAgainstMaxRestarts) {
+  int64_t id = Submit(1000, /*max_restarts=*/0);
+  ASSERT_TRUE(Launched(1));
+  backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kExited,
+                                      .exit_code = 137,
+                                      .signal = "SIGKILL",
+                                      .end_reason = "exited",
+                                      .end_time = absl::Now()});
+  ASSERT_TRUE(Launched(2));
+  backend_.Report(AttemptDir(id, 2), {.phase = AttemptPhase::kLost, .end_time = absl::Now()});
+  ASSERT_TRUE(Launched(3));
+  backend_.Exit(AttemptDir(id, 3), 1);  // a user error, and none allowed
+  ASSERT_TRUE(Reaches(id, JobState::kFailed));
+  auto job = store_->GetJob(id);
+  ASSERT_EQ(job->attempt_list.size(), 3u);
+  EXPECT_EQ(job->attempt_list[0].failure, "infrastructure");
+  EXPECT_FALSE(job->attempt_list[0].restart_counted);
+  EXPECT_THAT(job->attempt_list[0].reason, ::testing::HasSubstr("restarting without counting"));
+  EXPECT_EQ(job->attempt_list[1].failure, "infrastructure");
+  EXPECT_EQ(job->attempt_list[2].failure, "user");
+  EXPECT_EQ(job->reason, "exited with code 1");
+}
+
+TEST_F(JobControllerTest, RestartWaitsForTheBackoffAndCanBeCancelledMeanwhile) {
+  int64_t id = Submit(1000, 3, 0, {}, absl::Milliseconds(300));
+  ASSERT_TRUE(Launched(1));
+  absl::Time failed = absl::Now();
+  backend_.Exit(AttemptDir(id, 1), 1);
+  ASSERT_TRUE(Launched(2));
+  EXPECT_GE(absl::Now() - failed, absl::Milliseconds(300));
+  backend_.Exit(AttemptDir(id, 2), 1);  // second consecutive failure: 600 ms
+  ASSERT_TRUE(Reaches(id, JobState::kRestarting));
+  EXPECT_THAT(store_->GetJob(id)->reason, ::testing::HasSubstr("in 600ms"));
+  auto cancelled = controller_->Cancel(id);
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->state, JobState::kCancelled);
+  absl::SleepFor(absl::Milliseconds(700));  // past the backoff: nothing may start
+  EXPECT_EQ(backend_.launches().size(), 2u);
+}
+
+TEST_F(JobControllerTest, GangGetsOneLaunchWithTheContractPerTaskAndDistinctPorts) {
+  int64_t tf = Submit(500, 0, 0, {{.role = "ps", .count = 1}, {.role = "worker", .count = 2}});
+  ASSERT_TRUE(Launched(1));
+  int64_t ddp = Submit(250, 0, 0, {{.count = 2}});
+  ASSERT_TRUE(Launched(2));
+  LaunchRequest a = backend_.launches()[0];
+  LaunchRequest b = backend_.launches()[1];
+  ASSERT_EQ(a.tasks.size(), 3u);
+  EXPECT_TRUE(a.tasks[0].auxiliary);  // the parameter server
+  EXPECT_FALSE(a.tasks[1].auxiliary);
+  EXPECT_EQ(a.tasks[2].env.at("RANK"), "2");
+  EXPECT_EQ(a.tasks[2].env.at("WORLD_SIZE"), "3");
+  EXPECT_EQ(a.tasks[2].env.at("DLAB_TASK_ROLE"), "worker");
+  EXPECT_THAT(a.tasks[2].env.at("TF_CONFIG"), ::testing::HasSubstr("\"127.0.0.1:30003\""));
+  EXPECT_TRUE(a.log_path.ends_with("/attempt.log"));
+  EXPECT_TRUE(a.tasks[1].log_path.ends_with("/task-1.log"));
+  EXPECT_EQ(ReadFile(a.tasks[0].env.at("DLAB_HOSTFILE")).value_or(""), "127.0.0.1 slots=3\n");
+  ASSERT_EQ(b.tasks.size(), 2u);
+  // Ports 30000-30003 are held by the TF job: the DDP job gets the next one.
+  EXPECT_EQ(b.tasks[1].env.at("MASTER_PORT"), "30004");
+  EXPECT_FALSE(b.tasks[1].env.contains("TF_CONFIG"));
+  auto attempts = store_->ListAttempts(tf);
+  EXPECT_EQ(attempts->at(0).allocation.ports, (std::vector<int>{30000, 30001, 30002, 30003}));
+  EXPECT_EQ(attempts->at(0).allocation.tasks.size(), 3u);
+  auto log = controller_->LogPath(ddp, 0, 1);
+  ASSERT_TRUE(log.ok());
+  EXPECT_TRUE(log->ends_with("/task-1.log"));
+  EXPECT_EQ(controller_->LogPath(ddp, 0, 2).status().code(), absl::StatusCode::kNotFound);
+  // A failed task's gang reports which task failed; the job's reason says so.
+  backend_.Report(b.attempt_dir, {.phase = AttemptPhase::kExited,
+                                  .exit_code = 3,
+                                  .end_reason = "exited",
+                                  .failed_rank = 1,
+                                  .tasks = {{.rank = 0, .exit_code = 143, .signal = "SIGTERM",
+                                             .end_reason = "stopped"},
+                                            {.rank = 1, .exit_code = 3, .end_reason = "exited"}},
+                                  .message = "task 1 exited with code 3; the other tasks were stopped",
+                                  .end_time = absl::Now()});
+  ASSERT_TRUE(Reaches(ddp, JobState::kFailed));
+  auto job = store_->GetJob(ddp);
+  EXPECT_EQ(job->reason, "task 1 exited with code 3; the other tasks were stopped");
+  EXPECT_EQ(job->attempt_list[0].tasks.size(), 2u);
+  EXPECT_EQ(job->attempt_list[0].tasks[0].end_reason, "stopped");
 }
 
 TEST_F(JobControllerTest, QueuedJobWaitsWithAReasonUntilResourcesFree) {
@@ -269,12 +390,15 @@ TEST_F(JobControllerTest, RestartedControllerReattachesAndRequeuesUnlaunched) {
   EXPECT_EQ(store_->GetJob(running)->attempts, 1);
 }
 
-TEST_F(JobControllerTest, LostSupervisorFailsTheAttempt) {
+TEST_F(JobControllerTest, LostSupervisorFailsTheAttemptAndIsRetried) {
   int64_t id = Submit();
   ASSERT_TRUE(Launched(1));
   backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kLost});
-  ASSERT_TRUE(Reaches(id, JobState::kFailed));
-  EXPECT_NE(store_->GetJob(id)->reason.find("supervisor is gone"), std::string::npos);
+  ASSERT_TRUE(Launched(2));  // an infrastructure failure: retried although max_restarts is 0
+  auto first = store_->ListAttempts(id)->at(0);
+  EXPECT_EQ(first.state, JobState::kFailed);
+  EXPECT_EQ(first.failure, "infrastructure");
+  EXPECT_THAT(first.reason, ::testing::HasSubstr("supervisor is gone"));
 }
 
 TEST_F(JobControllerTest, RefusesWhatCanNeverRunAndUnknownSnapshots) {

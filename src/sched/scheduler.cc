@@ -1,6 +1,7 @@
 #include "sched/scheduler.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -26,26 +27,72 @@ std::vector<const GpuSlot*> MatchingGpus(const std::vector<const GpuSlot*>& slot
   return out;
 }
 
-std::string GpuWord(const Resources& r) {
-  return r.gpu_type.empty() ? "GPUs" : absl::StrCat(r.gpu_type, " GPUs");
+Resources Total(const std::vector<Resources>& tasks) {
+  Resources total{.cpu_millis = 0, .memory_bytes = 0};
+  for (const Resources& r : tasks) {
+    total.cpu_millis += r.cpu_millis;
+    total.memory_bytes += r.memory_bytes;
+    total.gpus += r.gpus;
+  }
+  return total;
 }
 
-// Why the request does not fit into free; empty when it fits.
-std::string Shortfall(const Resources& r, const Free& free) {
+// GPUs needed by type as written ("" = any), over the tasks.
+std::map<std::string, int> GpusByType(const std::vector<Resources>& tasks) {
+  std::map<std::string, int> out;
+  for (const Resources& r : tasks) {
+    if (r.gpus > 0) out[r.gpu_type] += r.gpus;
+  }
+  return out;
+}
+
+std::string GpuWord(const std::string& type) {
+  return type.empty() ? "GPUs" : absl::StrCat(type, " GPUs");
+}
+
+struct GangFit {
+  std::vector<TaskAllocation> tasks;  // when it fits
+  std::string shortfall;              // why not; empty when it fits
+};
+
+// Places every task into free (one node), or says what is missing.
+GangFit FitGang(const std::vector<Resources>& tasks, const Free& free) {
+  Resources total = Total(tasks);
   std::vector<std::string> missing;
-  if (r.cpu_millis > free.cpu_millis) {
-    missing.push_back(absl::StrCat("cpus ", FormatCpuMillis(r.cpu_millis), " (free ",
+  if (total.cpu_millis > free.cpu_millis) {
+    missing.push_back(absl::StrCat("cpus ", FormatCpuMillis(total.cpu_millis), " (free ",
                                    FormatCpuMillis(free.cpu_millis), ")"));
   }
-  if (r.memory_bytes > free.memory_bytes) {
-    missing.push_back(absl::StrCat("memory ", FormatMemoryBytes(r.memory_bytes), " (free ",
+  if (total.memory_bytes > free.memory_bytes) {
+    missing.push_back(absl::StrCat("memory ", FormatMemoryBytes(total.memory_bytes), " (free ",
                                    FormatMemoryBytes(free.memory_bytes), ")"));
   }
-  size_t gpus_free = MatchingGpus(free.gpus, r.gpu_type).size();
-  if (static_cast<size_t>(r.gpus) > gpus_free) {
-    missing.push_back(absl::StrCat(r.gpus, " ", GpuWord(r), " (free ", gpus_free, ")"));
+  GangFit fit;
+  std::vector<const GpuSlot*> left = free.gpus;
+  bool gpus_fit = true;
+  for (const Resources& r : tasks) {
+    auto candidates = MatchingGpus(left, r.gpu_type);
+    if (candidates.size() < static_cast<size_t>(r.gpus)) {
+      gpus_fit = false;
+      break;
+    }
+    TaskAllocation a{.cpu_millis = r.cpu_millis, .memory_bytes = r.memory_bytes};
+    for (int i = 0; i < r.gpus; ++i) {
+      a.gpus.push_back(candidates[i]->index);
+      left.erase(std::find(left.begin(), left.end(), candidates[i]));
+    }
+    std::sort(a.gpus.begin(), a.gpus.end());
+    fit.tasks.push_back(std::move(a));
   }
-  return absl::StrJoin(missing, ", ");
+  if (!gpus_fit) {
+    for (const auto& [type, n] : GpusByType(tasks)) {
+      missing.push_back(absl::StrCat(n, " ", GpuWord(type), " (free ",
+                                     MatchingGpus(free.gpus, type).size(), ")"));
+    }
+  }
+  fit.shortfall = absl::StrJoin(missing, ", ");
+  if (!fit.shortfall.empty()) fit.tasks.clear();
+  return fit;
 }
 
 }  // namespace
@@ -76,21 +123,25 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
           {job.job_id, absl::StrCat("waiting behind job ", blocker, " (FIFO order)")});
       continue;
     }
-    std::string shortfall = Shortfall(job.resources, free);
-    if (!shortfall.empty()) {
-      out.wait.push_back({job.job_id, absl::StrCat("waiting for resources: needs ", shortfall)});
+    GangFit fit = FitGang(job.tasks, free);
+    if (!fit.shortfall.empty()) {
+      out.wait.push_back(
+          {job.job_id, absl::StrCat("waiting for resources: needs ", fit.shortfall)});
       blocker = job.job_id;
       continue;
     }
-    Allocation a{.cpu_millis = job.resources.cpu_millis,
-                 .memory_bytes = job.resources.memory_bytes};
-    auto candidates = MatchingGpus(free.gpus, job.resources.gpu_type);
-    candidates.resize(job.resources.gpus);
-    for (const GpuSlot* s : candidates) {
-      a.gpus.push_back(s->index);
-      free.gpus.erase(std::find(free.gpus.begin(), free.gpus.end(), s));
+    Allocation a;
+    for (const TaskAllocation& t : fit.tasks) {
+      a.cpu_millis += t.cpu_millis;
+      a.memory_bytes += t.memory_bytes;
+      a.gpus.insert(a.gpus.end(), t.gpus.begin(), t.gpus.end());
+      for (int index : t.gpus) {
+        free.gpus.erase(std::find_if(free.gpus.begin(), free.gpus.end(),
+                                     [&](const GpuSlot* s) { return s->index == index; }));
+      }
     }
     std::sort(a.gpus.begin(), a.gpus.end());
+    a.tasks = std::move(fit.tasks);
     free.cpu_millis -= a.cpu_millis;
     free.memory_bytes -= a.memory_bytes;
     out.start.push_back({job.job_id, std::move(a)});
@@ -98,34 +149,54 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
   return out;
 }
 
-absl::Status CheckCanEverRun(const Resources& r, const NodeCapacity& node) {
-  if (r.cpu_millis > node.cpu_millis) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "resources.cpus: ", FormatCpuMillis(r.cpu_millis),
-        " CPUs requested, but the largest node has ", FormatCpuMillis(node.cpu_millis)));
+absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapacity& node) {
+  bool gang = tasks.size() > 1;
+  Resources total = Total(tasks);
+  // One task: the field at fault is resources.*; a gang: the tasks together.
+  auto where = [&](absl::string_view field) {
+    return gang ? std::string("tasks") : absl::StrCat("resources.", field);
+  };
+  auto what = [&](const std::string& amount) {
+    return gang ? absl::StrCat(tasks.size(), " tasks need ", amount, " in total")
+                : absl::StrCat(amount, " requested");
+  };
+  if (total.cpu_millis > node.cpu_millis) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where("cpus"), ": ", what(absl::StrCat(FormatCpuMillis(total.cpu_millis),
+                                                            " CPUs")),
+                     ", but the largest node has ", FormatCpuMillis(node.cpu_millis)));
   }
-  if (r.memory_bytes > node.memory_bytes) {
+  if (total.memory_bytes > node.memory_bytes) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "resources.memory: ", FormatMemoryBytes(r.memory_bytes),
-        " requested, but the largest node has ", FormatMemoryBytes(node.memory_bytes)));
+        where("memory"), ": ", what(FormatMemoryBytes(total.memory_bytes)),
+        ", but the largest node has ", FormatMemoryBytes(node.memory_bytes)));
   }
-  if (r.gpus == 0) return absl::OkStatus();
   std::vector<const GpuSlot*> all;
   for (const GpuSlot& s : node.gpus) all.push_back(&s);
-  size_t matching = MatchingGpus(all, r.gpu_type).size();
-  if (!r.gpu_type.empty() && matching == 0) {
+  for (const Resources& r : tasks) {
+    if (r.gpu_type.empty() || !MatchingGpus(all, r.gpu_type).empty()) continue;
     std::set<std::string> types;
     for (const GpuSlot& s : node.gpus) types.insert(s.type);
     return absl::InvalidArgumentError(absl::StrCat(
-        "resources.gpu_type: no GPU of type '", r.gpu_type,
+        gang ? "tasks" : "resources.gpu_type", ": no GPU of type '", r.gpu_type,
         "' on this cluster (types: ", types.empty() ? "none" : absl::StrJoin(types, ", "), ")"));
   }
-  if (static_cast<size_t>(r.gpus) > matching) {
-    return absl::InvalidArgumentError(absl::StrCat("resources.gpus: ", r.gpus, " ", GpuWord(r),
-                                                   " requested, but the largest node has ",
-                                                   matching));
+  for (const auto& [type, n] : GpusByType(tasks)) {
+    size_t matching = MatchingGpus(all, type).size();
+    if (static_cast<size_t>(n) > matching) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where("gpus"), ": ", what(absl::StrCat(n, " ", GpuWord(type))),
+                       ", but the largest node has ", matching));
+    }
   }
-  return absl::OkStatus();
+  if (FitGang(tasks, Free{.cpu_millis = node.cpu_millis,
+                          .memory_bytes = node.memory_bytes,
+                          .gpus = all})
+          .shortfall.empty()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "tasks: the tasks' GPU types cannot all be satisfied at once on the largest node");
 }
 
 }  // namespace dlab

@@ -1,6 +1,7 @@
 // The first scheduler: a pure function from a snapshot (node capacity, allocations in use,
 // queued jobs in queue order) to decisions (which jobs start with which allocation, why the rest
-// wait). Strict FIFO within priority: the first job that does not fit blocks those behind it,
+// wait). A job's tasks form a gang: all of them are placed at once or none is, so a waiting
+// gang holds nothing. Strict FIFO within priority: the first job that does not fit blocks those behind it,
 // so large jobs are not starved. Also the submit-time check (can this job ever run here?).
 // Pure functions; thread-safe.
 #pragma once
@@ -28,7 +29,7 @@ struct NodeCapacity {
 
 struct QueuedJob {
   int64_t job_id = 0;
-  Resources resources;
+  std::vector<Resources> tasks;  // by rank; the gang starts whole or not at all
 };
 
 struct ScheduleInput {
@@ -54,9 +55,10 @@ struct ScheduleDecision {
 
 ScheduleDecision ScheduleFifo(const ScheduleInput& input);
 
-// InvalidArgument naming the field when the request exceeds what the node has in total
-// (or asks for a GPU type it does not have), so it could never run.
-absl::Status CheckCanEverRun(const Resources& request, const NodeCapacity& node);
+// InvalidArgument naming the field when the request (the tasks of one attempt, all on one
+// node) exceeds what the node has in total, or asks for a GPU type it does not have, so it
+// could never run.
+absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapacity& node);
 
 // Case-insensitive: the slot's type equals `type`, or its model name contains it.
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type);

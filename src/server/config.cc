@@ -2,7 +2,9 @@
 
 #include <charconv>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/quantity.h"
 #include "common/yaml_json.h"
 #include "nlohmann/json.hpp"
@@ -92,7 +94,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
   if (auto s = Known(root, "",
                      {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
-                      "http_threads", "shim_path"});
+                      "http_threads", "shim_path", "ports"});
       !s.ok()) {
     return s;
   }
@@ -113,6 +115,21 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     auto d = ParseDuration(*t);
     if (!d.ok()) return Field("kill_grace", d.status().message());
     c.kill_grace = *d;
+  }
+  if (root.contains("ports")) {
+    auto t = Text(root["ports"], "ports");
+    if (!t.ok()) return t.status();
+    std::vector<std::string> parts = absl::StrSplit(*t, '-');
+    int first = 0;
+    int last = 0;
+    if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], &first) ||
+        !absl::SimpleAtoi(parts[1], &last) || first < 1024 || last > 65535 || first > last) {
+      return Field("ports", absl::StrCat("must be a range FIRST-LAST within 1024-65535, e.g. "
+                                         "25000-29999, got '",
+                                         *t, "'"));
+    }
+    c.first_port = first;
+    c.last_port = last;
   }
   if (root.contains("max_snapshot_size")) {
     auto t = Text(root["max_snapshot_size"], "max_snapshot_size");

@@ -70,6 +70,10 @@ CREATE TABLE events (
 );
 CREATE INDEX events_job ON events(job_id, id);
 )sql",
+    // 2: what an attempt resumed from and how it (and each of its tasks) failed, as JSON.
+    R"sql(
+ALTER TABLE attempts ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
+)sql",
 };
 
 constexpr char kJobColumns[] =
@@ -142,7 +146,16 @@ JobState StateFrom(const std::string& text) {
 }
 
 json AllocationToJson(const Allocation& a) {
-  return {{"cpu_millis", a.cpu_millis}, {"memory_bytes", a.memory_bytes}, {"gpus", a.gpus}};
+  json tasks = json::array();
+  for (const TaskAllocation& t : a.tasks) {
+    tasks.push_back(
+        {{"cpu_millis", t.cpu_millis}, {"memory_bytes", t.memory_bytes}, {"gpus", t.gpus}});
+  }
+  return {{"cpu_millis", a.cpu_millis},
+          {"memory_bytes", a.memory_bytes},
+          {"gpus", a.gpus},
+          {"tasks", tasks},
+          {"ports", a.ports}};
 }
 
 Allocation AllocationFromJson(const std::string& text) {
@@ -151,7 +164,61 @@ Allocation AllocationFromJson(const std::string& text) {
   a.cpu_millis = j.at("cpu_millis").get<int64_t>();
   a.memory_bytes = j.at("memory_bytes").get<int64_t>();
   a.gpus = j.at("gpus").get<std::vector<int>>();
+  for (const json& t : j.value("tasks", json::array())) {
+    a.tasks.push_back({.cpu_millis = t.at("cpu_millis").get<int64_t>(),
+                       .memory_bytes = t.at("memory_bytes").get<int64_t>(),
+                       .gpus = t.at("gpus").get<std::vector<int>>()});
+  }
+  a.ports = j.value("ports", std::vector<int>{});
   return a;
+}
+
+json TasksToJson(const std::vector<TaskEnd>& tasks) {
+  json out = json::array();
+  for (const TaskEnd& t : tasks) {
+    out.push_back({{"rank", t.rank},
+                   {"role", t.role},
+                   {"role_index", t.role_index},
+                   {"exit_code", t.exit_code ? json(*t.exit_code) : json(nullptr)},
+                   {"signal", t.signal},
+                   {"end_reason", t.end_reason}});
+  }
+  return out;
+}
+
+// The details column: fields added after the first schema.
+void DetailsFromJson(const std::string& text, AttemptRecord* a) {
+  json j = json::parse(text);
+  a->failure = j.value("failure", "");
+  a->restart_counted = j.value("restart_counted", false);
+  if (j.contains("resumed_from")) {
+    const json& r = j["resumed_from"];
+    a->resumed_from = CheckpointRef{.id = r.value("id", int64_t{0}),
+                                    .step = r.value("step", int64_t{0}),
+                                    .path = r.value("path", "")};
+  }
+  for (const json& t : j.value("tasks", json::array())) {
+    TaskEnd end{.rank = t.value("rank", 0),
+                .role = t.value("role", ""),
+                .role_index = t.value("role_index", 0),
+                .signal = t.value("signal", ""),
+                .end_reason = t.value("end_reason", "")};
+    if (t.contains("exit_code") && t["exit_code"].is_number()) end.exit_code = t["exit_code"];
+    a->tasks.push_back(std::move(end));
+  }
+}
+
+json DetailsToJson(const AttemptRecord& a) {
+  json j = json::object();
+  if (!a.failure.empty()) j["failure"] = a.failure;
+  if (a.restart_counted) j["restart_counted"] = true;
+  if (a.resumed_from) {
+    j["resumed_from"] = {{"id", a.resumed_from->id},
+                         {"step", a.resumed_from->step},
+                         {"path", a.resumed_from->path}};
+  }
+  if (!a.tasks.empty()) j["tasks"] = TasksToJson(a.tasks);
+  return j;
 }
 
 class SqliteStore final : public Store {
@@ -261,7 +328,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<AttemptRecord>> ListAttemptsLocked(int64_t job_id) {
     Stmt st = Prepare(
         "SELECT number, state, reason, allocation, dir, create_time, start_time, end_time, "
-        "exit_code, limit_notes FROM attempts WHERE job_id = ? ORDER BY number");
+        "exit_code, limit_notes, details FROM attempts WHERE job_id = ? ORDER BY number");
     st.Bind(1, job_id);
     std::vector<AttemptRecord> out;
     int rc;
@@ -278,6 +345,7 @@ class SqliteStore final : public Store {
       a.end_time = st.OptTime(7);
       a.exit_code = st.OptInt(8);
       a.limit_notes = json::parse(st.Text(9)).get<std::vector<std::string>>();
+      DetailsFromJson(st.Text(10), &a);
       out.push_back(std::move(a));
     }
     if (rc != SQLITE_DONE) return Error("list attempts");
@@ -340,10 +408,11 @@ class SqliteStore final : public Store {
       const AttemptRecord& a = *t.new_attempt;
       Stmt st = Prepare(
           "INSERT INTO attempts (job_id, number, state, reason, allocation, dir, create_time, "
-          "limit_notes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+          "limit_notes, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
       st.Bind(1, t.job_id).Bind(2, static_cast<int64_t>(a.number)).Bind(3, StateText(a.state));
       st.Bind(4, a.reason).Bind(5, AllocationToJson(a.allocation).dump()).Bind(6, a.dir);
       st.Bind(7, ToMicros(a.create_time)).Bind(8, json(a.limit_notes).dump());
+      st.Bind(9, DetailsToJson(a).dump());
       if (st.Step() != SQLITE_DONE) return Error("insert attempt");
     }
     if (t.attempt_update) {
@@ -528,6 +597,19 @@ class SqliteStore final : public Store {
   }
 
   absl::Status UpdateAttemptLocked(int64_t job_id, const AttemptUpdate& u) {
+    if (u.failure || u.restart_counted || u.tasks) {
+      Stmt read = Prepare("SELECT details FROM attempts WHERE job_id = ? AND number = ?");
+      read.Bind(1, job_id).Bind(2, static_cast<int64_t>(u.number));
+      if (read.Step() != SQLITE_ROW) return Error("read attempt details");
+      AttemptRecord a;
+      DetailsFromJson(read.Text(0), &a);
+      if (u.failure) a.failure = *u.failure;
+      if (u.restart_counted) a.restart_counted = *u.restart_counted;
+      if (u.tasks) a.tasks = *u.tasks;
+      Stmt write = Prepare("UPDATE attempts SET details = ? WHERE job_id = ? AND number = ?");
+      write.Bind(1, DetailsToJson(a).dump()).Bind(2, job_id).Bind(3, static_cast<int64_t>(u.number));
+      if (write.Step() != SQLITE_DONE) return Error("update attempt details");
+    }
     Stmt st = Prepare(
         "UPDATE attempts SET state = COALESCE(?, state), reason = COALESCE(?, reason), "
         "start_time = COALESCE(?, start_time), end_time = COALESCE(?, end_time), "

@@ -147,6 +147,49 @@ TEST_F(SqliteStoreTest, TransitionIsCompareAndSetAndRecordsEvents) {
   EXPECT_EQ(counts->at(JobState::kQueued), 0);
 }
 
+TEST_F(SqliteStoreTest, AttemptDetailsRoundTrip) {
+  NewJob j = Job("gang");
+  j.spec.task_groups = {TaskGroup{.role = "worker", .count = 2}};
+  int64_t id = store_->CreateJob(j)->job.id;
+  EXPECT_EQ(store_->GetJob(id)->spec.task_groups, j.spec.task_groups);
+  AttemptRecord attempt{.number = 1, .dir = "/d", .create_time = absl::Now()};
+  attempt.allocation = {.cpu_millis = 2000,
+                        .memory_bytes = 2 << 20,
+                        .gpus = {0, 1},
+                        .tasks = {{.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = {1}},
+                                  {.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = {0}}},
+                        .ports = {40000}};
+  attempt.resumed_from = CheckpointRef{.id = 4, .step = 100, .path = "/c/step-100"};
+  ASSERT_TRUE(store_
+                  ->Transition({.job_id = id,
+                                .from = JobState::kQueued,
+                                .to = JobState::kStarting,
+                                .time = absl::Now(),
+                                .new_attempt = attempt})
+                  .ok());
+  std::vector<TaskEnd> ends = {
+      {.rank = 0, .role = "worker", .exit_code = 1, .end_reason = "exited"},
+      {.rank = 1, .role = "worker", .role_index = 1, .signal = "SIGTERM", .end_reason = "stopped"}};
+  ASSERT_TRUE(store_
+                  ->UpdateAttempt(id, {.number = 1,
+                                       .state = JobState::kFailed,
+                                       .failure = "user",
+                                       .restart_counted = true,
+                                       .tasks = ends})
+                  .ok());
+  store_ = Open();  // survives reopening
+  auto attempts = store_->ListAttempts(id);
+  ASSERT_EQ(attempts->size(), 1u);
+  const AttemptRecord& a = (*attempts)[0];
+  EXPECT_EQ(a.allocation.tasks.size(), 2u);
+  EXPECT_EQ(a.allocation.tasks[1].gpus, std::vector<int>{0});
+  EXPECT_EQ(a.allocation.ports, std::vector<int>{40000});
+  EXPECT_EQ(a.resumed_from, attempt.resumed_from);
+  EXPECT_EQ(a.failure, "user");
+  EXPECT_TRUE(a.restart_counted);
+  EXPECT_EQ(a.tasks, ends);
+}
+
 TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
   int64_t low = store_->CreateJob(Job("low", 0))->job.id;
   int64_t high = store_->CreateJob(Job("high", 5))->job.id;

@@ -30,6 +30,10 @@ struct AttemptRecord {
   std::optional<absl::Time> end_time;
   std::optional<int> exit_code;
   std::vector<std::string> limit_notes;
+  std::string failure;           // a failed attempt: "user" or "infrastructure"
+  bool restart_counted = false;  // its failure counted against max_restarts
+  std::optional<CheckpointRef> resumed_from;
+  std::vector<TaskEnd> tasks;    // once it ended, by rank
 };
 
 struct JobRecord {
@@ -86,6 +90,9 @@ struct AttemptUpdate {
   std::optional<absl::Time> end_time;
   std::optional<int> exit_code;
   std::optional<std::vector<std::string>> limit_notes;
+  std::optional<std::string> failure;
+  std::optional<bool> restart_counted;
+  std::optional<std::vector<TaskEnd>> tasks;
 };
 
 // One state change of a job, written atomically with its event.

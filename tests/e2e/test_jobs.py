@@ -123,7 +123,9 @@ def test_describe_shows_limits_and_allocation(tmp_path, dlabd, cli):
     job_id = cli.json("run", spec)["id"]
     job = dlabd.wait_state(job_id, "SUCCEEDED")
     attempt = job["attempt_list"][0]
-    assert attempt["allocation"] == {"cpus": "500m", "memory": "256Mi", "gpus": [0, 1]}
+    assert {k: attempt["allocation"][k] for k in ("cpus", "memory", "gpus")} == {
+        "cpus": "500m", "memory": "256Mi", "gpus": [0, 1]}
+    assert len(attempt["allocation"]["ports"]) == 1  # MASTER_PORT
     assert any(line.startswith("cpu:") for line in attempt["limits"])
     assert any(line.startswith("memory:") for line in attempt["limits"])
     text = cli("describe", job_id).stdout

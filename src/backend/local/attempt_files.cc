@@ -47,15 +47,24 @@ std::string AttemptFile(absl::string_view dir, absl::string_view name) {
 }
 
 absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
+  json tasks = json::array();
+  for (const TaskSpec& t : spec.tasks) {
+    tasks.push_back({{"rank", t.rank},
+                     {"argv", t.argv},
+                     {"env", t.env},
+                     {"log_path", t.log_path},
+                     {"cpu_millis", t.cpu_millis},
+                     {"memory_bytes", t.memory_bytes},
+                     {"gpus", t.gpus},
+                     {"auxiliary", t.auxiliary}});
+  }
   json j = {
       {"job_id", spec.job_id},
       {"attempt", spec.attempt},
-      {"argv", spec.argv},
       {"workdir", spec.workdir},
       {"env", spec.env},
       {"log_path", spec.log_path},
-      {"allocation",
-       {{"cpu_millis", spec.cpu_millis}, {"memory_bytes", spec.memory_bytes}, {"gpus", spec.gpus}}},
+      {"tasks", tasks},
       {"max_runtime_ms", spec.max_runtime_ms},
       {"kill_grace_ms", spec.kill_grace_ms},
       {"notify_socket", spec.notify_socket}};
@@ -67,14 +76,19 @@ absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path) {
     LaunchSpec spec;
     spec.job_id = j.at("job_id").get<int64_t>();
     spec.attempt = j.at("attempt").get<int>();
-    spec.argv = j.at("argv").get<std::vector<std::string>>();
     spec.workdir = j.at("workdir").get<std::string>();
     spec.env = j.at("env").get<std::map<std::string, std::string>>();
     spec.log_path = j.at("log_path").get<std::string>();
-    const json& alloc = j.at("allocation");
-    spec.cpu_millis = alloc.at("cpu_millis").get<int64_t>();
-    spec.memory_bytes = alloc.at("memory_bytes").get<int64_t>();
-    spec.gpus = alloc.at("gpus").get<std::vector<int>>();
+    for (const json& t : j.at("tasks")) {
+      spec.tasks.push_back({.rank = t.at("rank").get<int>(),
+                            .argv = t.at("argv").get<std::vector<std::string>>(),
+                            .env = t.at("env").get<std::map<std::string, std::string>>(),
+                            .log_path = t.at("log_path").get<std::string>(),
+                            .cpu_millis = t.at("cpu_millis").get<int64_t>(),
+                            .memory_bytes = t.at("memory_bytes").get<int64_t>(),
+                            .gpus = t.at("gpus").get<std::vector<int>>(),
+                            .auxiliary = t.value("auxiliary", false)});
+    }
     spec.max_runtime_ms = j.at("max_runtime_ms").get<int64_t>();
     spec.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
     spec.notify_socket = j.value("notify_socket", "");
@@ -85,6 +99,7 @@ absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path) {
 absl::Status WriteStartedRecord(const std::string& path, const StartedRecord& record) {
   json j = {{"pid", record.pid},
             {"pgid", record.pgid},
+            {"task_pids", record.task_pids},
             {"start_time_ms", record.start_time_ms},
             {"limit_notes", record.limit_notes}};
   return WriteFileAtomically(path, j.dump(2) + "\n", {.sync = false});
@@ -95,6 +110,7 @@ absl::StatusOr<StartedRecord> ReadStartedRecord(const std::string& path) {
     StartedRecord record;
     record.pid = j.at("pid").get<int64_t>();
     record.pgid = j.at("pgid").get<int64_t>();
+    record.task_pids = j.value("task_pids", std::vector<int64_t>{});
     record.start_time_ms = j.at("start_time_ms").get<int64_t>();
     record.limit_notes = j.value("limit_notes", std::vector<std::string>{});
     return record;
@@ -102,9 +118,17 @@ absl::StatusOr<StartedRecord> ReadStartedRecord(const std::string& path) {
 }
 
 absl::Status WriteExitRecord(const std::string& path, const ExitRecord& record) {
+  json tasks = json::array();
+  for (const TaskExit& t : record.tasks) {
+    tasks.push_back({{"rank", t.rank},
+                     {"exit_code", t.exit_code},
+                     {"signal", t.signal},
+                     {"end_reason", t.end_reason}});
+  }
   json j = {{"exit_code", record.exit_code},     {"signal", record.signal},
             {"end_reason", record.end_reason},   {"message", record.message},
-            {"end_time_ms", record.end_time_ms}, {"limit_notes", record.limit_notes}};
+            {"end_time_ms", record.end_time_ms}, {"limit_notes", record.limit_notes},
+            {"tasks", tasks},                    {"failed_rank", record.failed_rank}};
   return WriteFileAtomically(path, j.dump(2) + "\n");
 }
 
@@ -117,6 +141,13 @@ absl::StatusOr<ExitRecord> ReadExitRecord(const std::string& path) {
     record.message = j.value("message", "");
     record.end_time_ms = j.at("end_time_ms").get<int64_t>();
     record.limit_notes = j.value("limit_notes", std::vector<std::string>{});
+    for (const json& t : j.value("tasks", json::array())) {
+      record.tasks.push_back({.rank = t.at("rank").get<int>(),
+                              .exit_code = t.at("exit_code").get<int>(),
+                              .signal = t.value("signal", ""),
+                              .end_reason = t.value("end_reason", "")});
+    }
+    record.failed_rank = j.value("failed_rank", -1);
     return record;
   });
 }

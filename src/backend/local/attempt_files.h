@@ -23,27 +23,49 @@ inline constexpr absl::string_view kShimPidFile = "shim.pid";      // the shim's
 inline constexpr absl::string_view kStartedFile = "started.json";  // the command was exec'd
 inline constexpr absl::string_view kExitFile = "exit.json";        // how the command ended
 
+// One task (process) of an attempt.
+struct TaskSpec {
+  int rank = 0;
+  std::vector<std::string> argv;
+  std::map<std::string, std::string> env;  // overlaid on the attempt's env
+  std::string log_path;                    // the task's own stdout and stderr
+  int64_t cpu_millis = 0;                  // 0: no limit
+  int64_t memory_bytes = 0;                // 0: no limit
+  std::vector<int> gpus;
+  bool auxiliary = false;  // stopped, not awaited, once every other task has succeeded
+};
+
 // Everything the shim needs to run one attempt.
 struct LaunchSpec {
   int64_t job_id = 0;
   int attempt = 0;
-  std::vector<std::string> argv;
   std::string workdir;
   std::map<std::string, std::string> env;  // overlaid on the shim's environment
+  // The attempt's log. With one task it is that task's log; with several, the shim copies
+  // every line of every task into it, prefixed "[rank N] ".
   std::string log_path;
-  int64_t cpu_millis = 0;    // 0: no limit
-  int64_t memory_bytes = 0;  // 0: no limit
-  std::vector<int> gpus;
-  int64_t max_runtime_ms = 0;  // 0: no limit
+  std::vector<TaskSpec> tasks;  // by rank
+  int64_t max_runtime_ms = 0;   // 0: no limit
   int64_t kill_grace_ms = 10000;
   std::string notify_socket;  // abstract unix socket name, without the leading NUL
 };
 
 struct StartedRecord {
-  int64_t pid = 0;
+  int64_t pid = 0;  // of rank 0
   int64_t pgid = 0;
+  std::vector<int64_t> task_pids;  // by rank; each task leads its own process group
   int64_t start_time_ms = 0;  // Unix epoch
   std::vector<std::string> limit_notes;
+};
+
+// How one task ended.
+struct TaskExit {
+  int rank = 0;
+  int exit_code = 0;  // or 128+N when killed by signal N
+  std::string signal;
+  // exited, cancelled, max_runtime, oom_killed, stopped (by the shim, because another task
+  // failed or, for an auxiliary task, because the others succeeded), exec_failed
+  std::string end_reason;
 };
 
 struct ExitRecord {
@@ -53,6 +75,8 @@ struct ExitRecord {
   std::string message;
   int64_t end_time_ms = 0;  // Unix epoch
   std::vector<std::string> limit_notes;
+  std::vector<TaskExit> tasks;  // by rank; empty when no task started
+  int failed_rank = -1;         // the task whose failure ended the attempt, if any
 };
 
 // dir + "/" + name.

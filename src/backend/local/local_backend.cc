@@ -175,7 +175,12 @@ class LocalBackend final : public Backend {
 
   absl::Status Launch(const LaunchRequest& request) override {
     const std::string& dir = request.attempt_dir;
-    if (request.argv.empty()) return absl::InvalidArgumentError("launch: empty argv");
+    if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");
+    for (const TaskLaunch& t : request.tasks) {
+      if (t.argv.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("launch: task ", t.rank, " has an empty argv"));
+      }
+    }
     if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {
       return absl::InvalidArgumentError(
           absl::StrCat("launch: attempt_dir ", dir, " is not an absolute directory"));
@@ -250,6 +255,13 @@ class LocalBackend final : public Backend {
     status.end_reason = exit->end_reason;
     status.message = exit->message;
     status.end_time = FromMillis(exit->end_time_ms);
+    status.failed_rank = exit->failed_rank;
+    for (const TaskExit& t : exit->tasks) {
+      status.tasks.push_back({.rank = t.rank,
+                              .exit_code = t.exit_code,
+                              .signal = t.signal,
+                              .end_reason = t.end_reason});
+    }
     if (status.limit_notes.empty()) status.limit_notes = exit->limit_notes;
     return status;
   }
@@ -284,15 +296,23 @@ class LocalBackend final : public Backend {
 
  private:
   LaunchSpec ToSpec(const LaunchRequest& request) const {
+    std::vector<TaskSpec> tasks;
+    for (const TaskLaunch& t : request.tasks) {
+      tasks.push_back({.rank = t.rank,
+                       .argv = t.argv,
+                       .env = t.env,
+                       .log_path = t.log_path,
+                       .cpu_millis = t.allocation.cpu_millis,
+                       .memory_bytes = t.allocation.memory_bytes,
+                       .gpus = t.allocation.gpus,
+                       .auxiliary = t.auxiliary});
+    }
     return {.job_id = request.job_id,
             .attempt = request.attempt,
-            .argv = request.argv,
             .workdir = request.workdir,
             .env = request.env,
             .log_path = request.log_path,
-            .cpu_millis = request.allocation.cpu_millis,
-            .memory_bytes = request.allocation.memory_bytes,
-            .gpus = request.allocation.gpus,
+            .tasks = std::move(tasks),
             .max_runtime_ms = absl::ToInt64Milliseconds(request.max_runtime),
             .kill_grace_ms = absl::ToInt64Milliseconds(request.kill_grace),
             .notify_socket = socket_name_};

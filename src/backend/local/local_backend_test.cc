@@ -82,11 +82,12 @@ class LocalBackendTest : public ::testing::Test {
     LaunchRequest request;
     request.job_id = int64_t{getpid()} * 1000 + n;
     request.attempt = 1;
-    request.argv = std::move(argv);
     request.workdir = root_;
     request.attempt_dir = absl::StrCat(root_, "/attempts/", n);
     request.log_path = request.attempt_dir + "/output.log";
-    request.allocation = {.cpu_millis = 1000, .memory_bytes = int64_t{256} << 20};
+    request.tasks = {{.argv = std::move(argv),
+                      .log_path = request.log_path,
+                      .allocation = {.cpu_millis = 1000, .memory_bytes = int64_t{256} << 20}}};
     request.kill_grace = absl::Seconds(5);
     std::filesystem::create_directories(request.attempt_dir);
     return request;
@@ -220,7 +221,7 @@ TEST_F(LocalBackendTest, CommandSeesItsGpusAndEnvironment) {
   const std::vector<std::string> argv = {
       "sh", "-c", "echo \"gpus=[$CUDA_VISIBLE_DEVICES] set=${CUDA_VISIBLE_DEVICES+yes} var=$V\""};
   LaunchRequest with_gpus = Request(argv);
-  with_gpus.allocation.gpus = {0, 2};
+  with_gpus.tasks[0].allocation.gpus = {0, 2};
   with_gpus.env = {{"V", "hello"}};
   LaunchRequest without_gpus = Request(argv);
   Launch(with_gpus);
@@ -323,10 +324,74 @@ TEST_F(LocalBackendTest, CgroupsCanBeDisabled) {
                                                     "memory: not enforced: cgroups disabled"));
 }
 
+// A request whose tasks run the given shell scripts; rank N logs to task-N.log.
+LaunchRequest Gang(LaunchRequest request, const std::vector<std::string>& scripts) {
+  request.tasks.clear();
+  for (size_t r = 0; r < scripts.size(); ++r) {
+    request.tasks.push_back(
+        {.rank = static_cast<int>(r),
+         .argv = {"sh", "-c", scripts[r]},
+         .env = {{"RANK", std::to_string(r)}},
+         .log_path = absl::StrCat(request.attempt_dir, "/task-", r, ".log"),
+         .allocation = {.cpu_millis = 500, .memory_bytes = int64_t{128} << 20}});
+  }
+  return request;
+}
+
+TEST_F(LocalBackendTest, FailedTaskStopsTheGang) {
+  LaunchRequest request = Gang(Request({"unused"}), {
+      "echo rank $RANK up; trap 'echo rank $RANK stopping; exit 0' TERM; while :; do sleep 0.05; done",
+      "echo rank $RANK up; printf 'no newline'; sleep 0.3; exit 3"});
+  Launch(request);
+  AttemptStatus s = WaitForPhase(request.attempt_dir, AttemptPhase::kExited);
+  EXPECT_EQ(s.end_reason, "exited");
+  EXPECT_EQ(s.exit_code, 3);
+  EXPECT_EQ(s.failed_rank, 1);
+  EXPECT_EQ(s.message, "task 1 exited with code 3; the other tasks were stopped");
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[0].end_reason, "stopped");
+  EXPECT_EQ(s.tasks[1].end_reason, "exited");
+  EXPECT_EQ(s.tasks[1].exit_code, 3);
+  // Each task's own log holds its output as written; the attempt's log every line by rank.
+  EXPECT_EQ(ReadText(request.tasks[1].log_path), "rank 1 up\nno newline");
+  EXPECT_THAT(ReadText(request.tasks[0].log_path), HasSubstr("rank 0 stopping\n"));
+  std::string merged = ReadText(request.log_path);
+  EXPECT_THAT(merged, HasSubstr("[rank 0] rank 0 up\n"));
+  EXPECT_THAT(merged, HasSubstr("[rank 1] rank 1 up\n"));
+  EXPECT_THAT(merged, HasSubstr("[rank 1] no newline\n"));
+  EXPECT_THAT(merged, HasSubstr("[dlab] task 1 exited with code 3; stopping the other tasks\n"));
+  EXPECT_THAT(merged, HasSubstr("[rank 0] rank 0 stopping\n"));
+}
+
+TEST_F(LocalBackendTest, GangSucceedsWhenEveryTaskDoesAndAuxiliaryTasksAreStopped) {
+  LaunchRequest request = Gang(Request({"unused"}), {"sleep 60", "exit 0", "sleep 0.2"});
+  request.tasks[0].auxiliary = true;  // like a parameter server
+  Launch(request);
+  AttemptStatus s = WaitForPhase(request.attempt_dir, AttemptPhase::kExited);
+  EXPECT_EQ(s.exit_code, 0);
+  EXPECT_EQ(s.failed_rank, -1);
+  ASSERT_EQ(s.tasks.size(), 3u);
+  EXPECT_EQ(s.tasks[0].end_reason, "stopped");
+  EXPECT_EQ(s.tasks[0].signal, "SIGTERM");
+  EXPECT_EQ(s.tasks[2].end_reason, "exited");
+}
+
+TEST_F(LocalBackendTest, CancelStopsEveryTaskOfTheGang) {
+  LaunchRequest request = Gang(Request({"unused"}), {"echo a; sleep 60", "echo b; sleep 60"});
+  Launch(request);
+  ASSERT_TRUE(WaitForLog(request, "[rank 1] b"));
+  ASSERT_TRUE(backend_->Cancel(request.attempt_dir).ok());
+  AttemptStatus s = WaitForPhase(request.attempt_dir, AttemptPhase::kExited);
+  EXPECT_EQ(s.end_reason, "cancelled");
+  ASSERT_EQ(s.tasks.size(), 2u);
+  EXPECT_EQ(s.tasks[0].end_reason, "cancelled");
+  EXPECT_EQ(s.tasks[1].end_reason, "cancelled");
+}
+
 TEST_F(LocalBackendTest, MemoryLimitEndsInOomKill) {
   // awk doubles a string until the kernel stops it.
   LaunchRequest request = Request({"awk", "BEGIN { s = \"x\"; while (1) s = s s }"});
-  request.allocation.memory_bytes = int64_t{32} << 20;
+  request.tasks[0].allocation.memory_bytes = int64_t{32} << 20;
   request.max_runtime = absl::Seconds(20);
   Launch(request);
   AttemptStatus s = WaitForPhase(request.attempt_dir, AttemptPhase::kExited);
