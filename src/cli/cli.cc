@@ -21,16 +21,21 @@ void AddJsonFlag(CLI::App* command, OutputFormat* format, const std::string& wha
       absl::StrCat("print ", what, " as JSON instead of text"));
 }
 
-// Accepts a positive integer, e.g. for ids and counts.
-const CLI::Validator kPositiveInteger(
-    [](std::string& value) -> std::string {
-      bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
-      if (digits && value.find_first_not_of('0') != std::string::npos && value.size() < 19) {
-        return "";
-      }
-      return "must be a positive integer, got '" + value + "'";
-    },
-    "");
+// Accepts a whole number of at most 18 digits that is at least `min` (0 or 1).
+CLI::Validator WholeNumberAtLeast(int min) {
+  return CLI::Validator(
+      [min](std::string& value) -> std::string {
+        bool digits = !value.empty() && value.find_first_not_of("0123456789") == std::string::npos;
+        bool zero = value.find_first_not_of('0') == std::string::npos;
+        if (digits && value.size() < 19 && !(zero && min > 0)) return "";
+        return absl::StrCat("must be ", min > 0 ? "a positive integer" : "0 or a positive integer",
+                            ", got '", value, "'");
+      },
+      "");
+}
+
+const CLI::Validator kPositiveInteger = WholeNumberAtLeast(1);  // ids and counts
+const CLI::Validator kRank = WholeNumberAtLeast(0);             // a task's rank
 
 void AddJobId(CLI::App* command, int64_t* job_id) {
   command->add_option("ID", *job_id, "the job id (from `dlab run` or `dlab ls`)")
@@ -46,6 +51,15 @@ absl::StatusOr<int> ExitStatusOf(const absl::Status& status) {
   return 0;
 }
 
+// Makes choosing `command` run `run` over the options its arguments filled in.
+template <typename Options>
+void OnChosen(CLI::App* command, Action* action,
+              absl::Status (*run)(const CommandContext&, const Options&), const Options* options) {
+  command->callback([=] {
+    *action = [=](const CommandContext& ctx) { return ExitStatusOf(run(ctx, *options)); };
+  });
+}
+
 // A subcommand over one job: an ID argument and --json.
 void AddJobCommand(CLI::App* app, const std::string& name, const std::string& description,
                    const std::string& json_what, JobOptions* options,
@@ -54,9 +68,7 @@ void AddJobCommand(CLI::App* app, const std::string& name, const std::string& de
   CLI::App* sub = app->add_subcommand(name, description);
   AddJobId(sub, &options->job_id);
   AddJsonFlag(sub, &options->format, json_what);
-  sub->callback([=] {
-    *action = [=](const CommandContext& ctx) { return ExitStatusOf(command(ctx, *options)); };
-  });
+  OnChosen(sub, action, command, options);
 }
 
 int ReportFailure(const absl::Status& status) {
@@ -118,17 +130,20 @@ int RunCli(int argc, char** argv) {
       ->check(kPositiveInteger)
       ->capture_default_str();
   AddJsonFlag(ls_cmd, &list.format, "{\"jobs\": [...]}");
-  ls_cmd->callback([&] {
-    action = [&](const CommandContext& ctx) { return ExitStatusOf(ListJobs(ctx, list)); };
-  });
+  OnChosen(ls_cmd, &action, ListJobs, &list);
 
   JobOptions describe;
   AddJobCommand(&app, "describe",
-                "Show one job: state and why, times, command, resources, attempts and limits.",
+                "Show one job: state and why, times, command, resources, tasks, and each attempt:\n"
+                "why it failed (user or infrastructure, and whether that counted against\n"
+                "max_restarts), the checkpoint it resumed from, its limits, and its tasks.",
                 "the job object", &describe, DescribeJob, &action);
 
   LogsOptions logs;
-  CLI::App* logs_cmd = app.add_subcommand("logs", "Print a job's log (stdout and stderr).");
+  CLI::App* logs_cmd = app.add_subcommand(
+      "logs",
+      "Print a job's log (stdout and stderr). For a job with several tasks, the logs of all\n"
+      "tasks merged, each line prefixed with [rank N]; --task picks one task's log.");
   AddJobId(logs_cmd, &logs.job_id);
   logs_cmd->add_flag("-f,--follow", logs.follow, "keep printing new lines until the job ends");
   logs_cmd->add_option("--tail", logs.tail, "only the last N lines")
@@ -137,9 +152,31 @@ int RunCli(int argc, char** argv) {
   logs_cmd->add_option("--attempt", logs.attempt, "the log of attempt N (default: the latest)")
       ->type_name("N")
       ->check(kPositiveInteger);
-  logs_cmd->callback([&] {
-    action = [&](const CommandContext& ctx) { return ExitStatusOf(ShowLogs(ctx, logs)); };
-  });
+  logs_cmd
+      ->add_option("--task", logs.task,
+                   "only the log of the task of rank N (0 is the first; see `dlab describe`)")
+      ->type_name("N")
+      ->check(kRank);
+  OnChosen(logs_cmd, &action, ShowLogs, &logs);
+
+  MetricsOptions metrics;
+  CLI::App* metrics_cmd = app.add_subcommand(
+      "metrics",
+      "Show the training metrics a job reported: per metric its latest step and value, how\n"
+      "many points it has, and a sparkline of the whole series (oldest step on the left).");
+  AddJobId(metrics_cmd, &metrics.job_id);
+  metrics_cmd->add_option("--name", metrics.names, "only the metric NAME; repeatable")
+      ->type_name("NAME")
+      ->allow_extra_args(false);  // `--name loss 7`: 7 is the job id
+  AddJsonFlag(metrics_cmd, &metrics.format,
+              "{\"series\": [...]}, with the server's default max_points,");
+  OnChosen(metrics_cmd, &action, ShowMetrics, &metrics);
+
+  JobOptions checkpoints;
+  AddJobCommand(&app, "checkpoints",
+                "List a job's checkpoints, oldest first: the attempt and step that saved each,\n"
+                "where it is, and the metrics at that step.",
+                "{\"checkpoints\": [...]}", &checkpoints, ShowCheckpoints, &action);
 
   JobOptions cancel;
   AddJobCommand(&app, "cancel",

@@ -139,14 +139,19 @@ absl::StatusOr<std::string> UploadCode(const CommandContext& ctx, const fs::path
   return packed->id;
 }
 
+// `path` with the query parameters (already encoded) joined after a '?', when there are any.
+std::string WithQuery(std::string path, const std::vector<std::string>& query) {
+  if (!query.empty()) absl::StrAppend(&path, "?", absl::StrJoin(query, "&"));
+  return path;
+}
+
 std::string LogsPath(const LogsOptions& options) {
   std::vector<std::string> query;
   if (options.follow) query.push_back("follow=true");
   if (options.tail) query.push_back(absl::StrCat("tail=", *options.tail));
   if (options.attempt) query.push_back(absl::StrCat("attempt=", *options.attempt));
-  std::string path = JobPath(options.job_id, "/logs");
-  if (!query.empty()) absl::StrAppend(&path, "?", absl::StrJoin(query, "&"));
-  return path;
+  if (options.task) query.push_back(absl::StrCat("task=", *options.task));
+  return WithQuery(JobPath(options.job_id, "/logs"), query);
 }
 
 // How a followed log stream ended, when the server said so.
@@ -304,6 +309,35 @@ absl::Status ShowLogs(const CommandContext& ctx, const LogsOptions& options) {
   if (!response.ok()) return response.status();
   *ctx.out << response->body;
   return absl::OkStatus();
+}
+
+absl::Status ShowMetrics(const CommandContext& ctx, const MetricsOptions& options) {
+  // The table draws at most kMetricTrendWidth points; JSON gets what the server sends by default.
+  std::vector<std::string> query;
+  if (options.format == OutputFormat::kText) {
+    query.push_back(absl::StrCat("max_points=", kMetricTrendWidth));
+  }
+  for (const std::string& name : options.names) query.push_back("name=" + UrlEncode(name));
+  std::string path = WithQuery(JobPath(options.job_id, "/metrics"), query);
+  return PrintReply(ctx, options.format, ctx.client->GetJson(path), [&](const json& reply) {
+    const json& series = reply.value("series", json::array());
+    if (!series.empty()) return FormatMetricTable(series);
+    if (options.names.empty()) return absl::StrCat("job ", options.job_id, " has no metrics\n");
+    return absl::StrCat("job ", options.job_id, " has no metric named ",
+                        absl::StrJoin(options.names, " or "), "\n");
+  });
+}
+
+absl::Status ShowCheckpoints(const CommandContext& ctx, const JobOptions& options) {
+  return PrintReply(ctx, options.format,
+                    ctx.client->GetJson(JobPath(options.job_id, "/checkpoints")),
+                    [&](const json& reply) {
+                      const json& checkpoints = reply.value("checkpoints", json::array());
+                      if (checkpoints.empty()) {
+                        return absl::StrCat("job ", options.job_id, " has no checkpoints\n");
+                      }
+                      return FormatCheckpointTable(checkpoints);
+                    });
 }
 
 }  // namespace dlab

@@ -54,7 +54,19 @@ struct LogsOptions {
   bool follow = false;
   std::optional<int64_t> tail;
   std::optional<int64_t> attempt;
+  std::optional<int64_t> task;  // rank; unset: all tasks merged, lines prefixed "[rank N] "
 };
 absl::Status ShowLogs(const CommandContext& ctx, const LogsOptions& options);
+
+struct MetricsOptions {
+  int64_t job_id = 0;
+  std::vector<std::string> names;  // empty: every metric
+  OutputFormat format = OutputFormat::kText;
+};
+// One row per metric (latest step and value, points, a sparkline), or the server's reply.
+absl::Status ShowMetrics(const CommandContext& ctx, const MetricsOptions& options);
+
+// The job's checkpoints, oldest first.
+absl::Status ShowCheckpoints(const CommandContext& ctx, const JobOptions& options);
 
 }  // namespace dlab

@@ -1,10 +1,13 @@
 #include "cli/job_format.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "cli/sparkline.h"
 
 namespace dlab {
 namespace {
@@ -46,8 +49,10 @@ std::string Truncate(std::string s, size_t width) {
   return s + "...";
 }
 
-// Left-aligned columns separated by two spaces; the first row is the header.
-std::string RenderTable(const std::vector<std::vector<std::string>>& rows) {
+// Left-aligned columns separated by two spaces, each line after `indent`; the first row is the
+// header.
+std::string RenderTable(const std::vector<std::vector<std::string>>& rows,
+                        absl::string_view indent = "") {
   std::vector<size_t> widths;
   for (const auto& row : rows) {
     widths.resize(std::max(widths.size(), row.size()));
@@ -55,7 +60,7 @@ std::string RenderTable(const std::vector<std::vector<std::string>>& rows) {
   }
   std::string out;
   for (const auto& row : rows) {
-    std::string line;
+    std::string line(indent);
     for (size_t i = 0; i < row.size(); ++i) {
       line += row[i];
       if (i + 1 < row.size()) line.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
@@ -63,6 +68,12 @@ std::string RenderTable(const std::vector<std::vector<std::string>>& rows) {
     out += line + "\n";
   }
   return out;
+}
+
+// A number compactly ("0.2500" is "0.25", 123456789.0 is "1.235e+08"); other scalars as Text.
+std::string Number(const json& value) {
+  if (!value.is_number_float()) return Text(value);
+  return absl::StrFormat("%.4g", value.get<double>());
 }
 
 std::string OneLine(std::string s) {
@@ -130,9 +141,78 @@ void AppendField(std::string* out, absl::string_view name, absl::string_view val
   absl::StrAppend(out, value, "\n");
 }
 
+// "3", or with roles "3 (ps 1, worker 2)": the job's tasks per attempt.
+std::string FormatTaskCount(const json& job) {
+  const json& spec_tasks = Field(Field(job, "spec"), "tasks");
+  std::string out = Text(job, "tasks");
+  if (out == "-" && spec_tasks.is_number_integer()) out = Text(spec_tasks);
+  if (!spec_tasks.is_object() || spec_tasks.empty()) return out;
+  std::vector<std::string> roles;
+  for (const auto& [role, group] : spec_tasks.items()) {
+    roles.push_back(
+        absl::StrCat(role, " ", group.is_object() ? Text(group, "count") : Text(group)));
+  }
+  return absl::StrCat(out, " (", absl::StrJoin(roles, ", "), ")");
+}
+
+// "user (counted against max_restarts)", "infrastructure (not counted ...)", or "-".
+std::string FormatFailure(const json& attempt) {
+  const json& counted = Field(attempt, "restart_counted");
+  std::string out = Text(attempt, "failure");
+  if (out.empty()) out = "-";
+  if (counted == json(true)) {
+    absl::StrAppend(&out, " (counted against max_restarts)");
+  } else if (counted == json(false) && out != "-") {
+    absl::StrAppend(&out, " (not counted against max_restarts)");
+  }
+  return out;
+}
+
+// "step 100, /data/jobs/7/checkpoints/step-100 (checkpoint 3)", or "-" for a fresh start.
+std::string FormatResumedFrom(const json& attempt) {
+  const json& checkpoint = Field(attempt, "resumed_from");
+  if (!checkpoint.is_object()) return "-";
+  std::string out = absl::StrCat("step ", Text(checkpoint, "step"), ", ", Text(checkpoint, "path"));
+  if (!Field(checkpoint, "id").is_null()) {
+    absl::StrAppend(&out, " (checkpoint ", Text(checkpoint, "id"), ")");
+  }
+  return out;
+}
+
+// Text, with "-" also for the empty string.
+std::string NonEmptyText(const json& object, const char* key) {
+  std::string text = Text(object, key);
+  return text.empty() ? "-" : text;
+}
+
+// "worker/0", or "-" for the tasks of a plain `tasks: N` job.
+std::string FormatRole(const json& task) {
+  std::string role = NonEmptyText(task, "role");
+  return role == "-" ? role : absl::StrCat(role, "/", Text(task, "role_index"));
+}
+
+// "3" for an exit code, "signal SIGKILL" for a signal, else "-".
+std::string FormatTaskExit(const json& task) {
+  const json& exit_code = Field(task, "exit_code");
+  if (!exit_code.is_null()) return Text(exit_code);
+  std::string signal = NonEmptyText(task, "signal");
+  return signal == "-" ? signal : absl::StrCat("signal ", signal);
+}
+
+void AppendTasks(std::string* out, const json& tasks) {
+  std::vector<std::vector<std::string>> rows = {{"RANK", "ROLE", "EXIT", "END"}};
+  for (const json& task : tasks) {
+    rows.push_back({Text(task, "rank"), FormatRole(task), FormatTaskExit(task),
+                    NonEmptyText(task, "end_reason")});
+  }
+  absl::StrAppend(out, "    tasks:\n", RenderTable(rows, "      "));
+}
+
 void AppendAttempt(std::string* out, const json& attempt) {
   absl::StrAppend(out, "  Attempt ", Text(attempt, "attempt"), ": ", StateWithReason(attempt),
                   ", exit code ", Text(attempt, "exit_code"), "\n");
+  absl::StrAppend(out, "    failure:    ", FormatFailure(attempt), "\n");
+  absl::StrAppend(out, "    resumed:    ", FormatResumedFrom(attempt), "\n");
   absl::StrAppend(out, "    created:    ", Text(attempt, "create_time"), "\n");
   absl::StrAppend(out, "    started:    ", Text(attempt, "start_time"), "\n");
   absl::StrAppend(out, "    ended:      ", Text(attempt, "end_time"), "\n");
@@ -142,6 +222,42 @@ void AppendAttempt(std::string* out, const json& attempt) {
     absl::StrAppend(out, "    limits:\n");
     for (const json& line : limits) absl::StrAppend(out, "      ", Text(line), "\n");
   }
+  const json& tasks = Field(attempt, "tasks");
+  if (tasks.is_array() && tasks.size() > 1) AppendTasks(out, tasks);
+}
+
+// The values of a series' [step, time, value] points; NaN where a value is missing.
+std::vector<double> PointValues(const json& points) {
+  std::vector<double> values;
+  if (!points.is_array()) return values;
+  for (const json& point : points) {
+    bool ok = point.is_array() && point.size() >= 3 && point[2].is_number();
+    values.push_back(ok ? point[2].get<double>() : std::numeric_limits<double>::quiet_NaN());
+  }
+  return values;
+}
+
+// The series' latest {step, time, value}, else its last point as one, else null.
+json LatestPoint(const json& series) {
+  const json& latest = Field(series, "latest");
+  if (latest.is_object()) return latest;
+  const json& points = Field(series, "points");
+  if (!points.is_array() || points.empty() || !points.back().is_array() ||
+      points.back().size() < 3) {
+    return json();
+  }
+  const json& last = points.back();
+  return json{{"step", last[0]}, {"time", last[1]}, {"value", last[2]}};
+}
+
+// "acc=0.91, loss=0.3", or "-".
+std::string FormatMetricValues(const json& metrics) {
+  if (!metrics.is_object() || metrics.empty()) return "-";
+  std::vector<std::string> pairs;
+  for (const auto& [name, value] : metrics.items()) {
+    pairs.push_back(absl::StrCat(name, "=", Number(value)));
+  }
+  return absl::StrJoin(pairs, ", ");
 }
 
 }  // namespace
@@ -186,7 +302,12 @@ std::string FormatJobDescription(const json& job, absl::Time now) {
   AppendField(&out, "Ended", TimeWithAge(Field(job, "end_time"), now));
   AppendField(&out, "Command", FormatCommand(Field(spec, "command")));
   AppendField(&out, "Workdir", Text(spec, "workdir"));
-  AppendField(&out, "Resources", FormatResources(Field(spec, "resources")));
+  std::string resources = FormatResources(Field(spec, "resources"));
+  const json& tasks = Field(job, "tasks");
+  if (tasks.is_number_integer() && tasks.get<int64_t>() > 1)
+    absl::StrAppend(&resources, " per task");
+  AppendField(&out, "Resources", resources);
+  AppendField(&out, "Tasks", FormatTaskCount(job));
   AppendField(&out, "Priority", Text(job, "priority"));
   AppendField(&out, "Max runtime", Text(spec, "max_runtime"));
   AppendField(&out, "Max restarts", Text(spec, "max_restarts"));
@@ -200,6 +321,34 @@ std::string FormatJobDescription(const json& job, absl::Time now) {
     for (const json& attempt : attempts) AppendAttempt(&out, attempt);
   }
   return out;
+}
+
+std::string FormatMetricTable(const json& series_list) {
+  std::vector<std::vector<std::string>> rows = {{"NAME", "STEP", "VALUE", "POINTS", "TREND"}};
+  if (series_list.is_array()) {
+    for (const json& series : series_list) {
+      const json latest = LatestPoint(series);
+      const json& points = Field(series, "points");
+      json count = Field(series, "count");
+      if (count.is_null() && points.is_array()) count = points.size();
+      rows.push_back({Text(series, "name"), Text(latest, "step"), Number(Field(latest, "value")),
+                      Text(count), Sparkline(PointValues(points), kMetricTrendWidth)});
+    }
+  }
+  return RenderTable(rows);
+}
+
+std::string FormatCheckpointTable(const json& checkpoints) {
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "ATTEMPT", "STEP", "TIME", "PATH", "METRICS"}};
+  if (checkpoints.is_array()) {
+    for (const json& checkpoint : checkpoints) {
+      rows.push_back({Text(checkpoint, "id"), Text(checkpoint, "attempt"), Text(checkpoint, "step"),
+                      Text(checkpoint, "time"), Text(checkpoint, "path"),
+                      FormatMetricValues(Field(checkpoint, "metrics"))});
+    }
+  }
+  return RenderTable(rows);
 }
 
 std::string FormatEventTable(const json& events) {

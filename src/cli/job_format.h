@@ -1,8 +1,10 @@
 // How the CLI shows API objects to people: the job table of `dlab ls`, the block of
-// `dlab describe`, the event table of `dlab events`. Works on the JSON the REST API returns and
-// tolerates missing fields. Pure functions, thread-safe.
+// `dlab describe`, the tables of `dlab events`, `dlab metrics` and `dlab checkpoints`. Works on
+// the JSON the REST API returns and tolerates missing fields (older servers). Pure functions,
+// thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "absl/time/time.h"
@@ -13,9 +15,22 @@ namespace dlab {
 // Columns ID NAME STATE AGE GPUS REASON, one row per job; AGE is counted back from `now`.
 std::string FormatJobTable(const nlohmann::json& jobs, absl::Time now);
 
-// id, name, state and reason, exit code, times, command, resources, labels, and each attempt
-// with its allocation and the lines saying which limits were (or could not be) enforced.
+// id, name, state and reason, exit code, times, command, resources, task count, labels, and
+// each attempt with its failure class (and whether it counted against max_restarts), the
+// checkpoint it resumed from, its allocation, the lines saying which limits were (or could not
+// be) enforced, and for several tasks one row per task: rank, role/index, exit, end reason.
 std::string FormatJobDescription(const nlohmann::json& job, absl::Time now);
+
+// How many characters wide the TREND sparkline of FormatMetricTable is at most; also the
+// max_points `dlab metrics` asks for.
+inline constexpr size_t kMetricTrendWidth = 32;
+
+// Columns NAME STEP VALUE POINTS TREND, one row per series of a metrics reply's "series": the
+// latest step and value, how many points the server holds, and a sparkline of the points given.
+std::string FormatMetricTable(const nlohmann::json& series);
+
+// Columns ID ATTEMPT STEP TIME PATH METRICS, in the order given.
+std::string FormatCheckpointTable(const nlohmann::json& checkpoints);
 
 // Columns TIME FROM TO REASON, oldest first as given.
 std::string FormatEventTable(const nlohmann::json& events);
