@@ -449,6 +449,12 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   req.env["DLAB_OUTPUT_DIR"] = output_dir;
   req.env["DLAB_API_URL"] = api_url_;
   req.env["DLAB_TOKEN"] = options_.job_token ? options_.job_token(job.id) : "";
+  if (!options_.python_sdk_dir.empty()) {  // `import dlab` works in every job
+    auto own = job.spec.env.find("PYTHONPATH");
+    req.env["PYTHONPATH"] = own == job.spec.env.end()
+                                ? options_.python_sdk_dir
+                                : absl::StrCat(options_.python_sdk_dir, ":", own->second);
+  }
   if (auto x = backend_->Launch(req); !x.ok()) {
     return FailLaunch(active, absl::StrCat("cannot start the supervisor: ", x.message()));
   }

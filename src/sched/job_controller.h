@@ -37,6 +37,8 @@ struct ControllerOptions {
   std::function<bool(int port)> port_is_free;  // default: a real bind
   // The newest checkpoint the job recorded, if any (DLAB_RESUME_FROM of the next attempt).
   std::function<std::optional<CheckpointRef>(int64_t job_id)> latest_checkpoint;
+  // Where the Python SDK (package dlab) is: put first on every task's PYTHONPATH. "": nowhere.
+  std::string python_sdk_dir;
   // The job's token for the SDK (DLAB_TOKEN); unset: none.
   std::function<std::string(int64_t job_id)> job_token;
 };

@@ -10,14 +10,18 @@
 #include "absl/strings/str_cat.h"
 #include "api/http_server.h"
 #include "api/metrics.h"
+#include "api/metrics_routes.h"
 #include "api/routes.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
 #include "common/file_util.h"
+#include "common/job_token.h"
 #include "common/quantity.h"
 #include "sched/job_controller.h"
 #include "spdlog/spdlog.h"
+#include "store/metrics_store.h"
 #include "store/snapshot_store.h"
+#include "tboard/tensorboard_ingester.h"
 #include "store/store.h"
 
 namespace dlab {
@@ -73,6 +77,19 @@ std::string ShimPath(const ServerConfig& config) {
   return (self.parent_path() / "dlab-shim").string();
 }
 
+// The Python SDK: installed beside dlabd (PREFIX/share/dlab/python), or in the source tree that
+// dlabd was built in (build/bin/dlabd -> python/).
+std::string PythonSdkDir() {
+  std::error_code ec;
+  fs::path bin = fs::read_symlink("/proc/self/exe", ec).parent_path();
+  for (const fs::path& dir : {bin / "../share/dlab/python", bin / "../../python"}) {
+    if (fs::exists(dir / "dlab" / "__init__.py", ec)) return fs::weakly_canonical(dir, ec).string();
+  }
+  spdlog::warn("the Python SDK was not found beside dlabd: jobs cannot `import dlab` unless "
+               "they install it");
+  return "";
+}
+
 }  // namespace
 
 absl::Status RunServer(const ServerConfig& config) {
@@ -92,13 +109,34 @@ absl::Status RunServer(const ServerConfig& config) {
 
   auto store = Store::OpenSqlite(absl::StrCat(data_dir, "/dlab.db"));
   if (!store.ok()) return store.status();
+  auto training = MetricsStore::OpenSqlite(absl::StrCat(data_dir, "/metrics.db"));
+  if (!training.ok()) return training.status();
+  auto tokens = JobTokens::LoadOrCreate(absl::StrCat(data_dir, "/secret"));
+  if (!tokens.ok()) return tokens.status();
   SnapshotStore snapshots(absl::StrCat(data_dir, "/snapshots"));
   auto backend = NewLocalBackend({.shim_path = ShimPath(config), .data_dir = data_dir});
   if (!backend.ok()) return backend.status();
 
   Metrics metrics;
+  MetricsStore* metrics_store = training->get();
   JobController controller(
-      {.data_dir = data_dir, .node = DiscoverNode(config), .kill_grace = config.kill_grace},
+      {.data_dir = data_dir,
+       .node = DiscoverNode(config),
+       .kill_grace = config.kill_grace,
+       .first_port = config.first_port,
+       .last_port = config.last_port,
+       .latest_checkpoint = [metrics_store](int64_t job_id) -> std::optional<CheckpointRef> {
+         auto latest = metrics_store->LatestCheckpoint(job_id);
+         if (!latest.ok()) {
+           spdlog::warn("job {}: cannot read its checkpoints: {}", job_id,
+                        latest.status().ToString());
+           return std::nullopt;
+         }
+         if (!latest->has_value()) return std::nullopt;
+         return CheckpointRef{.id = (*latest)->id, .step = (*latest)->step, .path = (*latest)->path};
+       },
+       .python_sdk_dir = PythonSdkDir(),
+       .job_token = [&tokens](int64_t job_id) { return tokens->Token(job_id); }},
       store->get(), &snapshots, backend->get(),
       {.on_started = [&metrics](absl::Duration d) { metrics.ObserveSchedulingLatency(d); }});
   Router router;
@@ -108,6 +146,23 @@ absl::Status RunServer(const ServerConfig& config) {
                   .metrics = &metrics,
                   .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes)},
                  &router);
+  RegisterMetricsRoutes({.store = store->get(),
+                         .metrics = metrics_store,
+                         .verify_job_token =
+                             [&tokens](int64_t job_id, std::string_view token) {
+                               return tokens->Verify(job_id, absl::string_view(token.data(), token.size()));
+                             }},
+                        &router);
+  // Scalars that jobs write with TensorBoard under $DLAB_OUTPUT_DIR/tensorboard.
+  TensorBoardIngester tensorboard(metrics_store, [&controller] {
+    std::vector<WatchedJob> jobs;
+    for (const auto& r : controller.Running()) {
+      jobs.push_back({.job_id = r.job_id,
+                      .attempt = r.attempt,
+                      .tensorboard_dir = absl::StrCat(r.output_dir, "/tensorboard")});
+    }
+    return jobs;
+  });
   auto server =
       HttpServer::Start({.host = config.host,
                          .port = config.port,
@@ -126,6 +181,7 @@ absl::Status RunServer(const ServerConfig& config) {
       !s.ok()) {
     return s;
   }
+  tensorboard.Start();
   std::printf("dlabd listening on http://%s:%d\n", config.host.c_str(), (*server)->port());
   std::fflush(stdout);
 
@@ -133,6 +189,7 @@ absl::Status RunServer(const ServerConfig& config) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down; running jobs keep running", sig);
   (*server)->Stop();
+  tensorboard.Stop();
   controller.Stop();
   backend->reset();  // joins its notification thread, which calls into the controller
   return absl::OkStatus();

@@ -46,12 +46,14 @@ def job(**over):
         "exit_code": None,
         "cancel_requested": False,
         "attempts": 1,
+        "tasks": 1,
         "attempt_list": [{
             "attempt": 1, "state": "RUNNING", "reason": "", "exit_code": None,
             "create_time": "2026-11-22T10:00:00.150Z",
             "start_time": "2026-11-22T10:00:00.200Z", "end_time": None,
             "allocation": {"cpus": "2", "memory": "2Gi", "gpus": []},
             "limits": ["cpu: 2 CPUs enforced (cgroup v2)"],
+            "failure": None, "restart_counted": False, "resumed_from": None, "tasks": [],
         }],
     }
     body.update(over)
@@ -91,6 +93,8 @@ def test_every_documented_endpoint_is_present(spec):
         ("post", "/api/v1/jobs"), ("get", "/api/v1/jobs"), ("get", "/api/v1/jobs/{id}"),
         ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/jobs/{id}/logs"),
         ("get", "/api/v1/jobs/{id}/events"),
+        ("get", "/api/v1/jobs/{id}/metrics"), ("post", "/api/v1/jobs/{id}/metrics"),
+        ("get", "/api/v1/jobs/{id}/checkpoints"), ("post", "/api/v1/jobs/{id}/checkpoints"),
     }
     found = {(m, p) for p, item in spec["paths"].items() for m in item if m in oc.HTTP_METHODS}
     assert found == expected

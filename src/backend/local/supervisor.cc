@@ -133,6 +133,7 @@ struct Task {
   int64_t oom_kills_before = -1;
   pid_t pid = -1;
   std::optional<int> status;  // wait status once reaped
+  int reaped_seq = 0;         // which Reap() batch found it ended
   bool signalled = false;     // the supervisor asked it to stop
   int out_fd = -1;            // read end of its output pipe (several tasks only)
   int log_fd = -1;            // its own log, written by the supervisor (several tasks only)
@@ -291,9 +292,13 @@ class Supervisor {
   void Reap() {
     int status = 0;
     pid_t pid;
+    ++reap_seq_;
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
       for (Task& t : tasks_) {
-        if (t.pid == pid) t.status = status;
+        if (t.pid == pid) {
+          t.status = status;
+          t.reaped_seq = reap_seq_;
+        }
       }
     }
   }
@@ -320,15 +325,24 @@ class Supervisor {
   // After a task ended: a failed task stops the gang; successful main tasks stop the auxiliary.
   void CheckGang(Clock::time_point now) {
     if (!stop_reason_.empty()) return;
+    // The root cause: the task that ended first; among those reaped together, one killed by a
+    // signal (its peers typically fail a moment later because of it).
+    const Task* first = nullptr;
     for (const Task& t : tasks_) {
-      if (Failed(t) && !t.signalled) {
-        failed_rank_ = t.spec.rank;
-        if (tasks_.size() > 1 && !AllReaped()) {
-          MergedNote(absl::StrCat("task ", t.spec.rank, " ", How(t), "; stopping the other tasks"));
-        }
-        BeginStop("gang", now);
-        return;
+      if (!Failed(t) || t.signalled) continue;
+      auto key = [](const Task& x) {
+        return std::make_pair(x.reaped_seq, WIFSIGNALED(*x.status) ? 0 : 1);
+      };
+      if (first == nullptr || key(t) < key(*first)) first = &t;
+    }
+    if (first != nullptr) {
+      failed_rank_ = first->spec.rank;
+      if (tasks_.size() > 1 && !AllReaped()) {
+        MergedNote(
+            absl::StrCat("task ", first->spec.rank, " ", How(*first), "; stopping the other tasks"));
       }
+      BeginStop("gang", now);
+      return;
     }
     bool main_done = true;
     bool aux_running = false;
@@ -560,6 +574,7 @@ class Supervisor {
   std::vector<Task> tasks_;
   int merged_fd_ = -1;
   int failed_rank_ = -1;
+  int reap_seq_ = 0;
   // "cancelled", "max_runtime", "gang" (a task failed) or "completed" (the main tasks
   // succeeded; auxiliary ones are being stopped) once stopping began.
   std::string stop_reason_;
