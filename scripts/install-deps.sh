@@ -9,6 +9,7 @@ packages=(
   libboost-dev libabsl-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev
   libssl-dev libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  protobuf-compiler libprotobuf-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
 )
 if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc); fi

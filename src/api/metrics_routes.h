@@ -1,0 +1,30 @@
+// REST routes for training metrics and checkpoint records (see docs/rest-api.md, "Training
+// metrics and checkpoints"): POST/GET /api/v1/jobs/{id}/metrics and POST/GET
+// /api/v1/jobs/{id}/checkpoints. Writes are authenticated with the job's own token (a job
+// reports about itself); reads are open like the rest of the job API. Handlers are stateless;
+// everything they use is in MetricsApiContext, whose pointers must outlive the router.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <string_view>
+
+#include "api/http_server.h"
+#include "store/metrics_store.h"
+#include "store/store.h"
+
+namespace dlab {
+
+struct MetricsApiContext {
+  Store* store = nullptr;  // for 404 on unknown job ids
+  MetricsStore* metrics = nullptr;
+  // True when token is the job's own token (the server derives it). Unset: every write is
+  // refused.
+  std::function<bool(int64_t job_id, std::string_view token)> verify_job_token;
+  size_t max_report_bytes = 16 << 20;  // body limit of POST .../metrics
+};
+
+void RegisterMetricsRoutes(const MetricsApiContext& context, Router* router);
+
+}  // namespace dlab
