@@ -177,3 +177,54 @@ restart_backoff: 100ms
     assert [a["failure"] for a in job["attempt_list"][:2]] == ["infrastructure"] * 2
     described = cli("describe", infra_id).stdout
     assert "infrastructure" in described
+
+
+TB_JOB = r'''
+import os, sys, time
+sys.path.insert(0, os.getcwd())
+from tboard_writer import EventFileWriter
+log_dir = os.path.join(os.environ["DLAB_OUTPUT_DIR"], "tensorboard", "run1")
+with EventFileWriter(log_dir) as w:
+    for step in range(1, 21):
+        w.add_scalar("train/loss", 1.0 / step, step)
+        w.add_scalar("train/lr", 0.25, step)
+        w.flush()
+        time.sleep(0.05)
+# Stay up until dlab has read the file (the test waits for the curve), at most a minute.
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline and not os.path.exists("stop"):
+    time.sleep(0.1)
+'''
+
+
+def test_tensorboard_event_files_become_curves(tmp_path, dlabd, cli):
+    spec = write_job(tmp_path / "tb", "name: tb\ncommand: [/usr/bin/python3, tb.py]\n",
+                     {"tb.py": TB_JOB,
+                      "tboard_writer.py": (REPO / "tests" / "e2e" / "tboard_writer.py").read_text()})
+    job_id = int(cli("run", spec).stdout.split()[-1])
+    loss = wait_for(lambda: (lambda s: s if s and s["count"] == 20 else None)(
+        series(dlabd, job_id, "train/loss")), timeout=60, what="20 TensorBoard scalars")
+    assert [p[0] for p in loss["points"]] == list(range(1, 21))
+    assert abs(loss["points"][3][2] - 0.25) < 1e-6  # float32 of 1/4
+    assert series(dlabd, job_id, "train/lr")["count"] == 20
+    cli("cancel", job_id)
+
+
+def test_cancel_gives_the_job_its_grace_period_to_checkpoint(tmp_path, make_dlabd):
+    dlabd = make_dlabd("node: {cpus: 2, memory: 4Gi, gpus: none}\nkill_grace: 30s\n")
+    from conftest import Cli
+    cli = Cli(dlabd)
+    spec = (DIGITS / "job.yaml").read_text().replace('"--epochs", "10"', '"--epochs", "200"')
+    code = tmp_path / "digits"
+    code.mkdir()
+    (code / "train.py").write_text((DIGITS / "train.py").read_text())
+    (code / "job.yaml").write_text(spec)
+    job_id = int(cli("run", code / "job.yaml").stdout.split()[-1])
+    wait_for(lambda: len(checkpoints(dlabd, job_id)) >= 1, timeout=120, what="a checkpoint")
+    cli("cancel", job_id)
+    job = dlabd.wait_state(job_id, {"CANCELLED", "FAILED", "SUCCEEDED"}, timeout=60)
+    assert job["state"] == "CANCELLED"
+    log = task_log(dlabd, job_id, 0)
+    stopped = int(re.search(r"stopping at step (\d+) on request", log).group(1))
+    # The SDK turned SIGTERM into should_stop(); the loop saved a checkpoint of that very step.
+    assert checkpoints(dlabd, job_id)[-1]["step"] == stopped
