@@ -14,7 +14,7 @@ import time
 from datetime import datetime
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(REPO, "build", "bin")
+BIN = os.environ.get("DLAB_BIN_DIR") or os.path.join(REPO, "build", "bin")
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 

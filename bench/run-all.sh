@@ -11,3 +11,9 @@ echo
 timeout 1500 bench/memory.py
 echo
 timeout 900 bench/training_overhead.sh
+echo
+timeout 900 bench/recovery.py --runs 5
+echo
+timeout 900 bench/metrics_ingest.py --runs 3
+echo
+(cd python && timeout 600 /usr/bin/python3 bench_report.py)
