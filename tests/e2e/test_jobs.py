@@ -1,5 +1,6 @@
 """A user's view of the job lifecycle through the real CLI and dlabd."""
 import json
+import os
 import re
 
 from conftest import Cli, wait_for, write_job
@@ -223,3 +224,15 @@ def test_run_follow_says_why_a_job_failed(tmp_path, dlabd, cli):
     run = cli("run", spec, "--follow", check=False)
     assert run.returncode == 127
     assert "FAILED" in run.stderr and "/no/such/program" in run.stderr
+
+
+def test_file_names_beyond_ascii_are_packed_whatever_the_locale(tmp_path, cli):
+    spec = write_job(tmp_path / "u", "name: unicode\ncommand: cat données/ü.txt\n")
+    (tmp_path / "u" / "données").mkdir()
+    (tmp_path / "u" / "données" / "ü.txt").write_text("grüße\n")
+    env_locale = {k: os.environ.pop(k) for k in ("LANG", "LC_ALL", "LC_CTYPE") if k in os.environ}
+    try:
+        run = cli("run", spec, "--follow", timeout=60)
+    finally:
+        os.environ.update(env_locale)
+    assert run.returncode == 0 and "grüße" in run.stdout, run.stdout + run.stderr
