@@ -4,12 +4,14 @@
 
 #include "CLI/CLI.hpp"
 #include "common/file_util.h"
+#include "common/utf8_locale.h"
 #include "server/config.h"
 #include "server/server.h"
 #include "spdlog/sinks/stdout_sinks.h"
 #include "spdlog/spdlog.h"
 
 int main(int argc, char** argv) {
+  dlab::UseUtf8Ctype();
   CLI::App app{"dlabd: the dlab server (REST API, scheduler and local executor)"};
   std::string listen;
   std::string data_dir;
