@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "api/testing/http_client.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -24,97 +25,9 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-struct ClientRequest {
-  std::string method = "GET";
-  std::string path = "/";
-  std::string body;
-  std::vector<std::string> headers;
-  // Called with each piece of the body as it arrives; return false to hang up.
-  std::function<bool(std::string_view)> on_data;
-};
-
-struct ClientReply {
-  CURLcode code = CURLE_OK;
-  long status = 0;
-  std::string body;
-  std::map<std::string, std::string> headers;  // of the final response, names lower-cased
-
-  nlohmann::json Json() const { return nlohmann::json::parse(body, nullptr, false); }
-};
-
-// One curl easy handle: requests sent through the same Client reuse its connection.
-class Client {
- public:
-  explicit Client(int port) : port_(port), curl_(curl_easy_init()) {}
-  ~Client() { curl_easy_cleanup(curl_); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
-
-  ClientReply Send(const ClientRequest& request) {
-    curl_easy_reset(curl_);
-    Transfer transfer{.request = request};
-    const std::string url = absl::StrCat("http://127.0.0.1:", port_, request.path);
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 10000L);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Client::OnBody);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &transfer);
-    curl_easy_setopt(curl_, CURLOPT_HEADERFUNCTION, &Client::OnHeader);
-    curl_easy_setopt(curl_, CURLOPT_HEADERDATA, &transfer);
-    if (request.method == "HEAD") {
-      curl_easy_setopt(curl_, CURLOPT_NOBODY, 1L);
-    } else if (request.method != "GET" || !request.body.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, request.method.c_str());
-    }
-    if (!request.body.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, request.body.data());
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE,
-                       static_cast<curl_off_t>(request.body.size()));
-    }
-    curl_slist* headers = nullptr;
-    for (const std::string& header : request.headers) {
-      headers = curl_slist_append(headers, header.c_str());
-    }
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-    transfer.reply.code = curl_easy_perform(curl_);
-    curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &transfer.reply.status);
-    curl_slist_free_all(headers);
-    return std::move(transfer.reply);
-  }
-
-  ClientReply Get(std::string path) { return Send({.path = std::move(path)}); }
-
- private:
-  struct Transfer {
-    const ClientRequest& request;
-    ClientReply reply;
-  };
-
-  static size_t OnBody(char* data, size_t size, size_t count, void* user) {
-    auto* transfer = static_cast<Transfer*>(user);
-    const std::string_view piece(data, size * count);
-    transfer->reply.body.append(piece);
-    if (transfer->request.on_data && !transfer->request.on_data(piece)) return 0;
-    return piece.size();
-  }
-
-  static size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-    auto* transfer = static_cast<Transfer*>(user);
-    const std::string_view line(data, size * count);
-    if (line.starts_with("HTTP/")) transfer->reply.headers.clear();  // e.g. after 100 Continue
-    const size_t colon = line.find(':');
-    if (colon != std::string_view::npos) {
-      std::string name(line.substr(0, colon));
-      absl::AsciiStrToLower(&name);
-      std::string value(line.substr(colon + 1));
-      absl::StripAsciiWhitespace(&value);
-      transfer->reply.headers[name] = value;
-    }
-    return line.size();
-  }
-
-  int port_;
-  CURL* curl_;
-};
+using testing::Client;
+using testing::ClientReply;
+using testing::ClientRequest;
 
 bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout = absl::Seconds(10)) {
   const absl::Time deadline = absl::Now() + timeout;

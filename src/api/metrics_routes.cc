@@ -16,6 +16,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
+#include "api/json_util.h"
 #include "nlohmann/json.hpp"
 
 namespace dlab {
@@ -33,33 +34,13 @@ constexpr absl::string_view kBatchFields[] = {"attempt", "reports"};
 constexpr absl::string_view kReportFields[] = {"step", "time", "metrics"};
 constexpr absl::string_view kCheckpointFields[] = {"attempt", "step", "path", "metrics"};
 
-HttpResponse Json(int status, const json& body) {
-  return HttpResponse{.status = status,
-                      .body = body.dump(-1, ' ', false, json::error_handler_t::replace)};
-}
-
-std::string Rfc3339(absl::Time t) {
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
-}
-
 absl::Status Invalid(absl::string_view field, absl::string_view problem) {
   return absl::InvalidArgumentError(absl::StrCat(field, ": ", problem));
 }
 
-absl::StatusOr<int64_t> JobId(const HttpRequest& req) {
-  const std::string& text = req.path_params.at("id");
-  int64_t id = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
-    return absl::NotFoundError(
-        absl::StrCat("job '", text, "' not found (ids are positive integers)"));
-  }
-  return id;
-}
-
 // The id of an existing job; NotFound otherwise.
 absl::StatusOr<int64_t> ExistingJob(const MetricsApiContext& ctx, const HttpRequest& req) {
-  auto id = JobId(req);
+  auto id = JobIdParam(req);
   if (!id.ok()) return id;
   if (auto job = ctx.store->GetJob(*id); !job.ok()) return job.status();
   return id;
@@ -231,7 +212,7 @@ HttpResponse PostMetrics(const MetricsApiContext& ctx, const HttpRequest& req) {
   if (!batch.ok()) return Error(batch.status());
   auto written = ctx.metrics->Append(*id, batch->attempt, batch->reports);
   if (!written.ok()) return Error(written.status());
-  return Json(200, {{"accepted", *written}});
+  return JsonResponse(200, {{"accepted", *written}});
 }
 
 json PointJson(const MetricPoint& p) { return json::array({p.step, p.time, p.value}); }
@@ -272,12 +253,13 @@ HttpResponse GetMetrics(const MetricsApiContext& ctx, const HttpRequest& req) {
          {"latest",
           {{"step", s.latest.step}, {"time", s.latest.time}, {"value", s.latest.value}}}});
   }
-  return Json(200, {{"job_id", *id}, {"series", std::move(list)}});
+  return JsonResponse(200, {{"job_id", *id}, {"series", std::move(list)}});
 }
 
 json CheckpointJson(const CheckpointRecord& c) {
-  return {{"id", c.id},     {"job_id", c.job_id},   {"attempt", c.attempt},   {"step", c.step},
-          {"path", c.path}, {"metrics", c.metrics}, {"time", Rfc3339(c.time)}};
+  return {
+      {"id", c.id},     {"job_id", c.job_id},   {"attempt", c.attempt},         {"step", c.step},
+      {"path", c.path}, {"metrics", c.metrics}, {"time", FormatRfc3339(c.time)}};
 }
 
 absl::StatusOr<CheckpointRecord> ParseCheckpoint(const HttpRequest& req, int64_t job_id) {
@@ -328,7 +310,7 @@ HttpResponse PostCheckpoint(const MetricsApiContext& ctx, const HttpRequest& req
   if (!record.ok()) return Error(record.status());
   auto added = ctx.metrics->AddCheckpoint(*record);
   if (!added.ok()) return Error(added.status());
-  return Json(201, CheckpointJson(*added));
+  return JsonResponse(201, CheckpointJson(*added));
 }
 
 HttpResponse ListCheckpoints(const MetricsApiContext& ctx, const HttpRequest& req) {
@@ -338,7 +320,7 @@ HttpResponse ListCheckpoints(const MetricsApiContext& ctx, const HttpRequest& re
   if (!list.ok()) return Error(list.status());
   json out = json::array();
   for (const CheckpointRecord& c : *list) out.push_back(CheckpointJson(c));
-  return Json(200, {{"checkpoints", std::move(out)}});
+  return JsonResponse(200, {{"checkpoints", std::move(out)}});
 }
 
 }  // namespace

@@ -1,11 +1,10 @@
 #include "api/metrics_routes.h"
 
-#include <curl/curl.h>
-
 #include <chrono>
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "api/testing/http_client.h"
 #include "common/testing/temp_dir.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -17,58 +16,26 @@ namespace {
 using nlohmann::json;
 using ::testing::HasSubstr;
 
-struct Reply {
-  long status = 0;
-  std::string body;
-  json Json() const { return json::parse(body, nullptr, false); }
-  std::string Message() const {
-    json j = Json();
-    return j.is_object() && j.contains("error") ? j["error"].value("message", "") : "";
-  }
-};
+using Reply = testing::ClientReply;
 
-// One curl easy handle: requests sent through the same Client reuse its connection.
+// Sends JSON bodies (without a 100-continue round trip) and the Authorization header when given.
 class Client {
  public:
-  explicit Client(int port) : port_(port), curl_(curl_easy_init()) {}
-  ~Client() { curl_easy_cleanup(curl_); }
-  Client(const Client&) = delete;
-  Client& operator=(const Client&) = delete;
+  explicit Client(int port) : client_(port) {}
 
   Reply Send(const std::string& method, const std::string& path, const std::string& body = "",
              const std::string& token = "") {
-    curl_easy_reset(curl_);
-    Reply reply;
-    const std::string url = absl::StrCat("http://127.0.0.1:", port_, path);
-    curl_easy_setopt(curl_, CURLOPT_URL, url.c_str());
-    curl_easy_setopt(curl_, CURLOPT_TIMEOUT_MS, 30000L);
-    curl_easy_setopt(curl_, CURLOPT_WRITEFUNCTION, &Client::OnBody);
-    curl_easy_setopt(curl_, CURLOPT_WRITEDATA, &reply.body);
-    curl_easy_setopt(curl_, CURLOPT_CUSTOMREQUEST, method.c_str());
-    if (!body.empty()) {
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDS, body.data());
-      curl_easy_setopt(curl_, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(body.size()));
-    }
-    curl_slist* headers = curl_slist_append(nullptr, "Content-Type: application/json");
-    headers = curl_slist_append(headers, "Expect:");  // no 100-continue round trip
-    const std::string auth = absl::StrCat("Authorization: ", token);
-    if (!token.empty()) headers = curl_slist_append(headers, auth.c_str());
-    curl_easy_setopt(curl_, CURLOPT_HTTPHEADER, headers);
-    if (curl_easy_perform(curl_) == CURLE_OK) {
-      curl_easy_getinfo(curl_, CURLINFO_RESPONSE_CODE, &reply.status);
-    }
-    curl_slist_free_all(headers);
-    return reply;
+    testing::ClientRequest request{.method = method,
+                                   .path = path,
+                                   .body = body,
+                                   .headers = {"Content-Type: application/json", "Expect:"},
+                                   .timeout_ms = 30000};
+    if (!token.empty()) request.headers.push_back(absl::StrCat("Authorization: ", token));
+    return client_.Send(request);
   }
 
  private:
-  static size_t OnBody(char* data, size_t size, size_t count, void* user) {
-    static_cast<std::string*>(user)->append(data, size * count);
-    return size * count;
-  }
-
-  int port_;
-  CURL* curl_;
+  testing::Client client_;
 };
 
 std::string Bearer(int64_t job_id) { return absl::StrCat("Bearer token-", job_id); }

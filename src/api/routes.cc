@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "api/json_util.h"
 #include "common/job_spec.h"
 #include "common/quantity.h"
 #include "common/tasks.h"
@@ -21,14 +22,9 @@ using nlohmann::json;
 
 constexpr size_t kMaxLabelFilters = 20;
 
-HttpResponse Json(int status, const json& body) {
-  return HttpResponse{.status = status,
-                      .body = body.dump(-1, ' ', false, json::error_handler_t::replace)};
-}
-
 json Time(const std::optional<absl::Time>& t) {
   if (!t) return nullptr;
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", *t, absl::UTCTimeZone());
+  return FormatRfc3339(*t);
 }
 
 json OptInt(const std::optional<int>& v) { return v ? json(*v) : json(nullptr); }
@@ -93,18 +89,7 @@ json JobJson(const JobRecord& j) {
 
 HttpResponse JobResponse(int status, const absl::StatusOr<JobRecord>& job) {
   if (!job.ok()) return ErrorResponse(job.status());
-  return Json(status, JobJson(*job));
-}
-
-absl::StatusOr<int64_t> IdParam(const HttpRequest& req) {
-  const std::string& text = req.path_params.at("id");
-  int64_t id = 0;
-  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
-  if (ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
-    return absl::NotFoundError(
-        absl::StrCat("job '", text, "' not found (ids are positive integers)"));
-  }
-  return id;
+  return JsonResponse(status, JobJson(*job));
 }
 
 absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, const std::string& key, int64_t dflt,
@@ -211,11 +196,11 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
   json next = jobs->size() == static_cast<size_t>(filter.limit)
                   ? json(absl::StrCat(jobs->back().id))
                   : json(nullptr);
-  return Json(200, {{"jobs", std::move(list)}, {"next_cursor", next}});
+  return JsonResponse(200, {{"jobs", std::move(list)}, {"next_cursor", next}});
 }
 
 HttpResponse Events(const ApiContext& ctx, const HttpRequest& req) {
-  auto id = IdParam(req);
+  auto id = JobIdParam(req);
   if (!id.ok()) return ErrorResponse(id.status());
   if (auto job = ctx.store->GetJob(*id); !job.ok()) return ErrorResponse(job.status());
   auto events = ctx.store->ListEvents(*id);
@@ -229,7 +214,7 @@ HttpResponse Events(const ApiContext& ctx, const HttpRequest& req) {
                     {"to", JobStateName(e.to)},
                     {"reason", e.reason}});
   }
-  return Json(200, {{"events", std::move(list)}});
+  return JsonResponse(200, {{"events", std::move(list)}});
 }
 
 // Where the last n lines of the file at path begin (0 when it has fewer), found by reading
@@ -362,7 +347,7 @@ class LogStream final : public StreamSource {
 };
 
 HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
-  auto id = IdParam(req);
+  auto id = JobIdParam(req);
   if (!id.ok()) return ErrorResponse(id.status());
   auto job = ctx.store->GetJob(*id);
   if (!job.ok()) return ErrorResponse(job.status());
@@ -377,12 +362,11 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
   std::string follow = req.Query("follow").value_or("false");
   if (follow == "true" || follow == "1") {
     int start = *attempt > 0 ? static_cast<int>(*attempt) : job->attempts;
-    return HttpResponse{
-        .status = 200,
-        .content_type = "text/event-stream",
-        .headers = {{"Cache-Control", "no-cache"}},
-        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0,
-                                              static_cast<int>(*task), *tail)};
+    return HttpResponse{.status = 200,
+                        .content_type = "text/event-stream",
+                        .headers = {{"Cache-Control", "no-cache"}},
+                        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0,
+                                                              static_cast<int>(*task), *tail)};
   }
   int64_t offset = !path->empty() && *tail > 0 ? TailOffset(*path, *tail) : 0;
   return HttpResponse{.status = 200,
@@ -394,20 +378,22 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
 HttpResponse PutSnapshot(const ApiContext& ctx, const HttpRequest& req) {
   auto info = ctx.snapshots->Put(req.body);
   if (!info.ok()) return ErrorResponse(info.status());
-  return Json(info->created ? 201 : 200, {{"id", info->id}, {"size", info->size}});
+  return JsonResponse(info->created ? 201 : 200, {{"id", info->id}, {"size", info->size}});
 }
 
 HttpResponse GetSnapshot(const ApiContext& ctx, const HttpRequest& req) {
   auto info = ctx.snapshots->Stat(req.path_params.at("id"));
   if (!info.ok()) return ErrorResponse(info.status());
-  return Json(200, {{"id", info->id}, {"size", info->size}});
+  return JsonResponse(200, {{"id", info->id}, {"size", info->size}});
 }
 
 }  // namespace
 
 void RegisterRoutes(const ApiContext& ctx, Router* router) {
   RouteOptions small{.max_body_bytes = ctx.max_request_bytes};
-  router->Add("GET", "/healthz", [](const HttpRequest&) { return Json(200, {{"status", "ok"}}); });
+  router->Add("GET", "/healthz", [](const HttpRequest&) {
+    return JsonResponse(200, {{"status", "ok"}});
+  });
   router->Add("GET", "/metrics", [ctx](const HttpRequest&) {
     auto counts = ctx.store->CountByState();
     if (!counts.ok()) return ErrorResponse(counts.status());
@@ -424,14 +410,14 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
       "POST", "/api/v1/jobs", [ctx](const HttpRequest& r) { return Submit(ctx, r); }, small);
   router->Add("GET", "/api/v1/jobs", [ctx](const HttpRequest& r) { return List(ctx, r); });
   router->Add("GET", "/api/v1/jobs/{id}", [ctx](const HttpRequest& r) {
-    auto id = IdParam(r);
+    auto id = JobIdParam(r);
     if (!id.ok()) return ErrorResponse(id.status());
     return JobResponse(200, ctx.store->GetJob(*id));
   });
   router->Add(
       "POST", "/api/v1/jobs/{id}/cancel",
       [ctx](const HttpRequest& r) {
-        auto id = IdParam(r);
+        auto id = JobIdParam(r);
         if (!id.ok()) return ErrorResponse(id.status());
         return JobResponse(202, ctx.controller->Cancel(*id));
       },

@@ -8,7 +8,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <string_view>
@@ -18,11 +17,15 @@
 #include "absl/strings/string_view.h"
 #include "common/check.h"
 #include "nlohmann/json.hpp"
+#include "store/sqlite_db.h"
 
 namespace dlab {
 namespace {
 
 using nlohmann::json;
+
+const char* const kPragmas[] = {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
+                                "PRAGMA busy_timeout=5000", "PRAGMA cache_size=-16384"};
 
 // Versioned migrations: migration i brings user_version from i to i+1. Append only.
 const char* const kMigrations[] = {
@@ -72,42 +75,6 @@ constexpr char kCheckpointColumns[] = "id, job_id, attempt, step, path, metrics,
 
 constexpr size_t kMaxNameBytes = 256;
 
-// A prepared statement borrowed from the cache; reset on destruction.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  ~Stmt() { Reset(); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, double v) {
-    sqlite3_bind_double(s_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, std::string_view v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(s_); }
-  // Makes the statement ready to run again; bindings are kept.
-  void Reset() { sqlite3_reset(s_); }
-
-  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
-  double Double(int col) const { return sqlite3_column_double(s_, col); }
-  std::string Text(int col) const {
-    const unsigned char* p = sqlite3_column_text(s_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, col)) : "";
-  }
-
- private:
-  sqlite3_stmt* s_;
-};
-
 struct StringHash {
   using is_transparent = void;
   size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
@@ -140,29 +107,18 @@ absl::Status ValidateReports(const std::vector<MetricReport>& reports) {
 
 class SqliteMetricsStore final : public MetricsStore {
  public:
-  explicit SqliteMetricsStore(sqlite3* db) : db_(db) {}
-  ~SqliteMetricsStore() override {
-    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
-    sqlite3_close(db_);
-  }
-
-  absl::Status Init() {
-    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=NORMAL",
-                               "PRAGMA busy_timeout=5000", "PRAGMA cache_size=-16384"}) {
-      if (auto s = Exec(pragma); !s.ok()) return s;
-    }
-    return Migrate();
-  }
+  explicit SqliteMetricsStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
 
   absl::StatusOr<int64_t> Append(int64_t job_id, int attempt,
                                  const std::vector<MetricReport>& reports) override {
     if (auto s = ValidateReports(reports); !s.ok()) return s;
     std::lock_guard lock(mu_);
-    Transaction tx(this);
+    // Names interned by a rolled-back transaction are gone.
+    SqliteDb::Transaction tx(db_.get(), [this] { names_.clear(); });
     if (auto s = tx.Begin(); !s.ok()) return s;
     int64_t written = 0;
     {
-      Stmt insert = Prepare(kInsertPoint);
+      SqlStmt insert = Prepare(kInsertPoint);
       insert.Bind(1, job_id).Bind(4, static_cast<int64_t>(attempt));
       for (const MetricReport& r : reports) {
         insert.Bind(3, r.step).Bind(5, r.time);
@@ -186,7 +142,7 @@ class SqliteMetricsStore final : public MetricsStore {
     std::lock_guard lock(mu_);
     std::vector<std::pair<std::string, int64_t>> wanted;  // name, name id
     if (names.empty()) {
-      Stmt st = Prepare(kJobNames);
+      SqlStmt st = Prepare(kJobNames);
       st.Bind(1, job_id);
       int rc;
       while ((rc = st.Step()) == SQLITE_ROW) wanted.emplace_back(st.Text(1), st.Int(0));
@@ -202,7 +158,7 @@ class SqliteMetricsStore final : public MetricsStore {
     wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
     std::vector<MetricSeries> out;
     for (const auto& [name, name_id] : wanted) {
-      Stmt st = Prepare(
+      SqlStmt st = Prepare(
           "SELECT step, time, value FROM metric_points WHERE job_id = ? AND name_id = ? "
           "ORDER BY step");
       st.Bind(1, job_id).Bind(2, name_id);
@@ -233,30 +189,31 @@ class SqliteMetricsStore final : public MetricsStore {
     CheckpointRecord out = record;
     if (out.time == absl::InfinitePast()) out.time = absl::Now();
     std::lock_guard lock(mu_);
-    Stmt st = Prepare(
+    SqlStmt st = Prepare(
         "INSERT INTO checkpoints (job_id, attempt, step, path, metrics, time) "
         "VALUES (?, ?, ?, ?, ?, ?)");
     st.Bind(1, out.job_id).Bind(2, static_cast<int64_t>(out.attempt)).Bind(3, out.step);
     st.Bind(4, out.path).Bind(5, json(out.metrics).dump());
     st.Bind(6, absl::ToUnixMicros(out.time));
     if (st.Step() != SQLITE_DONE) return Error("insert checkpoint");
-    out.id = sqlite3_last_insert_rowid(db_);
+    out.id = db_->LastInsertRowid();
     out.time = absl::FromUnixMicros(absl::ToUnixMicros(out.time));  // as it reads back
     return out;
   }
 
   absl::StatusOr<std::vector<CheckpointRecord>> ListCheckpoints(int64_t job_id) override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare(absl::StrCat("SELECT ", kCheckpointColumns,
-                                   " FROM checkpoints WHERE job_id = ? ORDER BY id"));
+    SqlStmt st = Prepare(absl::StrCat("SELECT ", kCheckpointColumns,
+                                      " FROM checkpoints WHERE job_id = ? ORDER BY id"));
     st.Bind(1, job_id);
     return ReadCheckpointsLocked(st);
   }
 
   absl::StatusOr<std::optional<CheckpointRecord>> LatestCheckpoint(int64_t job_id) override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare(absl::StrCat("SELECT ", kCheckpointColumns,
-                                   " FROM checkpoints WHERE job_id = ? ORDER BY id DESC LIMIT 1"));
+    SqlStmt st =
+        Prepare(absl::StrCat("SELECT ", kCheckpointColumns,
+                             " FROM checkpoints WHERE job_id = ? ORDER BY id DESC LIMIT 1"));
     st.Bind(1, job_id);
     auto list = ReadCheckpointsLocked(st);
     if (!list.ok()) return list.status();
@@ -265,93 +222,20 @@ class SqliteMetricsStore final : public MetricsStore {
   }
 
  private:
-  class Transaction {
-   public:
-    explicit Transaction(SqliteMetricsStore* store) : store_(store) {}
-    ~Transaction() {
-      if (!open_) return;
-      store_->Exec("ROLLBACK").IgnoreError();
-      store_->names_.clear();  // names interned by the rolled-back transaction are gone
-    }
-    absl::Status Begin() {
-      auto s = store_->Exec("BEGIN IMMEDIATE");
-      open_ = s.ok();
-      return s;
-    }
-    absl::Status Commit() {
-      auto s = store_->Exec("COMMIT");
-      if (s.ok()) open_ = false;
-      return s;
-    }
-
-   private:
-    SqliteMetricsStore* store_;
-    bool open_ = false;
-  };
-
-  absl::Status Exec(const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : "unknown error";
-      sqlite3_free(err);
-      return absl::UnavailableError(absl::StrCat("metrics store: ", msg));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Error(absl::string_view what) {
-    return absl::UnavailableError(absl::StrCat("metrics store: ", what, ": ", sqlite3_errmsg(db_)));
-  }
-
-  absl::Status Migrate() {
-    int64_t version = 0;
-    {
-      Stmt st = Prepare("PRAGMA user_version");
-      if (st.Step() == SQLITE_ROW) version = st.Int(0);
-    }
-    const int64_t target = std::size(kMigrations);
-    if (version > target) {
-      return absl::FailedPreconditionError(absl::StrCat("metrics store: database schema version ",
-                                                        version, " is newer than this dlabd (",
-                                                        target, ")"));
-    }
-    for (; version < target; ++version) {
-      std::string sql = absl::StrCat("BEGIN; ", kMigrations[version],
-                                     "; PRAGMA user_version = ", version + 1, "; COMMIT;");
-      if (auto s = Exec(sql.c_str()); !s.ok()) {
-        Exec("ROLLBACK").IgnoreError();
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  }
-
   // Every statement here is fixed SQL text, so a failure to prepare is a bug.
-  Stmt Prepare(std::string_view sql) {
-    auto it = cache_.find(sql);
-    if (it == cache_.end()) {
-      sqlite3_stmt* stmt = nullptr;
-      int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                                  SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-      if (rc != SQLITE_OK) {
-        std::fprintf(stderr, "metrics store: cannot prepare %.*s: %s\n",
-                     static_cast<int>(sql.size()), sql.data(), sqlite3_errmsg(db_));
-      }
-      DLAB_CHECK(rc == SQLITE_OK);
-      it = cache_.emplace(std::string(sql), stmt).first;
-    }
-    return Stmt(it->second);
-  }
+  SqlStmt Prepare(absl::string_view sql) { return db_->Prepare(sql); }
+  absl::Status Error(absl::string_view what) { return db_->Error(what); }
 
   // The id of a metric name; with create, interns a new name, else nullopt for an unknown one.
   absl::StatusOr<std::optional<int64_t>> NameIdLocked(const std::string& name, bool create) {
     if (auto it = names_.find(name); it != names_.end()) return it->second;
     if (create) {
-      Stmt st = Prepare("INSERT INTO metric_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING");
+      SqlStmt st =
+          Prepare("INSERT INTO metric_names (name) VALUES (?) ON CONFLICT (name) DO NOTHING");
       st.Bind(1, name);
       if (st.Step() != SQLITE_DONE) return Error("insert metric name");
     }
-    Stmt st = Prepare("SELECT id FROM metric_names WHERE name = ?");
+    SqlStmt st = Prepare("SELECT id FROM metric_names WHERE name = ?");
     st.Bind(1, name);
     int rc = st.Step();
     if (rc == SQLITE_DONE) return std::nullopt;
@@ -360,7 +244,7 @@ class SqliteMetricsStore final : public MetricsStore {
     return st.Int(0);
   }
 
-  absl::StatusOr<std::vector<CheckpointRecord>> ReadCheckpointsLocked(Stmt& st) {
+  absl::StatusOr<std::vector<CheckpointRecord>> ReadCheckpointsLocked(SqlStmt& st) {
     std::vector<CheckpointRecord> out;
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
@@ -381,8 +265,7 @@ class SqliteMetricsStore final : public MetricsStore {
   }
 
   std::mutex mu_;
-  sqlite3* db_;  // GUARDED_BY(mu_)
-  std::unordered_map<std::string, sqlite3_stmt*, StringHash, std::equal_to<>> cache_;  // ditto
+  std::unique_ptr<SqliteDb> db_;                                                 // GUARDED_BY(mu_)
   std::unordered_map<std::string, int64_t, StringHash, std::equal_to<>> names_;  // GUARDED_BY(mu_)
 };
 
@@ -419,20 +302,12 @@ std::vector<MetricPoint> DownsampleMinMax(const std::vector<MetricPoint>& points
 }
 
 absl::StatusOr<std::unique_ptr<MetricsStore>> MetricsStore::OpenSqlite(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat("cannot open metrics database ", path, ": ", msg));
-  }
-  auto store = std::make_unique<SqliteMetricsStore>(db);
-  if (auto s = store->Init(); !s.ok()) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot use metrics database ", path, ": ", s.message()));
-  }
-  return store;
+  auto db = SqliteDb::Open(path, {.name = "metrics store",
+                                  .file = "metrics database",
+                                  .pragmas = kPragmas,
+                                  .migrations = kMigrations});
+  if (!db.ok()) return db.status();
+  return std::make_unique<SqliteMetricsStore>(*std::move(db));
 }
 
 }  // namespace dlab

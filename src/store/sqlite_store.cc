@@ -1,22 +1,26 @@
-// SQLite implementation of Store: one connection in WAL mode with synchronous=FULL, guarded by
-// a mutex; prepared statements are cached per SQL text. Times are stored as unix microseconds.
+// SQLite implementation of Store: one connection (a SqliteDb) in WAL mode with synchronous=FULL,
+// guarded by a mutex; prepared statements are cached per SQL text. Times are stored as unix
+// microseconds.
 #include <sqlite3.h>
 
 #include <mutex>
 #include <string>
-#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/check.h"
 #include "common/job_spec.h"
 #include "nlohmann/json.hpp"
+#include "store/sqlite_db.h"
 #include "store/store.h"
 
 namespace dlab {
 namespace {
 
 using nlohmann::json;
+
+const char* const kPragmas[] = {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                                "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"};
 
 // Versioned migrations: migration i brings user_version from i to i+1. Append only.
 const char* const kMigrations[] = {
@@ -82,60 +86,6 @@ constexpr char kJobColumns[] =
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
-
-// A prepared statement borrowed from the cache; reset on destruction.
-class Stmt {
- public:
-  explicit Stmt(sqlite3_stmt* s) : s_(s) {}
-  ~Stmt() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-
-  Stmt& Bind(int i, int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& Bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
-    return *this;
-  }
-  Stmt& BindNull(int i) {
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  template <typename T>
-  Stmt& BindOpt(int i, const std::optional<T>& v) {
-    if (!v) return BindNull(i);
-    if constexpr (std::is_same_v<T, absl::Time>) {
-      return Bind(i, ToMicros(*v));
-    } else {
-      return Bind(i, static_cast<int64_t>(*v));
-    }
-  }
-  // SQLITE_ROW, SQLITE_DONE or an error code.
-  int Step() { return sqlite3_step(s_); }
-
-  int64_t Int(int col) const { return sqlite3_column_int64(s_, col); }
-  bool IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }
-  std::string Text(int col) const {
-    const unsigned char* p = sqlite3_column_text(s_, col);
-    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(s_, col)) : "";
-  }
-  std::optional<absl::Time> OptTime(int col) const {
-    if (IsNull(col)) return std::nullopt;
-    return FromMicros(Int(col));
-  }
-  std::optional<int> OptInt(int col) const {
-    if (IsNull(col)) return std::nullopt;
-    return static_cast<int>(Int(col));
-  }
-
- private:
-  sqlite3_stmt* s_;
-};
 
 std::string StateText(JobState s) { return std::string(JobStateName(s)); }
 
@@ -213,9 +163,8 @@ json DetailsToJson(const AttemptRecord& a) {
   if (!a.failure.empty()) j["failure"] = a.failure;
   if (a.restart_counted) j["restart_counted"] = true;
   if (a.resumed_from) {
-    j["resumed_from"] = {{"id", a.resumed_from->id},
-                         {"step", a.resumed_from->step},
-                         {"path", a.resumed_from->path}};
+    j["resumed_from"] = {
+        {"id", a.resumed_from->id}, {"step", a.resumed_from->step}, {"path", a.resumed_from->path}};
   }
   if (!a.tasks.empty()) j["tasks"] = TasksToJson(a.tasks);
   return j;
@@ -223,19 +172,7 @@ json DetailsToJson(const AttemptRecord& a) {
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
-  ~SqliteStore() override {
-    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
-    sqlite3_close(db_);
-  }
-
-  absl::Status Init() {
-    for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                               "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"}) {
-      if (auto s = Exec(pragma); !s.ok()) return s;
-    }
-    return Migrate();
-  }
+  explicit SqliteStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
 
   absl::StatusOr<CreateJobResult> CreateJob(const NewJob& job) override {
     std::lock_guard lock(mu_);
@@ -244,10 +181,10 @@ class SqliteStore final : public Store {
       if (existing.ok()) return CreateJobResult{*std::move(existing), false};
       if (!absl::IsNotFound(existing.status())) return existing.status();
     }
-    Transaction tx(this);
+    SqliteDb::Transaction tx(db_.get());
     if (auto s = tx.Begin(); !s.ok()) return s;
     {
-      Stmt st = Prepare(
+      SqlStmt st = Prepare(
           "INSERT INTO jobs (name, spec, snapshot, state, reason, priority, submit_time, "
           "update_time, idempotency_key) VALUES (?, ?, ?, 'QUEUED', 'submitted', ?, ?, ?, ?)");
       st.Bind(1, job.spec.name).Bind(2, JobSpecToJson(job.spec).dump()).Bind(3, job.snapshot);
@@ -261,9 +198,9 @@ class SqliteStore final : public Store {
       }
       if (st.Step() != SQLITE_DONE) return Error("insert job");
     }
-    int64_t id = sqlite3_last_insert_rowid(db_);
+    int64_t id = db_->LastInsertRowid();
     for (const auto& [key, value] : job.spec.labels) {
-      Stmt st = Prepare("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)");
+      SqlStmt st = Prepare("INSERT INTO job_labels (job_id, key, value) VALUES (?, ?, ?)");
       st.Bind(1, id).Bind(2, key).Bind(3, value);
       if (st.Step() != SQLITE_DONE) return Error("insert label");
     }
@@ -299,7 +236,7 @@ class SqliteStore final : public Store {
     }
     absl::StrAppend(&sql, " ORDER BY id DESC LIMIT ?");
     std::lock_guard lock(mu_);
-    Stmt st = Prepare(sql);
+    SqlStmt st = Prepare(sql);
     int i = 1;
     if (filter.before_id > 0) st.Bind(i++, filter.before_id);
     for (JobState s : filter.states) st.Bind(i++, StateText(s));
@@ -313,7 +250,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<JobRecord>> ActiveJobs() override {
     std::lock_guard lock(mu_);
-    Stmt st =
+    SqlStmt st =
         Prepare(absl::StrCat("SELECT ", kJobColumns,
                              " FROM jobs WHERE state NOT IN ('SUCCEEDED', 'FAILED', 'CANCELLED') "
                              "ORDER BY priority DESC, submit_time, id"));
@@ -326,7 +263,7 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::vector<AttemptRecord>> ListAttemptsLocked(int64_t job_id) {
-    Stmt st = Prepare(
+    SqlStmt st = Prepare(
         "SELECT number, state, reason, allocation, dir, create_time, start_time, end_time, "
         "exit_code, limit_notes, details FROM attempts WHERE job_id = ? ORDER BY number");
     st.Bind(1, job_id);
@@ -354,7 +291,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<EventRecord>> ListEvents(int64_t job_id) override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare(
+    SqlStmt st = Prepare(
         "SELECT id, time, from_state, to_state, reason FROM events WHERE job_id = ? ORDER BY id");
     st.Bind(1, job_id);
     std::vector<EventRecord> out;
@@ -375,10 +312,10 @@ class SqliteStore final : public Store {
 
   absl::Status Transition(const JobTransition& t) override {
     std::lock_guard lock(mu_);
-    Transaction tx(this);
+    SqliteDb::Transaction tx(db_.get());
     if (auto s = tx.Begin(); !s.ok()) return s;
     {
-      Stmt st = Prepare(
+      SqlStmt st = Prepare(
           "UPDATE jobs SET state = ?, reason = ?, update_time = ?, "
           "exit_code = COALESCE(?, exit_code), "
           "start_time = CASE WHEN ? = 'RUNNING' AND start_time IS NULL THEN ? ELSE start_time END, "
@@ -397,7 +334,7 @@ class SqliteStore final : public Store {
       st.Bind(10, t.job_id).Bind(11, StateText(t.from));
       if (st.Step() != SQLITE_DONE) return Error("update job state");
     }
-    if (sqlite3_changes(db_) == 0) {
+    if (db_->Changes() == 0) {
       auto job = GetJobLocked(t.job_id);
       if (!job.ok()) return job.status();
       return absl::FailedPreconditionError(
@@ -406,7 +343,7 @@ class SqliteStore final : public Store {
     }
     if (t.new_attempt) {
       const AttemptRecord& a = *t.new_attempt;
-      Stmt st = Prepare(
+      SqlStmt st = Prepare(
           "INSERT INTO attempts (job_id, number, state, reason, allocation, dir, create_time, "
           "limit_notes, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
       st.Bind(1, t.job_id).Bind(2, static_cast<int64_t>(a.number)).Bind(3, StateText(a.state));
@@ -429,17 +366,16 @@ class SqliteStore final : public Store {
 
   absl::Status SetCancelRequested(int64_t job_id) override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
+    SqlStmt st = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
     st.Bind(1, job_id);
     if (st.Step() != SQLITE_DONE) return Error("set cancel_requested");
-    if (sqlite3_changes(db_) == 0)
-      return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+    if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
     return absl::OkStatus();
   }
 
   absl::Status SetReason(int64_t job_id, const std::string& reason) override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ?");
+    SqlStmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ?");
     st.Bind(1, reason).Bind(2, job_id);
     if (st.Step() != SQLITE_DONE) return Error("set reason");
     return absl::OkStatus();
@@ -447,7 +383,7 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::map<JobState, int64_t>> CountByState() override {
     std::lock_guard lock(mu_);
-    Stmt st = Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
+    SqlStmt st = Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
     std::map<JobState, int64_t> out;
     for (JobState s : AllJobStates()) out[s] = 0;
     int rc;
@@ -457,83 +393,13 @@ class SqliteStore final : public Store {
   }
 
  private:
-  class Transaction {
-   public:
-    explicit Transaction(SqliteStore* store) : store_(store) {}
-    ~Transaction() {
-      if (open_) store_->Exec("ROLLBACK").IgnoreError();
-    }
-    absl::Status Begin() {
-      auto s = store_->Exec("BEGIN IMMEDIATE");
-      open_ = s.ok();
-      return s;
-    }
-    absl::Status Commit() {
-      auto s = store_->Exec("COMMIT");
-      if (s.ok()) open_ = false;
-      return s;
-    }
-
-   private:
-    SqliteStore* store_;
-    bool open_ = false;
-  };
-
-  absl::Status Exec(const std::string& sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
-      std::string msg = err ? err : "unknown error";
-      sqlite3_free(err);
-      return absl::UnavailableError(absl::StrCat("store: ", msg));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Error(std::string_view what) {
-    return absl::UnavailableError(
-        absl::StrCat("store: ", std::string(what), ": ", sqlite3_errmsg(db_)));
-  }
-
-  absl::Status Migrate() {
-    int64_t version = 0;
-    {
-      Stmt st = Prepare("PRAGMA user_version");
-      if (st.Step() == SQLITE_ROW) version = st.Int(0);
-    }
-    const int64_t target = std::size(kMigrations);
-    if (version > target) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "store: database schema version ", version, " is newer than this dlabd (", target, ")"));
-    }
-    for (; version < target; ++version) {
-      if (auto s = Exec(absl::StrCat("BEGIN; ", kMigrations[version],
-                                     "; PRAGMA user_version = ", version + 1, "; COMMIT;"));
-          !s.ok()) {
-        Exec("ROLLBACK").IgnoreError();
-        return s;
-      }
-    }
-    return absl::OkStatus();
-  }
-
   // Every statement here is fixed SQL text (list filters only vary in how many '?' they have,
   // and their number is bounded by the API), so a failure to prepare is a bug.
-  Stmt Prepare(const std::string& sql) {
-    auto it = cache_.find(sql);
-    if (it == cache_.end()) {
-      sqlite3_stmt* stmt = nullptr;
-      int rc = sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
-      if (rc != SQLITE_OK) {
-        std::fprintf(stderr, "store: cannot prepare %s: %s\n", sql.c_str(), sqlite3_errmsg(db_));
-      }
-      DLAB_CHECK(rc == SQLITE_OK);
-      it = cache_.emplace(sql, stmt).first;
-    }
-    return Stmt(it->second);
-  }
+  SqlStmt Prepare(absl::string_view sql) { return db_->Prepare(sql); }
+  absl::Status Error(absl::string_view what) { return db_->Error(what); }
 
   absl::StatusOr<JobRecord> GetJobLocked(int64_t id) {
-    Stmt st = Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?"));
+    SqlStmt st = Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE id = ?"));
     st.Bind(1, id);
     auto jobs = ReadJobsLocked(st);
     if (!jobs.ok()) return jobs.status();
@@ -542,7 +408,8 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<JobRecord> FindByKeyLocked(const std::string& key) {
-    Stmt st = Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE idempotency_key = ?"));
+    SqlStmt st =
+        Prepare(absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE idempotency_key = ?"));
     st.Bind(1, key);
     auto jobs = ReadJobsLocked(st);
     if (!jobs.ok()) return jobs.status();
@@ -550,7 +417,7 @@ class SqliteStore final : public Store {
     return std::move(jobs->front());
   }
 
-  absl::StatusOr<std::vector<JobRecord>> ReadJobsLocked(Stmt& st) {
+  absl::StatusOr<std::vector<JobRecord>> ReadJobsLocked(SqlStmt& st) {
     std::vector<JobRecord> out;
     int rc;
     while ((rc = st.Step()) == SQLITE_ROW) {
@@ -583,7 +450,7 @@ class SqliteStore final : public Store {
 
   absl::Status InsertEventLocked(int64_t job_id, absl::Time time, std::optional<JobState> from,
                                  JobState to, const std::string& reason) {
-    Stmt st = Prepare(
+    SqlStmt st = Prepare(
         "INSERT INTO events (job_id, time, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)");
     st.Bind(1, job_id).Bind(2, ToMicros(time));
     if (from) {
@@ -598,7 +465,7 @@ class SqliteStore final : public Store {
 
   absl::Status UpdateAttemptLocked(int64_t job_id, const AttemptUpdate& u) {
     if (u.failure || u.restart_counted || u.tasks) {
-      Stmt read = Prepare("SELECT details FROM attempts WHERE job_id = ? AND number = ?");
+      SqlStmt read = Prepare("SELECT details FROM attempts WHERE job_id = ? AND number = ?");
       read.Bind(1, job_id).Bind(2, static_cast<int64_t>(u.number));
       if (read.Step() != SQLITE_ROW) return Error("read attempt details");
       AttemptRecord a;
@@ -606,11 +473,13 @@ class SqliteStore final : public Store {
       if (u.failure) a.failure = *u.failure;
       if (u.restart_counted) a.restart_counted = *u.restart_counted;
       if (u.tasks) a.tasks = *u.tasks;
-      Stmt write = Prepare("UPDATE attempts SET details = ? WHERE job_id = ? AND number = ?");
-      write.Bind(1, DetailsToJson(a).dump()).Bind(2, job_id).Bind(3, static_cast<int64_t>(u.number));
+      SqlStmt write = Prepare("UPDATE attempts SET details = ? WHERE job_id = ? AND number = ?");
+      write.Bind(1, DetailsToJson(a).dump())
+          .Bind(2, job_id)
+          .Bind(3, static_cast<int64_t>(u.number));
       if (write.Step() != SQLITE_DONE) return Error("update attempt details");
     }
-    Stmt st = Prepare(
+    SqlStmt st = Prepare(
         "UPDATE attempts SET state = COALESCE(?, state), reason = COALESCE(?, reason), "
         "start_time = COALESCE(?, start_time), end_time = COALESCE(?, end_time), "
         "exit_code = COALESCE(?, exit_code), limit_notes = COALESCE(?, limit_notes) "
@@ -637,26 +506,16 @@ class SqliteStore final : public Store {
   }
 
   std::mutex mu_;
-  sqlite3* db_;                                           // GUARDED_BY(mu_) after Init
-  std::unordered_map<std::string, sqlite3_stmt*> cache_;  // GUARDED_BY(mu_)
+  std::unique_ptr<SqliteDb> db_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(const std::string& path) {
-  sqlite3* db = nullptr;
-  int rc = sqlite3_open_v2(
-      path.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
-  if (rc != SQLITE_OK) {
-    std::string msg = db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
-    sqlite3_close(db);
-    return absl::UnavailableError(absl::StrCat("cannot open database ", path, ": ", msg));
-  }
-  auto store = std::make_unique<SqliteStore>(db);
-  if (auto s = store->Init(); !s.ok()) {
-    return absl::UnavailableError(absl::StrCat("cannot use database ", path, ": ", s.message()));
-  }
-  return store;
+  auto db = SqliteDb::Open(
+      path, {.name = "store", .file = "database", .pragmas = kPragmas, .migrations = kMigrations});
+  if (!db.ok()) return db.status();
+  return std::make_unique<SqliteStore>(*std::move(db));
 }
 
 }  // namespace dlab

@@ -1,0 +1,30 @@
+#include "api/json_util.h"
+
+#include <charconv>
+
+#include "absl/strings/str_cat.h"
+#include "nlohmann/json.hpp"
+
+namespace dlab {
+
+HttpResponse JsonResponse(int status, const nlohmann::json& body) {
+  return HttpResponse{.status = status,
+                      .body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace)};
+}
+
+absl::StatusOr<int64_t> JobIdParam(const HttpRequest& req) {
+  const std::string& text = req.path_params.at("id");
+  int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || ptr != text.data() + text.size() || id <= 0) {
+    return absl::NotFoundError(
+        absl::StrCat("job '", text, "' not found (ids are positive integers)"));
+  }
+  return id;
+}
+
+std::string FormatRfc3339(absl::Time t) {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
+}
+
+}  // namespace dlab
