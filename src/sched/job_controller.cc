@@ -567,7 +567,13 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     if (a.number == active.attempt) continue;
     user_failures += a.failure == "user" ? 1 : 0;
     infra_failures += a.failure == "infrastructure" ? 1 : 0;
-    consecutive = a.state == JobState::kFailed ? consecutive + 1 : 1;
+    // Like Kubernetes' crash-loop backoff: an attempt that ran 10 minutes resets the count.
+    bool ran_long = a.start_time && a.end_time && *a.end_time - *a.start_time >= absl::Minutes(10);
+    consecutive = a.state == JobState::kFailed && !ran_long ? consecutive + 1 : 1;
+  }
+  if (status.start_time && status.end_time &&
+      *status.end_time - *status.start_time >= absl::Minutes(10)) {
+    consecutive = 1;
   }
   bool restartable = to == JobState::kFailed && status.end_reason != "exec_failed" &&
                      status.end_reason != "max_runtime" && status.end_reason != "launch_failed";

@@ -189,6 +189,19 @@ class SqliteMetricsStore final : public MetricsStore {
     CheckpointRecord out = record;
     if (out.time == absl::InfinitePast()) out.time = absl::Now();
     std::lock_guard lock(mu_);
+    {
+      // A client that resends after a lost answer gets the record it already made.
+      SqlStmt latest =
+          Prepare(absl::StrCat("SELECT ", kCheckpointColumns,
+                               " FROM checkpoints WHERE job_id = ? ORDER BY id DESC LIMIT 1"));
+      latest.Bind(1, out.job_id);
+      auto list = ReadCheckpointsLocked(latest);
+      if (!list.ok()) return list.status();
+      if (!list->empty() && list->front().step == out.step && list->front().path == out.path &&
+          list->front().attempt == out.attempt) {
+        return std::move(list->front());
+      }
+    }
     SqlStmt st = Prepare(
         "INSERT INTO checkpoints (job_id, attempt, step, path, metrics, time) "
         "VALUES (?, ?, ?, ?, ?, ?)");

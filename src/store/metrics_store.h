@@ -79,8 +79,10 @@ class MetricsStore {
                                                            const std::vector<std::string>& names,
                                                            int max_points) = 0;
 
-  // Records a checkpoint, assigning its id (and its time when unset). InvalidArgument for an
-  // empty path or a metric value that is not finite; Unavailable when the database fails.
+  // Records a checkpoint, assigning its id (and its time when unset). The same checkpoint
+  // (attempt, step and path) as the newest one is not recorded twice: that one is returned.
+  // InvalidArgument for an empty path or a metric value that is not finite; Unavailable when
+  // the database fails.
   virtual absl::StatusOr<CheckpointRecord> AddCheckpoint(const CheckpointRecord& record) = 0;
   // Oldest first.
   virtual absl::StatusOr<std::vector<CheckpointRecord>> ListCheckpoints(int64_t job_id) = 0;

@@ -189,6 +189,18 @@ TEST_F(MetricsStoreTest, CheckpointsListOldestFirstAndLatestIsTheNewest) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(MetricsStoreTest, ARepeatedCheckpointIsRecordedOnce) {
+  auto first = store_->AddCheckpoint({.job_id = 3, .attempt = 1, .step = 10, .path = "/c/10"});
+  auto again = store_->AddCheckpoint({.job_id = 3, .attempt = 1, .step = 10, .path = "/c/10"});
+  ASSERT_TRUE(first.ok() && again.ok());
+  EXPECT_EQ(again->id, first->id);
+  // The same step saved again by a later attempt is a new record.
+  auto later = store_->AddCheckpoint({.job_id = 3, .attempt = 2, .step = 10, .path = "/c/10"});
+  ASSERT_TRUE(later.ok());
+  EXPECT_NE(later->id, first->id);
+  EXPECT_EQ(store_->ListCheckpoints(3)->size(), 2u);
+}
+
 TEST_F(MetricsStoreTest, ReopenKeepsMetricsAndCheckpoints) {
   ASSERT_TRUE(store_->Append(1, 1, LossReports(0, 4)).ok());
   ASSERT_TRUE(store_->AddCheckpoint({.job_id = 1, .step = 4, .path = "/c"}).ok());

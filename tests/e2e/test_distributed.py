@@ -47,6 +47,11 @@ def test_ddp_digits_trains_and_both_ranks_agree(dlabd, cli):
     loss = series(dlabd, job["id"], "loss")
     assert loss and loss["count"] == 450, loss and loss["count"]
     assert len(checkpoints(dlabd, job["id"])) == 10
+    # The CLI shows the curves as sparklines and lists the checkpoints.
+    metrics = cli("metrics", job["id"]).stdout
+    assert re.search(r"^loss\s+450\s", metrics, re.M) and re.search("[▁▂▃▄▅▆▇█]{8,}", metrics), metrics
+    listed = cli("checkpoints", job["id"]).stdout
+    assert "step-000450" in listed, listed
 
 
 TF_CHECK = r'''
@@ -69,6 +74,18 @@ if role == "ps":
     while True:                                               # a parameter server never ends
         time.sleep(1)
 '''
+
+
+def test_a_gang_larger_than_the_node_is_refused_at_submit(tmp_path, dlabd, cli):
+    spec = write_job(tmp_path / "big", "name: big\ncommand: 'true'\ntasks: 3\n"
+                                       "resources: {cpus: 2, memory: 1Gi}\n")
+    run = cli("run", spec, check=False)
+    assert run.returncode != 0
+    assert "tasks: 3 tasks need 6 CPUs in total, but the largest node has 4" in run.stderr
+    status, body = dlabd.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "gpus", "command": "true", "tasks": {"worker": 3},
+        "resources": {"gpus": 1, "gpu_type": "H100"}}})
+    assert status == 400 and body["error"]["message"].startswith("tasks: 3 tasks need 3 H100 GPUs")
 
 
 def test_ps_worker_job_gets_a_correct_tf_config(tmp_path, dlabd, cli):
