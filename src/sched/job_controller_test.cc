@@ -270,6 +270,28 @@ TEST_F(JobControllerTest, RestartWaitsForTheBackoffAndCanBeCancelledMeanwhile) {
   EXPECT_EQ(backend_.launches().size(), 2u);
 }
 
+TEST_F(JobControllerTest, BackoffStartsOverAfterAnAttemptThatRanLong) {
+  int64_t id = Submit(1000, 5, 0, {}, absl::Milliseconds(100));
+  ASSERT_TRUE(Launched(1));
+  backend_.Exit(AttemptDir(id, 1), 1);
+  ASSERT_TRUE(Launched(2));
+  EXPECT_THAT(store_->ListAttempts(id)->at(0).reason, ::testing::HasSubstr("in 100ms"));
+  // Attempt 2 fails after 11 minutes of running: the count starts over (100ms, not 200ms).
+  backend_.Report(AttemptDir(id, 2), {.phase = AttemptPhase::kExited,
+                                      .exit_code = 1,
+                                      .end_reason = "exited",
+                                      .start_time = absl::Now() - absl::Minutes(11),
+                                      .end_time = absl::Now()});
+  ASSERT_TRUE(Launched(3));
+  EXPECT_THAT(store_->ListAttempts(id)->at(1).reason, ::testing::HasSubstr("in 100ms"));
+  backend_.Exit(AttemptDir(id, 3), 1);  // the first short failure since then
+  ASSERT_TRUE(Launched(4));
+  EXPECT_THAT(store_->ListAttempts(id)->at(2).reason, ::testing::HasSubstr("in 100ms"));
+  backend_.Exit(AttemptDir(id, 4), 1);  // the second in a row
+  ASSERT_TRUE(Launched(5));
+  EXPECT_THAT(store_->ListAttempts(id)->at(3).reason, ::testing::HasSubstr("in 200ms"));
+}
+
 TEST_F(JobControllerTest, GangGetsOneLaunchWithTheContractPerTaskAndDistinctPorts) {
   int64_t tf = Submit(500, 0, 0, {{.role = "ps", .count = 1}, {.role = "worker", .count = 2}});
   ASSERT_TRUE(Launched(1));
