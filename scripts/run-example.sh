@@ -47,6 +47,7 @@ cat <<MSG
 Job $id is $state. Next:
   build/bin/dlab logs -f $id        # follow its training output
   build/bin/dlab describe $id       # state, resources, limits, attempts
+  build/bin/dlab metrics $id        # its training curves (loss, accuracy) as sparklines
   build/bin/dlab events $id         # every state transition
   build/bin/dlab --help           # everything else
 MSG
