@@ -64,7 +64,9 @@ JobController::JobController(ControllerOptions options, Store* store, SnapshotSt
       store_(store),
       snapshots_(snapshots),
       backend_(backend),
-      observer_(std::move(observer)) {}
+      observer_(std::move(observer)),
+      ports_(std::make_unique<PortPool>(options_.first_port, options_.last_port,
+                                        options_.port_is_free, options_.machine_wide_ports)) {}
 
 JobController::~JobController() { Stop(); }
 
@@ -329,13 +331,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   }
   bool roles = !tasks[0].role.empty();
   {
-    std::set<int> held;
-    {
-      std::lock_guard lock(mu_);
-      for (const auto& [id, a] : active_) held.insert(a.allocation.ports.begin(), a.allocation.ports.end());
-    }
-    if (!ports_) ports_ = std::make_unique<PortPool>(options_.first_port, options_.last_port, options_.port_is_free);
-    auto ports = ports_->Take(1 + (roles ? static_cast<int>(tasks.size()) : 0), held);
+    auto ports = ports_->Take(1 + (roles ? static_cast<int>(tasks.size()) : 0));
     if (!ports.ok()) {
       // Leave it queued: ports come back as attempts end.
       spdlog::warn("job {}: {}", job.id, ports.status().ToString());
@@ -381,6 +377,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
                                .new_attempt = attempt});
   if (!s.ok()) {
     spdlog::warn("launch job {}: {}", job.id, s.ToString());
+    ports_->Release(allocation.ports);
     return;
   }
   {
@@ -642,6 +639,7 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
       cv_.notify_one();
     }
   }
+  ports_->Release(active.allocation.ports);
   if (restart && delay == absl::ZeroDuration()) RequeueDue();
 }
 
@@ -694,6 +692,12 @@ absl::Status JobController::Recover() {
       std::lock_guard lock(mu_);
       active_[job.id] = active;
       dir_to_job_[a.dir] = job.id;
+    }
+    for (int port : a.allocation.ports) {
+      if (!ports_->Reserve(port)) {
+        spdlog::warn("job {}: port {} of its attempt is reserved by another process", job.id,
+                     port);
+      }
     }
     ++reattached;
     to_refresh.push_back(active);

@@ -35,6 +35,7 @@ struct ControllerOptions {
   int first_port = 25000;  // MASTER_PORT and TF_CONFIG ports come from [first_port, last_port]
   int last_port = 29999;
   std::function<bool(int port)> port_is_free;  // default: a real bind
+  bool machine_wide_ports = true;  // reserve ports against other dlabd on the machine too
   // The newest checkpoint the job recorded, if any (DLAB_RESUME_FROM of the next attempt).
   std::function<std::optional<CheckpointRef>(int64_t job_id)> latest_checkpoint;
   // Where the Python SDK (package dlab) is: put first on every task's PYTHONPATH. "": nowhere.
@@ -130,7 +131,7 @@ class JobController final {
   std::set<std::string> changed_dirs_;             // GUARDED_BY(mu_)
   std::map<QueueKey, std::vector<Resources>> queue_;  // GUARDED_BY(mu_): tasks by rank
   std::map<int64_t, absl::Time> restart_at_;       // GUARDED_BY(mu_): RESTARTING jobs' requeue
-  std::unique_ptr<PortPool> ports_;                // controller thread only
+  const std::unique_ptr<PortPool> ports_;  // controller thread (and Start, before it runs)
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id
   std::map<std::string, int64_t> dir_to_job_;      // GUARDED_BY(mu_)
   std::map<int64_t, std::string> waiting_reason_;  // controller thread only

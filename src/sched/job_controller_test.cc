@@ -132,6 +132,7 @@ class JobControllerTest : public ::testing::Test {
             .first_port = 30000,
             .last_port = 30009,
             .port_is_free = [](int) { return true; },
+            .machine_wide_ports = false,
             .latest_checkpoint = [this](int64_t id) -> std::optional<CheckpointRef> {
               std::lock_guard lock(checkpoints_mu_);
               auto it = checkpoints_.find(id);
@@ -310,7 +311,7 @@ TEST_F(JobControllerTest, GangGetsOneLaunchWithTheContractPerTaskAndDistinctPort
   EXPECT_TRUE(a.tasks[1].log_path.ends_with("/task-1.log"));
   EXPECT_EQ(ReadFile(a.tasks[0].env.at("DLAB_HOSTFILE")).value_or(""), "127.0.0.1 slots=3\n");
   ASSERT_EQ(b.tasks.size(), 2u);
-  // Ports 30000-30003 are held by the TF job: the DDP job gets the next one.
+  // Ports 30000-30003 are reserved for the TF job: the DDP job gets the next one.
   EXPECT_EQ(b.tasks[1].env.at("MASTER_PORT"), "30004");
   EXPECT_FALSE(b.tasks[1].env.contains("TF_CONFIG"));
   auto attempts = store_->ListAttempts(tf);

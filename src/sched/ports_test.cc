@@ -5,22 +5,41 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 namespace dlab {
 namespace {
 
-TEST(PortPoolTest, SkipsHeldAndBusyPortsAndRotates) {
-  PortPool pool(100, 105, [](int port) { return port != 102; });
-  auto a = pool.Take(2, {100});
+TEST(PortPoolTest, SkipsReservedAndBusyPortsAndRotates) {
+  PortPool pool(100, 105, [](int port) { return port != 102; }, /*machine_wide=*/false);
+  ASSERT_TRUE(pool.Reserve(100));  // e.g. an attempt recovered after a restart
+  EXPECT_FALSE(pool.Reserve(100));
+  auto a = pool.Take(2);
   ASSERT_TRUE(a.ok());
   EXPECT_EQ(*a, (std::vector<int>{101, 103}));
-  auto b = pool.Take(2, {101, 103});
+  auto b = pool.Take(2);
   ASSERT_TRUE(b.ok());
   EXPECT_EQ(*b, (std::vector<int>{104, 105}));
-  auto c = pool.Take(1, {101, 103, 104, 105});  // wraps around
+  EXPECT_EQ(pool.Take(1).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(pool.reserved(), 5);  // a failed Take keeps nothing
+  pool.Release({100});
+  auto c = pool.Take(1);  // wraps around to the released port
   ASSERT_TRUE(c.ok());
   EXPECT_EQ(*c, std::vector<int>{100});
-  EXPECT_EQ(pool.Take(3, {100, 101, 103, 104}).status().code(),
-            absl::StatusCode::kResourceExhausted);
+}
+
+TEST(PortPoolTest, TwoPoolsOnOneMachineNeverHandOutTheSamePort) {
+  // Ports far from the default range, so that a dlabd running on this machine does not interfere.
+  auto always = [](int) { return true; };
+  PortPool first(61000 + getpid() % 1000 * 4, 61003 + getpid() % 1000 * 4, always);
+  PortPool second(61000 + getpid() % 1000 * 4, 61003 + getpid() % 1000 * 4, always);
+  auto a = first.Take(2);
+  auto b = second.Take(2);
+  ASSERT_TRUE(a.ok() && b.ok());
+  for (int p : *a) EXPECT_EQ(std::count(b->begin(), b->end(), p), 0) << p;
+  EXPECT_EQ(second.Take(1).status().code(), absl::StatusCode::kResourceExhausted);
+  first.Release(*a);
+  EXPECT_TRUE(second.Take(2).ok());
 }
 
 TEST(PortPoolTest, RealBindCheckSeesAListeningSocket) {
