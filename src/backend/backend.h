@@ -62,7 +62,7 @@ struct AttemptStatus {
   std::string end_reason;
   int failed_rank = -1;        // kExited: the task whose failure stopped the gang, if any
   std::vector<TaskEnd> tasks;  // kExited: how each task ended (role fields left empty)
-  std::string message;  // human-readable detail, e.g. "exec: /x: No such file"
+  std::string message;         // human-readable detail, e.g. "exec: /x: No such file"
   std::optional<absl::Time> start_time;
   std::optional<absl::Time> end_time;
   // One line per resource limit: "cpu: 2 CPUs enforced (cgroup v2)",

@@ -42,7 +42,7 @@ struct Resources {
 // One group of alike tasks of a distributed job: `tasks: 4` is one group without a role;
 // `tasks: {ps: 1, worker: 2}` is one group per role (ranks follow the roles in name order).
 struct TaskGroup {
-  std::string role;                    // empty for `tasks: N`
+  std::string role;  // empty for `tasks: N`
   int count = 1;
   std::optional<Resources> resources;  // per task; unset: the job's resources
   std::vector<std::string> command;    // empty: the job's command

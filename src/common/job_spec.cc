@@ -88,8 +88,8 @@ bool IsSafeRelativePath(const std::string& p) {
   return true;
 }
 
-absl::Status ParseCommand(const json& v, absl::string_view field,
-                          std::vector<std::string>* command, bool* shell) {
+absl::Status ParseCommand(const json& v, absl::string_view field, std::vector<std::string>* command,
+                          bool* shell) {
   if (v.is_string()) {
     std::string s = v.get<std::string>();
     if (s.find_first_not_of(" \t\n") == std::string::npos) return FieldError(field, "is empty");
@@ -139,7 +139,7 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
     const json& c = v["cpus"];
     if (!c.is_number() && !c.is_string()) {
       return status("cpus",
-          absl::StrCat("must be a number or a quantity like 500m, got ", TypeName(c)));
+                    absl::StrCat("must be a number or a quantity like 500m, got ", TypeName(c)));
     }
     auto millis = ParseCpuMillis(c.is_string() ? c.get<std::string>() : c.dump());
     if (!millis.ok()) return status("cpus", millis.status().message());
@@ -148,8 +148,8 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
   if (v.contains("memory")) {
     const json& m = v["memory"];
     if (!m.is_number_integer() && !m.is_number_unsigned() && !m.is_string()) {
-      return status("memory",
-          absl::StrCat("must be a quantity like 4Gi or a number of bytes, got ", TypeName(m)));
+      return status("memory", absl::StrCat("must be a quantity like 4Gi or a number of bytes, got ",
+                                           TypeName(m)));
     }
     auto bytes = ParseMemoryBytes(m.is_string() ? m.get<std::string>() : m.dump());
     if (!bytes.ok()) return status("memory", bytes.status().message());
@@ -162,8 +162,7 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
   }
   if (v.contains("gpu_type") && !v["gpu_type"].is_null()) {
     if (!v["gpu_type"].is_string()) {
-      return status("gpu_type",
-                        absl::StrCat("must be a string, got ", TypeName(v["gpu_type"])));
+      return status("gpu_type", absl::StrCat("must be a string, got ", TypeName(v["gpu_type"])));
     }
     r->gpu_type = v["gpu_type"].get<std::string>();
     if (!r->gpu_type.empty() && r->gpus == 0) {
@@ -185,8 +184,8 @@ absl::Status ParseTasks(const json& v, JobSpec* spec) {
   }
   if (!v.is_object()) {
     return FieldError("tasks", absl::StrCat("must be a number of tasks or a mapping of role to "
-                                             "count (e.g. {ps: 1, worker: 2}), got ",
-                                             TypeName(v)));
+                                            "count (e.g. {ps: 1, worker: 2}), got ",
+                                            TypeName(v)));
   }
   if (v.empty()) return FieldError("tasks", "names no role");
   static const std::regex kRole("[A-Za-z][A-Za-z0-9_-]{0,31}");
@@ -194,12 +193,13 @@ absl::Status ParseTasks(const json& v, JobSpec* spec) {
   for (const auto& [role, value] : v.items()) {
     std::string field = absl::StrCat("tasks.", role);
     if (!std::regex_match(role, kRole)) {
-      return FieldError(field, "a role must be 1-32 letters, digits, '_' or '-', starting with a letter");
+      return FieldError(field,
+                        "a role must be 1-32 letters, digits, '_' or '-', starting with a letter");
     }
     TaskGroup group{.role = role};
     if (value.is_object()) {
-      if (auto s = CheckKnownFields(value, absl::StrCat(field, "."),
-                                    {"count", "resources", "command"});
+      if (auto s =
+              CheckKnownFields(value, absl::StrCat(field, "."), {"count", "resources", "command"});
           !s.ok()) {
         return s;
       }
@@ -217,8 +217,8 @@ absl::Status ParseTasks(const json& v, JobSpec* spec) {
         group.resources = r;
       }
       if (value.contains("command")) {
-        if (auto s = ParseCommand(value["command"], absl::StrCat(field, ".command"),
-                                  &group.command, &group.shell);
+        if (auto s = ParseCommand(value["command"], absl::StrCat(field, ".command"), &group.command,
+                                  &group.shell);
             !s.ok()) {
           return s;
         }
@@ -248,10 +248,10 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec: must be a mapping of fields, got ", TypeName(v)));
   }
-  if (auto s = CheckKnownFields(v, "",
-                                {"name", "command", "workdir", "env", "resources", "priority",
-                                 "max_runtime", "max_restarts", "labels", "tasks",
-                                 "restart_backoff", "max_infra_restarts"});
+  if (auto s = CheckKnownFields(
+          v, "",
+          {"name", "command", "workdir", "env", "resources", "priority", "max_runtime",
+           "max_restarts", "labels", "tasks", "restart_backoff", "max_infra_restarts"});
       !s.ok()) {
     return s;
   }
@@ -326,9 +326,9 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   if (v.contains("restart_backoff") && !v["restart_backoff"].is_null()) {
     const json& m = v["restart_backoff"];
     if (!m.is_string() && !m.is_number()) {
-      return FieldError("restart_backoff",
-                        absl::StrCat("must be a duration like 10s or a number of seconds, got ",
-                                     TypeName(m)));
+      return FieldError(
+          "restart_backoff",
+          absl::StrCat("must be a duration like 10s or a number of seconds, got ", TypeName(m)));
     }
     auto d = ParseDuration(m.is_string() ? m.get<std::string>() : m.dump());
     if (!d.ok()) return FieldError("restart_backoff", d.status().message());

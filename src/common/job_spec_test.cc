@@ -158,8 +158,7 @@ tasks:
 }
 
 TEST(JobSpecTest, TaskErrorsNameTheField) {
-  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: 0\n"),
-            "tasks: must be between 1 and 256, got 0");
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: 0\n"), "tasks: must be between 1 and 256, got 0");
   EXPECT_EQ(ErrorOf("name: a\ncommand: x\ntasks: two\n"),
             "tasks: must be a number of tasks or a mapping of role to count (e.g. {ps: 1, "
             "worker: 2}), got a string");

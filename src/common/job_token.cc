@@ -38,8 +38,8 @@ absl::StatusOr<JobTokens> JobTokens::LoadOrCreate(const std::string& path) {
         absl::StrCat("cannot create ", path, ": ", std::strerror(errno)));
   }
   std::string line = secret + "\n";
-  bool ok = write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
-            fsync(fd) == 0;
+  bool ok =
+      write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) && fsync(fd) == 0;
   close(fd);
   if (!ok) return absl::InternalError(absl::StrCat("cannot write ", path));
   return JobTokens(std::move(secret));

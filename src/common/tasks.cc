@@ -48,13 +48,11 @@ std::string HostfileText(const std::vector<std::string>& hosts) {
   return out;
 }
 
-std::string TfConfig(const std::vector<TaskInfo>& tasks, const GangPlacement& placement,
-                     int rank) {
+std::string TfConfig(const std::vector<TaskInfo>& tasks, const GangPlacement& placement, int rank) {
   nlohmann::json cluster = nlohmann::json::object();
   for (const TaskInfo& t : tasks) {
-    int port = t.rank < static_cast<int>(placement.task_ports.size())
-                   ? placement.task_ports[t.rank]
-                   : 0;
+    int port =
+        t.rank < static_cast<int>(placement.task_ports.size()) ? placement.task_ports[t.rank] : 0;
     cluster[t.role].push_back(absl::StrCat(placement.hosts[t.rank], ":", port));
   }
   const TaskInfo& self = tasks[rank];
@@ -63,8 +61,8 @@ std::string TfConfig(const std::vector<TaskInfo>& tasks, const GangPlacement& pl
   return config.dump();
 }
 
-std::vector<std::map<std::string, std::string>> TaskEnvironments(
-    const std::vector<TaskInfo>& tasks, const GangPlacement& placement) {
+std::vector<std::map<std::string, std::string>> TaskEnvironments(const std::vector<TaskInfo>& tasks,
+                                                                 const GangPlacement& placement) {
   // Nodes in order of their first rank; local ranks in rank order on each node.
   std::vector<std::string> nodes;
   std::map<std::string, int> per_node;
@@ -83,8 +81,7 @@ std::vector<std::map<std::string, std::string>> TaskEnvironments(
     env["LOCAL_RANK"] = absl::StrCat(local_rank[r]);
     env["WORLD_SIZE"] = absl::StrCat(tasks.size());
     env["LOCAL_WORLD_SIZE"] = absl::StrCat(per_node[host]);
-    env["NODE_RANK"] =
-        absl::StrCat(std::find(nodes.begin(), nodes.end(), host) - nodes.begin());
+    env["NODE_RANK"] = absl::StrCat(std::find(nodes.begin(), nodes.end(), host) - nodes.begin());
     env["MASTER_ADDR"] = placement.hosts[0];
     env["MASTER_PORT"] = absl::StrCat(placement.master_port);
     env["DLAB_TASK_ROLE"] = tasks[r].role;

@@ -27,18 +27,18 @@ int TaskCount(const JobSpec& spec);
 
 // Where the tasks of one attempt run.
 struct GangPlacement {
-  std::vector<std::string> hosts;        // by rank: host name or address other tasks can reach
-  int master_port = 0;                   // on hosts[0]
-  std::vector<int> task_ports;           // by rank, for role-based jobs (TF_CONFIG); else empty
-  std::vector<std::vector<int>> gpus;    // by rank: device indices on its node
-  std::string hostfile;                  // path of the MPI hostfile, written by the backend
+  std::vector<std::string> hosts;      // by rank: host name or address other tasks can reach
+  int master_port = 0;                 // on hosts[0]
+  std::vector<int> task_ports;         // by rank, for role-based jobs (TF_CONFIG); else empty
+  std::vector<std::vector<int>> gpus;  // by rank: device indices on its node
+  std::string hostfile;                // path of the MPI hostfile, written by the backend
 };
 
 // The distributed part of the contract for each task, by rank: RANK, LOCAL_RANK, WORLD_SIZE,
 // LOCAL_WORLD_SIZE, NODE_RANK, MASTER_ADDR, MASTER_PORT, DLAB_TASK_ROLE, DLAB_TASK_INDEX,
 // DLAB_HOSTFILE, CUDA_VISIBLE_DEVICES and, for role-based jobs, TF_CONFIG.
-std::vector<std::map<std::string, std::string>> TaskEnvironments(
-    const std::vector<TaskInfo>& tasks, const GangPlacement& placement);
+std::vector<std::map<std::string, std::string>> TaskEnvironments(const std::vector<TaskInfo>& tasks,
+                                                                 const GangPlacement& placement);
 
 // An OpenMPI/Horovod hostfile: one "HOST slots=N" line per host, in first-rank order.
 std::string HostfileText(const std::vector<std::string>& hosts);

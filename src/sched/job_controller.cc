@@ -249,9 +249,8 @@ void JobController::Loop() {
         }
         return false;
       };
-      cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration())), [&] {
-        return stopping_ || dirty_ || !changed_dirs_.empty() || restart_due();
-      });
+      cv_.wait_for(lock, absl::ToChronoNanoseconds(std::max(wait, absl::ZeroDuration())),
+                   [&] { return stopping_ || dirty_ || !changed_dirs_.empty() || restart_due(); });
       if (stopping_) return;
       changed.swap(changed_dirs_);
       reconcile = absl::Now() >= next_reconcile;
@@ -414,21 +413,21 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
                           .hostfile = absl::StrCat(active.dir, "/hostfile")};
   if (roles) placement.task_ports.assign(allocation.ports.begin() + 1, allocation.ports.end());
   for (const TaskAllocation& t : allocation.tasks) placement.gpus.push_back(t.gpus);
-  if (auto w = WriteFileAtomically(placement.hostfile, HostfileText(placement.hosts),
-                                   {.sync = false});
+  if (auto w =
+          WriteFileAtomically(placement.hostfile, HostfileText(placement.hosts), {.sync = false});
       !w.ok()) {
     return FailLaunch(active, absl::StrCat("cannot write the hostfile: ", w.message()));
   }
   std::vector<std::map<std::string, std::string>> task_env = TaskEnvironments(tasks, placement);
-  LaunchRequest req{.job_id = job.id,
-                    .attempt = active.attempt,
-                    .workdir = workdir,
-                    .env = job.spec.env,
-                    .attempt_dir = active.dir,
-                    .log_path = absl::StrCat(active.dir,
-                                             tasks.size() > 1 ? "/attempt.log" : "/task-0.log"),
-                    .max_runtime = job.spec.max_runtime,
-                    .kill_grace = options_.kill_grace};
+  LaunchRequest req{
+      .job_id = job.id,
+      .attempt = active.attempt,
+      .workdir = workdir,
+      .env = job.spec.env,
+      .attempt_dir = active.dir,
+      .log_path = absl::StrCat(active.dir, tasks.size() > 1 ? "/attempt.log" : "/task-0.log"),
+      .max_runtime = job.spec.max_runtime,
+      .kill_grace = options_.kill_grace};
   for (const TaskInfo& t : tasks) {
     req.tasks.push_back({.rank = t.rank,
                          .argv = t.command,
@@ -586,9 +585,9 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
       reason = absl::StrCat(reason, "; restarting (restart ", user_failures + 1, " of ",
                             job->spec.max_restarts, ")");
     } else {
-      reason = absl::StrCat(reason, "; infrastructure failure, restarting without counting it (",
-                            infra_failures + 1, " of ", job->spec.max_infra_restarts,
-                            " such retries)");
+      reason =
+          absl::StrCat(reason, "; infrastructure failure, restarting without counting it (",
+                       infra_failures + 1, " of ", job->spec.max_infra_restarts, " such retries)");
     }
     if (delay > absl::ZeroDuration()) {
       absl::StrAppend(&reason, " in ", absl::FormatDuration(delay));
@@ -695,8 +694,7 @@ absl::Status JobController::Recover() {
     }
     for (int port : a.allocation.ports) {
       if (!ports_->Reserve(port)) {
-        spdlog::warn("job {}: port {} of its attempt is reserved by another process", job.id,
-                     port);
+        spdlog::warn("job {}: port {} of its attempt is reserved by another process", job.id, port);
       }
     }
     ++reattached;

@@ -6,9 +6,9 @@
 #pragma once
 
 #include <atomic>
-#include <functional>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -126,12 +126,12 @@ class JobController final {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                          // GUARDED_BY(mu_)
-  bool dirty_ = true;                              // GUARDED_BY(mu_): reschedule
-  std::set<std::string> changed_dirs_;             // GUARDED_BY(mu_)
+  bool stopping_ = false;                             // GUARDED_BY(mu_)
+  bool dirty_ = true;                                 // GUARDED_BY(mu_): reschedule
+  std::set<std::string> changed_dirs_;                // GUARDED_BY(mu_)
   std::map<QueueKey, std::vector<Resources>> queue_;  // GUARDED_BY(mu_): tasks by rank
-  std::map<int64_t, absl::Time> restart_at_;       // GUARDED_BY(mu_): RESTARTING jobs' requeue
-  const std::unique_ptr<PortPool> ports_;  // controller thread (and Start, before it runs)
+  std::map<int64_t, absl::Time> restart_at_;          // GUARDED_BY(mu_): RESTARTING jobs' requeue
+  const std::unique_ptr<PortPool> ports_;          // controller thread (and Start, before it runs)
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id
   std::map<std::string, int64_t> dir_to_job_;      // GUARDED_BY(mu_)
   std::map<int64_t, std::string> waiting_reason_;  // controller thread only

@@ -322,15 +322,16 @@ TEST_F(JobControllerTest, GangGetsOneLaunchWithTheContractPerTaskAndDistinctPort
   EXPECT_TRUE(log->ends_with("/task-1.log"));
   EXPECT_EQ(controller_->LogPath(ddp, 0, 2).status().code(), absl::StatusCode::kNotFound);
   // A failed task's gang reports which task failed; the job's reason says so.
-  backend_.Report(b.attempt_dir, {.phase = AttemptPhase::kExited,
-                                  .exit_code = 3,
-                                  .end_reason = "exited",
-                                  .failed_rank = 1,
-                                  .tasks = {{.rank = 0, .exit_code = 143, .signal = "SIGTERM",
-                                             .end_reason = "stopped"},
-                                            {.rank = 1, .exit_code = 3, .end_reason = "exited"}},
-                                  .message = "task 1 exited with code 3; the other tasks were stopped",
-                                  .end_time = absl::Now()});
+  backend_.Report(
+      b.attempt_dir,
+      {.phase = AttemptPhase::kExited,
+       .exit_code = 3,
+       .end_reason = "exited",
+       .failed_rank = 1,
+       .tasks = {{.rank = 0, .exit_code = 143, .signal = "SIGTERM", .end_reason = "stopped"},
+                 {.rank = 1, .exit_code = 3, .end_reason = "exited"}},
+       .message = "task 1 exited with code 3; the other tasks were stopped",
+       .end_time = absl::Now()});
   ASSERT_TRUE(Reaches(ddp, JobState::kFailed));
   auto job = store_->GetJob(ddp);
   EXPECT_EQ(job->reason, "task 1 exited with code 3; the other tasks were stopped");
@@ -362,9 +363,8 @@ TEST_F(JobControllerTest, CancelQueuedAndRunningJobs) {
   EXPECT_EQ(q->state, JobState::kCancelled);
   ASSERT_TRUE(controller_->Cancel(running).ok());
   // Only the running attempt is signalled (the reconcile may repeat it: cancels are idempotent).
-  EXPECT_THAT(backend_.cancelled(),
-              ::testing::AllOf(::testing::Not(::testing::IsEmpty()),
-                               ::testing::Each(AttemptDir(running, 1))));
+  EXPECT_THAT(backend_.cancelled(), ::testing::AllOf(::testing::Not(::testing::IsEmpty()),
+                                                     ::testing::Each(AttemptDir(running, 1))));
   backend_.Exit(AttemptDir(running, 1), 143, "cancelled");
   ASSERT_TRUE(Reaches(running, JobState::kCancelled));
   EXPECT_EQ(controller_->Cancel(running).status().code(), absl::StatusCode::kFailedPrecondition);

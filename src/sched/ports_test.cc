@@ -11,7 +11,8 @@ namespace dlab {
 namespace {
 
 TEST(PortPoolTest, SkipsReservedAndBusyPortsAndRotates) {
-  PortPool pool(100, 105, [](int port) { return port != 102; }, /*machine_wide=*/false);
+  PortPool pool(
+      100, 105, [](int port) { return port != 102; }, /*machine_wide=*/false);
   ASSERT_TRUE(pool.Reserve(100));  // e.g. an attempt recovered after a restart
   EXPECT_FALSE(pool.Reserve(100));
   auto a = pool.Take(2);

@@ -161,15 +161,14 @@ absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapa
                 : absl::StrCat(amount, " requested");
   };
   if (total.cpu_millis > node.cpu_millis) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(where("cpus"), ": ", what(absl::StrCat(FormatCpuMillis(total.cpu_millis),
-                                                            " CPUs")),
-                     ", but the largest node has ", FormatCpuMillis(node.cpu_millis)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        where("cpus"), ": ", what(absl::StrCat(FormatCpuMillis(total.cpu_millis), " CPUs")),
+        ", but the largest node has ", FormatCpuMillis(node.cpu_millis)));
   }
   if (total.memory_bytes > node.memory_bytes) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where("memory"), ": ", what(FormatMemoryBytes(total.memory_bytes)),
-        ", but the largest node has ", FormatMemoryBytes(node.memory_bytes)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where("memory"), ": ", what(FormatMemoryBytes(total.memory_bytes)),
+                     ", but the largest node has ", FormatMemoryBytes(node.memory_bytes)));
   }
   std::vector<const GpuSlot*> all;
   for (const GpuSlot& s : node.gpus) all.push_back(&s);
@@ -184,14 +183,13 @@ absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapa
   for (const auto& [type, n] : GpusByType(tasks)) {
     size_t matching = MatchingGpus(all, type).size();
     if (static_cast<size_t>(n) > matching) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where("gpus"), ": ", what(absl::StrCat(n, " ", GpuWord(type))),
-                       ", but the largest node has ", matching));
+      return absl::InvalidArgumentError(absl::StrCat(where("gpus"), ": ",
+                                                     what(absl::StrCat(n, " ", GpuWord(type))),
+                                                     ", but the largest node has ", matching));
     }
   }
-  if (FitGang(tasks, Free{.cpu_millis = node.cpu_millis,
-                          .memory_bytes = node.memory_bytes,
-                          .gpus = all})
+  if (FitGang(tasks,
+              Free{.cpu_millis = node.cpu_millis, .memory_bytes = node.memory_bytes, .gpus = all})
           .shortfall.empty()) {
     return absl::OkStatus();
   }

@@ -1,9 +1,9 @@
 // The first scheduler: a pure function from a snapshot (node capacity, allocations in use,
 // queued jobs in queue order) to decisions (which jobs start with which allocation, why the rest
 // wait). A job's tasks form a gang: all of them are placed at once or none is, so a waiting
-// gang holds nothing. Strict FIFO within priority: the first job that does not fit blocks those behind it,
-// so large jobs are not starved. Also the submit-time check (can this job ever run here?).
-// Pure functions; thread-safe.
+// gang holds nothing. Strict FIFO within priority: the first job that does not fit blocks those
+// behind it, so large jobs are not starved. Also the submit-time check (can this job ever run
+// here?). Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>

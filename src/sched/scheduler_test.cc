@@ -67,10 +67,10 @@ TEST(ScheduleFifoTest, AllocatesDistinctGpusOfTheRightType) {
 TEST(ScheduleFifoTest, GangStartsWholeOrWaitsHoldingNothing) {
   // Two GPU tasks fit; a 3-task gang of 1 GPU each does not while GPU 0 is busy, and the job
   // behind it waits too (FIFO) rather than taking part of the machine.
-  auto d = ScheduleFifo({.node = Node(),
-                         .in_use = {{.cpu_millis = 100, .memory_bytes = 1LL << 30, .gpus = {0}}},
-                         .queue = {{1, {Req(100, 1, 1), Req(100, 1, 1), Req(100, 1, 1)}},
-                                   {2, {Req(100, 1, 1)}}}});
+  auto d = ScheduleFifo(
+      {.node = Node(),
+       .in_use = {{.cpu_millis = 100, .memory_bytes = 1LL << 30, .gpus = {0}}},
+       .queue = {{1, {Req(100, 1, 1), Req(100, 1, 1), Req(100, 1, 1)}}, {2, {Req(100, 1, 1)}}}});
   EXPECT_TRUE(d.start.empty());
   ASSERT_EQ(d.wait.size(), 2u);
   EXPECT_EQ(d.wait[0].reason, "waiting for resources: needs 3 GPUs (free 2)");

@@ -20,16 +20,16 @@ struct GpuDeclaration {
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
-  std::string data_dir;              // required (flag or file)
-  int64_t cpu_millis = 0;            // 0: detect
-  int64_t memory_bytes = 0;          // 0: detect
-  std::string gpus_mode = "auto";    // "auto" (NVML), "none", or "declared"
-  std::vector<GpuDeclaration> gpus;  // when declared
+  std::string data_dir;                           // required (flag or file)
+  int64_t cpu_millis = 0;                         // 0: detect
+  int64_t memory_bytes = 0;                       // 0: detect
+  std::string gpus_mode = "auto";                 // "auto" (NVML), "none", or "declared"
+  std::vector<GpuDeclaration> gpus;               // when declared
   absl::Duration kill_grace = absl::Seconds(30);  // SIGTERM -> SIGKILL: time to checkpoint
   int first_port = 25000;  // MASTER_PORT / TF_CONFIG ports for attempts ("ports: 25000-29999")
   int last_port = 29999;
   int64_t max_snapshot_bytes = 512LL << 20;
-  int http_threads = 8;  // handlers block on fsync and file reads: more threads than cores
+  int http_threads = 8;   // handlers block on fsync and file reads: more threads than cores
   std::string shim_path;  // default: dlab-shim beside dlabd
 };
 

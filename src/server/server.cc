@@ -21,8 +21,8 @@
 #include "spdlog/spdlog.h"
 #include "store/metrics_store.h"
 #include "store/snapshot_store.h"
-#include "tboard/tensorboard_ingester.h"
 #include "store/store.h"
+#include "tboard/tensorboard_ingester.h"
 
 namespace dlab {
 namespace {
@@ -85,8 +85,9 @@ std::string PythonSdkDir() {
   for (const fs::path& dir : {bin / "../share/dlab/python", bin / "../../python"}) {
     if (fs::exists(dir / "dlab" / "__init__.py", ec)) return fs::weakly_canonical(dir, ec).string();
   }
-  spdlog::warn("the Python SDK was not found beside dlabd: jobs cannot `import dlab` unless "
-               "they install it");
+  spdlog::warn(
+      "the Python SDK was not found beside dlabd: jobs cannot `import dlab` unless "
+      "they install it");
   return "";
 }
 
@@ -133,7 +134,8 @@ absl::Status RunServer(const ServerConfig& config) {
            return std::nullopt;
          }
          if (!latest->has_value()) return std::nullopt;
-         return CheckpointRef{.id = (*latest)->id, .step = (*latest)->step, .path = (*latest)->path};
+         return CheckpointRef{
+             .id = (*latest)->id, .step = (*latest)->step, .path = (*latest)->path};
        },
        .python_sdk_dir = PythonSdkDir(),
        .job_token = [&tokens](int64_t job_id) { return tokens->Token(job_id); }},
@@ -150,7 +152,8 @@ absl::Status RunServer(const ServerConfig& config) {
                          .metrics = metrics_store,
                          .verify_job_token =
                              [&tokens](int64_t job_id, std::string_view token) {
-                               return tokens->Verify(job_id, absl::string_view(token.data(), token.size()));
+                               return tokens->Verify(job_id,
+                                                     absl::string_view(token.data(), token.size()));
                              }},
                         &router);
   // Scalars that jobs write with TensorBoard under $DLAB_OUTPUT_DIR/tensorboard.

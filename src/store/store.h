@@ -33,7 +33,7 @@ struct AttemptRecord {
   std::string failure;           // a failed attempt: "user" or "infrastructure"
   bool restart_counted = false;  // its failure counted against max_restarts
   std::optional<CheckpointRef> resumed_from;
-  std::vector<TaskEnd> tasks;    // once it ended, by rank
+  std::vector<TaskEnd> tasks;  // once it ended, by rank
 };
 
 struct JobRecord {

@@ -58,16 +58,15 @@ absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
                      {"gpus", t.gpus},
                      {"auxiliary", t.auxiliary}});
   }
-  json j = {
-      {"job_id", spec.job_id},
-      {"attempt", spec.attempt},
-      {"workdir", spec.workdir},
-      {"env", spec.env},
-      {"log_path", spec.log_path},
-      {"tasks", tasks},
-      {"max_runtime_ms", spec.max_runtime_ms},
-      {"kill_grace_ms", spec.kill_grace_ms},
-      {"notify_socket", spec.notify_socket}};
+  json j = {{"job_id", spec.job_id},
+            {"attempt", spec.attempt},
+            {"workdir", spec.workdir},
+            {"env", spec.env},
+            {"log_path", spec.log_path},
+            {"tasks", tasks},
+            {"max_runtime_ms", spec.max_runtime_ms},
+            {"kill_grace_ms", spec.kill_grace_ms},
+            {"notify_socket", spec.notify_socket}};
   return WriteFileAtomically(path, j.dump(2) + "\n", {.sync = false});
 }
 
@@ -125,10 +124,14 @@ absl::Status WriteExitRecord(const std::string& path, const ExitRecord& record) 
                      {"signal", t.signal},
                      {"end_reason", t.end_reason}});
   }
-  json j = {{"exit_code", record.exit_code},     {"signal", record.signal},
-            {"end_reason", record.end_reason},   {"message", record.message},
-            {"end_time_ms", record.end_time_ms}, {"limit_notes", record.limit_notes},
-            {"tasks", tasks},                    {"failed_rank", record.failed_rank}};
+  json j = {{"exit_code", record.exit_code},
+            {"signal", record.signal},
+            {"end_reason", record.end_reason},
+            {"message", record.message},
+            {"end_time_ms", record.end_time_ms},
+            {"limit_notes", record.limit_notes},
+            {"tasks", tasks},
+            {"failed_rank", record.failed_rank}};
   return WriteFileAtomically(path, j.dump(2) + "\n");
 }
 

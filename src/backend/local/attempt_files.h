@@ -54,7 +54,7 @@ struct StartedRecord {
   int64_t pid = 0;  // of rank 0
   int64_t pgid = 0;
   std::vector<int64_t> task_pids;  // by rank; each task leads its own process group
-  int64_t start_time_ms = 0;  // Unix epoch
+  int64_t start_time_ms = 0;       // Unix epoch
   std::vector<std::string> limit_notes;
 };
 

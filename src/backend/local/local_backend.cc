@@ -178,7 +178,8 @@ class LocalBackend final : public Backend {
     if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");
     for (const TaskLaunch& t : request.tasks) {
       if (t.argv.empty()) {
-        return absl::InvalidArgumentError(absl::StrCat("launch: task ", t.rank, " has an empty argv"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("launch: task ", t.rank, " has an empty argv"));
       }
     }
     if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {

@@ -339,9 +339,10 @@ LaunchRequest Gang(LaunchRequest request, const std::vector<std::string>& script
 }
 
 TEST_F(LocalBackendTest, FailedTaskStopsTheGang) {
-  LaunchRequest request = Gang(Request({"unused"}), {
-      "echo rank $RANK up; trap 'echo rank $RANK stopping; exit 0' TERM; while :; do sleep 0.05; done",
-      "echo rank $RANK up; printf 'no newline'; sleep 0.3; exit 3"});
+  LaunchRequest request =
+      Gang(Request({"unused"}), {"echo rank $RANK up; trap 'echo rank $RANK stopping; exit 0' "
+                                 "TERM; while :; do sleep 0.05; done",
+                                 "echo rank $RANK up; printf 'no newline'; sleep 0.3; exit 3"});
   Launch(request);
   AttemptStatus s = WaitForPhase(request.attempt_dir, AttemptPhase::kExited);
   EXPECT_EQ(s.end_reason, "exited");

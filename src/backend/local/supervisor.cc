@@ -76,8 +76,8 @@ ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task) {
 
 // In the forked child: only async-signal-safe calls until exec. out_fd >= 0: stdout and stderr
 // go there (a pipe to the shim); otherwise to the task's log file.
-[[noreturn]] void RunChild(const LaunchSpec& spec, const TaskSpec& task, const AttemptCgroup& cgroup,
-                           ExecArgs& args, int error_fd, int out_fd) {
+[[noreturn]] void RunChild(const LaunchSpec& spec, const TaskSpec& task,
+                           const AttemptCgroup& cgroup, ExecArgs& args, int error_fd, int out_fd) {
   struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) sigaction(sig, &dfl, nullptr);
@@ -92,8 +92,9 @@ ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task) {
     (void)!write(error_fd, &error, sizeof(error));
     _exit(127);
   };
-  int log = out_fd >= 0 ? out_fd
-                        : open(task.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int log = out_fd >= 0
+                ? out_fd
+                : open(task.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
   if (log < 0) fail(ChildError::kOpenLog);
   if (dup2(log, STDOUT_FILENO) < 0 || dup2(log, STDERR_FILENO) < 0) fail(ChildError::kOpenLog);
   if (chdir(spec.workdir.c_str()) != 0) fail(ChildError::kChdir);
@@ -226,8 +227,8 @@ class Supervisor {
         int err = errno;
         close(pipe_fds[0]);
         close(pipe_fds[1]);
-        return absl::InternalError(
-            absl::StrCat("task ", t.spec.rank, ": open log ", t.spec.log_path, ": ", std::strerror(err)));
+        return absl::InternalError(absl::StrCat("task ", t.spec.rank, ": open log ",
+                                                t.spec.log_path, ": ", std::strerror(err)));
       }
       fcntl(out_fds[0], F_SETFL, O_NONBLOCK);
       t.out_fd = out_fds[0];
@@ -338,8 +339,8 @@ class Supervisor {
     if (first != nullptr) {
       failed_rank_ = first->spec.rank;
       if (tasks_.size() > 1 && !AllReaped()) {
-        MergedNote(
-            absl::StrCat("task ", first->spec.rank, " ", How(*first), "; stopping the other tasks"));
+        MergedNote(absl::StrCat("task ", first->spec.rank, " ", How(*first),
+                                "; stopping the other tasks"));
       }
       BeginStop("gang", now);
       return;
@@ -533,8 +534,7 @@ class Supervisor {
                            FormatMemoryBytes(culprit->spec.memory_bytes), ")");
       }
       if (gang) {
-        how = absl::StrCat("task ", culprit->spec.rank, " ", how,
-                           "; the other tasks were stopped");
+        how = absl::StrCat("task ", culprit->spec.rank, " ", how, "; the other tasks were stopped");
       }
       record.failed_rank = failed_rank_;
     } else if (stop_reason_ == "completed") {
