@@ -1,6 +1,10 @@
 """Where dlabd answers, chosen as the CLI does (src/cli/server_url.cc): the argument, else
 $DLAB_URL, else the `url:` key of $XDG_CONFIG_HOME/dlab/config (default ~/.config/dlab/config,
 YAML or JSON), else http://127.0.0.1:8080. A trailing '/' is dropped.
+
+The access key that signs requests (docs/auth.md), when there is one, comes the same way: the
+arguments, else $DLAB_ACCESS_KEY_ID and $DLAB_SECRET_ACCESS_KEY, else the `access_key_id:` and
+`secret_access_key:` keys of the same file.
 """
 
 import json
@@ -62,8 +66,8 @@ def _parse_config(text, path):
     return config
 
 
-def url_from_config_file(path):
-    """The `url` of the config file, or None when the file or the key is absent."""
+def read_config_file(path, what="a `url` key"):
+    """The config file as a mapping; None when the file is absent or empty."""
     try:
         with open(path, encoding="utf-8") as f:
             text = f.read()
@@ -75,7 +79,15 @@ def url_from_config_file(path):
     if config is None:
         return None
     if not isinstance(config, dict):
-        raise ValueError("%s: expected a mapping with a `url` key" % path)
+        raise ValueError("%s: expected a mapping with %s" % (path, what))
+    return config
+
+
+def url_from_config_file(path):
+    """The `url` of the config file, or None when the file or the key is absent."""
+    config = read_config_file(path)
+    if config is None:
+        return None
     url = config.get("url")
     if url is None:
         return None
@@ -103,3 +115,61 @@ def resolve_server_url(url=None, environ=None):
         if found:
             return _without_trailing_slash(found)
     return DEFAULT_URL
+
+
+KEY_ID_ENV = "DLAB_ACCESS_KEY_ID"
+SECRET_ENV = "DLAB_SECRET_ACCESS_KEY"
+KEY_ID_KEY = "access_key_id"
+SECRET_KEY = "secret_access_key"
+
+
+def _set(value):
+    return value is not None and value != ""
+
+
+def _credential_pair(key_id, secret, where, key_id_name, secret_name):
+    if not _set(key_id) and not _set(secret):
+        return None
+    if not _set(key_id) or not _set(secret):
+        missing, present = ((key_id_name, secret_name) if not _set(key_id)
+                            else (secret_name, key_id_name))
+        raise ValueError("%s: %s is set but %s is not; an access key needs both"
+                         % (where, present, missing))
+    for name, value in ((key_id_name, key_id), (secret_name, secret)):
+        if not isinstance(value, str):
+            raise ValueError("%s: %s must be a string (quote it in the config file)"
+                             % (where, name))
+    return key_id, secret
+
+
+def credentials_from_config_file(path):
+    """(key id, secret) from the `access_key_id:` and `secret_access_key:` keys of the config
+    file; None when the file or both keys are absent."""
+    config = read_config_file(path, "`url`, `access_key_id` and `secret_access_key` keys")
+    if config is None:
+        return None
+    return _credential_pair(config.get(KEY_ID_KEY), config.get(SECRET_KEY), path,
+                            KEY_ID_KEY, SECRET_KEY)
+
+
+def resolve_credentials(key_id=None, secret=None, environ=None):
+    """The access key that signs requests, (key id, secret), or None (requests go unsigned):
+    the arguments, else $DLAB_ACCESS_KEY_ID and $DLAB_SECRET_ACCESS_KEY, else the
+    `access_key_id:` and `secret_access_key:` keys of the config file. Each source gives both
+    or neither (ValueError for half a key); the first that gives any is used."""
+    if key_id is not None and not isinstance(key_id, str):
+        raise TypeError("key_id must be a string, got %s" % type(key_id).__name__)
+    if secret is not None and not isinstance(secret, str):
+        raise TypeError("secret must be a string, got %s" % type(secret).__name__)
+    found = _credential_pair(key_id, secret, "dlab.Client", "key_id", "secret")
+    if found:
+        return found
+    env = os.environ if environ is None else environ
+    found = _credential_pair(env.get(KEY_ID_ENV), env.get(SECRET_ENV), "environment",
+                             KEY_ID_ENV, SECRET_ENV)
+    if found:
+        return found
+    path = config_file_path(env)
+    if path is not None:
+        return credentials_from_config_file(path)
+    return None

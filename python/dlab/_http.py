@@ -1,4 +1,5 @@
-"""One HTTP exchange with dlabd over urllib, and the error it raises.
+"""One HTTP exchange with dlabd over urllib, signed when credentials are given, and the error
+it raises.
 
 dlabd answers errors as {"error": {"code": "NOT_FOUND", "message": "..."}}; ApiError carries the
 status, the code and the message. A server that cannot be reached raises ServerUnreachable, an
@@ -11,7 +12,9 @@ import socket
 import urllib.error
 import urllib.request
 
-__all__ = ["ApiError", "ServerUnreachable", "Response", "send"]
+from . import _auth
+
+__all__ = ["ApiError", "ServerUnreachable", "Response", "send", "sign_request"]
 
 
 class ApiError(Exception):
@@ -87,11 +90,39 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def send(method, url, body=None, headers=None, timeout=30.0, content_type=None):
+# Signed besides host, x-dlab-content-sha256 and x-dlab-date, when the request has them.
+_ALSO_SIGNED = ("content-type", "idempotency-key", "x-dlab-nonce")
+
+
+def sign_request(request, body, key_id, secret, now=None):
+    """Signs a urllib Request (docs/auth.md) in place, with what urllib will send: the Host
+    header (set here explicitly, so that urllib adds no other), the path and query of its
+    selector decoded as dlabd decodes them, the body, and a fresh X-Dlab-Nonce (two identical
+    requests in the same second would otherwise be refused as a replay)."""
+    request.add_header("Host", request.host)
+    request.add_header("X-Dlab-Nonce", _auth.new_nonce())
+    path, query = _auth.parse_target(request.selector or "/")
+    headers = {}
+    for name, value in request.header_items():
+        lower = name.lower()
+        if lower in _ALSO_SIGNED and isinstance(value, str) and not value.isascii():
+            # http.client would send it as Latin-1; send the UTF-8 bytes that are signed.
+            value = value.encode("utf-8")
+            request.add_header(name, value)
+        headers[lower] = value
+    also = [name for name in _ALSO_SIGNED if name in headers]
+    for name, value in _auth.sign(request.get_method(), path or "/", query, headers, body,
+                                  key_id, secret, now=now, also_sign=also).items():
+        request.add_header(name, value)
+
+
+def send(method, url, body=None, headers=None, timeout=30.0, content_type=None,
+         credentials=None):
     """Sends one request; returns a Response for 2xx, raises ApiError otherwise.
 
     `body` is bytes, a binary file object (sent with its Content-Length, which the caller puts
-    in `headers`), a dict/list (sent as JSON) or None.
+    in `headers`; signing reads it once and rewinds it), a dict/list (sent as JSON) or None.
+    credentials: None (unsigned) or (key_id, secret) to sign the request (docs/auth.md).
     """
     headers = dict(headers or {})
     if isinstance(body, (dict, list)):
@@ -100,6 +131,8 @@ def send(method, url, body=None, headers=None, timeout=30.0, content_type=None):
     if content_type:
         headers["Content-Type"] = content_type
     request = urllib.request.Request(url, data=body, headers=headers, method=method)
+    if credentials is not None:
+        sign_request(request, body, credentials[0], credentials[1])
     try:
         with _opener.open(request, timeout=timeout) as answer:
             return Response(answer.status, answer.headers, answer.read())

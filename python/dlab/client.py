@@ -52,17 +52,25 @@ class Client:
 
     url: the server; default from $DLAB_URL, then `url:` in ~/.config/dlab/config (or
     $XDG_CONFIG_HOME/dlab/config), then http://127.0.0.1:8080, as the CLI chooses it.
+    key_id, secret: the access key that signs every request (docs/auth.md); default from
+    $DLAB_ACCESS_KEY_ID and $DLAB_SECRET_ACCESS_KEY, then `access_key_id:` and
+    `secret_access_key:` in the same config file. Without one, requests go unsigned.
     timeout: seconds for each request.
 
     Every method raises dlab.ApiError (.status, .code, .message) for an error answer, and
     dlab.ServerUnreachable (an ApiError with status None) when dlabd does not answer.
     """
 
-    def __init__(self, url=None, timeout=30):
+    def __init__(self, url=None, key_id=None, secret=None, timeout=30):
         self.url = _config.resolve_server_url(url)
+        credentials = _config.resolve_credentials(key_id, secret)
+        self.key_id = credentials[0] if credentials else None
+        self._credentials = credentials
         self.timeout = timeout
 
     def __repr__(self):
+        if self.key_id:
+            return "dlab.Client(%r, key_id=%r)" % (self.url, self.key_id)
         return "dlab.Client(%r)" % self.url
 
     # ---- plumbing --------------------------------------------------------------------------
@@ -72,7 +80,7 @@ class Client:
         if query:
             url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
         return _http.send(method, url, body=body, headers=headers, timeout=self.timeout,
-                          content_type=content_type)
+                          content_type=content_type, credentials=self._credentials)
 
     def _json(self, method, path, query=None, body=None, headers=None):
         return self._send(method, path, query=query, body=body, headers=headers).json()

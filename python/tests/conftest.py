@@ -273,6 +273,15 @@ class FakeDlabd:
         return 200, {"jobs": page, "next_cursor": next_cursor}
 
 
+@pytest.fixture(autouse=True)
+def _no_access_key(monkeypatch, tmp_path_factory):
+    """Every test starts without an access key (no DLAB_ACCESS_KEY_ID/DLAB_SECRET_ACCESS_KEY, an
+    empty $XDG_CONFIG_HOME), whatever the machine running the tests has configured."""
+    monkeypatch.delenv("DLAB_ACCESS_KEY_ID", raising=False)
+    monkeypatch.delenv("DLAB_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("xdg-config")))
+
+
 @pytest.fixture
 def server():
     s = FakeDlabd()
