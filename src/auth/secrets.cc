@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <memory>
@@ -14,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/check.h"
+#include "common/sha256.h"
 
 namespace dlab::auth {
 namespace {
@@ -69,14 +69,8 @@ bool VerifyPassword(absl::string_view password, absl::string_view encoded) {
   return CRYPTO_memcmp(got.data(), want.data(), kKeyBytes) == 0;
 }
 
-SecretBox::SecretBox(absl::string_view master_secret) {
-  static constexpr absl::string_view kLabel = "dlab secret box v1";
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), master_secret.data(), static_cast<int>(master_secret.size()),
-       reinterpret_cast<const unsigned char*>(kLabel.data()), kLabel.size(), mac, &len);
-  key_.assign(reinterpret_cast<const char*>(mac), len);
-}
+SecretBox::SecretBox(absl::string_view master_secret)
+    : key_(HmacSha256(master_secret, "dlab secret box v1")) {}
 
 std::string SecretBox::Seal(absl::string_view plaintext) const {
   std::string nonce = RandomBytes(kNonceBytes);

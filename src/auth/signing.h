@@ -14,6 +14,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "common/sha256.h"      // Sha256Hex, HmacSha256Hex
+#include "common/uri_encode.h"  // UriEncode
 
 namespace dlab::auth {
 
@@ -29,11 +31,6 @@ struct RequestToSign {
   std::vector<std::pair<std::string, std::string>> query;
   std::map<std::string, std::string> headers;
 };
-
-// RFC 3986 encoding of every byte but the unreserved characters, with upper-case hex.
-std::string UriEncode(absl::string_view text);
-std::string Sha256Hex(absl::string_view data);
-std::string HmacSha256Hex(absl::string_view key, absl::string_view message);
 
 // The six-part canonical request of docs/auth.md; signed_headers sorted, lower case, and all
 // present in request.headers (missing ones sign as empty values).

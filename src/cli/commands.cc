@@ -20,6 +20,7 @@
 #include "cli/progress_bar.h"
 #include "cli/snapshot_packer.h"
 #include "cli/sse_parser.h"
+#include "common/uri_encode.h"
 #include "common/yaml_json.h"
 
 namespace dlab {
@@ -251,7 +252,7 @@ absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options) {
   std::string filters;
   for (const std::string& states : options.states) {
     for (absl::string_view state : absl::StrSplit(states, ',', absl::SkipEmpty())) {
-      absl::StrAppend(&filters, "&state=", UrlEncode(absl::AsciiStrToUpper(state)));
+      absl::StrAppend(&filters, "&state=", UriEncode(absl::AsciiStrToUpper(state)));
     }
   }
   for (const std::string& label : options.labels) {
@@ -260,7 +261,7 @@ absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options) {
       return absl::InvalidArgumentError(
           absl::StrCat("--label ", label, ": expected key=value, e.g. --label project=mnist"));
     }
-    absl::StrAppend(&filters, "&label=", UrlEncode(kv.first), "=", UrlEncode(kv.second));
+    absl::StrAppend(&filters, "&label=", UriEncode(kv.first), "=", UriEncode(kv.second));
   }
 
   json jobs = json::array();
@@ -268,7 +269,7 @@ absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options) {
   while (static_cast<int>(jobs.size()) < options.limit) {
     int page_size = std::min(options.limit - static_cast<int>(jobs.size()), kMaxPageSize);
     std::string path = absl::StrCat("/api/v1/jobs?limit=", page_size, filters);
-    if (!cursor.empty()) absl::StrAppend(&path, "&cursor=", UrlEncode(cursor));
+    if (!cursor.empty()) absl::StrAppend(&path, "&cursor=", UriEncode(cursor));
     auto page = ctx.client->GetJson(path);
     if (!page.ok()) return page.status();
     const json& page_jobs = page->value("jobs", json::array());
@@ -317,7 +318,7 @@ absl::Status ShowMetrics(const CommandContext& ctx, const MetricsOptions& option
   if (options.format == OutputFormat::kText) {
     query.push_back(absl::StrCat("max_points=", kMetricTrendWidth));
   }
-  for (const std::string& name : options.names) query.push_back("name=" + UrlEncode(name));
+  for (const std::string& name : options.names) query.push_back("name=" + UriEncode(name));
   std::string path = WithQuery(JobPath(options.job_id, "/metrics"), query);
   return PrintReply(ctx, options.format, ctx.client->GetJson(path), [&](const json& reply) {
     const json& series = reply.value("series", json::array());

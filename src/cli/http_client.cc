@@ -124,21 +124,6 @@ absl::Status StatusFromHttpError(long http_status, std::string_view body) {
   }
 }
 
-std::string UrlEncode(std::string_view value) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (absl::ascii_isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out.push_back('%');
-      out.push_back(kHex[c >> 4]);
-      out.push_back(kHex[c & 0xf]);
-    }
-  }
-  return out;
-}
-
 HttpClient::HttpClient(std::string base_url) : base_url_(std::move(base_url)) { InitCurlOnce(); }
 
 absl::StatusOr<HttpResponse> HttpClient::Send(const HttpRequest& request) {

@@ -60,7 +60,4 @@ class HttpClient final {
 // The Status for a non-2xx answer with the given body (the API's {"error": {...}} or any text).
 absl::Status StatusFromHttpError(long http_status, std::string_view body);
 
-// Percent-encodes a query parameter value.
-std::string UrlEncode(std::string_view value);
-
 }  // namespace dlab

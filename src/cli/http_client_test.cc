@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "common/uri_encode.h"
+
 namespace dlab {
 namespace {
 
@@ -33,7 +35,7 @@ TEST(HttpClientTest, UnreachableServerIsUnavailableAndNamesTheUrl) {
       << response.status();
 }
 
-TEST(HttpClientTest, UrlEncode) { EXPECT_EQ(UrlEncode("a b/c=d~"), "a%20b%2Fc%3Dd~"); }
+TEST(HttpClientTest, UrlEncode) { EXPECT_EQ(UriEncode("a b/c=d~"), "a%20b%2Fc%3Dd~"); }
 
 }  // namespace
 }  // namespace dlab

@@ -2,7 +2,6 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,6 +13,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
+#include "common/sha256.h"
 
 namespace dlab {
 
@@ -46,12 +46,7 @@ absl::StatusOr<JobTokens> JobTokens::LoadOrCreate(const std::string& path) {
 }
 
 std::string JobTokens::Token(int64_t job_id) const {
-  std::string message = absl::StrCat("dlab-job:", job_id);
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), secret_.data(), static_cast<int>(secret_.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), mac, &len);
-  return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(mac), len));
+  return HmacSha256Hex(secret_, absl::StrCat("dlab-job:", job_id));
 }
 
 bool JobTokens::Verify(int64_t job_id, absl::string_view token) const {

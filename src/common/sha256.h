@@ -1,5 +1,6 @@
 // SHA-256 over data given in pieces, and the content address of a code snapshot
-// ("sha256:<64 lower-case hex>") computed from it. Not thread-safe per object.
+// ("sha256:<64 lower-case hex>") computed from it; one-shot SHA-256 and HMAC-SHA256.
+// Not thread-safe per Sha256 object; the free functions are.
 #pragma once
 
 #include <memory>
@@ -28,5 +29,11 @@ class Sha256 final {
 
 // "sha256:<hex>" of data.
 std::string SnapshotIdOf(absl::string_view data);
+
+// Lower-case hex SHA-256 of data.
+std::string Sha256Hex(absl::string_view data);
+// HMAC-SHA256 of message under key: 32 raw bytes, or as lower-case hex.
+std::string HmacSha256(absl::string_view key, absl::string_view message);
+std::string HmacSha256Hex(absl::string_view key, absl::string_view message);
 
 }  // namespace dlab

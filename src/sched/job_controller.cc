@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/check.h"
 #include "common/file_util.h"
 #include "common/quantity.h"
 #include "common/tasks.h"
@@ -323,11 +324,7 @@ void JobController::ScheduleOnce() {
 void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   std::vector<TaskInfo> tasks = ExpandTasks(job.spec);
   Allocation allocation = scheduled;
-  if (allocation.tasks.size() != tasks.size()) {  // a one-task allocation without the split
-    allocation.tasks = {{.cpu_millis = allocation.cpu_millis,
-                         .memory_bytes = allocation.memory_bytes,
-                         .gpus = allocation.gpus}};
-  }
+  DLAB_CHECK(allocation.tasks.size() == tasks.size());  // the scheduler places every task
   bool roles = !tasks[0].role.empty();
   {
     auto ports = ports_->Take(1 + (roles ? static_cast<int>(tasks.size()) : 0));
