@@ -173,3 +173,18 @@ def resolve_credentials(key_id=None, secret=None, environ=None):
     if path is not None:
         return credentials_from_config_file(path)
     return None
+
+
+def resolve_tenant(environ=None):
+    """The tenant to act in: $DLAB_TENANT, else the config file's `tenant`, else None."""
+    env = os.environ if environ is None else environ
+    if env.get("DLAB_TENANT"):
+        return env["DLAB_TENANT"]
+    path = config_file_path(env)
+    if path is None:
+        return None
+    config = read_config_file(path, what="a `tenant` key")
+    tenant = (config or {}).get("tenant")
+    if tenant is not None and (not isinstance(tenant, str) or not tenant):
+        raise ValueError("%s: tenant must be a non-empty string" % path)
+    return tenant or None

@@ -91,7 +91,7 @@ _opener = urllib.request.build_opener(_NoRedirect)
 
 
 # Signed besides host, x-dlab-content-sha256 and x-dlab-date, when the request has them.
-_ALSO_SIGNED = ("content-type", "idempotency-key", "x-dlab-nonce")
+_ALSO_SIGNED = ("content-type", "idempotency-key", "x-dlab-nonce", "x-dlab-tenant")
 
 
 def sign_request(request, body, key_id, secret, now=None):

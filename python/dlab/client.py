@@ -61,12 +61,15 @@ class Client:
     dlab.ServerUnreachable (an ApiError with status None) when dlabd does not answer.
     """
 
-    def __init__(self, url=None, key_id=None, secret=None, timeout=30):
+    def __init__(self, url=None, key_id=None, secret=None, timeout=30, tenant=None):
         self.url = _config.resolve_server_url(url)
         credentials = _config.resolve_credentials(key_id, secret)
         self.key_id = credentials[0] if credentials else None
         self._credentials = credentials
         self.timeout = timeout
+        # The tenant to act in (X-Dlab-Tenant): the argument, $DLAB_TENANT, the config file's
+        # `tenant`, else the server's choice (the caller's first tenant).
+        self.tenant = tenant or _config.resolve_tenant()
 
     def __repr__(self):
         if self.key_id:
@@ -77,6 +80,8 @@ class Client:
 
     def _send(self, method, path, query=None, body=None, headers=None, content_type=None):
         url = self.url + path
+        if self.tenant:
+            headers = dict(headers or {}, **{"X-Dlab-Tenant": self.tenant})
         if query:
             url += "?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote)
         return _http.send(method, url, body=body, headers=headers, timeout=self.timeout,

@@ -46,24 +46,40 @@ absl::StatusOr<int64_t> ExistingJob(const MetricsApiContext& ctx, const HttpRequ
   return id;
 }
 
-// Writes about a job need its own token: "Authorization: Bearer <token>".
-absl::Status Authenticate(const MetricsApiContext& ctx, const HttpRequest& req, int64_t job_id) {
+// Writes about a job need its own token: "Authorization: Bearer <token>". A user's signed
+// request gets the answer a user gets for the job (404 when they cannot see it), else 403.
+absl::Status Authenticate(const MetricsApiContext& ctx, const HttpRequest& req) {
+  auto id = JobIdParam(req);
+  if (!id.ok()) return id.status();
   auto header = req.Header("authorization");
+  absl::string_view value = header ? absl::StripAsciiWhitespace(*header) : "";
+  if (absl::StartsWith(value, "DLAB-HMAC-SHA256") && ctx.authorize_user) {
+    if (auto s = ctx.authorize_user(req, *id); !s.ok()) return s;
+    return absl::PermissionDeniedError(
+        "metrics and checkpoints are written by the job itself, with its token (DLAB_TOKEN)");
+  }
   if (!header) {
     return absl::UnauthenticatedError(
         "Authorization: missing; send \"Authorization: Bearer <token>\" with the job's own token");
   }
-  absl::string_view value = absl::StripAsciiWhitespace(*header);
   if (!absl::StartsWithIgnoreCase(value, "bearer ")) {
     return absl::UnauthenticatedError("Authorization: expected \"Bearer <token>\"");
   }
   absl::string_view token = absl::StripLeadingAsciiWhitespace(value.substr(7));
   if (token.empty() || !ctx.verify_job_token ||
-      !ctx.verify_job_token(job_id, std::string_view(token.data(), token.size()))) {
+      !ctx.verify_job_token(*id, std::string_view(token.data(), token.size()))) {
     return absl::UnauthenticatedError(
-        absl::StrCat("Authorization: the token is not the token of job ", job_id));
+        absl::StrCat("Authorization: the token is not the token of job ", *id));
   }
   return absl::OkStatus();
+}
+
+// Reads need a user who may see the job.
+absl::Status AuthorizeRead(const MetricsApiContext& ctx, const HttpRequest& req) {
+  auto id = JobIdParam(req);
+  if (!id.ok()) return id.status();
+  if (!ctx.authorize_user) return absl::UnauthenticatedError("reads are not configured");
+  return ctx.authorize_user(req, *id);
 }
 
 HttpResponse Error(const absl::Status& status) {
@@ -205,9 +221,9 @@ absl::StatusOr<ReportBatch> ParseReports(const HttpRequest& req) {
 }
 
 HttpResponse PostMetrics(const MetricsApiContext& ctx, const HttpRequest& req) {
+  if (auto s = Authenticate(ctx, req); !s.ok()) return Error(s);
   auto id = ExistingJob(ctx, req);
   if (!id.ok()) return Error(id.status());
-  if (auto s = Authenticate(ctx, req, *id); !s.ok()) return Error(s);
   auto batch = ParseReports(req);
   if (!batch.ok()) return Error(batch.status());
   auto written = ctx.metrics->Append(*id, batch->attempt, batch->reports);
@@ -218,6 +234,7 @@ HttpResponse PostMetrics(const MetricsApiContext& ctx, const HttpRequest& req) {
 json PointJson(const MetricPoint& p) { return json::array({p.step, p.time, p.value}); }
 
 HttpResponse GetMetrics(const MetricsApiContext& ctx, const HttpRequest& req) {
+  if (auto s = AuthorizeRead(ctx, req); !s.ok()) return ErrorResponse(s);
   auto id = ExistingJob(ctx, req);
   if (!id.ok()) return Error(id.status());
   std::vector<std::string> names;
@@ -303,9 +320,9 @@ absl::StatusOr<CheckpointRecord> ParseCheckpoint(const HttpRequest& req, int64_t
 }
 
 HttpResponse PostCheckpoint(const MetricsApiContext& ctx, const HttpRequest& req) {
+  if (auto s = Authenticate(ctx, req); !s.ok()) return Error(s);
   auto id = ExistingJob(ctx, req);
   if (!id.ok()) return Error(id.status());
-  if (auto s = Authenticate(ctx, req, *id); !s.ok()) return Error(s);
   auto record = ParseCheckpoint(req, *id);
   if (!record.ok()) return Error(record.status());
   auto added = ctx.metrics->AddCheckpoint(*record);
@@ -314,6 +331,7 @@ HttpResponse PostCheckpoint(const MetricsApiContext& ctx, const HttpRequest& req
 }
 
 HttpResponse ListCheckpoints(const MetricsApiContext& ctx, const HttpRequest& req) {
+  if (auto s = AuthorizeRead(ctx, req); !s.ok()) return ErrorResponse(s);
   auto id = ExistingJob(ctx, req);
   if (!id.ok()) return Error(id.status());
   auto list = ctx.metrics->ListCheckpoints(*id);

@@ -22,6 +22,9 @@ struct MetricsApiContext {
   // True when token is the job's own token (the server derives it). Unset: every write is
   // refused.
   std::function<bool(int64_t job_id, std::string_view token)> verify_job_token;
+  // Reads (and a user's attempt to write): OK when the request's user may see the job;
+  // Unauthenticated, or NotFound as for an unknown job, otherwise. Unset: every read is refused.
+  std::function<absl::Status(const HttpRequest& req, int64_t job_id)> authorize_user;
   size_t max_report_bytes = 16 << 20;  // body limit of POST .../metrics
 };
 

@@ -63,6 +63,10 @@ class MetricsRoutesTest : public ::testing::Test {
                                [](int64_t job_id, std::string_view token) {
                                  return token == absl::StrCat("token-", job_id);
                                },
+                           // Reads as a user who sees every job (the AuthGate's checks have
+                           // their own tests).
+                           .authorize_user = [](const HttpRequest&,
+                                                int64_t) { return absl::OkStatus(); },
                            .max_report_bytes = max_report_bytes},
                           &router);
     auto server = HttpServer::Start({.port = 0}, std::move(router));

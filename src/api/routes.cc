@@ -66,11 +66,13 @@ json AttemptJson(const AttemptRecord& a) {
           {"tasks", std::move(tasks)}};
 }
 
-json JobJson(const JobRecord& j) {
+json JobJson(const ApiContext& ctx, const JobRecord& j) {
   json list = json::array();
   for (const auto& a : j.attempt_list) list.push_back(AttemptJson(a));
   return json{{"id", j.id},
               {"name", j.spec.name},
+              {"tenant", ctx.gate->TenantName(j.tenant_id)},
+              {"owner", j.owner},
               {"state", JobStateName(j.state)},
               {"reason", j.reason},
               {"spec", JobSpecToJson(j.spec)},
@@ -87,9 +89,9 @@ json JobJson(const JobRecord& j) {
               {"attempt_list", std::move(list)}};
 }
 
-HttpResponse JobResponse(int status, const absl::StatusOr<JobRecord>& job) {
+HttpResponse JobResponse(const ApiContext& ctx, int status, const absl::StatusOr<JobRecord>& job) {
   if (!job.ok()) return ErrorResponse(job.status());
-  return JsonResponse(status, JobJson(*job));
+  return JsonResponse(status, JobJson(ctx, *job));
 }
 
 absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, const std::string& key, int64_t dflt,
@@ -141,20 +143,30 @@ absl::StatusOr<json> ParseEnvelope(const HttpRequest& req) {
   return body;
 }
 
-HttpResponse Submit(const ApiContext& ctx, const HttpRequest& req) {
+HttpResponse Submit(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
   auto body = ParseEnvelope(req);
   if (!body.ok()) return ErrorResponse(body.status());
   auto spec = ParseJobSpec((*body)["spec"]);
   if (!spec.ok()) return ErrorResponse(spec.status());
   std::string snapshot =
       body->value("snapshot", json("")).is_string() ? body->value("snapshot", "") : "";
-  auto result = ctx.controller->Submit(*spec, snapshot, req.Header("idempotency-key").value_or(""));
+  if (!snapshot.empty()) {  // only a snapshot this tenant uploaded
+    auto mine = ctx.gate->identity()->SnapshotHasTenant(snapshot, caller.tenant_id);
+    if (!mine.ok()) return ErrorResponse(mine.status());
+    if (!*mine && !caller.superadmin) {
+      return ErrorResponse(absl::NotFoundError(absl::StrCat("snapshot ", snapshot, " not found")));
+    }
+  }
+  auto result = ctx.controller->Submit(*spec, snapshot, req.Header("idempotency-key").value_or(""),
+                                       caller.tenant_id, caller.user);
   if (!result.ok()) return ErrorResponse(result.status());
-  return JobResponse(result->created ? 201 : 200, result->job);
+  return JobResponse(ctx, result->created ? 201 : 200, result->job);
 }
 
-HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
+HttpResponse List(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
   JobFilter filter;
+  filter.tenant_id = caller.tenant_id;
+  if (auto owner = req.Query("owner"); owner && !owner->empty()) filter.owner = *owner;
   auto limit = IntQuery(req, "limit", 50, 1, 500);
   if (!limit.ok()) return ErrorResponse(limit.status());
   filter.limit = static_cast<int>(*limit);
@@ -192,17 +204,17 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req) {
   auto jobs = ctx.store->ListJobs(filter);
   if (!jobs.ok()) return ErrorResponse(jobs.status());
   json list = json::array();
-  for (const JobRecord& j : *jobs) list.push_back(JobJson(j));
+  for (const JobRecord& j : *jobs) list.push_back(JobJson(ctx, j));
   json next = jobs->size() == static_cast<size_t>(filter.limit)
                   ? json(absl::StrCat(jobs->back().id))
                   : json(nullptr);
   return JsonResponse(200, {{"jobs", std::move(list)}, {"next_cursor", next}});
 }
 
-HttpResponse Events(const ApiContext& ctx, const HttpRequest& req) {
+HttpResponse Events(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
   auto id = JobIdParam(req);
   if (!id.ok()) return ErrorResponse(id.status());
-  if (auto job = ctx.store->GetJob(*id); !job.ok()) return ErrorResponse(job.status());
+  if (auto job = VisibleJob(ctx.store, caller, *id); !job.ok()) return ErrorResponse(job.status());
   auto events = ctx.store->ListEvents(*id);
   if (!events.ok()) return ErrorResponse(events.status());
   json list = json::array();
@@ -346,10 +358,10 @@ class LogStream final : public StreamSource {
   std::string pending_;
 };
 
-HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
+HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
   auto id = JobIdParam(req);
   if (!id.ok()) return ErrorResponse(id.status());
-  auto job = ctx.store->GetJob(*id);
+  auto job = VisibleJob(ctx.store, caller, *id);
   if (!job.ok()) return ErrorResponse(job.status());
   auto attempt = IntQuery(req, "attempt", 0, 1, 1'000'000);
   auto tail = IntQuery(req, "tail", 0, 1, 10'000'000);
@@ -375,22 +387,44 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req) {
                       .stream_poll = absl::ZeroDuration()};
 }
 
-HttpResponse PutSnapshot(const ApiContext& ctx, const HttpRequest& req) {
+HttpResponse PutSnapshot(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
   auto info = ctx.snapshots->Put(req.body);
   if (!info.ok()) return ErrorResponse(info.status());
-  return JsonResponse(info->created ? 201 : 200, {{"id", info->id}, {"size", info->size}});
+  auto mine = ctx.gate->identity()->SnapshotHasTenant(info->id, caller.tenant_id);
+  if (!mine.ok()) return ErrorResponse(mine.status());
+  if (auto s = ctx.gate->identity()->AddSnapshotTenant(info->id, caller.tenant_id); !s.ok()) {
+    return ErrorResponse(s);
+  }
+  // "created" as this tenant sees it: whether another tenant has the same bytes stays hidden.
+  return JsonResponse(*mine ? 200 : 201, {{"id", info->id}, {"size", info->size}});
 }
 
-HttpResponse GetSnapshot(const ApiContext& ctx, const HttpRequest& req) {
-  auto info = ctx.snapshots->Stat(req.path_params.at("id"));
+HttpResponse GetSnapshot(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
+  const std::string& id = req.path_params.at("id");
+  auto info = ctx.snapshots->Stat(id);
   if (!info.ok()) return ErrorResponse(info.status());
+  auto mine = ctx.gate->identity()->SnapshotHasTenant(info->id, caller.tenant_id);
+  if (!mine.ok()) return ErrorResponse(mine.status());
+  if (!*mine && !caller.superadmin) {
+    return ErrorResponse(absl::NotFoundError(absl::StrCat("snapshot ", id, " not found")));
+  }
   return JsonResponse(200, {{"id", info->id}, {"size", info->size}});
 }
 
 }  // namespace
 
+absl::StatusOr<JobRecord> VisibleJob(Store* store, const Caller& caller, int64_t job_id) {
+  auto job = store->GetJob(job_id);
+  if (!job.ok()) return job.status();
+  if (!caller.Sees(job->tenant_id)) {
+    return absl::NotFoundError(absl::StrCat("job ", job_id, " not found"));
+  }
+  return job;
+}
+
 void RegisterRoutes(const ApiContext& ctx, Router* router) {
   RouteOptions small{.max_body_bytes = ctx.max_request_bytes};
+  AuthGate* gate = ctx.gate;
   router->Add("GET", "/healthz", [](const HttpRequest&) {
     return JsonResponse(200, {{"status", "ok"}});
   });
@@ -402,30 +436,46 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
                         .body = ctx.metrics->Render(*counts)};
   });
   router->Add("POST", "/api/v1/snapshots",
-              [ctx](const HttpRequest& r) { return PutSnapshot(ctx, r); },
+              gate->Wrap(Access::kMember, "snapshot.upload",
+                         [ctx](const HttpRequest& r, const Caller& c) {
+                           return PutSnapshot(ctx, r, c);
+                         }),
               {.max_body_bytes = ctx.max_snapshot_bytes});
   router->Add("GET", "/api/v1/snapshots/{id}",
-              [ctx](const HttpRequest& r) { return GetSnapshot(ctx, r); });
-  router->Add(
-      "POST", "/api/v1/jobs", [ctx](const HttpRequest& r) { return Submit(ctx, r); }, small);
-  router->Add("GET", "/api/v1/jobs", [ctx](const HttpRequest& r) { return List(ctx, r); });
-  router->Add("GET", "/api/v1/jobs/{id}", [ctx](const HttpRequest& r) {
-    auto id = JobIdParam(r);
-    if (!id.ok()) return ErrorResponse(id.status());
-    return JobResponse(200, ctx.store->GetJob(*id));
-  });
-  router->Add(
-      "POST", "/api/v1/jobs/{id}/cancel",
-      [ctx](const HttpRequest& r) {
-        auto id = JobIdParam(r);
-        if (!id.ok()) return ErrorResponse(id.status());
-        return JobResponse(202, ctx.controller->Cancel(*id));
-      },
-      small);
+              gate->Wrap(Access::kViewer, "snapshot.get",
+                         [ctx](const HttpRequest& r, const Caller& c) {
+                           return GetSnapshot(ctx, r, c);
+                         }));
+  router->Add("POST", "/api/v1/jobs",
+              gate->Wrap(Access::kMember, "job.submit",
+                         [ctx](const HttpRequest& r, const Caller& c) { return Submit(ctx, r, c); }),
+              small);
+  router->Add("GET", "/api/v1/jobs",
+              gate->Wrap(Access::kViewer, "job.list",
+                         [ctx](const HttpRequest& r, const Caller& c) { return List(ctx, r, c); }));
+  router->Add("GET", "/api/v1/jobs/{id}",
+              gate->Wrap(Access::kViewer, "job.get", [ctx](const HttpRequest& r, const Caller& c) {
+                auto id = JobIdParam(r);
+                if (!id.ok()) return ErrorResponse(id.status());
+                return JobResponse(ctx, 200, VisibleJob(ctx.store, c, *id));
+              }));
+  router->Add("POST", "/api/v1/jobs/{id}/cancel",
+              gate->Wrap(Access::kMember, "job.cancel",
+                         [ctx](const HttpRequest& r, const Caller& c) {
+                           auto id = JobIdParam(r);
+                           if (!id.ok()) return ErrorResponse(id.status());
+                           if (auto job = VisibleJob(ctx.store, c, *id); !job.ok()) {
+                             return ErrorResponse(job.status());
+                           }
+                           return JobResponse(ctx, 202, ctx.controller->Cancel(*id));
+                         }),
+              small);
   router->Add("GET", "/api/v1/jobs/{id}/logs",
-              [ctx](const HttpRequest& r) { return Logs(ctx, r); });
+              gate->Wrap(Access::kViewer, "job.logs",
+                         [ctx](const HttpRequest& r, const Caller& c) { return Logs(ctx, r, c); }));
   router->Add("GET", "/api/v1/jobs/{id}/events",
-              [ctx](const HttpRequest& r) { return Events(ctx, r); });
+              gate->Wrap(Access::kViewer, "job.events",
+                         [ctx](const HttpRequest& r, const Caller& c) { return Events(ctx, r, c); }));
 }
 
 }  // namespace dlab

@@ -128,4 +128,12 @@ AccessKey NewAccessKey() {
   return {.id = std::move(id), .secret = RandomToken(30)};
 }
 
+bool IsAccessKeyId(absl::string_view id) {
+  if (id.size() != 20 || id.substr(0, 2) != "AK") return false;
+  for (char c : id.substr(2)) {
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))) return false;
+  }
+  return true;
+}
+
 }  // namespace dlab::auth

@@ -35,6 +35,8 @@ struct AccessKey {
   std::string secret;  // 40 characters of base64url: shown once
 };
 AccessKey NewAccessKey();
+// "AK" and 18 of A-Z 0-9.
+bool IsAccessKeyId(absl::string_view id);
 // n random bytes as base64url without padding.
 std::string RandomToken(size_t n);
 

@@ -41,7 +41,7 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view data,
                                  WriteOptions options) {
   std::string tmp = absl::StrCat(path, ".tmp.", ::getpid(), ".", ::gettid());
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, options.mode);
   if (fd < 0) return Errno("cannot create", tmp);
   size_t done = 0;
   while (done < data.size()) {

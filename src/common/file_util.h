@@ -16,6 +16,7 @@ struct WriteOptions {
   // fsync the file and its directory: after OK, path holds data even if the machine crashes.
   // Without it, readers still never see a partial file.
   bool sync = true;
+  int mode = 0644;  // of a new file (before the umask)
 };
 
 // Writes through a temporary file renamed over path. Internal on errors, naming the path.

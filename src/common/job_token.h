@@ -22,6 +22,8 @@ class JobTokens {
   std::string Token(int64_t job_id) const;
   // Constant-time comparison with the job's token.
   bool Verify(int64_t job_id, absl::string_view token) const;
+  // The server's master secret (also the root of the key that seals access-key secrets).
+  const std::string& secret() const { return secret_; }
 
  private:
   std::string secret_;

@@ -108,26 +108,74 @@ void JobController::Wake() {
 
 void JobController::Enqueue(const JobRecord& job) {
   std::lock_guard lock(mu_);
-  queue_[{job.spec.priority, job.submit_time, job.id}] = TaskResources(job.spec);
+  queue_[{job.spec.priority, job.submit_time, job.id}] = {job.id, TaskResources(job.spec),
+                                                          job.tenant_id};
   dirty_ = true;
   cv_.notify_one();
 }
 
 absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec,
                                                       const std::string& snapshot,
-                                                      const std::string& idempotency_key) {
+                                                      const std::string& idempotency_key,
+                                                      int64_t tenant_id, const std::string& owner) {
   if (auto s = CheckCanEverRun(TaskResources(spec), options_.node); !s.ok()) return s;
   if (!snapshot.empty()) {
     if (auto s = snapshots_->Stat(snapshot); !s.ok()) return s.status();
   }
-  auto result = store_->CreateJob({.spec = spec,
+  // Keys of different tenants never meet.
+  std::string key =
+      idempotency_key.empty() ? "" : absl::StrCat("t", tenant_id, ":", idempotency_key);
+  if (!key.empty()) {  // a retry gets its job back, whatever the quota says now
+    auto existing = store_->FindJobByIdempotencyKey(key);
+    if (existing.ok()) return CreateJobResult{*std::move(existing), false};
+    if (!absl::IsNotFound(existing.status())) return existing.status();
+  }
+  std::optional<TenantQuota> quota;
+  if (options_.tenant_quotas) {
+    auto quotas = options_.tenant_quotas();
+    if (auto q = quotas.find(tenant_id); q != quotas.end()) quota = q->second;
+  }
+  if (quota) {
+    if (auto s = CheckQuotaCanEverAdmit(TaskResources(spec), *quota); !s.ok()) return s;
+  }
+  std::lock_guard submit_lock(submit_mu_);  // the count and the insert, as one
+  if (quota && quota->queued_jobs) {
+    auto queued = store_->CountJobs(tenant_id, JobState::kQueued);
+    if (!queued.ok()) return queued.status();
+    if (*queued >= *quota->queued_jobs) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("tenant quota: queued_jobs: ", *queued, " of ", *quota->queued_jobs,
+                       " already waiting; submit again when some have started"));
+    }
+  }
+  auto result = store_->CreateJob({.tenant_id = tenant_id,
+                                   .owner = owner,
+                                   .spec = spec,
                                    .snapshot = snapshot,
-                                   .idempotency_key = idempotency_key,
+                                   .idempotency_key = key,
                                    .submit_time = absl::Now()});
   if (!result.ok()) return result.status();
   if (result->created) Enqueue(result->job);
   return result;
 }
+
+TenantUsage JobController::Usage(int64_t tenant_id) {
+  TenantUsage u;
+  std::lock_guard lock(mu_);
+  for (const auto& [id, a] : active_) {
+    if (a.tenant_id != tenant_id) continue;
+    TenantUsage add = UsageOf(a.allocation, options_.node);
+    u.running_jobs += add.running_jobs;
+    u.gpus += add.gpus;
+    u.cpu_millis += add.cpu_millis;
+    u.memory_bytes += add.memory_bytes;
+    for (const auto& [type, n] : add.gpus_by_type) u.gpus_by_type[type] += n;
+  }
+  for (const auto& [key, queued] : queue_) u.queued_jobs += queued.tenant_id == tenant_id;
+  return u;
+}
+
+void JobController::Reschedule() { Wake(); }
 
 absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
   auto job = store_->GetJob(job_id);
@@ -283,9 +331,19 @@ void JobController::ScheduleOnce() {
     std::lock_guard lock(mu_);
     if (!dirty_) return;
     dirty_ = false;
-    for (const auto& [id, a] : active_) input.in_use.push_back(a.allocation);
-    for (const auto& [key, tasks] : queue_) input.queue.push_back({key.job_id, tasks});
+    for (const auto& [id, a] : active_) {
+      input.in_use.push_back(a.allocation);
+      TenantUsage add = UsageOf(a.allocation, options_.node);
+      TenantUsage& u = input.usage[a.tenant_id];
+      u.running_jobs += add.running_jobs;
+      u.gpus += add.gpus;
+      u.cpu_millis += add.cpu_millis;
+      u.memory_bytes += add.memory_bytes;
+      for (const auto& [type, n] : add.gpus_by_type) u.gpus_by_type[type] += n;
+    }
+    for (const auto& [key, queued] : queue_) input.queue.push_back(queued);
   }
+  if (options_.tenant_quotas) input.quotas = options_.tenant_quotas();
   ScheduleDecision decision = ScheduleFifo(input);
   std::map<int64_t, std::string> reasons;
   for (const Waiting& w : decision.wait) {
@@ -334,7 +392,8 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
       store_->SetReason(job.id, absl::StrCat("waiting for ports: ", ports.status().message()))
           .IgnoreError();
       std::lock_guard lock(mu_);
-      queue_[{job.spec.priority, job.submit_time, job.id}] = TaskResources(job.spec);
+      queue_[{job.spec.priority, job.submit_time, job.id}] = {job.id, TaskResources(job.spec),
+                                                              job.tenant_id};
       return;
     }
     allocation.ports = *std::move(ports);
@@ -354,7 +413,8 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
                 .dir = AttemptDir(job.id, job.attempts + 1),
                 .allocation = allocation,
                 .state = JobState::kStarting,
-                .submit_time = job.submit_time};
+                .submit_time = job.submit_time,
+                .tenant_id = job.tenant_id};
   AttemptRecord attempt{.job_id = job.id,
                         .number = active.attempt,
                         .state = JobState::kStarting,
@@ -666,7 +726,8 @@ absl::Status JobController::Recover() {
                   .dir = a.dir,
                   .allocation = a.allocation,
                   .state = job.state,
-                  .submit_time = job.submit_time};
+                  .submit_time = job.submit_time,
+                  .tenant_id = job.tenant_id};
     auto status = backend_->Inspect(a.dir);
     bool never_started = status.ok() && status->phase == AttemptPhase::kLost && !status->start_time;
     if ((!status.ok() && absl::IsNotFound(status.status())) || never_started) {

@@ -42,6 +42,8 @@ struct ControllerOptions {
   std::string python_sdk_dir;
   // The job's token for the SDK (DLAB_TOKEN); unset: none.
   std::function<std::string(int64_t job_id)> job_token;
+  // Every tenant's quota (tenants without limits may be left out); unset: no quotas.
+  std::function<std::map<int64_t, TenantQuota>()> tenant_quotas;
 };
 
 // Observations the controller reports for /metrics; called on the controller thread.
@@ -63,10 +65,17 @@ class JobController final {
   absl::Status Start(const std::string& api_url);
   void Stop();
 
-  // Validated spec in; InvalidArgument when it can never run here, NotFound for an unknown
-  // snapshot. The job is durable when this returns.
+  // Validated spec in; InvalidArgument when it can never run here, PermissionDenied when it
+  // exceeds its tenant's quota (so could never start), ResourceExhausted when the tenant already
+  // has its quota of queued jobs, NotFound for an unknown snapshot. The job is durable when
+  // this returns. Idempotency keys are per tenant.
   absl::StatusOr<CreateJobResult> Submit(const JobSpec& spec, const std::string& snapshot,
-                                         const std::string& idempotency_key);
+                                         const std::string& idempotency_key,
+                                         int64_t tenant_id = 1, const std::string& owner = "");
+  // What the tenant's jobs hold now (running) and how many wait (queued).
+  TenantUsage Usage(int64_t tenant_id);
+  // Looks at the queue again (e.g. after a quota changed).
+  void Reschedule();
   // NotFound; FailedPrecondition when the job already ended. Returns the job after the request.
   absl::StatusOr<JobRecord> Cancel(int64_t job_id);
   // The log file of an attempt (0: the latest): of one task (task >= 0), or the attempt's log
@@ -92,6 +101,7 @@ class JobController final {
     Allocation allocation;
     JobState state = JobState::kStarting;  // STARTING or RUNNING as last recorded
     absl::Time submit_time;
+    int64_t tenant_id = 1;
   };
   struct QueueKey {
     int priority;
@@ -129,7 +139,8 @@ class JobController final {
   bool stopping_ = false;                             // GUARDED_BY(mu_)
   bool dirty_ = true;                                 // GUARDED_BY(mu_): reschedule
   std::set<std::string> changed_dirs_;                // GUARDED_BY(mu_)
-  std::map<QueueKey, std::vector<Resources>> queue_;  // GUARDED_BY(mu_): tasks by rank
+  std::map<QueueKey, QueuedJob> queue_;               // GUARDED_BY(mu_)
+  std::mutex submit_mu_;  // one submission at a time checks the queued-jobs quota
   std::map<int64_t, absl::Time> restart_at_;          // GUARDED_BY(mu_): RESTARTING jobs' requeue
   const std::unique_ptr<PortPool> ports_;          // controller thread (and Start, before it runs)
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id

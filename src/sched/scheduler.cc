@@ -103,6 +103,64 @@ bool GpuMatchesType(const GpuSlot& slot, const std::string& type) {
          absl::AsciiStrToLower(slot.model).find(want) != std::string::npos;
 }
 
+TenantUsage UsageOf(const Allocation& allocation, const NodeCapacity& node) {
+  TenantUsage u{.gpus = static_cast<int>(allocation.gpus.size()),
+                .cpu_millis = allocation.cpu_millis,
+                .memory_bytes = allocation.memory_bytes,
+                .running_jobs = 1};
+  for (int index : allocation.gpus) {
+    for (const GpuSlot& s : node.gpus) {
+      if (s.index == index) ++u.gpus_by_type[s.type];
+    }
+  }
+  return u;
+}
+
+std::string QuotaShortfall(const TenantQuota& q, const TenantUsage& used, const TenantUsage& add) {
+  std::vector<std::string> over;
+  auto check = [&](const char* what, int64_t limit, int64_t in_use, int64_t more, auto format) {
+    if (in_use + more <= limit) return;
+    over.push_back(absl::StrCat(what, ": needs ", format(more), ", ", format(in_use), " of ",
+                                format(limit), " in use"));
+  };
+  auto plain = [](int64_t n) { return absl::StrCat(n); };
+  if (q.running_jobs && add.running_jobs > 0) {
+    check("running_jobs", *q.running_jobs, used.running_jobs, add.running_jobs, plain);
+  }
+  if (q.gpus && add.gpus > 0) check("gpus", *q.gpus, used.gpus, add.gpus, plain);
+  for (const auto& [type, n] : add.gpus_by_type) {
+    auto limit = GpuTypeLimit(q, type);
+    if (!limit || n == 0) continue;
+    int in_use = 0;
+    for (const auto& [t, m] : used.gpus_by_type) {
+      if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(type)) in_use += m;
+    }
+    check(absl::StrCat("gpus_by_type.", type).c_str(), *limit, in_use, n, plain);
+  }
+  if (q.cpu_millis && add.cpu_millis > 0) {
+    check("cpus", *q.cpu_millis, used.cpu_millis, add.cpu_millis, FormatCpuMillis);
+  }
+  if (q.memory_bytes && add.memory_bytes > 0) {
+    check("memory", *q.memory_bytes, used.memory_bytes, add.memory_bytes, FormatMemoryBytes);
+  }
+  return absl::StrJoin(over, "; ");
+}
+
+absl::Status CheckQuotaCanEverAdmit(const std::vector<Resources>& tasks, const TenantQuota& q) {
+  Resources total = Total(tasks);
+  TenantUsage want{.gpus = total.gpus,
+                   .cpu_millis = total.cpu_millis,
+                   .memory_bytes = total.memory_bytes,
+                   .running_jobs = 1};
+  for (const auto& [type, n] : GpusByType(tasks)) {
+    if (!type.empty()) want.gpus_by_type[type] += n;
+  }
+  std::string over = QuotaShortfall(q, TenantUsage{}, want);
+  if (over.empty()) return absl::OkStatus();
+  return absl::PermissionDeniedError(
+      absl::StrCat("exceeds the tenant's quota, so it could never start: ", over));
+}
+
 ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
   Free free{.cpu_millis = input.node.cpu_millis, .memory_bytes = input.node.memory_bytes};
   std::set<int> used_gpus;
@@ -117,18 +175,73 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
 
   ScheduleDecision out;
   int64_t blocker = 0;
+  std::map<int64_t, TenantUsage> usage = input.usage;
+  std::map<int64_t, int64_t> quota_blocker;  // tenant -> its first job waiting for quota
   for (const QueuedJob& job : input.queue) {
     if (blocker != 0) {
       out.wait.push_back(
           {job.job_id, absl::StrCat("waiting behind job ", blocker, " (FIFO order)")});
       continue;
     }
-    GangFit fit = FitGang(job.tasks, free);
+    if (auto b = quota_blocker.find(job.tenant_id); b != quota_blocker.end()) {
+      out.wait.push_back({job.job_id, absl::StrCat("tenant quota: waiting behind job ", b->second,
+                                                   " of the same tenant")});
+      continue;
+    }
+    auto quota = input.quotas.find(job.tenant_id);
+    const TenantQuota* q = quota == input.quotas.end() ? nullptr : &quota->second;
+    TenantUsage& used = usage[job.tenant_id];
+    Free offer = free;
+    if (q != nullptr) {
+      // What does not depend on which GPUs it gets.
+      Resources total = Total(job.tasks);
+      std::string over = QuotaShortfall(*q, used,
+                                        {.gpus = total.gpus,
+                                         .cpu_millis = total.cpu_millis,
+                                         .memory_bytes = total.memory_bytes,
+                                         .running_jobs = 1});
+      if (!over.empty()) {
+        out.wait.push_back({job.job_id, absl::StrCat("tenant quota: ", over)});
+        quota_blocker[job.tenant_id] = job.job_id;
+        continue;
+      }
+      // GPUs of a type whose quota is used up are not offered.
+      std::erase_if(offer.gpus, [&](const GpuSlot* s) {
+        auto limit = GpuTypeLimit(*q, s->type);
+        if (!limit) return false;
+        int in_use = 0;
+        for (const auto& [t, n] : used.gpus_by_type) {
+          if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(s->type)) in_use += n;
+        }
+        return in_use >= *limit;
+      });
+    }
+    GangFit fit = FitGang(job.tasks, offer);
+    if (!fit.shortfall.empty() && offer.gpus.size() != free.gpus.size() &&
+        FitGang(job.tasks, free).shortfall.empty()) {
+      out.wait.push_back({job.job_id, absl::StrCat("tenant quota: the free GPUs that fit are of "
+                                                   "types whose quota is used up")});
+      quota_blocker[job.tenant_id] = job.job_id;
+      continue;
+    }
     if (!fit.shortfall.empty()) {
       out.wait.push_back(
           {job.job_id, absl::StrCat("waiting for resources: needs ", fit.shortfall)});
       blocker = job.job_id;
       continue;
+    }
+    if (q != nullptr) {
+      Allocation placed;
+      for (const TaskAllocation& t : fit.tasks) {
+        placed.gpus.insert(placed.gpus.end(), t.gpus.begin(), t.gpus.end());
+      }
+      TenantUsage by_type = UsageOf(placed, input.node);
+      std::string over = QuotaShortfall(*q, used, {.gpus_by_type = by_type.gpus_by_type});
+      if (!over.empty()) {
+        out.wait.push_back({job.job_id, absl::StrCat("tenant quota: ", over)});
+        quota_blocker[job.tenant_id] = job.job_id;
+        continue;
+      }
     }
     Allocation a;
     for (const TaskAllocation& t : fit.tasks) {
@@ -144,6 +257,12 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
     a.tasks = std::move(fit.tasks);
     free.cpu_millis -= a.cpu_millis;
     free.memory_bytes -= a.memory_bytes;
+    TenantUsage add = UsageOf(a, input.node);
+    used.running_jobs += add.running_jobs;
+    used.gpus += add.gpus;
+    used.cpu_millis += add.cpu_millis;
+    used.memory_bytes += add.memory_bytes;
+    for (const auto& [type, n] : add.gpus_by_type) used.gpus_by_type[type] += n;
     out.start.push_back({job.job_id, std::move(a)});
   }
   return out;

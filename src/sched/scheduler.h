@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "common/job.h"
+#include "common/tenant_quota.h"
 
 namespace dlab {
 
@@ -30,12 +32,18 @@ struct NodeCapacity {
 struct QueuedJob {
   int64_t job_id = 0;
   std::vector<Resources> tasks;  // by rank; the gang starts whole or not at all
+  int64_t tenant_id = 0;
 };
 
 struct ScheduleInput {
   NodeCapacity node;
   std::vector<Allocation> in_use;  // allocations of attempts that hold resources now
   std::vector<QueuedJob> queue;    // in queue order (priority, submit time)
+  // Tenants' quotas and what their running jobs hold now (UsageOf their allocations). A job
+  // whose tenant is at its quota waits with a "tenant quota" reason without holding up other
+  // tenants' jobs; within a tenant, jobs start in queue order.
+  std::map<int64_t, TenantQuota> quotas;
+  std::map<int64_t, TenantUsage> usage;
 };
 
 struct Placement {
@@ -59,6 +67,19 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input);
 // node) exceeds what the node has in total, or asks for a GPU type it does not have, so it
 // could never run.
 absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapacity& node);
+
+// What an allocation counts against its tenant's quota: one running job, its CPUs, memory and
+// GPUs (by the type of the slots it holds).
+TenantUsage UsageOf(const Allocation& allocation, const NodeCapacity& node);
+
+// What would exceed the quota if `add` came on top of `used`, e.g. "running_jobs: 3 of 3 in
+// use"; empty when it fits. queued_jobs is not looked at (it is checked at submission).
+std::string QuotaShortfall(const TenantQuota& quota, const TenantUsage& used,
+                           const TenantUsage& add);
+
+// PermissionDenied with the numbers when the job (its tasks together) asks for more than the
+// tenant's quota allows at all, so that it could never start.
+absl::Status CheckQuotaCanEverAdmit(const std::vector<Resources>& tasks, const TenantQuota& quota);
 
 // Case-insensitive: the slot's type equals `type`, or its model name contains it.
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type);

@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <cstdlib>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -94,7 +95,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
   if (auto s = Known(root, "",
                      {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
-                      "http_threads", "shim_path", "ports"});
+                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime"});
       !s.ok()) {
     return s;
   }
@@ -138,6 +139,33 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     if (!b.ok()) return Field("max_snapshot_size", b.status().message());
     c.max_snapshot_bytes = *b;
   }
+  if (root.contains("bootstrap")) {
+    const json& b = root["bootstrap"];
+    if (!b.is_object()) {
+      return Field("bootstrap", "must be a mapping {user, password, access_key_id, secret_access_key}");
+    }
+    if (auto s = Known(b, "bootstrap.", {"user", "password", "access_key_id", "secret_access_key"});
+        !s.ok()) {
+      return s;
+    }
+    for (auto [key, target] :
+         {std::pair{"user", &c.bootstrap.user}, std::pair{"password", &c.bootstrap.password},
+          std::pair{"access_key_id", &c.bootstrap.access_key_id},
+          std::pair{"secret_access_key", &c.bootstrap.secret_access_key}}) {
+      if (!b.contains(key)) continue;
+      auto t = Text(b[key], absl::StrCat("bootstrap.", key));
+      if (!t.ok()) return t.status();
+      *target = *t;
+    }
+  }
+  if (root.contains("session_lifetime")) {
+    auto t = Text(root["session_lifetime"], "session_lifetime");
+    if (!t.ok()) return t.status();
+    auto d = ParseDuration(*t);
+    if (!d.ok()) return Field("session_lifetime", d.status().message());
+    if (*d < absl::Minutes(1)) return Field("session_lifetime", "must be at least 1m");
+    c.session_lifetime = *d;
+  }
   if (root.contains("http_threads")) {
     if (!root["http_threads"].is_number_integer() || root["http_threads"].get<int>() < 1) {
       return Field("http_threads", "must be a positive integer");
@@ -167,6 +195,17 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     }
   }
   return c;
+}
+
+void ApplyBootstrapEnvironment(ServerConfig* config) {
+  for (auto [name, target] :
+       {std::pair{"DLAB_BOOTSTRAP_USER", &config->bootstrap.user},
+        std::pair{"DLAB_BOOTSTRAP_PASSWORD", &config->bootstrap.password},
+        std::pair{"DLAB_BOOTSTRAP_ACCESS_KEY_ID", &config->bootstrap.access_key_id},
+        std::pair{"DLAB_BOOTSTRAP_SECRET_ACCESS_KEY", &config->bootstrap.secret_access_key}}) {
+    const char* value = std::getenv(name);
+    if (value != nullptr && *value != '\0') *target = value;
+  }
 }
 
 }  // namespace dlab

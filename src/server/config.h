@@ -17,6 +17,16 @@ struct GpuDeclaration {
   int count = 1;
 };
 
+// The first superadmin, created on first start (when there are no users). Unset values:
+// user "admin", a random password, a random access key; whatever was made up is printed once
+// and written to <data_dir>/initial-credentials (mode 0600).
+struct BootstrapConfig {
+  std::string user = "admin";
+  std::string password;
+  std::string access_key_id;
+  std::string secret_access_key;
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -31,11 +41,17 @@ struct ServerConfig {
   int64_t max_snapshot_bytes = 512LL << 20;
   int http_threads = 8;   // handlers block on fsync and file reads: more threads than cores
   std::string shim_path;  // default: dlab-shim beside dlabd
+  BootstrapConfig bootstrap;
+  absl::Duration session_lifetime = absl::Hours(12);  // password logins (web console)
 };
 
 // InvalidArgument naming the field ("node.memory: ...") or the YAML syntax error.
 absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text,
                                                ServerConfig base = {});
+// Bootstrap values from the environment (DLAB_BOOTSTRAP_USER, DLAB_BOOTSTRAP_PASSWORD,
+// DLAB_BOOTSTRAP_ACCESS_KEY_ID, DLAB_BOOTSTRAP_SECRET_ACCESS_KEY) over those of the file.
+void ApplyBootstrapEnvironment(ServerConfig* config);
+
 // "HOST:PORT" into config. InvalidArgument when malformed.
 absl::Status ParseListen(const std::string& listen, ServerConfig* config);
 

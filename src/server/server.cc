@@ -8,17 +8,22 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "api/auth_gate.h"
 #include "api/http_server.h"
+#include "api/identity_routes.h"
+#include "api/json_util.h"
 #include "api/metrics.h"
 #include "api/metrics_routes.h"
 #include "api/routes.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
+#include "auth/secrets.h"
 #include "common/file_util.h"
 #include "common/job_token.h"
 #include "common/quantity.h"
 #include "sched/job_controller.h"
 #include "spdlog/spdlog.h"
+#include "store/identity_store.h"
 #include "store/metrics_store.h"
 #include "store/snapshot_store.h"
 #include "store/store.h"
@@ -91,6 +96,55 @@ std::string PythonSdkDir() {
   return "";
 }
 
+// On first start (no users yet): the superadmin, admin of the tenant "default", with an access
+// key. What the config did not give is made up, printed once on stderr, and written to
+// <data_dir>/initial-credentials (0600) in the CLI's config-file format.
+absl::Status Bootstrap(const ServerConfig& config, const std::string& data_dir,
+                       IdentityStore* identity, AuthGate* gate) {
+  auto users = identity->CountUsers();
+  if (!users.ok()) return users.status();
+  if (*users > 0) return absl::OkStatus();
+  const BootstrapConfig& b = config.bootstrap;
+  if (auto s = ValidateName("bootstrap.user", b.user); !s.ok()) return s;
+  if (b.access_key_id.empty() != b.secret_access_key.empty()) {
+    return absl::InvalidArgumentError(
+        "bootstrap: access_key_id and secret_access_key go together; give both or neither");
+  }
+  if (!b.access_key_id.empty() && !auth::IsAccessKeyId(b.access_key_id)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bootstrap.access_key_id: '", b.access_key_id, "' is not a key id (AK and 18 of A-Z 0-9)"));
+  }
+  if (!b.secret_access_key.empty() && b.secret_access_key.size() < 20) {
+    return absl::InvalidArgumentError("bootstrap.secret_access_key: at least 20 characters");
+  }
+  std::string password = b.password.empty() ? auth::RandomToken(15) : b.password;
+  auto user = identity->CreateUser(
+      {.name = b.user, .password_hash = auth::HashPassword(password), .superadmin = true});
+  if (!user.ok()) return user.status();
+  if (auto s = identity->SetMembership(kDefaultTenantId, user->id, Role::kAdmin); !s.ok()) return s;
+  auto key = gate->CreateKey(*user, "bootstrap",
+                             auth::AccessKey{.id = b.access_key_id, .secret = b.secret_access_key});
+  if (!key.ok()) return key.status();
+  const std::string& key_id = key->first.id;
+  const std::string& secret = key->second;
+  std::string path = absl::StrCat(data_dir, "/initial-credentials");
+  std::string text = absl::StrCat(
+      "# dlab: the first superadmin, created ", FormatRfc3339(absl::Now()),
+      ". Log in with `dlab login --user ", b.user, "`,\n# then change the password (`dlab passwd`) "
+      "and delete this file.\nuser: ", b.user, "\npassword: \"", password,
+      "\"\naccess_key_id: ", key_id, "\nsecret_access_key: \"", secret, "\"\n");
+  if (auto s = WriteFileAtomically(path, text, {.mode = 0600}); !s.ok()) return s;
+  std::fprintf(stderr,
+               "\n==== dlab: created the superadmin '%s' (tenant 'default', role admin) ====\n"
+               "  password:          %s\n  access key id:     %s\n  secret access key: %s\n"
+               "  (shown once; also in %s, mode 0600)\n"
+               "  log in: dlab login --user %s\n\n",
+               b.user.c_str(), b.password.empty() ? password.c_str() : "(from the config)",
+               key_id.c_str(), b.secret_access_key.empty() ? secret.c_str() : "(from the config)",
+               path.c_str(), b.user.c_str());
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::Status RunServer(const ServerConfig& config) {
@@ -114,6 +168,11 @@ absl::Status RunServer(const ServerConfig& config) {
   if (!training.ok()) return training.status();
   auto tokens = JobTokens::LoadOrCreate(absl::StrCat(data_dir, "/secret"));
   if (!tokens.ok()) return tokens.status();
+  auto identity = IdentityStore::OpenSqlite(absl::StrCat(data_dir, "/dlab.db"));
+  if (!identity.ok()) return identity.status();
+  auth::SecretBox secret_box(tokens->secret());
+  AuthGate gate(identity->get(), &secret_box, config.session_lifetime);
+  if (auto s = Bootstrap(config, data_dir, identity->get(), &gate); !s.ok()) return s;
   SnapshotStore snapshots(absl::StrCat(data_dir, "/snapshots"));
   auto backend = NewLocalBackend({.shim_path = ShimPath(config), .data_dir = data_dir});
   if (!backend.ok()) return backend.status();
@@ -138,7 +197,20 @@ absl::Status RunServer(const ServerConfig& config) {
              .id = (*latest)->id, .step = (*latest)->step, .path = (*latest)->path};
        },
        .python_sdk_dir = PythonSdkDir(),
-       .job_token = [&tokens](int64_t job_id) { return tokens->Token(job_id); }},
+       .job_token = [&tokens](int64_t job_id) { return tokens->Token(job_id); },
+       .tenant_quotas =
+           [&identity]() {
+             std::map<int64_t, TenantQuota> quotas;
+             auto tenants = (*identity)->ListTenants();
+             if (!tenants.ok()) {
+               spdlog::warn("quotas: {}", tenants.status().ToString());
+               return quotas;
+             }
+             for (const Tenant& t : *tenants) {
+               if (t.quota != TenantQuota{}) quotas[t.id] = t.quota;
+             }
+             return quotas;
+           }},
       store->get(), &snapshots, backend->get(),
       {.on_started = [&metrics](absl::Duration d) { metrics.ObserveSchedulingLatency(d); }});
   Router router;
@@ -146,6 +218,7 @@ absl::Status RunServer(const ServerConfig& config) {
                   .snapshots = &snapshots,
                   .controller = &controller,
                   .metrics = &metrics,
+                  .gate = &gate,
                   .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes)},
                  &router);
   RegisterMetricsRoutes({.store = store->get(),
@@ -154,8 +227,16 @@ absl::Status RunServer(const ServerConfig& config) {
                              [&tokens](int64_t job_id, std::string_view token) {
                                return tokens->Verify(job_id,
                                                      absl::string_view(token.data(), token.size()));
+                             },
+                         .authorize_user =
+                             [&gate, &store](const HttpRequest& req, int64_t job_id) {
+                               auto caller = gate.Authenticate(req);
+                               if (!caller.ok()) return caller.status();
+                               return VisibleJob(store->get(), *caller, job_id).status();
                              }},
                         &router);
+  RegisterIdentityRoutes(
+      {.gate = &gate, .identity = identity->get(), .controller = &controller}, &router);
   // Scalars that jobs write with TensorBoard under $DLAB_OUTPUT_DIR/tensorboard.
   TensorBoardIngester tensorboard(metrics_store, [&controller] {
     std::vector<WatchedJob> jobs;

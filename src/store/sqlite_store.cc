@@ -11,6 +11,7 @@
 #include "common/check.h"
 #include "common/job_spec.h"
 #include "nlohmann/json.hpp"
+#include "store/dlab_db.h"
 #include "store/sqlite_db.h"
 #include "store/store.h"
 
@@ -19,70 +20,9 @@ namespace {
 
 using nlohmann::json;
 
-const char* const kPragmas[] = {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                                "PRAGMA foreign_keys=ON", "PRAGMA busy_timeout=5000"};
-
-// Versioned migrations: migration i brings user_version from i to i+1. Append only.
-const char* const kMigrations[] = {
-    R"sql(
-CREATE TABLE jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  name TEXT NOT NULL,
-  spec TEXT NOT NULL,
-  snapshot TEXT NOT NULL DEFAULT '',
-  state TEXT NOT NULL,
-  reason TEXT NOT NULL DEFAULT '',
-  priority INTEGER NOT NULL,
-  submit_time INTEGER NOT NULL,
-  update_time INTEGER NOT NULL,
-  start_time INTEGER,
-  end_time INTEGER,
-  exit_code INTEGER,
-  attempts INTEGER NOT NULL DEFAULT 0,
-  cancel_requested INTEGER NOT NULL DEFAULT 0,
-  idempotency_key TEXT UNIQUE
-);
-CREATE INDEX jobs_active ON jobs(state, priority DESC, submit_time, id);
-CREATE TABLE job_labels (
-  job_id INTEGER NOT NULL REFERENCES jobs(id),
-  key TEXT NOT NULL,
-  value TEXT NOT NULL,
-  PRIMARY KEY (job_id, key)
-);
-CREATE INDEX job_labels_kv ON job_labels(key, value, job_id);
-CREATE TABLE attempts (
-  job_id INTEGER NOT NULL REFERENCES jobs(id),
-  number INTEGER NOT NULL,
-  state TEXT NOT NULL,
-  reason TEXT NOT NULL DEFAULT '',
-  allocation TEXT NOT NULL,
-  dir TEXT NOT NULL,
-  create_time INTEGER NOT NULL,
-  start_time INTEGER,
-  end_time INTEGER,
-  exit_code INTEGER,
-  limit_notes TEXT NOT NULL DEFAULT '[]',
-  PRIMARY KEY (job_id, number)
-);
-CREATE TABLE events (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  job_id INTEGER NOT NULL REFERENCES jobs(id),
-  time INTEGER NOT NULL,
-  from_state TEXT,
-  to_state TEXT NOT NULL,
-  reason TEXT NOT NULL
-);
-CREATE INDEX events_job ON events(job_id, id);
-)sql",
-    // 2: what an attempt resumed from and how it (and each of its tasks) failed, as JSON.
-    R"sql(
-ALTER TABLE attempts ADD COLUMN details TEXT NOT NULL DEFAULT '{}';
-)sql",
-};
-
 constexpr char kJobColumns[] =
     "id, spec, snapshot, state, reason, submit_time, update_time, start_time, end_time, "
-    "exit_code, attempts, cancel_requested, COALESCE(idempotency_key, '')";
+    "exit_code, attempts, cancel_requested, COALESCE(idempotency_key, ''), tenant_id, owner";
 
 int64_t ToMicros(absl::Time t) { return absl::ToUnixMicros(t); }
 absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
@@ -186,7 +126,8 @@ class SqliteStore final : public Store {
     {
       SqlStmt st = Prepare(
           "INSERT INTO jobs (name, spec, snapshot, state, reason, priority, submit_time, "
-          "update_time, idempotency_key) VALUES (?, ?, ?, 'QUEUED', 'submitted', ?, ?, ?, ?)");
+          "update_time, idempotency_key, tenant_id, owner) "
+          "VALUES (?, ?, ?, 'QUEUED', 'submitted', ?, ?, ?, ?, ?, ?)");
       st.Bind(1, job.spec.name).Bind(2, JobSpecToJson(job.spec).dump()).Bind(3, job.snapshot);
       st.Bind(4, static_cast<int64_t>(job.spec.priority))
           .Bind(5, ToMicros(job.submit_time))
@@ -196,6 +137,7 @@ class SqliteStore final : public Store {
       } else {
         st.Bind(7, job.idempotency_key);
       }
+      st.Bind(8, job.tenant_id).Bind(9, job.owner);
       if (st.Step() != SQLITE_DONE) return Error("insert job");
     }
     int64_t id = db_->LastInsertRowid();
@@ -225,6 +167,8 @@ class SqliteStore final : public Store {
       return absl::InvalidArgumentError("too many filters");
     }
     std::string sql = absl::StrCat("SELECT ", kJobColumns, " FROM jobs WHERE 1=1");
+    if (filter.tenant_id > 0) absl::StrAppend(&sql, " AND tenant_id = ?");
+    if (!filter.owner.empty()) absl::StrAppend(&sql, " AND owner = ?");
     if (filter.before_id > 0) absl::StrAppend(&sql, " AND id < ?");
     if (!filter.states.empty()) {
       std::vector<std::string> marks(filter.states.size(), "?");
@@ -238,6 +182,8 @@ class SqliteStore final : public Store {
     std::lock_guard lock(mu_);
     SqlStmt st = Prepare(sql);
     int i = 1;
+    if (filter.tenant_id > 0) st.Bind(i++, filter.tenant_id);
+    if (!filter.owner.empty()) st.Bind(i++, filter.owner);
     if (filter.before_id > 0) st.Bind(i++, filter.before_id);
     for (JobState s : filter.states) st.Bind(i++, StateText(s));
     for (const auto& [key, value] : filter.labels) {
@@ -381,6 +327,11 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<JobRecord> FindJobByIdempotencyKey(const std::string& key) override {
+    std::lock_guard lock(mu_);
+    return FindByKeyLocked(key);
+  }
+
   absl::StatusOr<std::map<JobState, int64_t>> CountByState() override {
     std::lock_guard lock(mu_);
     SqlStmt st = Prepare("SELECT state, COUNT(*) FROM jobs GROUP BY state");
@@ -390,6 +341,14 @@ class SqliteStore final : public Store {
     while ((rc = st.Step()) == SQLITE_ROW) out[StateFrom(st.Text(0))] = st.Int(1);
     if (rc != SQLITE_DONE) return Error("count jobs");
     return out;
+  }
+
+  absl::StatusOr<int64_t> CountJobs(int64_t tenant_id, JobState state) override {
+    std::lock_guard lock(mu_);
+    SqlStmt st = Prepare("SELECT COUNT(*) FROM jobs WHERE tenant_id = ? AND state = ?");
+    st.Bind(1, tenant_id).Bind(2, StateText(state));
+    if (st.Step() != SQLITE_ROW) return Error("count jobs");
+    return st.Int(0);
   }
 
  private:
@@ -437,6 +396,8 @@ class SqliteStore final : public Store {
       j.attempts = static_cast<int>(st.Int(10));
       j.cancel_requested = st.Int(11) != 0;
       j.idempotency_key = st.Text(12);
+      j.tenant_id = st.Int(13);
+      j.owner = st.Text(14);
       out.push_back(std::move(j));
     }
     if (rc != SQLITE_DONE) return Error("read jobs");
@@ -512,8 +473,7 @@ class SqliteStore final : public Store {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(const std::string& path) {
-  auto db = SqliteDb::Open(
-      path, {.name = "store", .file = "database", .pragmas = kPragmas, .migrations = kMigrations});
+  auto db = OpenDlabDb(path);
   if (!db.ok()) return db.status();
   return std::make_unique<SqliteStore>(*std::move(db));
 }

@@ -38,6 +38,8 @@ struct AttemptRecord {
 
 struct JobRecord {
   int64_t id = 0;
+  int64_t tenant_id = 1;  // 1: the tenant "default"
+  std::string owner;      // the user who submitted it
   JobSpec spec;
   std::string snapshot;  // "sha256:<hex>" or empty
   JobState state = JobState::kQueued;
@@ -63,6 +65,8 @@ struct EventRecord {
 };
 
 struct NewJob {
+  int64_t tenant_id = 1;
+  std::string owner;
   JobSpec spec;
   std::string snapshot;
   std::string idempotency_key;  // empty: none
@@ -75,6 +79,8 @@ struct CreateJobResult {
 };
 
 struct JobFilter {
+  int64_t tenant_id = 0;                      // only this tenant's jobs; 0: every tenant's
+  std::string owner;                          // only this user's jobs; empty: anyone's
   std::vector<JobState> states;               // any of; empty: all
   std::map<std::string, std::string> labels;  // all must match
   int64_t before_id = 0;                      // cursor: only ids below; 0: from the newest
@@ -120,6 +126,8 @@ class Store {
   virtual absl::StatusOr<CreateJobResult> CreateJob(const NewJob& job) = 0;
   // NotFound for an unknown id.
   virtual absl::StatusOr<JobRecord> GetJob(int64_t id) = 0;
+  // The job created with this idempotency key; NotFound when there is none.
+  virtual absl::StatusOr<JobRecord> FindJobByIdempotencyKey(const std::string& key) = 0;
   // Newest first.
   virtual absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter) = 0;
   // Jobs not in a terminal state, in queue order: priority (high first), submit time, id.
@@ -136,6 +144,8 @@ class Store {
   // Updates the job's reason without a state change (why a queued job waits); no event.
   virtual absl::Status SetReason(int64_t job_id, const std::string& reason) = 0;
   virtual absl::StatusOr<std::map<JobState, int64_t>> CountByState() = 0;
+  // How many of the tenant's jobs are in the given state.
+  virtual absl::StatusOr<int64_t> CountJobs(int64_t tenant_id, JobState state) = 0;
 };
 
 }  // namespace dlab

@@ -8,10 +8,19 @@ import time
 import urllib.error
 import urllib.request
 
+import sys
+
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
 BIN = pathlib.Path(os.environ.get("DLAB_BIN_DIR", REPO / "build" / "bin"))
+sys.path.insert(0, str(REPO / "python"))
+from dlab import _http as dlab_http  # noqa: E402  (the SDK's request signing)
+
+# The superadmin every test dlabd starts with (dlabd's bootstrap settings from the environment).
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "e2e-admin-password"
+ADMIN_KEY = ("AKE2EADMIN0000000000", "e2e-admin-secret-0123456789abcdefghijkl")
 
 
 def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
@@ -38,12 +47,18 @@ class Dlabd:
         self.url = None
         self.port = 0
 
+    credentials = ADMIN_KEY  # (key id, secret) that request() signs with; None: unsigned
+
     def start(self):
         listen = f"127.0.0.1:{self.port}"
+        env = dict(os.environ, DLAB_BOOTSTRAP_USER=ADMIN_USER,
+                   DLAB_BOOTSTRAP_PASSWORD=ADMIN_PASSWORD,
+                   DLAB_BOOTSTRAP_ACCESS_KEY_ID=ADMIN_KEY[0],
+                   DLAB_BOOTSTRAP_SECRET_ACCESS_KEY=ADMIN_KEY[1])
         self.proc = subprocess.Popen(
             [str(BIN / "dlabd"), "--listen", listen, "--data-dir", str(self.data_dir),
              "--config", str(self.config)],
-            stdout=subprocess.PIPE, stderr=open(self.log, "ab"), text=True)
+            stdout=subprocess.PIPE, stderr=open(self.log, "ab"), text=True, env=env)
         line = self.proc.stdout.readline()
         if not line.startswith("dlabd listening on http://"):
             self.proc.kill()  # never leave a half-started dlabd behind
@@ -78,7 +93,10 @@ class Dlabd:
                 self.proc.wait()
 
     # --- HTTP helpers -------------------------------------------------------------------
-    def request(self, method, path, body=None, headers=None, raw=False):
+    def request(self, method, path, body=None, headers=None, raw=False, credentials="default",
+                tenant=None):
+        """Sends a request signed with `credentials` ((key id, secret); default: the server's
+        admin key; None: unsigned), acting in `tenant` when given (X-Dlab-Tenant)."""
         data = None
         headers = dict(headers or {})
         if body is not None and not isinstance(body, (bytes, bytearray)):
@@ -86,7 +104,12 @@ class Dlabd:
             headers.setdefault("Content-Type", "application/json")
         elif body is not None:
             data = bytes(body)
+        if tenant is not None:
+            headers["X-Dlab-Tenant"] = tenant
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
+        credentials = self.credentials if credentials == "default" else credentials
+        if credentials is not None:
+            dlab_http.sign_request(req, data, *credentials)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 payload = resp.read()
@@ -115,8 +138,12 @@ class Cli:
     def __init__(self, server):
         self.server = server
 
-    def __call__(self, *args, check=True, timeout=300, cwd=None):
+    def __call__(self, *args, check=True, timeout=300, cwd=None, credentials=ADMIN_KEY,
+                 env_extra=None):
         env = dict(os.environ, DLAB_URL=self.server.url)
+        if credentials is not None:
+            env.update(DLAB_ACCESS_KEY_ID=credentials[0], DLAB_SECRET_ACCESS_KEY=credentials[1])
+        env.update(env_extra or {})
         proc = subprocess.run([str(BIN / "dlab"), *map(str, args)], capture_output=True, text=True,
                               timeout=timeout, env=env, cwd=cwd)
         if check and proc.returncode != 0:

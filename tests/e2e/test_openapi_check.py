@@ -24,6 +24,8 @@ def job(**over):
     body = {
         "id": 12,
         "name": "digits",
+        "tenant": "default",
+        "owner": "admin",
         "state": "RUNNING",
         "reason": "started",
         "spec": {
@@ -95,6 +97,15 @@ def test_every_documented_endpoint_is_present(spec):
         ("get", "/api/v1/jobs/{id}/events"),
         ("get", "/api/v1/jobs/{id}/metrics"), ("post", "/api/v1/jobs/{id}/metrics"),
         ("get", "/api/v1/jobs/{id}/checkpoints"), ("post", "/api/v1/jobs/{id}/checkpoints"),
+        ("post", "/api/v1/login"), ("post", "/api/v1/logout"), ("get", "/api/v1/whoami"),
+        ("post", "/api/v1/keys"), ("get", "/api/v1/keys"), ("delete", "/api/v1/keys/{id}"),
+        ("get", "/api/v1/tenants"), ("post", "/api/v1/tenants"),
+        ("get", "/api/v1/tenants/{name}/members"),
+        ("put", "/api/v1/tenants/{name}/members/{user}"),
+        ("delete", "/api/v1/tenants/{name}/members/{user}"),
+        ("get", "/api/v1/tenants/{name}/quota"), ("put", "/api/v1/tenants/{name}/quota"),
+        ("get", "/api/v1/users"), ("post", "/api/v1/users"),
+        ("put", "/api/v1/users/{name}/password"), ("get", "/api/v1/audit"),
     }
     found = {(m, p) for p, item in spec["paths"].items() for m in item if m in oc.HTTP_METHODS}
     assert found == expected
