@@ -46,6 +46,24 @@ absl::StatusOr<int64_t> ExistingJob(const MetricsApiContext& ctx, const HttpRequ
   return id;
 }
 
+// How long after its job ended a job token is still taken (the SDK's last flush).
+constexpr absl::Duration kTokenLifeAfterEnd = absl::Minutes(5);
+
+// The id of an existing job whose token is still alive: the job has not ended, or ended less
+// than kTokenLifeAfterEnd ago. Unauthenticated after that, NotFound for an unknown job.
+absl::StatusOr<int64_t> LiveJob(const MetricsApiContext& ctx, const HttpRequest& req) {
+  auto id = JobIdParam(req);
+  if (!id.ok()) return id;
+  auto job = ctx.store->GetJob(*id);
+  if (!job.ok()) return job.status();
+  if (IsTerminal(job->state) && job->end_time && absl::Now() - *job->end_time > kTokenLifeAfterEnd) {
+    return absl::UnauthenticatedError(
+        absl::StrCat("Authorization: job ", *id, " ended at ", FormatRfc3339(*job->end_time),
+                     "; its token expired ", absl::FormatDuration(kTokenLifeAfterEnd), " later"));
+  }
+  return id;
+}
+
 // Writes about a job need its own token: "Authorization: Bearer <token>". A user's signed
 // request gets the answer a user gets for the job (404 when they cannot see it), else 403.
 absl::Status Authenticate(const MetricsApiContext& ctx, const HttpRequest& req) {
@@ -222,7 +240,7 @@ absl::StatusOr<ReportBatch> ParseReports(const HttpRequest& req) {
 
 HttpResponse PostMetrics(const MetricsApiContext& ctx, const HttpRequest& req) {
   if (auto s = Authenticate(ctx, req); !s.ok()) return Error(s);
-  auto id = ExistingJob(ctx, req);
+  auto id = LiveJob(ctx, req);
   if (!id.ok()) return Error(id.status());
   auto batch = ParseReports(req);
   if (!batch.ok()) return Error(batch.status());
@@ -321,7 +339,7 @@ absl::StatusOr<CheckpointRecord> ParseCheckpoint(const HttpRequest& req, int64_t
 
 HttpResponse PostCheckpoint(const MetricsApiContext& ctx, const HttpRequest& req) {
   if (auto s = Authenticate(ctx, req); !s.ok()) return Error(s);
-  auto id = ExistingJob(ctx, req);
+  auto id = LiveJob(ctx, req);
   if (!id.ok()) return Error(id.status());
   auto record = ParseCheckpoint(req, *id);
   if (!record.ok()) return Error(record.status());

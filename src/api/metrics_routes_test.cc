@@ -126,6 +126,31 @@ TEST_F(MetricsRoutesTest, WritesNeedTheJobsOwnToken) {
       200);
 }
 
+// A job's token lives as long as the job, and 5 minutes after it ends (the SDK's last flush).
+TEST_F(MetricsRoutesTest, AJobsTokenExpiresAfterTheJobEnded) {
+  auto end = [&](int64_t id, absl::Time when) {
+    ASSERT_TRUE(store_
+                    ->Transition({.job_id = id,
+                                  .from = JobState::kQueued,
+                                  .to = JobState::kCancelled,
+                                  .reason = "cancelled",
+                                  .time = when})
+                    .ok());
+  };
+  end(job_, absl::Now() - absl::Minutes(1));
+  EXPECT_EQ(client_->Send("POST", MetricsPath(job_), kOneReport.dump(), Bearer(job_)).status, 200);
+  end(other_job_, absl::Now() - absl::Minutes(6));
+  for (const std::string& path : {MetricsPath(other_job_), CheckpointsPath(other_job_)}) {
+    Reply reply = client_->Send("POST", path,
+                                path == MetricsPath(other_job_)
+                                    ? kOneReport.dump()
+                                    : json{{"step", 1}, {"path", "/ckpt"}}.dump(),
+                                Bearer(other_job_));
+    EXPECT_EQ(reply.status, 401) << reply.body;
+    EXPECT_THAT(reply.Message(), HasSubstr("its token expired 5m later"));
+  }
+}
+
 TEST_F(MetricsRoutesTest, UnknownJobIs404) {
   for (const std::string& id : {std::string("999"), std::string("abc")}) {
     const std::string base = absl::StrCat("/api/v1/jobs/", id);

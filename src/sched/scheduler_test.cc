@@ -114,3 +114,108 @@ TEST(CheckCanEverRunTest, RefusesWhatTheNodeNeverHas) {
 
 }  // namespace
 }  // namespace dlab
+
+namespace dlab {
+namespace {
+
+// Tenant 7 has a quota; tenant 8 has none. Each case: the quota, what tenant 7 holds now, the
+// queue, which jobs start and why the others wait.
+TEST(ScheduleFifoQuotaTest, TableOfCases) {
+  struct Case {
+    std::string name;
+    TenantQuota quota;
+    TenantUsage used;
+    std::vector<QueuedJob> queue;
+    std::vector<int64_t> started;
+    std::vector<std::string> wait_reasons;
+  };
+  std::vector<Case> cases = {
+      {"running jobs up to the limit",
+       {.running_jobs = 2},
+       {},
+       {{1, {Req(100, 1)}, 7}, {2, {Req(100, 1)}, 7}, {3, {Req(100, 1)}, 7}},
+       {1, 2},
+       {"tenant quota: running_jobs: needs 1, 2 of 2 in use"}},
+      {"another tenant is not held up",
+       {.running_jobs = 1},
+       {.running_jobs = 1},
+       {{1, {Req(100, 1)}, 7}, {2, {Req(100, 1)}, 8}, {3, {Req(100, 1)}, 7}},
+       {2},
+       {"tenant quota: running_jobs: needs 1, 1 of 1 in use",
+        "tenant quota: waiting behind job 1 of the same tenant"}},
+      {"gpus and cpus counted together",
+       {.gpus = 1, .cpu_millis = 1500},
+       {},
+       {{1, {Req(1000, 1, 1)}, 7}, {2, {Req(1000, 1)}, 7}},
+       {1},
+       {"tenant quota: cpus: needs 1, 1 of 1500m in use"}},
+      {"used-up GPU type is not offered: an any-type job gets the A100",
+       {.gpus_by_type = {{"H100", 1}}},
+       {.gpus = 1, .gpus_by_type = {{"H100", 1}}, .running_jobs = 1},
+       {{1, {Req(100, 1, 1)}, 7}},
+       {1},
+       {}},
+      {"a job that needs the used-up type waits for the quota",
+       {.gpus_by_type = {{"h100", 1}}},
+       {.gpus = 1, .gpus_by_type = {{"H100", 1}}, .running_jobs = 1},
+       {{1, {Req(100, 1, 1, "H100")}, 7}},
+       {},
+       {"tenant quota: the free GPUs that fit are of types whose quota is used up"}},
+      {"a gang over the type limit waits",
+       {.gpus_by_type = {{"H100", 1}}},
+       {},
+       {{1, {Req(100, 1, 1, "H100"), Req(100, 1, 1, "H100")}, 7}},
+       {},
+       {"tenant quota: gpus_by_type.H100: needs 2, 0 of 1 in use"}},
+      {"node resources still block everyone (FIFO)",
+       {},
+       {},
+       {{1, {Req(8000, 1)}, 8}, {2, {Req(100, 1)}, 7}},
+       {},
+       {"waiting for resources: needs cpus 8 (free 4)", "waiting behind job 1 (FIFO order)"}},
+  };
+  for (const Case& c : cases) {
+    std::vector<Allocation> in_use;
+    if (c.used.gpus > 0) in_use.push_back({.gpus = {0}});  // an H100
+    auto d = ScheduleFifo({.node = Node(),
+                           .in_use = in_use,
+                           .queue = c.queue,
+                           .quotas = {{7, c.quota}},
+                           .usage = {{7, c.used}}});
+    std::vector<int64_t> started;
+    for (const auto& p : d.start) started.push_back(p.job_id);
+    EXPECT_EQ(started, c.started) << c.name;
+    std::vector<std::string> reasons;
+    for (const auto& w : d.wait) reasons.push_back(w.reason);
+    EXPECT_EQ(reasons, c.wait_reasons) << c.name;
+    if (c.name.find("A100") != std::string::npos && d.start.size() == 1) {
+      EXPECT_EQ(d.start[0].allocation.gpus, std::vector<int>{2}) << c.name;
+    }
+  }
+}
+
+TEST(QuotaTest, CanEverAdmitNamesTheLimits) {
+  EXPECT_TRUE(CheckQuotaCanEverAdmit({Req(1000, 1, 2)}, {.gpus = 2}).ok());
+  auto s = CheckQuotaCanEverAdmit({Req(1000, 1, 2), Req(1000, 1, 2)}, {.gpus = 3});
+  EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(s.message(), "exceeds the tenant's quota, so it could never start: gpus: needs 4, 0 of 3 in use");
+  s = CheckQuotaCanEverAdmit({Req(1000, 3)}, {.memory_bytes = 2LL << 30});
+  EXPECT_EQ(s.message(),
+            "exceeds the tenant's quota, so it could never start: memory: needs 3Gi, 0 of 2Gi in use");
+  EXPECT_EQ(CheckQuotaCanEverAdmit({Req(100, 1)}, {.running_jobs = 0}).code(),
+            absl::StatusCode::kPermissionDenied);
+  // A job without a GPU type is not held to a per-type limit it might not need.
+  EXPECT_TRUE(CheckQuotaCanEverAdmit({Req(100, 1, 2)}, {.gpus_by_type = {{"H100", 1}}}).ok());
+  EXPECT_FALSE(CheckQuotaCanEverAdmit({Req(100, 1, 2, "h100")}, {.gpus_by_type = {{"H100", 1}}}).ok());
+}
+
+TEST(QuotaTest, UsageOfAnAllocationCountsGpusByType) {
+  TenantUsage u = UsageOf({.cpu_millis = 500, .memory_bytes = 1 << 20, .gpus = {0, 2}}, Node());
+  EXPECT_EQ(u.running_jobs, 1);
+  EXPECT_EQ(u.gpus, 2);
+  EXPECT_EQ(u.gpus_by_type, (std::map<std::string, int>{{"A100", 1}, {"H100", 1}}));
+  EXPECT_EQ(u.cpu_millis, 500);
+}
+
+}  // namespace
+}  // namespace dlab
