@@ -5,7 +5,7 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= RelWithDebInfo
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps configure build run stop test unit e2e asan bench format clean
+.PHONY: all deps configure build run stop test unit e2e asan fuzz bench format clean
 
 all: build
 
@@ -41,6 +41,10 @@ asan: deps
 	@cmake --build build-asan -j $(JOBS)
 	@ctest --test-dir build-asan --output-on-failure -j $(JOBS)
 
+# The libFuzzer targets of fuzz/, FUZZ_SECONDS (default 60) each, in their own build-fuzz.
+fuzz:
+	@scripts/install-deps.sh --fuzz && scripts/fuzz.sh
+
 bench: build
 	@scripts/install-deps.sh --bench
 	@bench/run-all.sh
@@ -49,4 +53,4 @@ format:
 	@clang-format -i $$(git ls-files 'src/*.h' 'src/*.cc')
 
 clean:
-	rm -rf $(BUILD_DIR) build-asan
+	rm -rf $(BUILD_DIR) build-asan build-fuzz

@@ -159,6 +159,7 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
     auto gpus = Integer(v["gpus"], absl::StrCat(prefix, "gpus"), 0, 1024);
     if (!gpus.ok()) return gpus.status();
     r->gpus = static_cast<int>(*gpus);
+    if (r->gpus == 0) r->gpu_type.clear();  // a role without GPUs drops the job's GPU type
   }
   if (v.contains("gpu_type") && !v["gpu_type"].is_null()) {
     if (!v["gpu_type"].is_string()) {

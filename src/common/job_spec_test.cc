@@ -174,3 +174,42 @@ TEST(JobSpecTest, TaskErrorsNameTheField) {
 
 }  // namespace
 }  // namespace dlab
+
+namespace dlab {
+namespace {
+
+// Found by fuzz/job_spec_fuzzer: YAML aliases that refer to themselves or expand exponentially
+// are refused instead of overflowing the stack or running for minutes.
+TEST(YamlJsonTest, SelfReferringAndExplodingAliasesAreRefused) {
+  auto self = ParseYamlOrJson("name: &a [*a]\n");
+  ASSERT_FALSE(self.ok());
+  EXPECT_NE(self.status().message().find("nested too deeply, or aliases expand too far"),
+            std::string::npos)
+      << self.status();
+  std::string bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n";
+  for (char level = 'b'; level <= 'j'; ++level) {
+    std::string prev(1, static_cast<char>(level - 1));
+    bomb += std::string(1, level) + ": &" + level + " [*" + prev + ", *" + prev + ", *" + prev +
+            ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" + prev + ", *" +
+            prev + ", *" + prev + "]\n";
+  }
+  EXPECT_FALSE(ParseYamlOrJson(bomb).ok());
+  EXPECT_TRUE(ParseYamlOrJson("a: &a {x: 1}\nb: *a\n").ok());  // ordinary aliases still work
+}
+
+// Also from the fuzzer: a role without GPUs does not inherit the job's GPU type, so the
+// normalized spec parses again.
+TEST(JobSpecTest, ARoleWithoutGpusDropsTheJobsGpuType) {
+  auto j = ParseYamlOrJson(
+      "name: x\ncommand: 'true'\nresources: {gpus: 1, gpu_type: H100}\n"
+      "tasks: {worker: 2, ps: {count: 1, resources: {gpus: 0}}}\n");
+  ASSERT_TRUE(j.ok());
+  auto spec = ParseJobSpec(*j);
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  auto again = ParseJobSpec(JobSpecToJson(*spec));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(JobSpecToJson(*again), JobSpecToJson(*spec));
+}
+
+}  // namespace
+}  // namespace dlab

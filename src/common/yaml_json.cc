@@ -25,7 +25,15 @@ nlohmann::json ScalarToJson(const YAML::Node& node) {
   return s;
 }
 
-nlohmann::json NodeToJson(const YAML::Node& node) {
+// Aliases share nodes, so a short document can expand without end: `&a [*a]` refers to itself,
+// and nested aliases grow exponentially ("billion laughs"). Real documents stay far inside these.
+constexpr int kMaxDepth = 100;
+constexpr int kMaxValues = 100000;
+
+nlohmann::json NodeToJson(const YAML::Node& node, int depth, int* values) {
+  if (depth > kMaxDepth || ++*values > kMaxValues) {
+    throw YAML::ParserException(node.Mark(), "nested too deeply, or aliases expand too far");
+  }
   switch (node.Type()) {
     case YAML::NodeType::Null:
     case YAML::NodeType::Undefined:
@@ -34,12 +42,14 @@ nlohmann::json NodeToJson(const YAML::Node& node) {
       return ScalarToJson(node);
     case YAML::NodeType::Sequence: {
       nlohmann::json arr = nlohmann::json::array();
-      for (const auto& item : node) arr.push_back(NodeToJson(item));
+      for (const auto& item : node) arr.push_back(NodeToJson(item, depth + 1, values));
       return arr;
     }
     case YAML::NodeType::Map: {
       nlohmann::json obj = nlohmann::json::object();
-      for (const auto& kv : node) obj[kv.first.as<std::string>()] = NodeToJson(kv.second);
+      for (const auto& kv : node) {
+        obj[kv.first.as<std::string>()] = NodeToJson(kv.second, depth + 1, values);
+      }
       return obj;
     }
   }
@@ -51,7 +61,8 @@ nlohmann::json NodeToJson(const YAML::Node& node) {
 absl::StatusOr<nlohmann::json> ParseYamlOrJson(absl::string_view text) {
   try {
     YAML::Node root = YAML::Load(std::string(text));
-    return NodeToJson(root);
+    int values = 0;
+    return NodeToJson(root, 0, &values);
   } catch (const YAML::Exception& e) {
     return absl::InvalidArgumentError(
         absl::StrFormat("cannot parse YAML/JSON at line %d, column %d: %s", e.mark.line + 1,
