@@ -16,6 +16,14 @@ from datetime import datetime
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("DLAB_BIN_DIR") or os.path.join(REPO, "build", "bin")
 TERMINAL = {"SUCCEEDED", "FAILED", "CANCELLED"}
+sys.path.insert(0, os.path.join(REPO, "python"))
+from dlab import _auth  # noqa: E402  (request signing, docs/auth.md)
+
+# The superadmin key every benchmark dlabd starts with (dlabd's bootstrap environment).
+BENCH_KEY = ("AKBENCH0000000000000", "bench-secret-0123456789abcdefghijklmnop")
+BOOTSTRAP_ENV = {"DLAB_BOOTSTRAP_ACCESS_KEY_ID": BENCH_KEY[0],
+                 "DLAB_BOOTSTRAP_SECRET_ACCESS_KEY": BENCH_KEY[1],
+                 "DLAB_BOOTSTRAP_PASSWORD": "bench-password"}
 
 
 def parse_time(s):
@@ -57,7 +65,8 @@ class Dlabd:
         self.proc = subprocess.Popen(
             [os.path.join(BIN, "dlabd"), "--listen", "127.0.0.1:0", "--data-dir", data,
              "--config", cfg],
-            stdout=subprocess.PIPE, stderr=self.log, text=True)
+            stdout=subprocess.PIPE, stderr=self.log, text=True,
+            env=dict(os.environ, **BOOTSTRAP_ENV))
         deadline = time.time() + self.start_timeout
         line = ""
         import select
@@ -105,12 +114,24 @@ class Dlabd:
         return None
 
 
+def sign(conn, method, path, data, headers, key=BENCH_KEY):
+    """Adds the signature headers (docs/auth.md) for a request on conn to headers."""
+    headers["Host"] = "%s:%d" % (conn.host, conn.port)
+    headers["X-Dlab-Nonce"] = _auth.new_nonce()
+    decoded, query = _auth.parse_target(path)
+    lowered = {k.lower(): v for k, v in headers.items()}
+    also = [h for h in ("content-type", "x-dlab-nonce") if h in lowered]
+    headers.update(_auth.sign(method, decoded or "/", query, lowered, data, *key, also_sign=also))
+    return headers
+
+
 def request(conn, method, path, body=None):
     headers = {}
     data = None
     if body is not None:
         data = json.dumps(body).encode()
         headers["Content-Type"] = "application/json"
+    sign(conn, method, path, data, headers)
     conn.request(method, path, body=data, headers=headers)
     resp = conn.getresponse()
     payload = resp.read()

@@ -33,6 +33,9 @@ iso2s() { date -d "$1" +%s.%N; }
 
 echo 'node: {gpus: none}' > "$TMP/dlabd.yaml"
 mkfifo "$TMP/out"
+# The superadmin key that the CLI signs with (dlabd's bootstrap settings from the environment).
+export DLAB_ACCESS_KEY_ID=AKBENCH0000000000000 DLAB_SECRET_ACCESS_KEY=bench-secret-0123456789abcdefghijklmnop
+DLAB_BOOTSTRAP_ACCESS_KEY_ID=$DLAB_ACCESS_KEY_ID DLAB_BOOTSTRAP_SECRET_ACCESS_KEY=$DLAB_SECRET_ACCESS_KEY \
 "$BIN/dlabd" --listen 127.0.0.1:0 --data-dir "$TMP/data" --config "$TMP/dlabd.yaml" \
   > "$TMP/out" 2> "$TMP/dlabd.log" &
 DLABD_PID=$!
@@ -61,7 +64,7 @@ for i in $(seq "$RUNS"); do
     > "$TMP/dlab-$i.log" 2>&1
   t1=$(now)
   wall=$(echo "$t1 - $t0" | bc -l)
-  job=$(curl -sf "$URL/api/v1/jobs?limit=1")
+  job=$("$BIN/dlab" --url "$URL" ls --limit 1 --json)
   id=$(jq -r '.jobs[0].id' <<<"$job")
   state=$(jq -r '.jobs[0].state' <<<"$job")
   [[ $state == SUCCEEDED ]] || { echo "job $id ended $state"; cat "$TMP/dlab-$i.log"; exit 1; }

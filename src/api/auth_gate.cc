@@ -155,7 +155,9 @@ absl::StatusOr<Caller> AuthGate::Authenticate(const HttpRequest& req) {
   int64_t user_id = 0;
   auto authorization = req.Header("authorization");
   auto session = CookieValue(req, kSessionCookie);
-  if (!authorization && session) {
+  if (!authorization && !session && anonymous_user_) {
+    user_id = *anonymous_user_;
+  } else if (!authorization && session) {
     auto record = identity_->GetSession(Sha256Hex(*session), absl::Now());
     if (!record.ok()) {
       if (absl::IsNotFound(record.status())) {

@@ -7,7 +7,11 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_cat.h"
 #include "cli/commands.h"
+#include "cli/config_file.h"
+#include "cli/credentials.h"
+#include "cli/prompter.h"
 #include "cli/server_url.h"
+#include "cli/tenancy_commands.h"
 
 namespace dlab {
 namespace {
@@ -71,9 +75,246 @@ void AddJobCommand(CLI::App* app, const std::string& name, const std::string& de
   OnChosen(sub, action, command, options);
 }
 
-int ReportFailure(const absl::Status& status) {
-  std::cerr << "dlab: " << status.message() << std::endl;
+// A subcommand with --json and nothing else.
+void AddFormatCommand(CLI::App* parent, const std::string& name, const std::string& description,
+                      const std::string& json_what, FormatOptions* options,
+                      absl::Status (*command)(const CommandContext&, const FormatOptions&),
+                      Action* action) {
+  CLI::App* sub = parent->add_subcommand(name, description);
+  AddJsonFlag(sub, &options->format, json_what);
+  OnChosen(sub, action, command, options);
+}
+
+// --password-stdin and --password-file, which exclude each other.
+void AddPasswordSource(CLI::App* command, PasswordSource* source, const std::string& whose) {
+  CLI::Option* from_stdin = command->add_flag(
+      "--password-stdin", source->from_stdin,
+      absl::StrCat("read ", whose, " password from the first line of standard input"));
+  command
+      ->add_option("--password-file", source->file,
+                   absl::StrCat("read ", whose, " password from the first line of FILE"))
+      ->type_name("FILE")
+      ->check(CLI::ExistingFile.description(""))
+      ->excludes(from_stdin);
+}
+
+// How a command uses the configured access key.
+enum class KeyUse {
+  kSigns,    // signs its requests with it; a 401 earns the hint to log in
+  kManages,  // login and logout: create or revoke the key themselves
+};
+
+constexpr char kLoginHint[] =
+    " (run `dlab login`, or set DLAB_ACCESS_KEY_ID and DLAB_SECRET_ACCESS_KEY)";
+
+int ReportFailure(const absl::Status& status, KeyUse key_use = KeyUse::kManages) {
+  std::cerr << "dlab: " << status.message();
+  if (key_use == KeyUse::kSigns && absl::IsUnauthenticated(status)) std::cerr << kLoginHint;
+  std::cerr << std::endl;
   return kFailureExitStatus;
+}
+
+// The tenant to act in and, for commands that sign with the configured key, that key.
+absl::StatusOr<HttpClientOptions> ResolveClientOptions(const IdentitySources& identity,
+                                                       const ConfigFile& config, KeyUse key_use) {
+  HttpClientOptions options;
+  auto tenant = ResolveTenant(identity, config);
+  if (!tenant.ok()) return tenant.status();
+  options.tenant = *tenant;
+  if (key_use == KeyUse::kSigns) {
+    auto credentials = ResolveCredentials(identity, config);
+    if (!credentials.ok()) return credentials.status();
+    options.credentials = *credentials;
+  }
+  return options;
+}
+
+// What is known once the arguments are parsed and the environment is read, before the action
+// runs.
+struct Resolved {
+  std::optional<std::string> tenant_flag;  // --tenant
+  std::string config_path;                 // empty when neither HOME nor XDG_CONFIG_HOME is set
+  IdentitySources identity;
+};
+
+// The options of the identity subcommands, as parsing fills them in.
+struct IdentityArgs {
+  LoginOptions login;
+  LogoutOptions logout;
+  FormatOptions whoami;
+  KeyCreateOptions key_create;
+  KeyListOptions key_list;
+  NameOptions key_revoke;
+  UserCreateOptions user_create;
+  FormatOptions user_list;
+};
+
+// login, logout, whoami, keys, users and passwd.
+void AddIdentityCommands(CLI::App* app, IdentityArgs* args, const Resolved* resolved,
+                         Action* action, KeyUse* key_use) {
+  CLI::App* login_cmd = app->add_subcommand(
+      "login",
+      "Sign in with your user name and password, create an access key, and save it (with the\n"
+      "server URL, and --tenant when given) in the config file, readable only by you. Later\n"
+      "commands sign their requests with it.");
+  login_cmd->add_option("--user", args->login.user, "your user name (default: asked for)")
+      ->type_name("NAME");
+  AddPasswordSource(login_cmd, &args->login.password, "your");
+  login_cmd
+      ->add_option("--name", args->login.key_name, "a name for the new key (default: cli@HOST)")
+      ->type_name("KEYNAME");
+  login_cmd->callback([=] {
+    *key_use = KeyUse::kManages;
+    *action = [=](const CommandContext& ctx) {
+      args->login.config_path = resolved->config_path;
+      args->login.tenant = resolved->tenant_flag;
+      args->login.environment_has_key = IsSet(resolved->identity.env_key_id);
+      return ExitStatusOf(Login(ctx, args->login));
+    };
+  });
+
+  CLI::App* logout_cmd = app->add_subcommand(
+      "logout", "Revoke the access key saved in the config file and remove it from there.");
+  logout_cmd->callback([=] {
+    *key_use = KeyUse::kManages;
+    *action = [=](const CommandContext& ctx) {
+      args->logout.config_path = resolved->config_path;
+      return ExitStatusOf(Logout(ctx, args->logout));
+    };
+  });
+
+  AddFormatCommand(app, "whoami",
+                   "Show who you are: your user, the access key in use, the tenant you act in\n"
+                   "with your role there, and all your tenants.",
+                   "the server's answer", &args->whoami, Whoami, action);
+
+  CLI::App* keys_cmd = app->add_subcommand("keys", "Manage access keys.");
+  keys_cmd->require_subcommand(1);
+  CLI::App* key_create_cmd = keys_cmd->add_subcommand(
+      "create", "Create an access key for yourself; prints its id and its secret, only once.");
+  key_create_cmd->add_option("--name", args->key_create.name, "the key's name (default: cli@HOST)")
+      ->type_name("NAME");
+  AddJsonFlag(key_create_cmd, &args->key_create.format, "the new key");
+  OnChosen(key_create_cmd, action, CreateKey, &args->key_create);
+  CLI::App* key_list_cmd = keys_cmd->add_subcommand("ls", "List your access keys.");
+  key_list_cmd->add_option("--user", args->key_list.user, "another user's keys (for admins)")
+      ->type_name("USER");
+  AddJsonFlag(key_list_cmd, &args->key_list.format, "{\"keys\": [...]}");
+  OnChosen(key_list_cmd, action, ListKeys, &args->key_list);
+  CLI::App* key_revoke_cmd =
+      keys_cmd->add_subcommand("revoke", "Revoke an access key: it signs nothing any more.");
+  key_revoke_cmd->add_option("ID", args->key_revoke.name, "the key id (AK...)")->required();
+  AddJsonFlag(key_revoke_cmd, &args->key_revoke.format, "the revoked key");
+  OnChosen(key_revoke_cmd, action, RevokeKey, &args->key_revoke);
+
+  CLI::App* users_cmd = app->add_subcommand("users", "Manage users (superadmins).");
+  users_cmd->require_subcommand(1);
+  CLI::App* user_create_cmd = users_cmd->add_subcommand(
+      "create", "Create a user; the password is asked for (twice) unless given otherwise.");
+  user_create_cmd->add_option("NAME", args->user_create.name, "the user's name")->required();
+  user_create_cmd->add_flag("--superadmin", args->user_create.superadmin,
+                            "the user manages tenants, users and quotas");
+  AddPasswordSource(user_create_cmd, &args->user_create.password, "the user's");
+  AddJsonFlag(user_create_cmd, &args->user_create.format, "the new user");
+  OnChosen(user_create_cmd, action, CreateUser, &args->user_create);
+  AddFormatCommand(users_cmd, "ls", "List the users.", "{\"users\": [...]}", &args->user_list,
+                   ListUsers, action);
+
+  CLI::App* passwd_cmd = app->add_subcommand(
+      "passwd", "Change your password: asks for the current one and the new one (twice).");
+  passwd_cmd->callback([=] {
+    *action = [](const CommandContext& ctx) { return ExitStatusOf(ChangePassword(ctx)); };
+  });
+}
+
+// The options of the tenancy subcommands, as parsing fills them in.
+struct TenancyArgs {
+  NameOptions tenant_create;
+  FormatOptions tenant_list;
+  FormatOptions member_list;
+  MemberOptions member_set;
+  MemberOptions member_remove;
+  FormatOptions quota_show;
+  QuotaChanges quota_set;
+  AuditOptions audit;
+};
+
+// tenants, members, quota and audit.
+void AddTenancyCommands(CLI::App* app, TenancyArgs* args, Action* action) {
+  CLI::App* tenants_cmd = app->add_subcommand("tenants", "Manage tenants (superadmins).");
+  tenants_cmd->require_subcommand(1);
+  CLI::App* tenant_create_cmd = tenants_cmd->add_subcommand("create", "Create a tenant.");
+  tenant_create_cmd->add_option("NAME", args->tenant_create.name, "the tenant's name")->required();
+  AddJsonFlag(tenant_create_cmd, &args->tenant_create.format, "the new tenant");
+  OnChosen(tenant_create_cmd, action, CreateTenant, &args->tenant_create);
+  AddFormatCommand(tenants_cmd, "ls", "List the tenants you can see.", "{\"tenants\": [...]}",
+                   &args->tenant_list, ListTenants, action);
+
+  CLI::App* members_cmd = app->add_subcommand(
+      "members",
+      "Manage the members of a tenant: the one named with --tenant, else the one you act in.");
+  members_cmd->require_subcommand(1);
+  AddFormatCommand(members_cmd, "ls", "List the tenant's members and their roles.",
+                   "{\"members\": [...]}", &args->member_list, ListMembers, action);
+  CLI::App* member_set_cmd = members_cmd->add_subcommand(
+      "set",
+      "Make USER a member of the tenant with ROLE, or change their role: viewer (reads),\n"
+      "member (also runs and cancels jobs), admin (also manages members and keys).");
+  member_set_cmd->add_option("USER", args->member_set.user, "the user's name")->required();
+  member_set_cmd->add_option("ROLE", args->member_set.role, "admin, member or viewer")
+      ->required()
+      ->check(CLI::IsMember({"admin", "member", "viewer"}));
+  AddJsonFlag(member_set_cmd, &args->member_set.format, "the membership");
+  OnChosen(member_set_cmd, action, SetMember, &args->member_set);
+  CLI::App* member_remove_cmd = members_cmd->add_subcommand("rm", "Remove USER from the tenant.");
+  member_remove_cmd->add_option("USER", args->member_remove.user, "the user's name")->required();
+  OnChosen(member_remove_cmd, action, RemoveMember, &args->member_remove);
+
+  CLI::App* quota_cmd = app->add_subcommand(
+      "quota",
+      "Show the quota of a tenant (the one named with --tenant, else the one you act in): per\n"
+      "resource what its jobs use and the limit.");
+  AddJsonFlag(quota_cmd, &args->quota_show.format, "the server's answer");
+  CLI::App* quota_set_cmd = quota_cmd->add_subcommand(
+      "set",
+      "Change some limits of the tenant's quota, keeping the others (superadmins). `none`\n"
+      "removes a limit.");
+  quota_set_cmd->add_option("--gpus", args->quota_set.gpus, "GPUs of all types together")
+      ->type_name("N|none");
+  quota_set_cmd
+      ->add_option("--gpu-type", args->quota_set.gpu_types,
+                   "GPUs of one type, e.g. H100=2; repeatable")
+      ->type_name("TYPE=N|none");
+  quota_set_cmd->add_option("--cpus", args->quota_set.cpus, "CPUs, e.g. 16 or 500m")
+      ->type_name("C|none");
+  quota_set_cmd->add_option("--memory", args->quota_set.memory, "memory, e.g. 64Gi")
+      ->type_name("M|none");
+  quota_set_cmd
+      ->add_option("--running-jobs", args->quota_set.running_jobs, "jobs holding resources at once")
+      ->type_name("N|none");
+  quota_set_cmd->add_option("--queued-jobs", args->quota_set.queued_jobs, "jobs waiting at once")
+      ->type_name("N|none");
+  AddJsonFlag(quota_set_cmd, &args->quota_set.format, "the new quota");
+  OnChosen(quota_set_cmd, action, SetQuota, &args->quota_set);
+  quota_cmd->callback([=] {
+    if (quota_set_cmd->parsed()) return;
+    *action = [=](const CommandContext& ctx) {
+      return ExitStatusOf(ShowQuota(ctx, args->quota_show));
+    };
+  });
+
+  CLI::App* audit_cmd = app->add_subcommand(
+      "audit",
+      "Show the audit trail: who did what to which object, when, from where, and with what\n"
+      "outcome (every change, and every refused request).");
+  audit_cmd->add_option("--limit", args->audit.limit, "show at most N records")
+      ->type_name("N")
+      ->check(kPositiveInteger)
+      ->capture_default_str();
+  audit_cmd->add_option("--tenant", args->audit.tenant, "only the records of tenant NAME")
+      ->type_name("NAME");
+  AddJsonFlag(audit_cmd, &args->audit.format, "{\"records\": [...]}");
+  OnChosen(audit_cmd, action, ShowAudit, &args->audit);
 }
 
 }  // namespace
@@ -82,16 +323,24 @@ int RunCli(int argc, char** argv) {
   CLI::App app{
       "dlab: submit and watch jobs on a dlab server (dlabd).\n"
       "The server is --url, else $DLAB_URL, else `url:` in $XDG_CONFIG_HOME/dlab/config\n"
-      "(default ~/.config/dlab/config), else http://127.0.0.1:8080.",
+      "(default ~/.config/dlab/config), else http://127.0.0.1:8080. Requests are signed with\n"
+      "the access key in $DLAB_ACCESS_KEY_ID and $DLAB_SECRET_ACCESS_KEY, else the one\n"
+      "`dlab login` saved in the config file.",
       "dlab"};
   app.set_version_flag("--version", absl::StrCat("dlab ", kDlabVersion));
   app.require_subcommand(1);
   app.fallthrough();
   std::optional<std::string> url;
   app.add_option("--url", url, "dlabd's base URL, e.g. http://gpu-box:8080")->type_name("URL");
+  Resolved resolved;
+  app.add_option("--tenant", resolved.tenant_flag,
+                 "the tenant to act in (default: $DLAB_TENANT, else `tenant:` in the config\n"
+                 "file, else your first tenant)")
+      ->type_name("NAME");
 
   // The chosen subcommand stores what to do here; it runs once the URL is known.
   Action action;
+  KeyUse key_use = KeyUse::kSigns;
 
   RunOptions run;
   CLI::App* run_cmd = app.add_subcommand(
@@ -187,6 +436,11 @@ int RunCli(int argc, char** argv) {
   AddJobCommand(&app, "events", "Show a job's state transitions, oldest first.",
                 "{\"events\": [...]}", &events, ShowEvents, &action);
 
+  IdentityArgs identity;
+  AddIdentityCommands(&app, &identity, &resolved, &action, &key_use);
+  TenancyArgs tenancy;
+  AddTenancyCommands(&app, &tenancy, &action);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -194,14 +448,23 @@ int RunCli(int argc, char** argv) {
   }
   if (!action) return kUsageExitStatus;  // require_subcommand makes this unreachable
 
-  auto server_url = ResolveServerUrl(UrlSourcesFromEnvironment(url));
+  UrlSources url_sources = UrlSourcesFromEnvironment(url);
+  auto server_url = ResolveServerUrl(url_sources);
   if (!server_url.ok()) return ReportFailure(server_url.status());
-  HttpClient client(*server_url);
-  CommandContext ctx{.client = &client, .out = &std::cout};
+  resolved.config_path = ConfigFilePath(url_sources).value_or("");
+  absl::StatusOr<ConfigFile> config = ConfigFile{};
+  if (!resolved.config_path.empty()) config = ReadConfigFile(resolved.config_path);
+  if (!config.ok()) return ReportFailure(config.status());
+  resolved.identity = IdentitySourcesFromEnvironment(resolved.tenant_flag);
+  auto client_options = ResolveClientOptions(resolved.identity, *config, key_use);
+  if (!client_options.ok()) return ReportFailure(client_options.status());
+  HttpClient client(*server_url, *client_options);
+  std::unique_ptr<Prompter> prompter = NewTerminalPrompter();
+  CommandContext ctx{.client = &client, .out = &std::cout, .prompter = prompter.get()};
   try {
     absl::StatusOr<int> exit_status = action(ctx);
     std::cout.flush();
-    if (!exit_status.ok()) return ReportFailure(exit_status.status());
+    if (!exit_status.ok()) return ReportFailure(exit_status.status(), key_use);
     return *exit_status;
   } catch (const std::exception& e) {
     // nlohmann::json throws when a reply has a field of an unexpected type.

@@ -16,11 +16,11 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "cli/command_support.h"
 #include "cli/job_format.h"
 #include "cli/progress_bar.h"
 #include "cli/snapshot_packer.h"
 #include "cli/sse_parser.h"
-#include "common/uri_encode.h"
 #include "common/yaml_json.h"
 
 namespace dlab {
@@ -33,23 +33,6 @@ constexpr int kMaxPageSize = 500;
 
 std::string JobPath(int64_t job_id, absl::string_view suffix = "") {
   return absl::StrCat("/api/v1/jobs/", job_id, suffix);
-}
-
-void PrintJson(std::ostream& out, const json& value) {
-  out << value.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-}
-
-// Prints a reply as JSON, or for people as `to_text` renders it.
-absl::Status PrintReply(const CommandContext& ctx, OutputFormat format,
-                        const absl::StatusOr<json>& reply,
-                        const std::function<std::string(const json&)>& to_text) {
-  if (!reply.ok()) return reply.status();
-  if (format == OutputFormat::kJson) {
-    PrintJson(*ctx.out, *reply);
-  } else {
-    *ctx.out << to_text(*reply);
-  }
-  return absl::OkStatus();
 }
 
 // A file in the temporary directory, removed when this goes out of scope.
@@ -140,19 +123,13 @@ absl::StatusOr<std::string> UploadCode(const CommandContext& ctx, const fs::path
   return packed->id;
 }
 
-// `path` with the query parameters (already encoded) joined after a '?', when there are any.
-std::string WithQuery(std::string path, const std::vector<std::string>& query) {
-  if (!query.empty()) absl::StrAppend(&path, "?", absl::StrJoin(query, "&"));
-  return path;
-}
-
-std::string LogsPath(const LogsOptions& options) {
-  std::vector<std::string> query;
-  if (options.follow) query.push_back("follow=true");
-  if (options.tail) query.push_back(absl::StrCat("tail=", *options.tail));
-  if (options.attempt) query.push_back(absl::StrCat("attempt=", *options.attempt));
-  if (options.task) query.push_back(absl::StrCat("task=", *options.task));
-  return WithQuery(JobPath(options.job_id, "/logs"), query);
+HttpRequest LogsRequest(const LogsOptions& options) {
+  HttpRequest request{.path = JobPath(options.job_id, "/logs")};
+  if (options.follow) request.query.emplace_back("follow", "true");
+  if (options.tail) request.query.emplace_back("tail", absl::StrCat(*options.tail));
+  if (options.attempt) request.query.emplace_back("attempt", absl::StrCat(*options.attempt));
+  if (options.task) request.query.emplace_back("task", absl::StrCat(*options.task));
+  return request;
 }
 
 // How a followed log stream ended, when the server said so.
@@ -184,7 +161,9 @@ absl::StatusOr<std::optional<LogEnd>> FollowLog(const CommandContext& ctx,
     ctx.out->flush();
     return !end.has_value();
   };
-  auto response = ctx.client->Send(HttpRequest{.path = LogsPath(options), .on_chunk = on_chunk});
+  HttpRequest request = LogsRequest(options);
+  request.on_chunk = on_chunk;
+  auto response = ctx.client->Send(request);
   if (!response.ok()) return response.status();
   return end;
 }
@@ -249,10 +228,10 @@ absl::StatusOr<int> RunJob(const CommandContext& ctx, const RunOptions& options)
 }
 
 absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options) {
-  std::string filters;
+  NameValues filters;
   for (const std::string& states : options.states) {
     for (absl::string_view state : absl::StrSplit(states, ',', absl::SkipEmpty())) {
-      absl::StrAppend(&filters, "&state=", UriEncode(absl::AsciiStrToUpper(state)));
+      filters.emplace_back("state", absl::AsciiStrToUpper(state));
     }
   }
   for (const std::string& label : options.labels) {
@@ -261,26 +240,12 @@ absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options) {
       return absl::InvalidArgumentError(
           absl::StrCat("--label ", label, ": expected key=value, e.g. --label project=mnist"));
     }
-    absl::StrAppend(&filters, "&label=", UriEncode(kv.first), "=", UriEncode(kv.second));
+    filters.emplace_back("label", label);
   }
 
-  json jobs = json::array();
-  std::string cursor;
-  while (static_cast<int>(jobs.size()) < options.limit) {
-    int page_size = std::min(options.limit - static_cast<int>(jobs.size()), kMaxPageSize);
-    std::string path = absl::StrCat("/api/v1/jobs?limit=", page_size, filters);
-    if (!cursor.empty()) absl::StrAppend(&path, "&cursor=", UriEncode(cursor));
-    auto page = ctx.client->GetJson(path);
-    if (!page.ok()) return page.status();
-    const json& page_jobs = page->value("jobs", json::array());
-    for (const json& job : page_jobs) {
-      if (static_cast<int>(jobs.size()) < options.limit) jobs.push_back(job);
-    }
-    json next = page->value("next_cursor", json());
-    if (page_jobs.empty() || !next.is_string() || next.get<std::string>().empty()) break;
-    cursor = next.get<std::string>();
-  }
-  return PrintReply(ctx, options.format, json{{"jobs", jobs}},
+  auto jobs = ListPaged(ctx, "/api/v1/jobs", "jobs", filters, options.limit, kMaxPageSize);
+  if (!jobs.ok()) return jobs.status();
+  return PrintReply(ctx, options.format, json{{"jobs", *jobs}},
                     [](const json& reply) { return FormatJobTable(reply["jobs"], absl::Now()); });
 }
 
@@ -306,7 +271,7 @@ absl::Status ShowEvents(const CommandContext& ctx, const JobOptions& options) {
 
 absl::Status ShowLogs(const CommandContext& ctx, const LogsOptions& options) {
   if (options.follow) return FollowLog(ctx, options).status();
-  auto response = ctx.client->Send(HttpRequest{.path = LogsPath(options)});
+  auto response = ctx.client->Send(LogsRequest(options));
   if (!response.ok()) return response.status();
   *ctx.out << response->body;
   return absl::OkStatus();
@@ -314,19 +279,21 @@ absl::Status ShowLogs(const CommandContext& ctx, const LogsOptions& options) {
 
 absl::Status ShowMetrics(const CommandContext& ctx, const MetricsOptions& options) {
   // The table draws at most kMetricTrendWidth points; JSON gets what the server sends by default.
-  std::vector<std::string> query;
+  NameValues query;
   if (options.format == OutputFormat::kText) {
-    query.push_back(absl::StrCat("max_points=", kMetricTrendWidth));
+    query.emplace_back("max_points", absl::StrCat(kMetricTrendWidth));
   }
-  for (const std::string& name : options.names) query.push_back("name=" + UriEncode(name));
-  std::string path = WithQuery(JobPath(options.job_id, "/metrics"), query);
-  return PrintReply(ctx, options.format, ctx.client->GetJson(path), [&](const json& reply) {
-    const json& series = reply.value("series", json::array());
-    if (!series.empty()) return FormatMetricTable(series);
-    if (options.names.empty()) return absl::StrCat("job ", options.job_id, " has no metrics\n");
-    return absl::StrCat("job ", options.job_id, " has no metric named ",
-                        absl::StrJoin(options.names, " or "), "\n");
-  });
+  for (const std::string& name : options.names) query.emplace_back("name", name);
+  return PrintReply(ctx, options.format,
+                    ctx.client->GetJson(JobPath(options.job_id, "/metrics"), std::move(query)),
+                    [&](const json& reply) {
+                      const json& series = reply.value("series", json::array());
+                      if (!series.empty()) return FormatMetricTable(series);
+                      if (options.names.empty())
+                        return absl::StrCat("job ", options.job_id, " has no metrics\n");
+                      return absl::StrCat("job ", options.job_id, " has no metric named ",
+                                          absl::StrJoin(options.names, " or "), "\n");
+                    });
 }
 
 absl::Status ShowCheckpoints(const CommandContext& ctx, const JobOptions& options) {

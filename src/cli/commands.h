@@ -1,25 +1,17 @@
-// The `dlab` subcommands, each a function over an HttpClient that writes what the user asked for
-// to `out`. Failures come back as Status values; the caller prints them. Not thread-safe: one
-// command at a time per context.
+// The `dlab` job subcommands (run, ls, describe, logs, metrics, checkpoints, cancel, events),
+// each a function over an HttpClient that writes what the user asked for to `out`. Failures come
+// back as Status values; the caller prints them. Not thread-safe: one command at a time.
 #pragma once
 
 #include <cstdint>
 #include <optional>
-#include <ostream>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "cli/http_client.h"
+#include "cli/command_support.h"
 
 namespace dlab {
-
-struct CommandContext {
-  HttpClient* client = nullptr;
-  std::ostream* out = nullptr;  // results: ids, tables, JSON, log lines
-};
-
-enum class OutputFormat { kText, kJson };
 
 struct RunOptions {
   std::string spec_file;

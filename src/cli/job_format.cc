@@ -8,77 +8,25 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "cli/sparkline.h"
+#include "cli/table.h"
 
 namespace dlab {
 namespace {
 
 using nlohmann::json;
+using table::Field;
+using table::OneLine;
+using table::RenderTable;
+using table::Text;
+using table::Truncate;
 
 constexpr size_t kReasonColumnWidth = 48;
 constexpr int kCancelledExitStatus = 130;
-
-const json& Field(const json& object, const char* key) {
-  static const json kNull;
-  if (!object.is_object()) return kNull;
-  auto it = object.find(key);
-  return it == object.end() ? kNull : *it;
-}
-
-// A scalar as text; "-" for null or absent.
-std::string Text(const json& value) {
-  if (value.is_null()) return "-";
-  if (value.is_string()) return value.get<std::string>();
-  return value.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-std::string Text(const json& object, const char* key) { return Text(Field(object, key)); }
-
-size_t DisplayWidth(std::string_view s) {
-  return static_cast<size_t>(std::count_if(
-      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
-}
-
-// At most `width` characters, ending in "..." when cut; never splits a UTF-8 sequence.
-std::string Truncate(std::string s, size_t width) {
-  if (DisplayWidth(s) <= width) return s;
-  size_t keep = 0;
-  for (size_t chars = 0; keep < s.size(); ++keep) {
-    if ((static_cast<unsigned char>(s[keep]) & 0xC0) != 0x80 && chars++ == width - 3) break;
-  }
-  s.resize(keep);
-  return s + "...";
-}
-
-// Left-aligned columns separated by two spaces, each line after `indent`; the first row is the
-// header.
-std::string RenderTable(const std::vector<std::vector<std::string>>& rows,
-                        absl::string_view indent = "") {
-  std::vector<size_t> widths;
-  for (const auto& row : rows) {
-    widths.resize(std::max(widths.size(), row.size()));
-    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], DisplayWidth(row[i]));
-  }
-  std::string out;
-  for (const auto& row : rows) {
-    std::string line(indent);
-    for (size_t i = 0; i < row.size(); ++i) {
-      line += row[i];
-      if (i + 1 < row.size()) line.append(widths[i] - DisplayWidth(row[i]) + 2, ' ');
-    }
-    out += line + "\n";
-  }
-  return out;
-}
 
 // A number compactly ("0.2500" is "0.25", 123456789.0 is "1.235e+08"); other scalars as Text.
 std::string Number(const json& value) {
   if (!value.is_number_float()) return Text(value);
   return absl::StrFormat("%.4g", value.get<double>());
-}
-
-std::string OneLine(std::string s) {
-  std::replace(s.begin(), s.end(), '\n', ' ');
-  return s;
 }
 
 std::string ShellQuote(const std::string& arg) {
@@ -277,10 +225,11 @@ std::string FormatAge(const json& rfc3339_time, absl::Time now) {
 }
 
 std::string FormatJobTable(const json& jobs, absl::Time now) {
-  std::vector<std::vector<std::string>> rows = {{"ID", "NAME", "STATE", "AGE", "GPUS", "REASON"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "NAME", "OWNER", "STATE", "AGE", "GPUS", "REASON"}};
   if (jobs.is_array()) {
     for (const json& job : jobs) {
-      rows.push_back({Text(job, "id"), Text(job, "name"), Text(job, "state"),
+      rows.push_back({Text(job, "id"), Text(job, "name"), Text(job, "owner"), Text(job, "state"),
                       FormatAge(Field(job, "submit_time"), now),
                       Text(Field(Field(job, "spec"), "resources"), "gpus"),
                       Truncate(OneLine(Text(job, "reason")), kReasonColumnWidth)});
@@ -294,6 +243,8 @@ std::string FormatJobDescription(const json& job, absl::Time now) {
   std::string out;
   AppendField(&out, "ID", Text(job, "id"));
   AppendField(&out, "Name", Text(job, "name"));
+  AppendField(&out, "Tenant", Text(job, "tenant"));
+  AppendField(&out, "Owner", Text(job, "owner"));
   AppendField(&out, "State", StateWithReason(job));
   if (Field(job, "cancel_requested") == json(true)) AppendField(&out, "Cancel", "requested");
   AppendField(&out, "Exit code", Text(job, "exit_code"));

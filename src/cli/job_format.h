@@ -12,12 +12,12 @@
 
 namespace dlab {
 
-// Columns ID NAME STATE AGE GPUS REASON, one row per job; AGE is counted back from `now`.
+// Columns ID NAME OWNER STATE AGE GPUS REASON, one row per job; AGE is counted back from `now`.
 std::string FormatJobTable(const nlohmann::json& jobs, absl::Time now);
 
-// id, name, state and reason, exit code, times, command, resources, task count, labels, and
-// each attempt with its failure class (and whether it counted against max_restarts), the
-// checkpoint it resumed from, its allocation, the lines saying which limits were (or could not
+// id, name, tenant and owner, state and reason, exit code, times, command, resources, task count,
+// labels, and each attempt with its failure class (and whether it counted against max_restarts),
+// the checkpoint it resumed from, its allocation, the lines saying which limits were (or could not
 // be) enforced, and for several tasks one row per task: rank, role/index, exit, end reason.
 std::string FormatJobDescription(const nlohmann::json& job, absl::Time now);
 

@@ -18,7 +18,8 @@ absl::Time Now() {
 
 json Job() {
   return json::parse(R"json({
-    "id": 12, "name": "digits", "state": "RUNNING", "reason": "started",
+    "id": 12, "name": "digits", "tenant": "vision", "owner": "alice", "state": "RUNNING",
+    "reason": "started",
     "spec": {"name": "digits", "command": ["python", "train.py", "--note", "two words"],
              "workdir": ".", "resources": {"cpus": "2", "memory": "4Gi", "gpus": 1},
              "max_runtime": "2h", "max_restarts": 1},
@@ -37,6 +38,8 @@ TEST(JobFormatTest, DescribeShowsWhatAUserNeeds) {
   std::string text = FormatJobDescription(Job(), Now());
   for (const char* expected : {
            "ID:           12\n",
+           "Tenant:       vision\n",
+           "Owner:        alice\n",
            "State:        RUNNING (started)\n",
            "Exit code:    -\n",
            "Submitted:    2026-11-22T11:55:00.123Z (4m ago)\n",
@@ -201,13 +204,17 @@ TEST(JobFormatTest, TableHasOneRowPerJobAndTruncatesLongReasons) {
   queued["id"] = 13;
   queued["state"] = "QUEUED";
   queued["reason"] = std::string(100, 'r');
-  std::string table = FormatJobTable(json::array({queued, Job()}), Now());
+  queued["owner"] = "bob";
+  json older_server = Job();
+  older_server.erase("owner");
+  std::string table = FormatJobTable(json::array({queued, Job(), older_server}), Now());
   EXPECT_EQ(table,
-            "ID  NAME    STATE    AGE  GPUS  REASON\n"
-            "13  digits  QUEUED   4m   1     " +
+            "ID  NAME    OWNER  STATE    AGE  GPUS  REASON\n"
+            "13  digits  bob    QUEUED   4m   1     " +
                 std::string(45, 'r') +
                 "...\n"
-                "12  digits  RUNNING  4m   1     started\n");
+                "12  digits  alice  RUNNING  4m   1     started\n"
+                "12  digits  -      RUNNING  4m   1     started\n");
 }
 
 TEST(JobFormatTest, EventTable) {

@@ -1,23 +1,12 @@
 #include "cli/server_url.h"
 
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "common/yaml_json.h"
-#include "nlohmann/json.hpp"
+#include "cli/config_file.h"
 
 namespace dlab {
 namespace {
-
-std::optional<std::string> Env(const char* name) {
-  const char* value = std::getenv(name);
-  if (value == nullptr) return std::nullopt;
-  return std::string(value);
-}
-
-bool IsSet(const std::optional<std::string>& value) { return value && !value->empty(); }
 
 std::string WithoutTrailingSlash(std::string url) {
   while (url.size() > 1 && url.back() == '/') url.pop_back();
@@ -26,20 +15,10 @@ std::string WithoutTrailingSlash(std::string url) {
 
 // The `url` from the config file, or nullopt when the file or the key is absent.
 absl::StatusOr<std::optional<std::string>> UrlFromConfigFile(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return std::nullopt;
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = ParseYamlOrJson(text.str());
-  if (!config.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": ", config.status().message()));
-  }
-  if (config->is_null()) return std::nullopt;
-  if (!config->is_object()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": expected a mapping with a `url` key"));
-  }
-  auto url = config->find("url");
-  if (url == config->end() || url->is_null()) return std::nullopt;
+  auto config = ReadConfigFile(path);
+  if (!config.ok()) return config.status();
+  auto url = config->values.find(kConfigUrlKey);
+  if (url == config->values.end() || url->is_null()) return std::nullopt;
   if (!url->is_string() || url->get<std::string>().empty()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": url must be a non-empty string"));
   }
@@ -47,6 +26,14 @@ absl::StatusOr<std::optional<std::string>> UrlFromConfigFile(const std::string& 
 }
 
 }  // namespace
+
+std::optional<std::string> Env(const char* name) {
+  const char* value = std::getenv(name);
+  if (value == nullptr) return std::nullopt;
+  return std::string(value);
+}
+
+bool IsSet(const std::optional<std::string>& value) { return value && !value->empty(); }
 
 UrlSources UrlSourcesFromEnvironment(std::optional<std::string> flag) {
   return UrlSources{.flag = std::move(flag),

@@ -20,6 +20,11 @@ struct UrlSources {
   std::optional<std::string> home;             // $HOME
 };
 
+// The value of an environment variable of this process; nullopt when unset.
+std::optional<std::string> Env(const char* name);
+// Whether an optional value counts as given: set and not empty.
+bool IsSet(const std::optional<std::string>& value);
+
 // The sources from this process's environment, with the --url flag if one was given.
 UrlSources UrlSourcesFromEnvironment(std::optional<std::string> flag);
 

@@ -95,7 +95,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
   if (auto s = Known(root, "",
                      {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
-                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime"});
+                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime", "auth"});
       !s.ok()) {
     return s;
   }
@@ -157,6 +157,12 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
       if (!t.ok()) return t.status();
       *target = *t;
     }
+  }
+  if (root.contains("auth")) {
+    auto t = Text(root["auth"], "auth");
+    if (!t.ok()) return t.status();
+    if (*t != "signed" && *t != "none") return Field("auth", "must be signed or none");
+    c.auth = *t;
   }
   if (root.contains("session_lifetime")) {
     auto t = Text(root["session_lifetime"], "session_lifetime");

@@ -42,6 +42,10 @@ struct ServerConfig {
   int http_threads = 8;   // handlers block on fsync and file reads: more threads than cores
   std::string shim_path;  // default: dlab-shim beside dlabd
   BootstrapConfig bootstrap;
+  // "signed" (default): every /api/v1 request is signed or has a login session. "none":
+  // requests without credentials act as the bootstrap superadmin. Insecure: allowed only
+  // when listening on a loopback address; meant for benchmarks (the unsigned baseline).
+  std::string auth = "signed";
   absl::Duration session_lifetime = absl::Hours(12);  // password logins (web console)
 };
 
