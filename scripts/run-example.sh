@@ -34,6 +34,19 @@ else
   echo "dlabd log: $DATA_DIR/dlabd.log (stop it with: make stop)"
 fi
 
+# Sign in once: with the first superadmin's password that dlabd wrote on its first start,
+# unless the CLI already has a key that works (env or config file).
+if ! "$BIN/dlab" --url "$URL" whoami >/dev/null 2>&1; then
+  creds=$DATA_DIR/initial-credentials
+  if [[ ! -f $creds ]]; then
+    echo "The CLI has no working access key and $creds is gone: run  $BIN/dlab login --url $URL"
+    exit 1
+  fi
+  user=$(sed -n 's/^user: //p' "$creds")
+  sed -n 's/^password: "\(.*\)"$/\1/p' "$creds" |
+    "$BIN/dlab" --url "$URL" login --user "$user" --password-stdin --name make-run
+fi
+
 id=$("$BIN/dlab" --url "$URL" run examples/digits/job.yaml)
 echo "submitted examples/digits as job $id"
 for _ in $(seq 100); do

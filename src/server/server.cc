@@ -22,6 +22,7 @@
 #include "common/job_token.h"
 #include "common/quantity.h"
 #include "sched/job_controller.h"
+#include "nlohmann/json.hpp"
 #include "spdlog/spdlog.h"
 #include "store/identity_store.h"
 #include "store/metrics_store.h"
@@ -131,8 +132,8 @@ absl::Status Bootstrap(const ServerConfig& config, const std::string& data_dir,
   std::string text = absl::StrCat(
       "# dlab: the first superadmin, created ", FormatRfc3339(absl::Now()),
       ". Log in with `dlab login --user ", b.user, "`,\n# then change the password (`dlab passwd`) "
-      "and delete this file.\nuser: ", b.user, "\npassword: \"", password,
-      "\"\naccess_key_id: ", key_id, "\nsecret_access_key: \"", secret, "\"\n");
+      "and delete this file.\nuser: ", b.user, "\npassword: ", nlohmann::json(password).dump(),
+      "\naccess_key_id: ", key_id, "\nsecret_access_key: ", nlohmann::json(secret).dump(), "\n");
   if (auto s = WriteFileAtomically(path, text, {.mode = 0600}); !s.ok()) return s;
   std::fprintf(stderr,
                "\n==== dlab: created the superadmin '%s' (tenant 'default', role admin) ====\n"

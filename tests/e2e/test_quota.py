@@ -176,3 +176,39 @@ def test_only_a_superadmin_sets_quotas_and_members_see_use_against_limits(make_d
     body = quota(server, key)
     assert body["limits"]["gpus"] == 2 and body["limits"]["memory"] == "1Gi"
     assert body["limits"]["running_jobs"] is None
+
+
+def test_the_cli_logs_in_and_describe_shows_the_quota_reason(make_dlabd, tmp_path):
+    import os
+    import stat
+    import subprocess
+
+    from conftest import BIN, write_job
+    server, _ = team_server(make_dlabd, {"running_jobs": 1})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DLAB_")}
+    env.update(XDG_CONFIG_HOME=str(tmp_path / "cfg"), DLAB_URL=server.url)
+
+    def dlab(*args, stdin=None):
+        run = subprocess.run([str(BIN / "dlab"), *map(str, args)], input=stdin, env=env,
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, (args, run.stdout, run.stderr)
+        return run.stdout
+
+    out = dlab("login", "--user", "tess", "--password-stdin", stdin="tess-password-123\n")
+    assert "Logged in as tess (tenant team, role member)" in out
+    config = tmp_path / "cfg" / "dlab" / "config"
+    assert stat.S_IMODE(config.stat().st_mode) == 0o600
+    assert "secret_access_key" in config.read_text()
+    spec = write_job(tmp_path / "code", "name: q\ncommand: sleep 300\n"
+                     "resources: {cpus: 100m, memory: 32Mi}\n")
+    first = dlab("run", spec).strip()
+    server.wait_state(int(first), "RUNNING")
+    second = dlab("run", spec).strip()
+    wait_for(lambda: "tenant quota" in dlab("describe", second),
+             what="describe to show the tenant quota reason")
+    assert "running_jobs: needs 1, 1 of 1 in use" in dlab("describe", second)
+    assert "RUNNING JOBS  1     1" in dlab("quota")
+    dlab("logout")
+    assert "secret_access_key" not in config.read_text()
+    run = subprocess.run([str(BIN / "dlab"), "ls"], env=env, capture_output=True, text=True)
+    assert run.returncode != 0 and "dlab login" in run.stderr
