@@ -148,8 +148,13 @@ def credentials_from_config_file(path):
     config = read_config_file(path, "`url`, `access_key_id` and `secret_access_key` keys")
     if config is None:
         return None
-    return _credential_pair(config.get(KEY_ID_KEY), config.get(SECRET_KEY), path,
+    pair = _credential_pair(config.get(KEY_ID_KEY), config.get(SECRET_KEY), path,
                             KEY_ID_KEY, SECRET_KEY)
+    # As the CLI: a secret that others can read is refused, not used.
+    if pair is not None and os.stat(path).st_mode & 0o077:
+        raise ValueError("%s holds a secret access key but others can read it: run chmod 600 %s"
+                         % (path, path))
+    return pair
 
 
 def resolve_credentials(key_id=None, secret=None, environ=None):

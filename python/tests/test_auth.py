@@ -284,6 +284,7 @@ def write_config(text):
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)
+    os.chmod(path, 0o600)
     return path
 
 
@@ -326,9 +327,30 @@ def test_credentials_from_a_flat_config_without_pyyaml(tmp_path, monkeypatch):
     path = tmp_path / "config"
     path.write_text("url: http://x:1\naccess_key_id: AK1  # mine\n"
                     "secret_access_key: \"s3cr:et #x\"\n")
+    path.chmod(0o600)
     assert _config.credentials_from_config_file(str(path)) == ("AK1", "s3cr:et #x")
     path.write_text('{"access_key_id": "AK2", "secret_access_key": "s2"}')
     assert _config.credentials_from_config_file(str(path)) == ("AK2", "s2")
+
+
+def test_a_config_file_others_can_read_is_refused(tmp_path):
+    path = tmp_path / "config"
+    path.write_text("access_key_id: AK1\nsecret_access_key: s1\n")
+    path.chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        _config.credentials_from_config_file(str(path))
+    path.chmod(0o600)
+    assert _config.credentials_from_config_file(str(path)) == ("AK1", "s1")
+
+
+def test_the_tenant_header_is_sent_and_signed(server, monkeypatch):
+    monkeypatch.setenv("DLAB_TENANT", "vision")
+    client = dlab.Client(server.url, key_id="AKT", secret="t-secret")
+    assert client.tenant == "vision"
+    client.health()
+    request = server.requests[-1]
+    assert "x-dlab-tenant" in received_signature_ok(request, secret="t-secret", key_id="AKT")
+    assert request.headers["x-dlab-tenant"] == "vision"
 
 
 def test_half_an_access_key_or_a_non_string_is_an_error(tmp_path):

@@ -1,7 +1,5 @@
 #include "api/identity_routes.h"
 
-#include <charconv>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "api/json_util.h"
@@ -384,24 +382,11 @@ HttpResponse SetQuota(const IdentityApiContext& ctx, const HttpRequest& req, con
   return QuotaResponse(ctx, *tenant);
 }
 
-absl::StatusOr<int64_t> IntParam(const HttpRequest& req, const char* key, int64_t dflt,
-                                 int64_t min, int64_t max) {
-  auto v = req.Query(key);
-  if (!v) return dflt;
-  int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, ": must be an integer between ", min, " and ", max, ", got '", *v, "'"));
-  }
-  return n;
-}
-
 HttpResponse Audit(const IdentityApiContext& ctx, const HttpRequest& req, const Caller& c) {
   AuditFilter filter;
-  auto limit = IntParam(req, "limit", 100, 1, 1000);
+  auto limit = IntQuery(req, "limit", 100, 1, 1000);
   if (!limit.ok()) return ErrorResponse(limit.status());
-  auto cursor = IntParam(req, "cursor", 0, 0, INT64_MAX);
+  auto cursor = IntQuery(req, "cursor", 0, 0, INT64_MAX);
   if (!cursor.ok()) return ErrorResponse(cursor.status());
   filter.limit = static_cast<int>(*limit);
   filter.before_id = *cursor;

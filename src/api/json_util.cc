@@ -27,4 +27,17 @@ std::string FormatRfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
+absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, std::string_view key, int64_t dflt,
+                                 int64_t min, int64_t max) {
+  auto v = req.Query(key);
+  if (!v) return dflt;
+  int64_t n = 0;
+  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+  if (ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(key, ": must be an integer between ", min, " and ", max, ", got '", *v, "'"));
+  }
+  return n;
+}
+
 }  // namespace dlab

@@ -94,19 +94,6 @@ HttpResponse JobResponse(const ApiContext& ctx, int status, const absl::StatusOr
   return JsonResponse(status, JobJson(ctx, *job));
 }
 
-absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, const std::string& key, int64_t dflt,
-                                 int64_t min, int64_t max) {
-  auto v = req.Query(key);
-  if (!v) return dflt;
-  int64_t n = 0;
-  auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
-  if (ec != std::errc() || ptr != v->data() + v->size() || n < min || n > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(key, ": must be an integer between ", min, " and ", max, ", got '", *v, "'"));
-  }
-  return n;
-}
-
 // The body of POST /api/v1/jobs: {"spec": {...}, "snapshot": "sha256:..."}, JSON or YAML.
 absl::StatusOr<json> ParseEnvelope(const HttpRequest& req) {
   std::string type = req.Header("content-type").value_or("application/json");

@@ -103,6 +103,16 @@ json TenantUsageToJson(const TenantUsage& u) {
           {"queued_jobs", u.queued_jobs}};
 }
 
+TenantUsage& TenantUsage::operator+=(const TenantUsage& other) {
+  gpus += other.gpus;
+  for (const auto& [type, n] : other.gpus_by_type) gpus_by_type[type] += n;
+  cpu_millis += other.cpu_millis;
+  memory_bytes += other.memory_bytes;
+  running_jobs += other.running_jobs;
+  queued_jobs += other.queued_jobs;
+  return *this;
+}
+
 std::optional<int> GpuTypeLimit(const TenantQuota& q, const std::string& type) {
   std::string want = absl::AsciiStrToLower(type);
   for (const auto& [t, n] : q.gpus_by_type) {

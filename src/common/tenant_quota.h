@@ -30,6 +30,8 @@ struct TenantUsage {
   int64_t memory_bytes = 0;
   int running_jobs = 0;
   int queued_jobs = 0;
+
+  TenantUsage& operator+=(const TenantUsage& other);
 };
 
 // {"gpus": 4, "gpus_by_type": {"H100": 2}, "cpus": "16", "memory": "64Gi", "running_jobs": 10,

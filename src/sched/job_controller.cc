@@ -164,12 +164,7 @@ TenantUsage JobController::Usage(int64_t tenant_id) {
   std::lock_guard lock(mu_);
   for (const auto& [id, a] : active_) {
     if (a.tenant_id != tenant_id) continue;
-    TenantUsage add = UsageOf(a.allocation, options_.node);
-    u.running_jobs += add.running_jobs;
-    u.gpus += add.gpus;
-    u.cpu_millis += add.cpu_millis;
-    u.memory_bytes += add.memory_bytes;
-    for (const auto& [type, n] : add.gpus_by_type) u.gpus_by_type[type] += n;
+    u += UsageOf(a.allocation, options_.node);
   }
   for (const auto& [key, queued] : queue_) u.queued_jobs += queued.tenant_id == tenant_id;
   return u;
@@ -333,13 +328,7 @@ void JobController::ScheduleOnce() {
     dirty_ = false;
     for (const auto& [id, a] : active_) {
       input.in_use.push_back(a.allocation);
-      TenantUsage add = UsageOf(a.allocation, options_.node);
-      TenantUsage& u = input.usage[a.tenant_id];
-      u.running_jobs += add.running_jobs;
-      u.gpus += add.gpus;
-      u.cpu_millis += add.cpu_millis;
-      u.memory_bytes += add.memory_bytes;
-      for (const auto& [type, n] : add.gpus_by_type) u.gpus_by_type[type] += n;
+      input.usage[a.tenant_id] += UsageOf(a.allocation, options_.node);
     }
     for (const auto& [key, queued] : queue_) input.queue.push_back(queued);
   }

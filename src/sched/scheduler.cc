@@ -103,6 +103,19 @@ bool GpuMatchesType(const GpuSlot& slot, const std::string& type) {
          absl::AsciiStrToLower(slot.model).find(want) != std::string::npos;
 }
 
+namespace {
+
+// GPUs of `type` (compared case-insensitively) in use.
+int GpusOfType(const TenantUsage& used, const std::string& type) {
+  int n = 0;
+  for (const auto& [t, m] : used.gpus_by_type) {
+    if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(type)) n += m;
+  }
+  return n;
+}
+
+}  // namespace
+
 TenantUsage UsageOf(const Allocation& allocation, const NodeCapacity& node) {
   TenantUsage u{.gpus = static_cast<int>(allocation.gpus.size()),
                 .cpu_millis = allocation.cpu_millis,
@@ -131,11 +144,7 @@ std::string QuotaShortfall(const TenantQuota& q, const TenantUsage& used, const 
   for (const auto& [type, n] : add.gpus_by_type) {
     auto limit = GpuTypeLimit(q, type);
     if (!limit || n == 0) continue;
-    int in_use = 0;
-    for (const auto& [t, m] : used.gpus_by_type) {
-      if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(type)) in_use += m;
-    }
-    check(absl::StrCat("gpus_by_type.", type).c_str(), *limit, in_use, n, plain);
+    check(absl::StrCat("gpus_by_type.", type).c_str(), *limit, GpusOfType(used, type), n, plain);
   }
   if (q.cpu_millis && add.cpu_millis > 0) {
     check("cpus", *q.cpu_millis, used.cpu_millis, add.cpu_millis, FormatCpuMillis);
@@ -208,12 +217,7 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
       // GPUs of a type whose quota is used up are not offered.
       std::erase_if(offer.gpus, [&](const GpuSlot* s) {
         auto limit = GpuTypeLimit(*q, s->type);
-        if (!limit) return false;
-        int in_use = 0;
-        for (const auto& [t, n] : used.gpus_by_type) {
-          if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(s->type)) in_use += n;
-        }
-        return in_use >= *limit;
+        return limit && GpusOfType(used, s->type) >= *limit;
       });
     }
     GangFit fit = FitGang(job.tasks, offer);
@@ -257,12 +261,7 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& input) {
     a.tasks = std::move(fit.tasks);
     free.cpu_millis -= a.cpu_millis;
     free.memory_bytes -= a.memory_bytes;
-    TenantUsage add = UsageOf(a, input.node);
-    used.running_jobs += add.running_jobs;
-    used.gpus += add.gpus;
-    used.cpu_millis += add.cpu_millis;
-    used.memory_bytes += add.memory_bytes;
-    for (const auto& [type, n] : add.gpus_by_type) used.gpus_by_type[type] += n;
+    used += UsageOf(a, input.node);
     out.start.push_back({job.job_id, std::move(a)});
   }
   return out;
