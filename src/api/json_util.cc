@@ -27,9 +27,9 @@ std::string FormatRfc3339(absl::Time t) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, absl::UTCTimeZone());
 }
 
-absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, std::string_view key, int64_t dflt,
+absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, absl::string_view key, int64_t dflt,
                                  int64_t min, int64_t max) {
-  auto v = req.Query(key);
+  auto v = req.Query(std::string_view(key.data(), key.size()));
   if (!v) return dflt;
   int64_t n = 0;
   auto [ptr, ec] = std::from_chars(v->data(), v->data() + v->size(), n);

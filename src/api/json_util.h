@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "api/http_server.h"
 #include "nlohmann/json_fwd.hpp"
@@ -21,7 +22,7 @@ absl::StatusOr<int64_t> JobIdParam(const HttpRequest& req);
 
 // The integer query parameter `key` (dflt when absent); InvalidArgument naming it when it is not
 // an integer in [min, max].
-absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, std::string_view key, int64_t dflt,
+absl::StatusOr<int64_t> IntQuery(const HttpRequest& req, absl::string_view key, int64_t dflt,
                                  int64_t min, int64_t max);
 
 // RFC 3339 in UTC with milliseconds, e.g. "2025-11-22T08:26:40.500Z".
