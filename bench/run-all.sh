@@ -16,4 +16,6 @@ timeout 900 bench/recovery.py --runs 5
 echo
 timeout 900 bench/metrics_ingest.py --runs 3
 echo
+timeout 900 bench/signed_requests.py --runs 3
+echo
 (cd python && timeout 600 /usr/bin/python3 bench_report.py)

@@ -25,17 +25,24 @@ function init(args)
   empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 end
 
+-- $DLAB_UNSIGNED=1: the same requests without the Authorization header (the baseline, against
+-- a dlabd with `auth: none`), so that both runs cost wrk the same.
+unsigned = os.getenv("DLAB_UNSIGNED") == "1"
+
 function request()
   local line = lines[next_line]
   next_line = next_line + 1
   local nonce, date, signature = line:match("(%S+) (%S+) (%S+)")
-  return wrk.format("GET", wrk.path, {
+  local headers = {
     ["Host"] = host,
     ["X-Dlab-Date"] = date,
     ["X-Dlab-Content-Sha256"] = empty,
     ["X-Dlab-Nonce"] = nonce,
-    ["Authorization"] = "DLAB-HMAC-SHA256 Credential=" .. key_id ..
+  }
+  if not unsigned then
+    headers["Authorization"] = "DLAB-HMAC-SHA256 Credential=" .. key_id ..
         ", SignedHeaders=host;x-dlab-content-sha256;x-dlab-date;x-dlab-nonce, Signature=" ..
-        signature,
-  })
+        signature
+  end
+  return wrk.format("GET", wrk.path, headers)
 end

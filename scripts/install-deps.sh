@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dlab needs to build, test and run its examples.
 # Idempotent: when everything is present it only checks (well under a second).
-# Usage: scripts/install-deps.sh [--bench | --fuzz]   (--bench adds jq and bc for bench/;
+# Usage: scripts/install-deps.sh [--bench | --fuzz]   (--bench adds jq, bc and wrk for bench/;
 #        --fuzz adds clang and its libFuzzer runtime, libclang-rt-14-dev, for scripts/fuzz.sh)
 set -euo pipefail
 
@@ -13,7 +13,7 @@ packages=(
   protobuf-compiler libprotobuf-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
 )
-if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc); fi
+if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc wrk); fi
 if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev); fi
 
 missing=()

@@ -182,21 +182,48 @@ void SignRequest(RequestToSign* request, absl::string_view body, absl::string_vi
                    ", Signature=", signature);
 }
 
-bool ReplayCache::CheckAndRemember(absl::string_view signature, absl::Time now) {
-  std::lock_guard lock(mu_);
-  while (!by_time_.empty() && by_time_.begin()->first < now - window_) {
-    seen_.erase(by_time_.begin()->second);
-    by_time_.erase(by_time_.begin());
+namespace {
+
+// 128 bits of a signature: its 64 hex digits folded (the two halves XORed), or a hash of
+// anything else. An HMAC-SHA256 is uniformly random, so keys collide by chance with probability
+// 2^-128.
+absl::uint128 SignatureKey(absl::string_view signature) {
+  if (signature.size() == 64) {
+    uint64_t part[4] = {0, 0, 0, 0};
+    bool hex = true;
+    for (size_t i = 0; i < 64 && hex; ++i) {
+      char c = signature[i];
+      int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+      hex = v >= 0;
+      part[i / 16] = (part[i / 16] << 4) | static_cast<uint64_t>(hex ? v : 0);
+    }
+    if (hex) return absl::MakeUint128(part[0] ^ part[2], part[1] ^ part[3]);
   }
-  auto [it, inserted] = seen_.emplace(std::string(signature), now);
-  if (!inserted) return false;
-  by_time_.emplace(now, it->first);
-  return true;
+  return absl::MakeUint128(
+      std::hash<std::string_view>()(std::string_view(signature.data(), signature.size())),
+      signature.size());
+}
+
+int64_t MinuteOf(absl::Time t) { return absl::ToUnixSeconds(t) / 60; }
+
+}  // namespace
+
+bool ReplayCache::CheckAndRemember(absl::string_view signature, absl::Time signed_at,
+                                   absl::Time now) {
+  std::lock_guard lock(mu_);
+  // A minute whose last second is more than the skew ago cannot pass the time check any more.
+  int64_t oldest = MinuteOf(now - skew_) - 1;
+  while (!by_minute_.empty() && by_minute_.begin()->first < oldest) {
+    by_minute_.erase(by_minute_.begin());
+  }
+  return by_minute_[MinuteOf(signed_at)].insert(SignatureKey(signature)).second;
 }
 
 size_t ReplayCache::size() {
   std::lock_guard lock(mu_);
-  return seen_.size();
+  size_t n = 0;
+  for (const auto& [minute, seen] : by_minute_) n += seen.size();
+  return n;
 }
 
 absl::StatusOr<std::string> Verify(const RequestToSign& request, absl::string_view body,
@@ -229,7 +256,7 @@ absl::StatusOr<std::string> Verify(const RequestToSign& request, absl::string_vi
   if (CRYPTO_memcmp(want.data(), auth->signature.data(), want.size()) != 0) {
     return Unauthenticated("signature does not match");
   }
-  if (replays != nullptr && !replays->CheckAndRemember(auth->signature, now)) {
+  if (replays != nullptr && !replays->CheckAndRemember(auth->signature, *when, now)) {
     return Unauthenticated("replayed request");
   }
   return auth->key_id;

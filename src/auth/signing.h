@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/numeric/int128.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -57,19 +59,23 @@ void SignRequest(RequestToSign* request, absl::string_view body, absl::string_vi
                  absl::string_view secret, absl::Time now,
                  const std::vector<std::string>& also_sign = {});
 
-// Remembers signatures for the signing window; a signature seen twice is a replay.
+// Remembers signatures while their request could still pass the time check; a signature seen
+// twice is a replay. Signatures are kept by the minute of their signing time (a replay carries
+// the same time), as 128 bits each, and a minute is dropped once every time in it is more than
+// the skew in the past: memory follows the request rate over the last ~6 minutes, about 40 bytes
+// a request (20,000 requests/s: ~300 MB). Thread-safe.
 class ReplayCache {
  public:
-  explicit ReplayCache(absl::Duration window = 2 * kMaxClockSkew) : window_(window) {}
-  // False when signature was seen within the window; otherwise remembers it.
-  bool CheckAndRemember(absl::string_view signature, absl::Time now);
+  explicit ReplayCache(absl::Duration skew = kMaxClockSkew) : skew_(skew) {}
+  // False when the signature was seen before; otherwise remembers it. signed_at is the
+  // request's X-Dlab-Date, now the server's clock.
+  bool CheckAndRemember(absl::string_view signature, absl::Time signed_at, absl::Time now);
   size_t size();
 
  private:
   std::mutex mu_;
-  absl::Duration window_;
-  std::map<std::string, absl::Time> seen_;          // GUARDED_BY(mu_)
-  std::multimap<absl::Time, std::string> by_time_;  // GUARDED_BY(mu_)
+  absl::Duration skew_;
+  std::map<int64_t, absl::flat_hash_set<absl::uint128>> by_minute_;  // GUARDED_BY(mu_)
 };
 
 // The secret of an active access key, or nullopt for an unknown or revoked one.

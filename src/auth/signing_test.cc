@@ -141,14 +141,21 @@ TEST(ParseAuthorizationTest, SaysWhatIsWrong) {
             "malformed Authorization header: 'Credential' is not NAME=VALUE");
 }
 
-TEST(ReplayCacheTest, ForgetsAfterTheWindow) {
-  ReplayCache cache(absl::Minutes(10));
-  absl::Time t = absl::FromUnixSeconds(1000);
-  EXPECT_TRUE(cache.CheckAndRemember("a", t));
-  EXPECT_FALSE(cache.CheckAndRemember("a", t + absl::Minutes(9)));
-  EXPECT_TRUE(cache.CheckAndRemember("b", t + absl::Minutes(11)));  // evicts "a"
+TEST(ReplayCacheTest, RemembersWhileTheSigningTimeCouldPassAndThenForgets) {
+  ReplayCache cache(absl::Minutes(5));
+  absl::Time t = absl::FromUnixSeconds(1'800'000'000);  // on a minute
+  const std::string sig_a(64, 'a'), sig_b = std::string(63, 'a') + "b";
+  EXPECT_TRUE(cache.CheckAndRemember(sig_a, t, t));
+  EXPECT_TRUE(cache.CheckAndRemember(sig_b, t, t));  // differs in the last digit only
+  EXPECT_FALSE(cache.CheckAndRemember(sig_a, t, t + absl::Minutes(5)));
+  EXPECT_TRUE(cache.CheckAndRemember("not hex", t, t));
+  EXPECT_FALSE(cache.CheckAndRemember("not hex", t, t));
+  // A request signed at t fails the time check from t + 5 min on; 7 minutes on, its minute is
+  // dropped.
+  EXPECT_TRUE(cache.CheckAndRemember(std::string(64, 'c'), t + absl::Minutes(7),
+                                     t + absl::Minutes(7)));
   EXPECT_EQ(cache.size(), 1u);
-  EXPECT_TRUE(cache.CheckAndRemember("a", t + absl::Minutes(11)));
+  EXPECT_TRUE(cache.CheckAndRemember(sig_a, t, t + absl::Minutes(7)));
 }
 
 TEST(SigningTimeTest, RoundTripsAndRefusesNonsense) {

@@ -1,10 +1,12 @@
 // SQLite implementation of Store: one connection (a SqliteDb) in WAL mode with synchronous=FULL,
-// guarded by a mutex; prepared statements are cached per SQL text. Times are stored as unix
+// guarded by a mutex; prepared statements are cached per SQL text, and GetJob's records in
+// memory until the job is written again. Times are stored as unix
 // microseconds.
 #include <sqlite3.h>
 
 #include <mutex>
 #include <string>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -159,7 +161,13 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<JobRecord> GetJob(int64_t id) override {
     std::lock_guard lock(mu_);
-    return GetJobLocked(id);
+    if (auto it = cache_.find(id); it != cache_.end()) return it->second;
+    auto job = GetJobLocked(id);
+    if (job.ok()) {
+      if (cache_.size() >= kCacheSize) cache_.erase(cache_.begin());
+      cache_.emplace(id, *job);
+    }
+    return job;
   }
 
   absl::StatusOr<std::vector<JobRecord>> ListJobs(const JobFilter& filter) override {
@@ -258,6 +266,7 @@ class SqliteStore final : public Store {
 
   absl::Status Transition(const JobTransition& t) override {
     std::lock_guard lock(mu_);
+    cache_.erase(t.job_id);
     SqliteDb::Transaction tx(db_.get());
     if (auto s = tx.Begin(); !s.ok()) return s;
     {
@@ -307,11 +316,13 @@ class SqliteStore final : public Store {
 
   absl::Status UpdateAttempt(int64_t job_id, const AttemptUpdate& update) override {
     std::lock_guard lock(mu_);
+    cache_.erase(job_id);
     return UpdateAttemptLocked(job_id, update);
   }
 
   absl::Status SetCancelRequested(int64_t job_id) override {
     std::lock_guard lock(mu_);
+    cache_.erase(job_id);
     SqlStmt st = Prepare("UPDATE jobs SET cancel_requested = 1 WHERE id = ?");
     st.Bind(1, job_id);
     if (st.Step() != SQLITE_DONE) return Error("set cancel_requested");
@@ -321,6 +332,7 @@ class SqliteStore final : public Store {
 
   absl::Status SetReason(int64_t job_id, const std::string& reason) override {
     std::lock_guard lock(mu_);
+    cache_.erase(job_id);
     SqlStmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ?");
     st.Bind(1, reason).Bind(2, job_id);
     if (st.Step() != SQLITE_DONE) return Error("set reason");
@@ -466,8 +478,13 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
+  // GetJob's answers, as read: every write of a job (all go through this store) drops its entry
+  // first, so an entry is never stale. Bounded; an arbitrary entry makes room.
+  static constexpr size_t kCacheSize = 1024;
+
   std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;  // GUARDED_BY(mu_)
+  std::unique_ptr<SqliteDb> db_;                      // GUARDED_BY(mu_)
+  std::unordered_map<int64_t, JobRecord> cache_;      // GUARDED_BY(mu_)
 };
 
 }  // namespace
