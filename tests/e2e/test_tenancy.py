@@ -288,6 +288,14 @@ def test_admins_manage_members_and_the_audit_trail_records_every_change(dlabd, w
     status, body = dlabd.request("GET", "/api/v1/jobs", credentials=alice, tenant="tenant-b")
     assert status == 404 and "tenant-b" in body["error"]["message"]
 
+    # ...but an admin cannot take over a superadmin by adding them and revoking their key.
+    status, _ = dlabd.request("PUT", f"/api/v1/tenants/tenant-a/members/{ADMIN_USER}",
+                              {"role": "viewer"}, credentials=dave)
+    assert status == 200
+    status, body = dlabd.request("DELETE", f"/api/v1/keys/{ADMIN_KEY[0]}", credentials=dave)
+    assert status == 404, body
+    assert dlabd.request("GET", "/api/v1/whoami")[0] == 200  # the superadmin's key still works
+
     status, cancelled = dlabd.request("POST", f"/api/v1/jobs/{world['job_a']}/cancel",
                                       credentials=alice)
     assert status == 202, cancelled
