@@ -31,6 +31,20 @@ def wait_until(predicate, timeout=10.0, interval=0.01, what="condition"):
         time.sleep(interval)
 
 
+@pytest.fixture
+def without_pyyaml(monkeypatch):
+    """Makes `import yaml` fail, as on a machine without python3-yaml."""
+    import builtins
+    real_import = builtins.__import__
+
+    def no_yaml(name, *args, **kwargs):
+        if name == "yaml":
+            raise ImportError("no yaml")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_yaml)
+
+
 class Request:
     def __init__(self, method, path, query, headers, body):
         self.method = method

@@ -314,16 +314,7 @@ def test_credentials_from_the_config_file(server, monkeypatch):
     assert dlab.Client().key_id == "AKFILE"
 
 
-def test_credentials_from_a_flat_config_without_pyyaml(tmp_path, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_yaml(name, *args, **kwargs):
-        if name == "yaml":
-            raise ImportError("no yaml")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_yaml)
+def test_credentials_from_a_flat_config_without_pyyaml(tmp_path, without_pyyaml):
     path = tmp_path / "config"
     path.write_text("url: http://x:1\naccess_key_id: AK1  # mine\n"
                     "secret_access_key: \"s3cr:et #x\"\n")

@@ -182,16 +182,7 @@ def test_a_config_without_url_falls_through_and_a_bad_one_is_an_error(tmp_path):
         _config.resolve_server_url(environ=env)
 
 
-def test_config_parsing_without_pyyaml(tmp_path, monkeypatch):
-    import builtins
-    real_import = builtins.__import__
-
-    def no_yaml(name, *args, **kwargs):
-        if name == "yaml":
-            raise ImportError("no yaml")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_yaml)
+def test_config_parsing_without_pyyaml(tmp_path, without_pyyaml):
     path = tmp_path / "config"
     path.write_text("---\n# c\nurl: 'http://quoted:9'\nnested:\n  url: no\n")
     assert _config.url_from_config_file(str(path)) == "http://quoted:9"

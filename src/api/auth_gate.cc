@@ -77,7 +77,8 @@ std::optional<AuthGate::CachedKey> AuthGate::LookupKey(absl::string_view key_id)
   return cached;
 }
 
-absl::StatusOr<AuthGate::CachedUser> AuthGate::LookupUser(int64_t user_id) {
+absl::StatusOr<std::shared_ptr<const AuthGate::CachedUser>> AuthGate::LookupUser(
+    int64_t user_id) {
   uint64_t generation;
   {
     std::lock_guard lock(mu_);
@@ -89,7 +90,8 @@ absl::StatusOr<AuthGate::CachedUser> AuthGate::LookupUser(int64_t user_id) {
   if (!user.ok()) return user.status();
   auto memberships = identity_->UserMemberships(user_id);
   if (!memberships.ok()) return memberships.status();
-  CachedUser cached{.user = *std::move(user), .memberships = *std::move(memberships)};
+  auto cached = std::make_shared<const CachedUser>(
+      CachedUser{.user = *std::move(user), .memberships = *std::move(memberships)});
   std::lock_guard lock(mu_);
   if (generation == generation_) users_[user_id] = cached;
   return cached;
@@ -198,10 +200,10 @@ absl::StatusOr<Caller> AuthGate::Authenticate(const HttpRequest& req) {
   }
   auto user = LookupUser(user_id);
   if (!user.ok()) return absl::UnauthenticatedError("the credential's user no longer exists");
-  caller.user_id = user->user.id;
-  caller.user = user->user.name;
-  caller.superadmin = user->user.superadmin;
-  caller.memberships = user->memberships;
+  caller.user_id = (*user)->user.id;
+  caller.user = (*user)->user.name;
+  caller.superadmin = (*user)->user.superadmin;
+  caller.memberships = (*user)->memberships;
   if (auto s = ResolveTenant(req, &caller); !s.ok()) return s;
   return caller;
 }

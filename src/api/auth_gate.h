@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -111,7 +112,8 @@ class AuthGate {
     std::vector<Membership> memberships;
   };
   std::optional<CachedKey> LookupKey(absl::string_view key_id);
-  absl::StatusOr<CachedUser> LookupUser(int64_t user_id);
+  // Shared, so that a request does not copy the user (with its password hash) out of the cache.
+  absl::StatusOr<std::shared_ptr<const CachedUser>> LookupUser(int64_t user_id);
   absl::Status ResolveTenant(const HttpRequest& req, Caller* caller);
 
   IdentityStore* identity_;
@@ -121,7 +123,7 @@ class AuthGate {
   auth::ReplayCache replays_;
   std::mutex mu_;
   std::map<std::string, CachedKey, std::less<>> keys_;  // GUARDED_BY(mu_)
-  std::map<int64_t, CachedUser> users_;                 // GUARDED_BY(mu_)
+  std::map<int64_t, std::shared_ptr<const CachedUser>> users_;  // GUARDED_BY(mu_)
   std::map<int64_t, std::string> tenant_names_;         // GUARDED_BY(mu_)
   uint64_t generation_ = 0;  // GUARDED_BY(mu_); bumped by revocations and identity changes
 };

@@ -88,6 +88,18 @@ absl::Status NeedRole(Role have, Role need, const Caller& caller, const std::str
                                                   caller.user, "' is ", RoleName(have), " there"));
 }
 
+// The named tenant when the caller is its admin (or a superadmin); NotFound as RoleIn, 403 for a
+// lesser role.
+absl::StatusOr<Tenant> AdminOf(IdentityStore* identity, const Caller& caller,
+                               const std::string& tenant_name) {
+  auto tenant = RoleIn(identity, caller, tenant_name);
+  if (!tenant.ok()) return tenant.status();
+  if (auto s = NeedRole(tenant->second, Role::kAdmin, caller, tenant->first.name); !s.ok()) {
+    return s;
+  }
+  return std::move(tenant->first);
+}
+
 // May the caller manage (list, revoke) the keys of `owner`? Themselves; a superadmin; an admin
 // of a tenant the owner belongs to, unless the owner is a superadmin (a tenant admin could
 // otherwise add one to their tenant and revoke their keys).
@@ -244,12 +256,9 @@ HttpResponse CreateTenant(const IdentityApiContext& ctx, const HttpRequest& req,
 }
 
 HttpResponse Members(const IdentityApiContext& ctx, const HttpRequest& req, const Caller& c) {
-  auto tenant = RoleIn(ctx.identity, c, req.path_params.at("name"));
+  auto tenant = AdminOf(ctx.identity, c, req.path_params.at("name"));
   if (!tenant.ok()) return ErrorResponse(tenant.status());
-  if (auto s = NeedRole(tenant->second, Role::kAdmin, c, tenant->first.name); !s.ok()) {
-    return ErrorResponse(s);
-  }
-  auto members = ctx.identity->TenantMembers(tenant->first.id);
+  auto members = ctx.identity->TenantMembers(tenant->id);
   if (!members.ok()) return ErrorResponse(members.status());
   json list = json::array();
   for (const Membership& m : *members) list.push_back({{"user", m.user}, {"role", RoleName(m.role)}});
@@ -257,11 +266,8 @@ HttpResponse Members(const IdentityApiContext& ctx, const HttpRequest& req, cons
 }
 
 HttpResponse SetMember(const IdentityApiContext& ctx, const HttpRequest& req, const Caller& c) {
-  auto tenant = RoleIn(ctx.identity, c, req.path_params.at("name"));
+  auto tenant = AdminOf(ctx.identity, c, req.path_params.at("name"));
   if (!tenant.ok()) return ErrorResponse(tenant.status());
-  if (auto s = NeedRole(tenant->second, Role::kAdmin, c, tenant->first.name); !s.ok()) {
-    return ErrorResponse(s);
-  }
   auto body = ObjectBody(req, "{\"role\": \"member\"}");
   if (!body.ok()) return ErrorResponse(body.status());
   auto role_name = StringField(*body, "role", true);
@@ -274,7 +280,7 @@ HttpResponse SetMember(const IdentityApiContext& ctx, const HttpRequest& req, co
   const std::string& name = req.path_params.at("user");
   auto user = ctx.identity->GetUser(name);
   if (!user.ok()) return ErrorResponse(user.status());
-  if (auto s = ctx.identity->SetMembership(tenant->first.id, user->id, *role); !s.ok()) {
+  if (auto s = ctx.identity->SetMembership(tenant->id, user->id, *role); !s.ok()) {
     return ErrorResponse(s);
   }
   ctx.gate->Invalidate();
@@ -282,15 +288,12 @@ HttpResponse SetMember(const IdentityApiContext& ctx, const HttpRequest& req, co
 }
 
 HttpResponse RemoveMember(const IdentityApiContext& ctx, const HttpRequest& req, const Caller& c) {
-  auto tenant = RoleIn(ctx.identity, c, req.path_params.at("name"));
+  auto tenant = AdminOf(ctx.identity, c, req.path_params.at("name"));
   if (!tenant.ok()) return ErrorResponse(tenant.status());
-  if (auto s = NeedRole(tenant->second, Role::kAdmin, c, tenant->first.name); !s.ok()) {
-    return ErrorResponse(s);
-  }
   const std::string& name = req.path_params.at("user");
   auto user = ctx.identity->GetUser(name);
   if (!user.ok()) return ErrorResponse(user.status());
-  if (auto s = ctx.identity->RemoveMembership(tenant->first.id, user->id); !s.ok()) {
+  if (auto s = ctx.identity->RemoveMembership(tenant->id, user->id); !s.ok()) {
     return ErrorResponse(s);
   }
   ctx.gate->Invalidate();
@@ -392,12 +395,9 @@ HttpResponse Audit(const IdentityApiContext& ctx, const HttpRequest& req, const 
   filter.before_id = *cursor;
   auto tenant_name = req.Query("tenant");
   if (tenant_name && !tenant_name->empty()) {
-    auto tenant = RoleIn(ctx.identity, c, *tenant_name);
+    auto tenant = AdminOf(ctx.identity, c, *tenant_name);
     if (!tenant.ok()) return ErrorResponse(tenant.status());
-    if (auto s = NeedRole(tenant->second, Role::kAdmin, c, tenant->first.name); !s.ok()) {
-      return ErrorResponse(s);
-    }
-    filter.tenant_id = tenant->first.id;
+    filter.tenant_id = tenant->id;
   } else if (!c.superadmin) {
     if (c.tenant_id == 0) {
       return ErrorResponse(absl::PermissionDeniedError(

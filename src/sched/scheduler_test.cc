@@ -17,6 +17,17 @@ Resources Req(int64_t cpu_millis, int64_t mem_gib, int gpus = 0, std::string typ
   return {.cpu_millis = cpu_millis, .memory_bytes = mem_gib << 30, .gpus = gpus, .gpu_type = type};
 }
 
+// Which jobs a decision starts, and why the others wait, against a table case's expectations.
+void ExpectDecision(const ScheduleDecision& d, const std::vector<int64_t>& started,
+                    const std::vector<std::string>& wait_reasons, const std::string& name) {
+  std::vector<int64_t> ids;
+  for (const auto& p : d.start) ids.push_back(p.job_id);
+  EXPECT_EQ(ids, started) << name;
+  std::vector<std::string> reasons;
+  for (const auto& w : d.wait) reasons.push_back(w.reason);
+  EXPECT_EQ(reasons, wait_reasons) << name;
+}
+
 TEST(ScheduleFifoTest, TableOfCases) {
   struct Case {
     std::string name;
@@ -46,12 +57,7 @@ TEST(ScheduleFifoTest, TableOfCases) {
   };
   for (const Case& c : cases) {
     auto d = ScheduleFifo({.node = Node(), .in_use = c.in_use, .queue = c.queue});
-    std::vector<int64_t> started;
-    for (const auto& p : d.start) started.push_back(p.job_id);
-    EXPECT_EQ(started, c.started) << c.name;
-    std::vector<std::string> reasons;
-    for (const auto& w : d.wait) reasons.push_back(w.reason);
-    EXPECT_EQ(reasons, c.wait_reasons) << c.name;
+    ExpectDecision(d, c.started, c.wait_reasons, c.name);
   }
 }
 
@@ -182,12 +188,7 @@ TEST(ScheduleFifoQuotaTest, TableOfCases) {
                            .queue = c.queue,
                            .quotas = {{7, c.quota}},
                            .usage = {{7, c.used}}});
-    std::vector<int64_t> started;
-    for (const auto& p : d.start) started.push_back(p.job_id);
-    EXPECT_EQ(started, c.started) << c.name;
-    std::vector<std::string> reasons;
-    for (const auto& w : d.wait) reasons.push_back(w.reason);
-    EXPECT_EQ(reasons, c.wait_reasons) << c.name;
+    ExpectDecision(d, c.started, c.wait_reasons, c.name);
     if (c.name.find("A100") != std::string::npos && d.start.size() == 1) {
       EXPECT_EQ(d.start[0].allocation.gpus, std::vector<int>{2}) << c.name;
     }
