@@ -688,6 +688,8 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   if (restart && delay == absl::ZeroDuration()) RequeueDue();
 }
 
+std::vector<JobController::QueuedJobView> JobController::Queue() { return {}; }
+
 absl::Status JobController::Recover() {
   auto jobs = store_->ActiveJobs();
   if (!jobs.ok()) return jobs.status();

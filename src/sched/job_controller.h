@@ -90,6 +90,15 @@ class JobController final {
   };
   std::vector<RunningAttempt> Running();
   std::string OutputDir(int64_t job_id) const;
+  // The queue in scheduling order: each queued job's reason for waiting and, where known, its
+  // estimated start (see Scheduler::Queue).
+  struct QueuedJobView {
+    int64_t job_id = 0;
+    int64_t tenant_id = 0;
+    std::string reason;
+    std::optional<absl::Time> estimated_start;
+  };
+  std::vector<QueuedJobView> Queue();
 
   const NodeCapacity& node() const { return options_.node; }
 

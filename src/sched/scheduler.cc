@@ -7,6 +7,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "common/quantity.h"
 
 namespace dlab {
@@ -98,9 +100,21 @@ GangFit FitGang(const std::vector<Resources>& tasks, const Free& free) {
 }  // namespace
 
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type) {
+  if (type.find(',') != std::string::npos) {
+    for (absl::string_view one : absl::StrSplit(type, ',', absl::SkipWhitespace())) {
+      if (GpuMatchesType(slot, std::string(absl::StripAsciiWhitespace(one)))) return true;
+    }
+    return false;
+  }
   std::string want = absl::AsciiStrToLower(type);
   return absl::AsciiStrToLower(slot.type) == want ||
          absl::AsciiStrToLower(slot.model).find(want) != std::string::npos;
+}
+
+std::string GangShortfall(const std::vector<Resources>& tasks, const NodeCapacity& free) {
+  Free f{.cpu_millis = free.cpu_millis, .memory_bytes = free.memory_bytes};
+  for (const GpuSlot& s : free.gpus) f.gpus.push_back(&s);
+  return FitGang(tasks, f).shortfall;
 }
 
 namespace {

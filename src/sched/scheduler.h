@@ -81,7 +81,12 @@ std::string QuotaShortfall(const TenantQuota& quota, const TenantUsage& used,
 // tenant's quota allows at all, so that it could never start.
 absl::Status CheckQuotaCanEverAdmit(const std::vector<Resources>& tasks, const TenantQuota& quota);
 
-// Case-insensitive: the slot's type equals `type`, or its model name contains it.
+// Case-insensitive: the slot's type equals `type`, or its model name contains it. `type` may
+// list acceptable types separated by commas ("H100,A100"): any of them matches.
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type);
+
+// What the tasks miss on a node with `free` left, e.g. "cpus 2 (free 1), 2 GPUs (free 0)";
+// empty when they fit.
+std::string GangShortfall(const std::vector<Resources>& tasks, const NodeCapacity& free);
 
 }  // namespace dlab

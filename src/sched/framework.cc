@@ -1,0 +1,967 @@
+#include "sched/framework.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <set>
+#include <unordered_map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/check.h"
+#include "sched/plugins.h"
+
+namespace dlab {
+namespace {
+
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+// GPUs of one node grouped by what they are: nodes whose GPUs are all of one type form a
+// class that a type request accepts or refuses as a whole.
+struct NodeState {
+  const NodeCapacity* cap = nullptr;  // owned by the Pool's shared capacities
+  int64_t free_cpu = 0;
+  int64_t free_memory = 0;
+  std::vector<char> slot_free;  // by position in cap.gpus
+  int free_gpus = 0;
+  int klass = 0;
+};
+
+struct NodeClass {
+  bool uniform = true;  // every GPU of its nodes has the type and model of `rep`
+  GpuSlot rep;
+  std::set<std::pair<int, int>> by_free;  // (free GPUs, node)
+};
+
+// Accepts a GPU slot for a task: its type request and, for quotas, the types still allowed.
+using SlotFilter = std::function<bool(const GpuSlot&)>;
+
+struct Reservation {
+  int64_t job_id = 0;
+  double start_s = kInf;
+  std::set<int> nodes;
+};
+
+// The nodes and what is free on each, indexed for placement. Cheap to copy (capacities are
+// shared), so that a reservation or a preemption can be tried on a copy.
+class Pool {
+ public:
+  Pool(std::vector<NodeCapacity> capacities, ScoreMode score)
+      : caps_(std::make_shared<const std::vector<NodeCapacity>>(std::move(capacities))),
+        score_(score) {
+    std::map<std::string, int> class_of;
+    for (const NodeCapacity& cap : *caps_) {
+      NodeState n{.cap = &cap,
+                  .free_cpu = cap.cpu_millis,
+                  .free_memory = cap.memory_bytes,
+                  .slot_free = std::vector<char>(cap.gpus.size(), 1),
+                  .free_gpus = static_cast<int>(cap.gpus.size())};
+      bool uniform = true;
+      for (const GpuSlot& s : cap.gpus) {
+        uniform = uniform && s.type == cap.gpus[0].type && s.model == cap.gpus[0].model;
+      }
+      std::string key = cap.gpus.empty() ? "-"
+                        : uniform ? absl::StrCat("u:", cap.gpus[0].type, "\n", cap.gpus[0].model)
+                                  : "mixed";
+      auto [it, added] = class_of.emplace(key, static_cast<int>(classes_.size()));
+      if (added) {
+        classes_.push_back({.uniform = uniform && !cap.gpus.empty(),
+                            .rep = cap.gpus.empty() ? GpuSlot{} : cap.gpus[0]});
+      }
+      n.klass = it->second;
+      classes_[n.klass].by_free.insert({n.free_gpus, static_cast<int>(nodes_.size())});
+      free_gpus_ += n.free_gpus;
+      nodes_.push_back(std::move(n));
+    }
+  }
+
+  const std::vector<NodeCapacity>& capacities() const { return *caps_; }
+  const std::vector<NodeState>& nodes() const { return nodes_; }
+  const std::vector<NodeClass>& classes() const { return classes_; }
+  int free_gpus() const { return free_gpus_; }
+
+  void MoveInIndex(int node, int new_free) {
+    NodeState& n = nodes_[node];
+    auto& index = classes_[n.klass].by_free;
+    index.erase({n.free_gpus, node});
+    free_gpus_ += new_free - n.free_gpus;
+    n.free_gpus = new_free;
+    index.insert({n.free_gpus, node});
+  }
+
+  void Hold(int node, const TaskAllocation& a) {
+    NodeState& n = nodes_[node];
+    n.free_cpu -= a.cpu_millis;
+    n.free_memory -= a.memory_bytes;
+    int taken = 0;
+    for (int index : a.gpus) {
+      for (size_t p = 0; p < n.cap->gpus.size(); ++p) {
+        if (n.cap->gpus[p].index == index && n.slot_free[p]) {
+          n.slot_free[p] = 0;
+          ++taken;
+        }
+      }
+    }
+    MoveInIndex(node, n.free_gpus - taken);
+  }
+
+  void Release(int node, const TaskAllocation& a) {
+    NodeState& n = nodes_[node];
+    n.free_cpu += a.cpu_millis;
+    n.free_memory += a.memory_bytes;
+    int given = 0;
+    for (int index : a.gpus) {
+      for (size_t p = 0; p < n.cap->gpus.size(); ++p) {
+        if (n.cap->gpus[p].index == index && !n.slot_free[p]) {
+          n.slot_free[p] = 1;
+          ++given;
+        }
+      }
+    }
+    MoveInIndex(node, n.free_gpus + given);
+  }
+
+  static bool TypeOk(const GpuSlot& s, const std::string& type) {
+    return type.empty() || GpuMatchesType(s, type);
+  }
+
+  // Free GPUs of the node that the task may take.
+  int UsableGpus(const NodeState& n, const Resources& r, const SlotFilter& allowed) const {
+    const NodeClass& c = classes_[n.klass];
+    if (c.uniform) return n.free_gpus;
+    int usable = 0;
+    for (size_t p = 0; p < n.cap->gpus.size(); ++p) {
+      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) && (!allowed || allowed(n.cap->gpus[p]))) {
+        ++usable;
+      }
+    }
+    return usable;
+  }
+
+  bool NodeFits(const NodeState& n, const Resources& r, const SlotFilter& allowed) const {
+    return n.free_cpu >= r.cpu_millis && n.free_memory >= r.memory_bytes &&
+           (r.gpus == 0 || UsableGpus(n, r, allowed) >= r.gpus);
+  }
+
+  // The best node for the task by the Score mode; -1 when none can take it.
+  int FindNode(const Resources& r, const SlotFilter& allowed) const {
+    int best = -1;
+    for (const NodeClass& c : classes_) {
+      if (r.gpus > 0 && c.uniform && (!TypeOk(c.rep, r.gpu_type) || (allowed && !allowed(c.rep)))) {
+        continue;
+      }
+      if (r.gpus > 0 && c.by_free.empty()) continue;
+      int found = -1;
+      if (score_ == ScoreMode::kSpread && r.gpus > 0) {
+        for (auto it = c.by_free.rbegin(); it != c.by_free.rend() && it->first >= r.gpus; ++it) {
+          if (NodeFits(nodes_[it->second], r, allowed)) {
+            found = it->second;
+            break;
+          }
+        }
+      } else {
+        for (auto it = c.by_free.lower_bound({r.gpus, -1}); it != c.by_free.end(); ++it) {
+          if (NodeFits(nodes_[it->second], r, allowed)) {
+            found = it->second;
+            break;
+          }
+        }
+      }
+      if (found < 0) continue;
+      bool better = best < 0 || (score_ == ScoreMode::kSpread && r.gpus > 0
+                                     ? nodes_[found].free_gpus > nodes_[best].free_gpus
+                                     : nodes_[found].free_gpus < nodes_[best].free_gpus);
+      if (better) best = found;
+    }
+    return best;
+  }
+
+  TaskAllocation Take(int node, const Resources& r, const SlotFilter& allowed) {
+    NodeState& n = nodes_[node];
+    TaskAllocation a{.cpu_millis = r.cpu_millis, .memory_bytes = r.memory_bytes};
+    for (size_t p = 0; p < n.cap->gpus.size() && static_cast<int>(a.gpus.size()) < r.gpus; ++p) {
+      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) && (!allowed || allowed(n.cap->gpus[p]))) {
+        a.gpus.push_back(n.cap->gpus[p].index);
+      }
+    }
+    std::sort(a.gpus.begin(), a.gpus.end());
+    Hold(node, a);
+    return a;
+  }
+
+  // Places every task or none (the gang's Permit): all on one node when they fit there.
+  std::optional<std::vector<NodeTask>> Place(const std::vector<Resources>& tasks,
+                                             const SlotFilter& allowed) {
+    std::vector<NodeTask> placed;
+    if (tasks.size() > 1) {
+      bool one_type = std::all_of(tasks.begin(), tasks.end(), [&](const Resources& r) {
+        return r.gpu_type == tasks[0].gpu_type;
+      });
+      if (one_type) {
+        Resources sum{.cpu_millis = 0, .memory_bytes = 0, .gpu_type = tasks[0].gpu_type};
+        for (const Resources& r : tasks) {
+          sum.cpu_millis += r.cpu_millis;
+          sum.memory_bytes += r.memory_bytes;
+          sum.gpus += r.gpus;
+        }
+        if (int node = FindNode(sum, allowed); node >= 0) {
+          for (const Resources& r : tasks) placed.push_back({node, Take(node, r, allowed)});
+          return placed;
+        }
+      }
+    }
+    for (const Resources& r : tasks) {
+      int node = FindNode(r, allowed);
+      if (node < 0) {
+        for (const NodeTask& t : placed) Release(t.node, t.alloc);
+        return std::nullopt;
+      }
+      placed.push_back({node, Take(node, r, allowed)});
+    }
+    return placed;
+  }
+
+ private:
+  std::shared_ptr<const std::vector<NodeCapacity>> caps_;
+  ScoreMode score_;
+  std::vector<NodeState> nodes_;
+  std::vector<NodeClass> classes_;
+  int free_gpus_ = 0;
+};
+
+class Impl final : public Scheduler, public ClusterView {
+ public:
+  Impl(Policy policy, std::vector<NodeCapacity> nodes)
+      : policy_(std::move(policy)), pool_(std::move(nodes), policy_.score) {
+    for (const NodeCapacity& n : pool_.capacities()) {
+      total_gpus_ += static_cast<int>(n.gpus.size());
+      total_cpu_ += n.cpu_millis;
+      total_memory_ += n.memory_bytes;
+    }
+  }
+  Impl(const Impl&) = default;
+
+  // ---- Scheduler ----
+
+  void Enqueue(const JobRequest& req, double now) override {
+    if (jobs_.contains(req.id)) Remove(req.id, now);
+    SchedJob job{.req = req, .queued_since = now, .attained_gpu_s = req.attained_gpu_s};
+    for (const Resources& r : req.tasks) job.gpus += r.gpus;
+    auto [it, added] = jobs_.emplace(req.id, std::move(job));
+    now_ = now;
+    PutInQueue(it->second);
+  }
+
+  void AddRunning(const JobRequest& req, const std::vector<NodeTask>& tasks,
+                  double start_s) override {
+    if (jobs_.contains(req.id)) Remove(req.id, start_s);
+    SchedJob job{.req = req, .attained_gpu_s = req.attained_gpu_s};
+    for (const Resources& r : req.tasks) job.gpus += r.gpus;
+    job.phase = SchedJob::Phase::kRunning;
+    job.start_s = start_s;
+    for (const NodeTask& t : tasks) {
+      if (t.node < 0 || t.node >= static_cast<int>(pool_.nodes().size())) continue;
+      pool_.Hold(t.node, t.alloc);
+      job.placed.push_back(t);
+    }
+    Account(job, +1);
+    jobs_.emplace(req.id, std::move(job));
+  }
+
+  void Remove(int64_t id, double now) override {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return;
+    SchedJob& job = it->second;
+    if (job.phase == SchedJob::Phase::kQueued) {
+      TakeFromQueue(job);
+    } else {
+      double ran = std::max(0.0, now - job.start_s);
+      RuntimeStats& stats = runtimes_[job.req.tenant_id];
+      stats.sum += ran;
+      ++stats.count;
+      all_runtimes_.sum += ran;
+      ++all_runtimes_.count;
+      Free(job);
+    }
+    jobs_.erase(it);
+  }
+
+  void Requeue(int64_t id, double now) override {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.phase == SchedJob::Phase::kQueued) return;
+    SchedJob& job = it->second;
+    double ran = std::max(0.0, now - job.start_s);
+    job.attained_gpu_s += ran * job.gpus;
+    job.last_run_s = ran;
+    if (job.req.oracle_remaining_s >= 0) {
+      job.req.oracle_remaining_s = std::max(0.0, job.req.oracle_remaining_s - ran);
+    }
+    Free(job);
+    job.queued_since = now;
+    now_ = now;
+    PutInQueue(job);
+  }
+
+  void SetQuotas(std::map<int64_t, TenantQuota> quotas) override { quotas_ = std::move(quotas); }
+  void SetTenantWeights(std::map<int64_t, double> weights) override {
+    weights_ = std::move(weights);
+  }
+
+  CycleResult Schedule(double now, bool explain) override;
+  std::optional<double> NextChange(double now) const override;
+  std::vector<QueueEntry> Queue(double now) const override;
+
+  size_t queued() const override { return queued_count_; }
+  size_t running() const override { return jobs_.size() - queued_count_; }
+  const std::vector<NodeCapacity>& nodes() const override { return pool_.capacities(); }
+
+  // ---- ClusterView ----
+
+  double now() const override { return now_; }
+  int total_gpus() const override { return total_gpus_; }
+  int TenantGpus(int64_t tenant) const override { return Usage(tenant).gpus; }
+  double TenantShare(int64_t tenant) const override {
+    const TenantUsage& u = Usage(tenant);
+    double share = 0;
+    if (total_gpus_ > 0) share = std::max(share, static_cast<double>(u.gpus) / total_gpus_);
+    if (total_cpu_ > 0) share = std::max(share, static_cast<double>(u.cpu_millis) / total_cpu_);
+    if (total_memory_ > 0) {
+      share = std::max(share, static_cast<double>(u.memory_bytes) / total_memory_);
+    }
+    return share / TenantWeight(tenant);
+  }
+  double TenantHistory(int64_t tenant) const override {
+    auto it = history_.find(tenant);
+    return it == history_.end() ? 0 : it->second;
+  }
+  double TenantWeight(int64_t tenant) const override {
+    auto it = weights_.find(tenant);
+    return it == weights_.end() || it->second <= 0 ? 1.0 : it->second;
+  }
+  double TenantEntitlement(int64_t tenant) const override {
+    auto it = entitlement_.find(tenant);
+    return it == entitlement_.end() ? 0 : it->second;
+  }
+  double RuntimeEstimate(const SchedJob& job) const override {
+    return KnownRuntime(job).value_or(policy_.default_runtime_s);
+  }
+  const TenantQuota* Quota(int64_t tenant) const override {
+    auto it = quotas_.find(tenant);
+    return it == quotas_.end() ? nullptr : &it->second;
+  }
+  const TenantUsage& Usage(int64_t tenant) const override {
+    static const TenantUsage kNone;
+    auto it = usage_.find(tenant);
+    return it == usage_.end() ? kNone : it->second;
+  }
+  void ForEachRunning(const std::function<void(const SchedJob&)>& fn) const override {
+    for (const auto& [id, job] : jobs_) {
+      if (job.phase != SchedJob::Phase::kQueued) fn(job);
+    }
+  }
+
+ private:
+  struct RuntimeStats {
+    double sum = 0;
+    int64_t count = 0;
+  };
+  // What one cycle has decided so far.
+  struct Cycle {
+    bool explain = false;
+    CycleResult result;
+    std::vector<int64_t> order;  // jobs considered, in order (explain only)
+    int64_t strict_blocker = 0;
+    std::map<int64_t, std::string> tenant_blocked;  // tenant -> reason for its later jobs
+    std::optional<Reservation> reservation;
+    int preemptions_left = 0;
+    // Single-task requests that did not fit, by GPU type: anything needing as much fails too.
+    std::map<std::string, std::vector<Resources>> failed;
+  };
+
+  std::optional<double> KnownRuntime(const SchedJob& job) const {
+    if (job.req.max_runtime_s > 0) return job.req.max_runtime_s;
+    auto it = runtimes_.find(job.req.tenant_id);
+    if (it != runtimes_.end() && it->second.count > 0) return it->second.sum / it->second.count;
+    if (all_runtimes_.count > 0) return all_runtimes_.sum / all_runtimes_.count;
+    return std::nullopt;
+  }
+
+  // ---- the queue ----
+
+  std::set<SortKey>& QueueOf(int64_t tenant) {
+    return queues_[policy_.sort->ByTenant() ? tenant : 0];
+  }
+
+  void PutInQueue(SchedJob& job) {
+    job.phase = SchedJob::Phase::kQueued;
+    job.placed.clear();
+    job.waiting_for.clear();
+    SortKey key = policy_.sort->Key(job, *this);
+    keys_[job.req.id] = key;
+    QueueOf(job.req.tenant_id).insert(key);
+    ++queued_count_;
+    queued_gpus_[job.req.tenant_id] += job.gpus;
+    if (auto at = policy_.sort->RekeyAt(job)) promotions_.insert({*at, job.req.id});
+  }
+
+  void TakeFromQueue(SchedJob& job) {
+    auto key = keys_.find(job.req.id);
+    if (key == keys_.end()) return;
+    QueueOf(job.req.tenant_id).erase(key->second);
+    keys_.erase(key);
+    --queued_count_;
+    queued_gpus_[job.req.tenant_id] -= job.gpus;
+    if (auto at = policy_.sort->RekeyAt(job)) promotions_.erase({*at, job.req.id});
+  }
+
+  void PromoteDue(double now) {
+    while (!promotions_.empty() && promotions_.begin()->first <= now) {
+      int64_t id = promotions_.begin()->second;
+      promotions_.erase(promotions_.begin());
+      SchedJob& job = jobs_.at(id);
+      TakeFromQueue(job);
+      policy_.sort->Promote(job, now);
+      job.last_run_s = 0;  // promoted once per wait
+      PutInQueue(job);
+    }
+  }
+
+  // ---- resources ----
+
+  TenantUsage UsageOfJob(const SchedJob& job) const {
+    TenantUsage u{.running_jobs = 1};
+    for (const NodeTask& t : job.placed) {
+      u.cpu_millis += t.alloc.cpu_millis;
+      u.memory_bytes += t.alloc.memory_bytes;
+      u.gpus += static_cast<int>(t.alloc.gpus.size());
+      const NodeState& n = pool_.nodes()[t.node];
+      for (int index : t.alloc.gpus) {
+        for (const GpuSlot& s : n.cap->gpus) {
+          if (s.index == index) ++u.gpus_by_type[s.type];
+        }
+      }
+    }
+    return u;
+  }
+
+  void Account(const SchedJob& job, int sign) {
+    TenantUsage u = UsageOfJob(job);
+    TenantUsage& total = usage_[job.req.tenant_id];
+    total.gpus += sign * u.gpus;
+    total.cpu_millis += sign * u.cpu_millis;
+    total.memory_bytes += sign * u.memory_bytes;
+    total.running_jobs += sign;
+    for (const auto& [type, n] : u.gpus_by_type) total.gpus_by_type[type] += sign * n;
+  }
+
+  void Free(SchedJob& job) {
+    Account(job, -1);
+    for (const NodeTask& t : job.placed) pool_.Release(t.node, t.alloc);
+    job.placed.clear();
+  }
+
+  // Why the job does not fit (explain only).
+  std::string Shortfall(const SchedJob& job) const {
+    // Against the node with the most free GPUs (the only node on one machine).
+    const std::vector<NodeState>& nodes = pool_.nodes();
+    if (nodes.empty()) return "no nodes";
+    int best = 0;
+    for (size_t i = 1; i < nodes.size(); ++i) {
+      if (nodes[i].free_gpus > nodes[best].free_gpus) best = static_cast<int>(i);
+    }
+    const NodeState& n = nodes[best];
+    NodeCapacity free{.cpu_millis = n.free_cpu, .memory_bytes = n.free_memory};
+    for (size_t p = 0; p < n.cap->gpus.size(); ++p) {
+      if (n.slot_free[p]) free.gpus.push_back(n.cap->gpus[p]);
+    }
+    std::string s = GangShortfall(job.req.tasks, free);
+    if (nodes.size() > 1) {
+      absl::StrAppend(&s, " on the node with the most free GPUs (", pool_.free_gpus(),
+                      " free in the cluster)");
+    }
+    return s;
+  }
+
+  // ---- the cycle ----
+
+  void UpdateHistory(double now) {
+    if (policy_.history_half_life_s <= 0) return;
+    double dt = now - history_time_;
+    history_time_ = now;
+    if (dt <= 0) return;
+    double keep = std::exp2(-dt / policy_.history_half_life_s);
+    for (auto& [tenant, avg] : history_) avg *= keep;
+    for (const auto& [tenant, u] : usage_) history_[tenant] += (1 - keep) * TenantShare(tenant);
+  }
+
+  // The weighted max-min fair split of the cluster's GPUs over the tenants' demands.
+  void ComputeEntitlements() {
+    entitlement_.clear();
+    std::map<int64_t, double> demand;
+    for (const auto& [tenant, u] : usage_) {
+      if (u.gpus > 0) demand[tenant] += u.gpus;
+    }
+    for (const auto& [tenant, g] : queued_gpus_) {
+      if (g > 0) demand[tenant] += g;
+    }
+    double left = total_gpus_;
+    while (!demand.empty() && left > 1e-9) {
+      double weights = 0;
+      for (const auto& [tenant, d] : demand) weights += TenantWeight(tenant);
+      double per_weight = left / weights;
+      bool capped = false;
+      for (auto it = demand.begin(); it != demand.end();) {
+        double fair = per_weight * TenantWeight(it->first);
+        if (it->second <= fair) {
+          entitlement_[it->first] += it->second;
+          left -= it->second;
+          it = demand.erase(it);
+          capped = true;
+        } else {
+          ++it;
+        }
+      }
+      if (!capped) {
+        for (const auto& [tenant, d] : demand) {
+          entitlement_[tenant] += per_weight * TenantWeight(tenant);
+        }
+        break;
+      }
+    }
+  }
+
+  void Wait(Cycle& c, const SchedJob& job, std::string reason) {
+    if (c.explain) c.result.wait.push_back({job.req.id, std::move(reason)});
+  }
+
+  bool KnownToFail(const Cycle& c, const SchedJob& job) const {
+    if (job.req.tasks.size() != 1) return false;
+    auto it = c.failed.find(job.req.tasks[0].gpu_type);
+    if (it == c.failed.end()) return false;
+    const Resources& r = job.req.tasks[0];
+    return std::any_of(it->second.begin(), it->second.end(), [&](const Resources& f) {
+      return r.gpus >= f.gpus && r.cpu_millis >= f.cpu_millis && r.memory_bytes >= f.memory_bytes;
+    });
+  }
+
+  void RememberFailure(Cycle& c, const SchedJob& job) {
+    if (job.req.tasks.size() != 1) return;
+    auto& list = c.failed[job.req.tasks[0].gpu_type];
+    if (list.size() < 8) list.push_back(job.req.tasks[0]);
+  }
+
+  // GPU types whose quota the tenant has used up are not offered.
+  SlotFilter QuotaTypes(const SchedJob& job) const {
+    const TenantQuota* q = Quota(job.req.tenant_id);
+    if (q == nullptr || q->gpus_by_type.empty()) return nullptr;
+    const TenantUsage* used = &Usage(job.req.tenant_id);
+    return [q, used](const GpuSlot& s) {
+      auto limit = GpuTypeLimit(*q, s.type);
+      if (!limit) return true;
+      int n = 0;
+      for (const auto& [t, m] : used->gpus_by_type) {
+        if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(s.type)) n += m;
+      }
+      return n < *limit;
+    };
+  }
+
+  void Start(Cycle& c, SchedJob& job, std::vector<NodeTask> placed, double now) {
+    TakeFromQueue(job);
+    job.phase = SchedJob::Phase::kRunning;
+    job.start_s = now;
+    job.placed = std::move(placed);
+    job.waiting_for.clear();
+    Account(job, +1);
+    c.result.start.push_back({job.req.id, job.placed});
+  }
+
+  void Undo(std::vector<NodeTask>& placed) {
+    for (const NodeTask& t : placed) pool_.Release(t.node, t.alloc);
+  }
+
+  std::string ReservationText(const Reservation& r, double now) const {
+    if (!std::isfinite(r.start_s)) return absl::StrCat("job ", r.job_id);
+    return absl::StrCat("job ", r.job_id, ", reserved to start in ",
+                        static_cast<int64_t>(std::ceil(r.start_s - now)), " s");
+  }
+
+  // Whether a job that fits now may start ahead of the reservation: it ends before the
+  // reserved start (by its estimate), or keeps off the reserved nodes.
+  bool BackfillAllowed(const Reservation& r, const SchedJob& job,
+                       const std::vector<NodeTask>& placed, double now) const {
+    if (now + RuntimeEstimate(job) <= r.start_s) return true;
+    return std::none_of(placed.begin(), placed.end(),
+                        [&](const NodeTask& t) { return r.nodes.contains(t.node); });
+  }
+
+  // When and where the job could start if running jobs end as estimated and nothing else
+  // starts: the reservation that backfill protects.
+  Reservation Reserve(const SchedJob& job, double now) const {
+    Reservation r{.job_id = job.req.id};
+    std::vector<std::pair<double, const SchedJob*>> ends;
+    for (const auto& [id, j] : jobs_) {
+      if (j.phase != SchedJob::Phase::kQueued) {
+        ends.push_back({std::max(now, j.start_s + RuntimeEstimate(j)), &j});
+      }
+    }
+    std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second->req.id < b.second->req.id;
+    });
+    Pool future = pool_;  // releases applied to a copy
+    for (const auto& [end, j] : ends) {
+      for (const NodeTask& t : j->placed) future.Release(t.node, t.alloc);
+      auto placed = future.Place(job.req.tasks, nullptr);
+      if (placed) {
+        r.start_s = end;
+        for (const NodeTask& t : *placed) r.nodes.insert(t.node);
+        return r;
+      }
+    }
+    return r;
+  }
+
+  // Running jobs whose preemption lets the job fit, chosen to lose the least work (GPU-seconds
+  // since their attempt started); empty when none will do.
+  std::vector<int64_t> ChooseVictims(const SchedJob& job, double now) {
+    struct Candidate {
+      const SchedJob* job;
+      double cost;
+    };
+    std::map<int, std::vector<Candidate>> by_node;
+    for (const auto& [id, v] : jobs_) {
+      if (v.phase != SchedJob::Phase::kRunning || !v.req.preemptible ||
+          now - v.start_s < policy_.min_runtime_s || !policy_.preempt->MayPreempt(job, v, *this)) {
+        continue;
+      }
+      double cost = (now - v.start_s) * std::max(1, v.gpus);
+      for (const NodeTask& t : v.placed) by_node[t.node].push_back({&v, cost});
+    }
+    if (by_node.empty()) return {};
+    Pool future = pool_;  // chosen victims released on a copy
+    std::set<int64_t> chosen;
+    auto release = [&](const SchedJob& v) {
+      if (!chosen.insert(v.req.id).second) return;
+      for (const NodeTask& t : v.placed) future.Release(t.node, t.alloc);
+    };
+    for (const Resources& task : job.req.tasks) {
+      if (int node = future.FindNode(task, nullptr); node >= 0) {
+        future.Take(node, task, nullptr);
+        continue;
+      }
+      int best_node = -1;
+      double best_cost = kInf;
+      std::vector<const SchedJob*> best_set;
+      for (auto& [node, candidates] : by_node) {
+        const NodeClass& klass = pool_.classes()[pool_.nodes()[node].klass];
+        if (task.gpus > 0 && klass.uniform && !Pool::TypeOk(klass.rep, task.gpu_type)) {
+          continue;
+        }
+        std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+          return a.cost != b.cost ? a.cost < b.cost : a.job->req.id < b.job->req.id;
+        });
+        // Free what the cheapest victims on this node hold until the task fits there.
+        NodeState trial = future.nodes()[node];
+        double cost = 0;
+        std::vector<const SchedJob*> set;
+        for (const Candidate& cand : candidates) {
+          if (future.NodeFits(trial, task, nullptr)) break;
+          if (chosen.contains(cand.job->req.id)) continue;
+          for (const NodeTask& t : cand.job->placed) {
+            if (t.node != node) continue;
+            trial.free_cpu += t.alloc.cpu_millis;
+            trial.free_memory += t.alloc.memory_bytes;
+            for (int index : t.alloc.gpus) {
+              for (size_t p = 0; p < trial.cap->gpus.size(); ++p) {
+                if (trial.cap->gpus[p].index == index && !trial.slot_free[p]) {
+                  trial.slot_free[p] = 1;
+                  ++trial.free_gpus;
+                }
+              }
+            }
+          }
+          cost += cand.cost;
+          set.push_back(cand.job);
+        }
+        if (!future.NodeFits(trial, task, nullptr) || cost >= best_cost) continue;
+        best_node = node;
+        best_cost = cost;
+        best_set = std::move(set);
+      }
+      if (best_node < 0) return {};
+      for (const SchedJob* v : best_set) release(*v);
+      future.Take(best_node, task, nullptr);
+    }
+    return {chosen.begin(), chosen.end()};
+  }
+
+  void NotFit(Cycle& c, SchedJob& job, double now) {
+    std::string reason = c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job))
+                                   : std::string();
+    if (policy_.preempt && c.preemptions_left > 0) {
+      std::vector<int64_t> victims = ChooseVictims(job, now);
+      if (!victims.empty()) {
+        --c.preemptions_left;
+        for (int64_t id : victims) {
+          SchedJob& v = jobs_.at(id);
+          v.phase = SchedJob::Phase::kEvicting;
+          c.result.preempt.push_back(
+              {id, job.req.id,
+               absl::StrCat("preempted for job ", job.req.id, " (",
+                            policy_.preempt->Why(job, v, *this), ")")});
+        }
+        job.waiting_for = victims;
+        if (c.explain) {
+          reason = absl::StrCat("preempting job", victims.size() > 1 ? "s " : " ",
+                                absl::StrJoin(victims, ", "), " to make room");
+        }
+      }
+    }
+    Blocked(c, job, now);
+    Wait(c, job, std::move(reason));
+  }
+
+  // What a job that cannot start means for the jobs behind it.
+  void Blocked(Cycle& c, const SchedJob& job, double now) {
+    switch (policy_.reserve) {
+      case ReserveMode::kStrict:
+        c.strict_blocker = job.req.id;
+        break;
+      case ReserveMode::kPerTenant:
+        c.tenant_blocked[job.req.tenant_id] =
+            absl::StrCat("waiting behind job ", job.req.id, " of the same tenant");
+        break;
+      case ReserveMode::kBackfill:
+        if (!c.reservation) c.reservation = Reserve(job, now);
+        break;
+      case ReserveMode::kNone:
+        break;
+    }
+  }
+
+  // Considers one queued job; true when it started.
+  bool Consider(Cycle& c, SchedJob& job, double now) {
+    if (c.explain) c.order.push_back(job.req.id);
+    if (c.strict_blocker != 0) {
+      Wait(c, job, absl::StrCat("waiting behind job ", c.strict_blocker, " (FIFO order)"));
+      return false;
+    }
+    int64_t tenant = job.req.tenant_id;
+    if (auto b = c.tenant_blocked.find(tenant); b != c.tenant_blocked.end()) {
+      Wait(c, job, b->second);
+      return false;
+    }
+    for (const auto& filter : policy_.filters) {
+      if (std::string why = filter->Filter(job, *this); !why.empty()) {
+        c.tenant_blocked[tenant] =
+            absl::StrCat("tenant quota: waiting behind job ", job.req.id, " of the same tenant");
+        Wait(c, job, std::move(why));
+        return false;
+      }
+    }
+    if (!job.waiting_for.empty()) {
+      std::vector<int64_t> still;
+      for (int64_t id : job.waiting_for) {
+        auto v = jobs_.find(id);
+        if (v != jobs_.end() && v->second.phase == SchedJob::Phase::kEvicting) still.push_back(id);
+      }
+      job.waiting_for = still;
+    }
+    std::optional<std::vector<NodeTask>> placed;
+    if (!KnownToFail(c, job)) placed = pool_.Place(job.req.tasks, QuotaTypes(job));
+    if (!placed) {
+      if (!job.waiting_for.empty()) {
+        Blocked(c, job, now);
+        Wait(c, job, absl::StrCat("waiting for preempted job",
+                                  job.waiting_for.size() > 1 ? "s " : " ",
+                                  absl::StrJoin(job.waiting_for, ", "), " to stop"));
+        return false;
+      }
+      if (SlotFilter types = QuotaTypes(job); types) {
+        if (auto any = pool_.Place(job.req.tasks, nullptr)) {
+          Undo(*any);
+          c.tenant_blocked[tenant] =
+              absl::StrCat("tenant quota: waiting behind job ", job.req.id, " of the same tenant");
+          Wait(c, job,
+               "tenant quota: the free GPUs that fit are of types whose quota is used up");
+          return false;
+        }
+      }
+      RememberFailure(c, job);
+      NotFit(c, job, now);
+      return false;
+    }
+    if (c.reservation && !BackfillAllowed(*c.reservation, job, *placed, now)) {
+      Undo(*placed);
+      Wait(c, job, absl::StrCat("backfill: would delay ", ReservationText(*c.reservation, now)));
+      return false;
+    }
+    Start(c, job, *std::move(placed), now);
+    return true;
+  }
+
+  Policy policy_;
+  Pool pool_;
+  std::vector<int64_t> order_;  // jobs considered in the last explained cycle
+  int total_gpus_ = 0;
+  int64_t total_cpu_ = 0;
+  int64_t total_memory_ = 0;
+  double now_ = 0;
+
+  std::unordered_map<int64_t, SchedJob> jobs_;
+  std::unordered_map<int64_t, SortKey> keys_;     // of queued jobs
+  std::map<int64_t, std::set<SortKey>> queues_;   // by tenant when the sort is by tenant, else 0
+  size_t queued_count_ = 0;
+  std::set<std::pair<double, int64_t>> promotions_;  // (when, job) of starvation promotions
+
+  std::map<int64_t, TenantQuota> quotas_;
+  std::map<int64_t, double> weights_;
+  std::map<int64_t, TenantUsage> usage_;
+  std::map<int64_t, int> queued_gpus_;
+  std::map<int64_t, double> history_;
+  double history_time_ = 0;
+  std::map<int64_t, double> entitlement_;
+  std::map<int64_t, RuntimeStats> runtimes_;
+  RuntimeStats all_runtimes_;
+};
+
+CycleResult Impl::Schedule(double now, bool explain) {
+  now_ = now;
+  UpdateHistory(now);
+  PromoteDue(now);
+  if (policy_.preempt || policy_.sort->ByTenant()) ComputeEntitlements();
+  Cycle c{.explain = explain, .preemptions_left = policy_.max_preemptions_per_cycle};
+  if (!policy_.sort->ByTenant()) {
+    std::set<SortKey>& queue = queues_[0];
+    for (auto it = queue.begin(); it != queue.end();) {
+      if (c.strict_blocker != 0 && !explain) break;
+      SchedJob& job = jobs_.at(it->id);
+      auto next = std::next(it);
+      Consider(c, job, now);  // a start erases `it` from the queue
+      it = next;
+    }
+  } else {
+    // Tenants take turns: the one with the lowest key offers its next job.
+    std::map<int64_t, std::set<SortKey>::iterator> cursor;
+    for (auto& [tenant, queue] : queues_) {
+      if (!queue.empty()) cursor[tenant] = queue.begin();
+    }
+    while (!cursor.empty()) {
+      auto pick = cursor.end();
+      double best = kInf;
+      for (auto it = cursor.begin(); it != cursor.end(); ++it) {
+        if (c.tenant_blocked.contains(it->first) && !explain) continue;
+        double key = policy_.sort->TenantKey(it->first, *this);
+        if (pick == cursor.end() || key < best) {
+          pick = it;
+          best = key;
+        }
+      }
+      if (pick == cursor.end()) break;
+      auto it = pick->second;
+      auto next = std::next(it);
+      SchedJob& job = jobs_.at(it->id);
+      Consider(c, job, now);
+      if (next == queues_[pick->first].end()) {
+        cursor.erase(pick);
+      } else {
+        pick->second = next;
+      }
+    }
+  }
+  if (explain) {
+    // Waiting reasons in the order the jobs were considered.
+    std::unordered_map<int64_t, size_t> position;
+    for (size_t i = 0; i < c.order.size(); ++i) position[c.order[i]] = i;
+    std::stable_sort(c.result.wait.begin(), c.result.wait.end(),
+                     [&](const WaitReason& a, const WaitReason& b) {
+                       return position[a.job_id] < position[b.job_id];
+                     });
+    order_ = std::move(c.order);
+  }
+  return std::move(c.result);
+}
+
+std::optional<double> Impl::NextChange(double now) const {
+  if (queued_count_ == 0) return std::nullopt;
+  std::optional<double> next;
+  auto consider = [&](double t) {
+    if (t > now && (!next || t < *next)) next = t;
+  };
+  if (!promotions_.empty()) consider(promotions_.begin()->first);
+  if (policy_.preempt) {
+    for (const auto& [id, job] : jobs_) {
+      if (job.phase != SchedJob::Phase::kRunning) continue;
+      if (auto t = policy_.sort->ChangeAt(job, now)) consider(*t);
+      if (job.start_s + policy_.min_runtime_s > now) consider(job.start_s + policy_.min_runtime_s);
+    }
+  }
+  return next;
+}
+
+std::vector<QueueEntry> Impl::Queue(double now) const {
+  Impl future(*this);
+  CycleResult first = future.Schedule(now, /*explain=*/true);
+  std::vector<QueueEntry> out;
+  std::unordered_map<int64_t, size_t> index;
+  std::unordered_map<int64_t, std::string> reasons;
+  for (const WaitReason& w : first.wait) reasons[w.job_id] = w.reason;
+  for (int64_t id : future.order_) {
+    index[id] = out.size();
+    QueueEntry e{.job_id = id, .tenant_id = jobs_.at(id).req.tenant_id};
+    if (auto r = reasons.find(id); r != reasons.end()) {
+      e.reason = r->second;
+    } else {
+      e.reason = "starting";
+      e.estimated_start_s = now;
+    }
+    out.push_back(std::move(e));
+  }
+  for (const PreemptDecision& p : first.preempt) future.Requeue(p.job_id, now);
+  // Forward: running jobs end as their runtime is known or estimated, queued ones start.
+  size_t unknown = std::count_if(out.begin(), out.end(),
+                                 [](const QueueEntry& e) { return !e.estimated_start_s; });
+  for (int step = 0; step < 1000 && unknown > 0; ++step) {
+    double t = kInf;
+    int64_t ending = 0;
+    for (const auto& [id, j] : future.jobs_) {
+      if (j.phase == SchedJob::Phase::kQueued) continue;
+      auto runtime = future.KnownRuntime(j);
+      if (!runtime) continue;
+      double end = std::max(now, j.start_s + *runtime);
+      if (end < t || (end == t && id < ending)) {
+        t = end;
+        ending = id;
+      }
+    }
+    if (ending == 0) break;
+    future.Remove(ending, t);
+    CycleResult r = future.Schedule(t, /*explain=*/false);
+    for (const StartDecision& s : r.start) {
+      if (auto i = index.find(s.job_id); i != index.end() && !out[i->second].estimated_start_s) {
+        out[i->second].estimated_start_s = t;
+        --unknown;
+      }
+    }
+    for (const PreemptDecision& p : r.preempt) future.Requeue(p.job_id, t);
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Scheduler>> NewScheduler(const SchedulerConfig& config,
+                                                        std::vector<NodeCapacity> nodes) {
+  auto policy = PluginRegistry::Default().Build(config.policy, config.params);
+  if (!policy.ok()) return policy.status();
+  return std::make_unique<Impl>(*std::move(policy), std::move(nodes));
+}
+
+std::vector<std::string> PolicyNames() { return PluginRegistry::Default().PolicyNames(); }
+
+std::map<std::string, std::string> PolicyParams(const std::string& policy) {
+  return PluginRegistry::Default().Defaults(policy);
+}
+
+}  // namespace dlab

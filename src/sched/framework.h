@@ -1,0 +1,124 @@
+// The scheduling framework: a Scheduler holds the cluster (nodes, what runs where) and the queue,
+// and decides in cycles which queued jobs start where and which running jobs are preempted. A
+// policy (fifo, priority, backfill, fair-share, las, oracle-srtf) is a set of plugins registered by
+// name: queue ordering, filtering (quota), scoring (pack or spread), reservation (strict order or
+// backfill) and preemption; see docs/scheduling.md. The same code serves dlabd's JobController
+// and the trace simulator (dlab-sim). Time is in seconds on the caller's clock.
+// Not thread-safe: one owner calls it (the controller thread, or the simulator).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "common/job.h"
+#include "common/tenant_quota.h"
+#include "sched/scheduler.h"
+
+namespace dlab {
+
+// A job as the scheduler sees it.
+struct JobRequest {
+  int64_t id = 0;
+  int64_t tenant_id = 1;
+  int priority = 0;
+  double submit_s = 0;           // on the caller's clock
+  std::vector<Resources> tasks;  // by rank; a gang: placed whole or not at all
+  bool preemptible = true;
+  double max_runtime_s = 0;      // the job's limit per attempt; 0: none
+  double attained_gpu_s = 0;     // GPU-seconds received in earlier attempts
+  double oracle_remaining_s = -1;  // true remaining run time; only the simulator knows it
+};
+
+// Where one task of a job runs: the node's index in the cluster and what it holds there.
+struct NodeTask {
+  int node = 0;
+  TaskAllocation alloc;
+  bool operator==(const NodeTask&) const = default;
+};
+
+struct StartDecision {
+  int64_t job_id = 0;
+  std::vector<NodeTask> tasks;  // by rank
+};
+
+struct PreemptDecision {
+  int64_t job_id = 0;     // the victim; it keeps its resources until Requeue or Remove
+  int64_t for_job = 0;    // the queued job it makes room for
+  std::string reason;     // e.g. "preempted for job 7 (priority 10 > 0)"
+};
+
+struct WaitReason {
+  int64_t job_id = 0;
+  std::string reason;
+};
+
+struct CycleResult {
+  std::vector<StartDecision> start;      // already running in the scheduler's view
+  std::vector<PreemptDecision> preempt;  // the caller stops them, then calls Requeue
+  std::vector<WaitReason> wait;          // every queued job, in order; only when explain
+};
+
+// One queued job in scheduling order.
+struct QueueEntry {
+  int64_t job_id = 0;
+  int64_t tenant_id = 0;
+  std::string reason;
+  std::optional<double> estimated_start_s;  // unset when unknown
+};
+
+struct SchedulerConfig {
+  std::string policy = "fifo";
+  // Policy parameters, e.g. {"preemption.min_runtime", "300"}; see docs/scheduling.md.
+  std::map<std::string, std::string> params;
+};
+
+class Scheduler {
+ public:
+  virtual ~Scheduler() = default;
+
+  // Puts a job in the queue. The job's id must not be known already.
+  virtual void Enqueue(const JobRequest& job, double now_s) = 0;
+  // Records a job that is already running (found after a restart).
+  virtual void AddRunning(const JobRequest& job, const std::vector<NodeTask>& tasks,
+                          double start_s) = 0;
+  // Forgets a job: a queued one leaves the queue, a running one frees what it held (it ended).
+  // Unknown ids are ignored.
+  virtual void Remove(int64_t job_id, double now_s) = 0;
+  // A running job stopped without ending (preempted, or could not be launched): it frees what
+  // it held and waits in the queue again, keeping the service it received.
+  virtual void Requeue(int64_t job_id, double now_s) = 0;
+
+  virtual void SetQuotas(std::map<int64_t, TenantQuota> quotas) = 0;
+  // Fair-share weights; tenants not named weigh 1.
+  virtual void SetTenantWeights(std::map<int64_t, double> weights) = 0;
+
+  // One scheduling cycle. With explain, every queued job that does not start gets a reason.
+  virtual CycleResult Schedule(double now_s, bool explain) = 0;
+  // The earliest time after now at which a cycle could decide differently although no job
+  // arrived or ended (a running job's service crosses a queue threshold, a waiting job is
+  // promoted against starvation); unset when none.
+  virtual std::optional<double> NextChange(double now_s) const = 0;
+
+  // The queue in scheduling order with reasons and, where runtimes are known or estimated, the
+  // estimated start (a forward simulation of the jobs running and queued now).
+  virtual std::vector<QueueEntry> Queue(double now_s) const = 0;
+
+  virtual size_t queued() const = 0;
+  virtual size_t running() const = 0;
+  virtual const std::vector<NodeCapacity>& nodes() const = 0;
+};
+
+// InvalidArgument naming an unknown policy or parameter, or a bad value.
+absl::StatusOr<std::unique_ptr<Scheduler>> NewScheduler(const SchedulerConfig& config,
+                                                        std::vector<NodeCapacity> nodes);
+
+// The policies, and the parameters each accepts with their defaults, for --help and errors.
+std::vector<std::string> PolicyNames();
+std::map<std::string, std::string> PolicyParams(const std::string& policy);
+
+}  // namespace dlab

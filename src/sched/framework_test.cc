@@ -1,0 +1,344 @@
+#include "sched/framework.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "sched/plugins.h"
+
+namespace dlab {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+std::vector<NodeCapacity> Nodes(int n, int gpus, const std::string& type = "A100") {
+  std::vector<NodeCapacity> out;
+  for (int i = 0; i < n; ++i) {
+    NodeCapacity c{.cpu_millis = 64000, .memory_bytes = 256LL << 30};
+    for (int g = 0; g < gpus; ++g) c.gpus.push_back({.index = g, .type = type, .model = type});
+    out.push_back(c);
+  }
+  return out;
+}
+
+struct J {
+  int64_t id;
+  int gpus = 1;
+  int64_t tenant = 1;
+  int priority = 0;
+  double submit = 0;
+  double start = -1;  // >= 0: running since then (placed by the scheduler at that time)
+  double oracle = -1;
+  double attained = 0;
+  bool preemptible = true;
+};
+
+JobRequest Request(const J& j) {
+  return {.id = j.id,
+          .tenant_id = j.tenant,
+          .priority = j.priority,
+          .submit_s = j.submit,
+          .tasks = {Resources{.cpu_millis = 1000, .memory_bytes = 1LL << 30, .gpus = j.gpus}},
+          .preemptible = j.preemptible,
+          .attained_gpu_s = j.attained,
+          .oracle_remaining_s = j.oracle};
+}
+
+// A cluster snapshot (jobs running since their start, jobs queued) and one cycle at `now`.
+struct Case {
+  std::string name;
+  std::string policy;
+  std::map<std::string, std::string> params;
+  int nodes = 1;
+  int gpus = 4;
+  std::vector<J> jobs;
+  double now = 1000;
+  std::vector<int64_t> start;    // jobs started by the cycle, in order
+  std::vector<int64_t> preempt;  // victims, sorted
+};
+
+std::unique_ptr<Scheduler> Build(const Case& c) {
+  auto s = NewScheduler({.policy = c.policy, .params = c.params}, Nodes(c.nodes, c.gpus));
+  EXPECT_TRUE(s.ok()) << s.status();
+  std::vector<J> running, queued;
+  for (const J& j : c.jobs) (j.start >= 0 ? running : queued).push_back(j);
+  // Running jobs are placed by the scheduler itself, in the order of their start.
+  std::sort(running.begin(), running.end(), [](const J& a, const J& b) { return a.start < b.start; });
+  for (const J& j : running) {
+    (*s)->Enqueue(Request(j), j.start);
+    auto r = (*s)->Schedule(j.start, false);
+    EXPECT_EQ(r.start.size(), 1u) << "setup: job " << j.id << " should start at " << j.start;
+  }
+  for (const J& j : queued) (*s)->Enqueue(Request(j), j.submit);
+  return *std::move(s);
+}
+
+class PolicyTable : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PolicyTable, Decides) {
+  const Case& c = GetParam();
+  auto s = Build(c);
+  CycleResult r = s->Schedule(c.now, true);
+  std::vector<int64_t> started, preempted;
+  for (const auto& d : r.start) started.push_back(d.job_id);
+  for (const auto& d : r.preempt) preempted.push_back(d.job_id);
+  std::sort(preempted.begin(), preempted.end());
+  EXPECT_EQ(started, c.start) << absl::StrJoin(r.wait, "; ", [](std::string* o, const auto& w) {
+    absl::StrAppend(o, w.job_id, ": ", w.reason);
+  });
+  EXPECT_EQ(preempted, c.preempt);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Policies, PolicyTable,
+    ::testing::Values(
+        // fifo: the head that does not fit blocks everything behind it.
+        Case{.name = "fifo_head_blocks",
+             .policy = "fifo",
+             .jobs = {{.id = 1, .gpus = 2, .start = 0}, {.id = 2, .gpus = 4, .submit = 1},
+                      {.id = 3, .gpus = 1, .submit = 2}},
+             .start = {}},
+        Case{.name = "fifo_priority_first",
+             .policy = "fifo",
+             .jobs = {{.id = 1, .gpus = 2, .start = 0}, {.id = 2, .gpus = 2, .submit = 1},
+                      {.id = 3, .gpus = 2, .priority = 5, .submit = 2}},
+             .start = {3}},
+        Case{.name = "fifo_never_preempts",
+             .policy = "fifo",
+             .jobs = {{.id = 1, .gpus = 4, .start = 0}, {.id = 2, .gpus = 1, .priority = 9}},
+             .start = {}},
+        // priority: a higher-priority job preempts the lower-priority job that loses least.
+        Case{.name = "priority_preempts_cheapest",
+             .policy = "priority",
+             .jobs = {{.id = 1, .gpus = 2, .start = 0}, {.id = 2, .gpus = 2, .start = 500},
+                      {.id = 3, .gpus = 2, .priority = 5, .submit = 900}},
+             .start = {},
+             .preempt = {2}},
+        Case{.name = "priority_spares_young_jobs",
+             .policy = "priority",
+             .jobs = {{.id = 1, .gpus = 4, .start = 900}, {.id = 2, .gpus = 2, .priority = 5}},
+             .start = {},
+             .preempt = {}},
+        Case{.name = "priority_min_runtime_param",
+             .policy = "priority",
+             .params = {{"preemption.min_runtime", "60"}},
+             .jobs = {{.id = 1, .gpus = 4, .start = 900}, {.id = 2, .gpus = 2, .priority = 5}},
+             .preempt = {1}},
+        Case{.name = "priority_spares_equal_and_non_preemptible",
+             .policy = "priority",
+             .jobs = {{.id = 1, .gpus = 2, .priority = 5, .start = 0},
+                      {.id = 2, .gpus = 2, .start = 0, .preemptible = false},
+                      {.id = 3, .gpus = 2, .priority = 5}},
+             .preempt = {}},
+        // backfill: a short job may pass the blocked head when it ends before the head's
+        // reservation (job 1 ends at 100 + 3600 by the default estimate).
+        Case{.name = "backfill_short_job_passes",
+             .policy = "backfill",
+             .jobs = {{.id = 1, .gpus = 3, .start = 100}, {.id = 2, .gpus = 4, .submit = 200},
+                      {.id = 3, .gpus = 1, .submit = 300}},
+             .now = 1000,
+             .start = {}},  // job 3's estimate (3600 s) would delay job 2: stays
+        Case{.name = "backfill_on_other_node",
+             .policy = "backfill",
+             .nodes = 2,
+             .jobs = {{.id = 1, .gpus = 4, .start = 0}, {.id = 4, .gpus = 2, .start = 0},
+                      {.id = 2, .gpus = 4, .submit = 200}, {.id = 3, .gpus = 2, .submit = 300}},
+             .start = {3}},
+        // fair share: tenants take turns by dominant share.
+        Case{.name = "fair_share_turns",
+             .policy = "fair-share",
+             .gpus = 4,
+             .jobs = {{.id = 1, .tenant = 1, .submit = 0}, {.id = 2, .tenant = 1, .submit = 1},
+                      {.id = 3, .tenant = 1, .submit = 2}, {.id = 4, .tenant = 2, .submit = 3},
+                      {.id = 5, .tenant = 2, .submit = 4}, {.id = 6, .tenant = 2, .submit = 5}},
+             .start = {1, 4, 2, 5}},
+        Case{.name = "fair_share_preempts_over_share",
+             .policy = "fair-share",
+             .jobs = {{.id = 1, .tenant = 1, .start = 0}, {.id = 2, .tenant = 1, .start = 10},
+                      {.id = 3, .tenant = 1, .start = 20}, {.id = 4, .tenant = 1, .start = 30},
+                      {.id = 5, .tenant = 2, .submit = 900}},
+             .start = {},
+             .preempt = {4}},
+        // las: a job with less attained service preempts one past the first threshold.
+        Case{.name = "las_new_job_preempts_old",
+             .policy = "las",
+             .gpus = 1,
+             .jobs = {{.id = 1, .start = 0}, {.id = 2, .submit = 3000}},
+             .now = 4000,
+             .preempt = {1}},
+        Case{.name = "las_same_queue_no_preemption",
+             .policy = "las",
+             .gpus = 1,
+             .jobs = {{.id = 1, .start = 0}, {.id = 2, .submit = 100}},
+             .now = 1000,
+             .preempt = {}},
+        Case{.name = "las_work_conserving",
+             .policy = "las",
+             .gpus = 4,
+             .jobs = {{.id = 1, .gpus = 3, .start = 0}, {.id = 2, .gpus = 2, .submit = 1},
+                      {.id = 3, .gpus = 1, .submit = 2}},
+             .now = 100,
+             .start = {3}},
+        Case{.name = "srtf_shorter_preempts",
+             .policy = "oracle-srtf",
+             .gpus = 1,
+             .jobs = {{.id = 1, .start = 0, .oracle = 1000}, {.id = 2, .submit = 100, .oracle = 50}},
+             .now = 100,
+             .preempt = {1}},
+        Case{.name = "srtf_orders_by_remaining",
+             .policy = "oracle-srtf",
+             .gpus = 1,
+             .jobs = {{.id = 1, .submit = 0, .oracle = 500}, {.id = 2, .submit = 1, .oracle = 50}},
+             .now = 10,
+             .start = {2}}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(Framework, UnknownPolicyAndParameterAreRefusedByName) {
+  auto bad = NewScheduler({.policy = "lottery"}, Nodes(1, 1));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("one of: backfill, fair-share"));
+  auto param = NewScheduler({.policy = "fifo", .params = {{"las.thresholds", "1"}}}, Nodes(1, 1));
+  ASSERT_FALSE(param.ok());
+  EXPECT_THAT(std::string(param.status().message()), HasSubstr("unknown parameter 'las.thresholds'"));
+  auto value = NewScheduler({.policy = "las", .params = {{"las.thresholds", "10,5"}}}, Nodes(1, 1));
+  ASSERT_FALSE(value.ok());
+  EXPECT_THAT(std::string(value.status().message()), HasSubstr("increasing"));
+}
+
+TEST(Framework, RegistryRefusesDuplicateNames) {
+  PluginRegistry r;
+  EXPECT_TRUE(r.AddSort("x", [](Params&) { return nullptr; }).ok());
+  EXPECT_TRUE(absl::IsAlreadyExists(r.AddSort("x", [](Params&) { return nullptr; })));
+}
+
+TEST(Framework, PackKeepsWholeNodesFreeAndGangsStayOnOneNode) {
+  auto s = *NewScheduler({.policy = "fifo"}, Nodes(2, 4));
+  s->Enqueue(Request({.id = 1, .gpus = 3}), 0);
+  s->Enqueue(Request({.id = 2, .gpus = 1}), 0);
+  s->Enqueue(Request({.id = 3, .gpus = 4}), 0);
+  auto r = s->Schedule(0, false);
+  ASSERT_EQ(r.start.size(), 3u);
+  EXPECT_EQ(r.start[0].tasks[0].node, r.start[1].tasks[0].node);  // 1 GPU packed beside 3
+  EXPECT_NE(r.start[2].tasks[0].node, r.start[0].tasks[0].node);
+  // A gang of two 2-GPU tasks goes on one node when one node can take it.
+  auto g = *NewScheduler({.policy = "fifo"}, Nodes(2, 4));
+  JobRequest gang = Request({.id = 9});
+  gang.tasks = {Resources{.gpus = 2}, Resources{.gpus = 2}};
+  g->Enqueue(Request({.id = 8, .gpus = 1}), 0);
+  g->Enqueue(gang, 0);
+  auto rg = g->Schedule(0, false);
+  ASSERT_EQ(rg.start.size(), 2u);
+  EXPECT_EQ(rg.start[1].tasks[0].node, rg.start[1].tasks[1].node);
+  EXPECT_NE(rg.start[1].tasks[0].node, rg.start[0].tasks[0].node);
+}
+
+TEST(Framework, SpreadPutsJobsOnTheEmptiestNode) {
+  auto s = *NewScheduler({.policy = "fifo", .params = {{"score", "spread"}}}, Nodes(2, 4));
+  s->Enqueue(Request({.id = 1, .gpus = 1}), 0);
+  s->Enqueue(Request({.id = 2, .gpus = 1}), 0);
+  auto r = s->Schedule(0, false);
+  ASSERT_EQ(r.start.size(), 2u);
+  EXPECT_NE(r.start[0].tasks[0].node, r.start[1].tasks[0].node);
+}
+
+TEST(Framework, GpuTypeListAcceptsAnyNamedType) {
+  std::vector<NodeCapacity> nodes = Nodes(1, 2, "V100");
+  auto more = Nodes(1, 2, "A10");
+  nodes.push_back(more[0]);
+  auto s = *NewScheduler({.policy = "fifo"}, nodes);
+  JobRequest a = Request({.id = 1, .gpus = 2});
+  a.tasks[0].gpu_type = "T4,A10";
+  JobRequest b = Request({.id = 2, .gpus = 1});
+  b.tasks[0].gpu_type = "A10";
+  s->Enqueue(a, 0);
+  s->Enqueue(b, 1);
+  auto r = s->Schedule(1, true);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].tasks[0].node, 1);
+  ASSERT_EQ(r.wait.size(), 1u);
+  EXPECT_THAT(r.wait[0].reason, HasSubstr("waiting for resources: needs 1 A10 GPUs"));
+}
+
+TEST(Framework, PreemptedJobWaitsForItsVictimThenStarts) {
+  auto s = *NewScheduler({.policy = "priority"}, Nodes(1, 2));
+  s->Enqueue(Request({.id = 1, .gpus = 2}), 0);
+  s->Schedule(0, false);
+  s->Enqueue(Request({.id = 2, .gpus = 2, .priority = 1}), 400);
+  auto r = s->Schedule(400, true);
+  ASSERT_EQ(r.preempt.size(), 1u);
+  EXPECT_EQ(r.preempt[0].reason, "preempted for job 2 (priority 1 > 0)");
+  // Until the victim has stopped, the job waits and nothing more is preempted.
+  auto again = s->Schedule(401, true);
+  EXPECT_TRUE(again.preempt.empty());
+  EXPECT_EQ(again.wait[0].reason, "waiting for preempted job 1 to stop");
+  s->Requeue(1, 420);
+  auto after = s->Schedule(420, true);
+  ASSERT_EQ(after.start.size(), 1u);
+  EXPECT_EQ(after.start[0].job_id, 2);
+  EXPECT_EQ(after.wait[0].job_id, 1);
+}
+
+TEST(Framework, LasPromotesAStarvedJob) {
+  // One GPU; job 1 ran 100 s and was preempted; with starvation 2 it is promoted after
+  // waiting 200 s, and NextChange says when.
+  auto s = *NewScheduler({.policy = "las",
+                          .params = {{"las.thresholds", "50"}, {"las.starvation", "2"},
+                                     {"preemption.min_runtime", "0"}}},
+                         Nodes(1, 1));
+  s->Enqueue(Request({.id = 1}), 0);
+  s->Schedule(0, false);
+  s->Requeue(1, 100);  // attained 100 GPU-s: queue 1
+  s->Enqueue(Request({.id = 2, .submit = 100}), 100);
+  auto r = s->Schedule(100, false);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].job_id, 2);
+  ASSERT_TRUE(s->NextChange(100).has_value());
+  EXPECT_DOUBLE_EQ(*s->NextChange(100), 150);  // job 2 reaches the 50 GPU-s threshold
+  // At 300 job 1 has waited 200 s = 2 x its last run: promoted, it preempts job 2 (queue 1).
+  auto p = s->Schedule(300, false);
+  ASSERT_EQ(p.preempt.size(), 1u);
+  EXPECT_EQ(p.preempt[0].job_id, 2);
+}
+
+TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
+  auto s = *NewScheduler({.policy = "fifo"}, Nodes(1, 2));
+  JobRequest a = Request({.id = 1, .gpus = 2});
+  a.max_runtime_s = 600;
+  s->Enqueue(a, 0);
+  s->Schedule(0, false);
+  JobRequest b = Request({.id = 2, .gpus = 2, .submit = 10});
+  b.max_runtime_s = 300;
+  s->Enqueue(b, 10);
+  s->Enqueue(Request({.id = 3, .gpus = 1, .submit = 20}), 20);
+  auto q = s->Queue(100);
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].job_id, 2);
+  EXPECT_THAT(q[0].reason, HasSubstr("waiting for resources: needs 2 GPUs (free 0)"));
+  ASSERT_TRUE(q[0].estimated_start_s.has_value());
+  EXPECT_DOUBLE_EQ(*q[0].estimated_start_s, 600);
+  EXPECT_EQ(q[1].reason, "waiting behind job 2 (FIFO order)");
+  ASSERT_TRUE(q[1].estimated_start_s.has_value());
+  EXPECT_DOUBLE_EQ(*q[1].estimated_start_s, 900);
+  // Queue() looks ahead on a copy: the real queue is unchanged.
+  EXPECT_EQ(s->queued(), 2u);
+  EXPECT_EQ(s->running(), 1u);
+}
+
+TEST(Framework, QuotaHoldsATenantBackWithoutBlockingOthers) {
+  auto s = *NewScheduler({.policy = "fifo"}, Nodes(1, 4));
+  s->SetQuotas({{1, TenantQuota{.gpus = 1}}});
+  s->Enqueue(Request({.id = 1, .tenant = 1}), 0);
+  s->Enqueue(Request({.id = 2, .tenant = 1, .submit = 1}), 1);
+  s->Enqueue(Request({.id = 3, .tenant = 2, .submit = 2}), 2);
+  auto r = s->Schedule(2, true);
+  ASSERT_EQ(r.start.size(), 2u);
+  EXPECT_EQ(r.start[1].job_id, 3);
+  ASSERT_EQ(r.wait.size(), 1u);
+  EXPECT_EQ(r.wait[0].reason, "tenant quota: gpus: needs 1, 1 of 1 in use");
+}
+
+}  // namespace
+}  // namespace dlab

@@ -1,0 +1,373 @@
+#include "sched/plugins.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+
+namespace dlab {
+
+// ---- Params ----
+
+namespace {
+
+std::string Trimmed(double v) {
+  std::string s = absl::StrCat(v);
+  return s;
+}
+
+// "300", "2.5", "5m", "1h30m" -> seconds.
+std::optional<double> ParseSeconds(const std::string& text) {
+  double v;
+  if (absl::SimpleAtod(text, &v)) return v;
+  absl::Duration d;
+  if (absl::ParseDuration(text, &d)) return absl::ToDoubleSeconds(d);
+  return std::nullopt;
+}
+
+}  // namespace
+
+double Params::Number(const std::string& key, double fallback) {
+  defaults_[key] = Trimmed(fallback);
+  auto it = given_.find(key);
+  if (it == given_.end()) return fallback;
+  auto v = ParseSeconds(it->second);
+  if (!v || *v < 0 || !std::isfinite(*v)) {
+    errors_.push_back(absl::StrCat(key, ": '", it->second,
+                                   "' is not a non-negative number or duration (e.g. 300, 5m)"));
+    return fallback;
+  }
+  return *v;
+}
+
+std::vector<double> Params::Numbers(const std::string& key, std::vector<double> fallback) {
+  defaults_[key] = absl::StrJoin(fallback, ",", [](std::string* out, double v) {
+    absl::StrAppend(out, Trimmed(v));
+  });
+  auto it = given_.find(key);
+  if (it == given_.end()) return fallback;
+  std::vector<double> out;
+  for (absl::string_view part : absl::StrSplit(it->second, ',', absl::SkipWhitespace())) {
+    auto v = ParseSeconds(std::string(part));
+    if (!v || *v <= 0 || (!out.empty() && *v <= out.back())) {
+      errors_.push_back(absl::StrCat(key, ": '", it->second,
+                                     "' must be increasing positive numbers separated by commas"));
+      return fallback;
+    }
+    out.push_back(*v);
+  }
+  return out;
+}
+
+std::string Params::Text(const std::string& key, const std::string& fallback) {
+  defaults_[key] = fallback;
+  auto it = given_.find(key);
+  return it == given_.end() ? fallback : it->second;
+}
+
+absl::Status Params::Check() const {
+  std::vector<std::string> errors = errors_;
+  for (const auto& [key, value] : given_) {
+    if (!defaults_.contains(key)) {
+      std::vector<std::string> known;
+      for (const auto& [k, v] : defaults_) known.push_back(k);
+      errors.push_back(absl::StrCat("unknown parameter '", key, "' (this policy takes: ",
+                                    known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+    }
+  }
+  if (errors.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrJoin(errors, "; "));
+}
+
+// ---- Queue orders ----
+
+namespace {
+
+// Higher priority first, then earlier submission.
+class PriorityFifoSort final : public QueueSortPlugin {
+ public:
+  SortKey Key(const SchedJob& job, const ClusterView&) const override {
+    return {-static_cast<double>(job.req.priority), job.req.submit_s, 0, job.req.id};
+  }
+};
+
+// Tiresias' discretised least-attained-service: queues by attained GPU-service (GPU-seconds);
+// jobs of a lower queue go first, FIFO within a queue. A job that waited longer than
+// `starvation` times its last run is promoted to the first queue with its service forgiven.
+class LasSort final : public QueueSortPlugin {
+ public:
+  explicit LasSort(Params& p)
+      : thresholds_(p.Numbers("las.thresholds", {3600, 36000})),
+        starvation_(p.Number("las.starvation", 8)) {}
+
+  SortKey Key(const SchedJob& job, const ClusterView& view) const override {
+    return {-static_cast<double>(job.req.priority), Level(job, view.now()), job.req.submit_s,
+            job.req.id};
+  }
+  std::optional<double> RekeyAt(const SchedJob& job) const override {
+    if (starvation_ <= 0 || job.last_run_s <= 0 || Level(job, job.queued_since) == 0) {
+      return std::nullopt;
+    }
+    return job.queued_since + starvation_ * job.last_run_s;
+  }
+  void Promote(SchedJob& job, double now) const override {
+    job.service_offset = job.AttainedAt(now);
+  }
+  std::optional<double> ChangeAt(const SchedJob& job, double now) const override {
+    double service = job.AttainedAt(now) - job.service_offset;
+    for (double t : thresholds_) {
+      if (service < t && job.gpus > 0) return now + (t - service) / job.gpus;
+    }
+    return std::nullopt;
+  }
+  double Level(const SchedJob& job, double now) const {
+    double service = job.AttainedAt(now) - job.service_offset;
+    int level = 0;
+    while (level < static_cast<int>(thresholds_.size()) && service >= thresholds_[level]) ++level;
+    return level;
+  }
+
+ private:
+  std::vector<double> thresholds_;
+  double starvation_;
+};
+
+// Shortest remaining (true) run time first; knows what no production scheduler knows.
+class SrtfSort final : public QueueSortPlugin {
+ public:
+  SortKey Key(const SchedJob& job, const ClusterView& view) const override {
+    return {-static_cast<double>(job.req.priority), job.RemainingAt(view.now()), job.req.submit_s,
+            job.req.id};
+  }
+};
+
+// Dominant resource fairness: the tenant with the smallest (weighted) dominant share, counting
+// its decayed usage history, offers its next job; FIFO by priority within a tenant.
+class DrfSort final : public QueueSortPlugin {
+ public:
+  SortKey Key(const SchedJob& job, const ClusterView&) const override {
+    return {-static_cast<double>(job.req.priority), job.req.submit_s, 0, job.req.id};
+  }
+  bool ByTenant() const override { return true; }
+  double TenantKey(int64_t tenant, const ClusterView& view) const override {
+    return view.TenantShare(tenant) + view.TenantHistory(tenant);
+  }
+};
+
+// ---- Filters ----
+
+// The tenant's quota: CPUs, memory, GPUs in total and running jobs (GPU types are checked when
+// the job is placed: GPUs of a type whose quota is used up are not offered).
+class QuotaFilter final : public FilterPlugin {
+ public:
+  std::string Filter(const SchedJob& job, const ClusterView& view) const override {
+    const TenantQuota* q = view.Quota(job.req.tenant_id);
+    if (q == nullptr) return "";
+    TenantUsage want{.gpus = job.gpus, .running_jobs = 1};
+    for (const Resources& r : job.req.tasks) {
+      want.cpu_millis += r.cpu_millis;
+      want.memory_bytes += r.memory_bytes;
+    }
+    std::string over = QuotaShortfall(*q, view.Usage(job.req.tenant_id), want);
+    return over.empty() ? "" : absl::StrCat("tenant quota: ", over);
+  }
+};
+
+// ---- Preemption ----
+
+class PriorityPreempt final : public PreemptPlugin {
+ public:
+  bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView&) const override {
+    return v.req.priority < p.req.priority;
+  }
+  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView&) const override {
+    return absl::StrCat("priority ", p.req.priority, " > ", v.req.priority);
+  }
+};
+
+class LasPreempt final : public PreemptPlugin {
+ public:
+  explicit LasPreempt(std::shared_ptr<const LasSort> sort) : sort_(std::move(sort)) {}
+  bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    return v.req.priority <= p.req.priority &&
+           (v.req.priority < p.req.priority ||
+            sort_->Level(v, view.now()) > sort_->Level(p, view.now()));
+  }
+  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    return absl::StrCat("least attained service: queue ", sort_->Level(p, view.now()), " before ",
+                        sort_->Level(v, view.now()));
+  }
+
+ private:
+  std::shared_ptr<const LasSort> sort_;
+};
+
+class SrtfPreempt final : public PreemptPlugin {
+ public:
+  bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    return v.req.priority <= p.req.priority &&
+           (v.req.priority < p.req.priority || v.RemainingAt(view.now()) > p.RemainingAt(view.now()));
+  }
+  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    return absl::StrCat("shorter remaining time: ", p.RemainingAt(view.now()), " s < ",
+                        v.RemainingAt(view.now()), " s");
+  }
+};
+
+// A tenant below its entitlement may take GPUs from a tenant above its own, as long as the
+// victim's tenant keeps at least as many (weighted) GPUs as the preemptor's tenant then has.
+class FairSharePreempt final : public PreemptPlugin {
+ public:
+  bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    int64_t pt = p.req.tenant_id, vt = v.req.tenant_id;
+    if (pt == vt) return false;
+    double p_has = view.TenantGpus(pt), v_has = view.TenantGpus(vt);
+    if (p_has >= view.TenantEntitlement(pt) || v_has <= view.TenantEntitlement(vt)) return false;
+    return (v_has - v.gpus) / view.TenantWeight(vt) >= (p_has + p.gpus) / view.TenantWeight(pt);
+  }
+  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    int64_t pt = p.req.tenant_id, vt = v.req.tenant_id;
+    return absl::StrCat("fair share: tenant ", pt, " holds ", view.TenantGpus(pt), " GPUs of its ",
+                        absl::StrFormat("%.1f", view.TenantEntitlement(pt)), ", tenant ", vt,
+                        " holds ", view.TenantGpus(vt), " of ",
+                        absl::StrFormat("%.1f", view.TenantEntitlement(vt)));
+  }
+};
+
+}  // namespace
+
+// ---- Registry ----
+
+absl::Status PluginRegistry::AddSort(const std::string& name, SortFactory f) {
+  if (!sorts_.emplace(name, std::move(f)).second) {
+    return absl::AlreadyExistsError(absl::StrCat("queue sort plugin '", name, "' is registered"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginRegistry::AddPreempt(const std::string& name, PreemptFactory f) {
+  if (!preempts_.emplace(name, std::move(f)).second) {
+    return absl::AlreadyExistsError(absl::StrCat("preempt plugin '", name, "' is registered"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginRegistry::AddFilter(const std::string& name, FilterFactory f) {
+  if (!filters_.emplace(name, std::move(f)).second) {
+    return absl::AlreadyExistsError(absl::StrCat("filter plugin '", name, "' is registered"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status PluginRegistry::AddPolicy(const std::string& name, PolicySpec spec) {
+  if (!sorts_.contains(spec.sort) || (!spec.preempt.empty() && !preempts_.contains(spec.preempt))) {
+    return absl::InvalidArgumentError(absl::StrCat("policy '", name, "' names unknown plugins"));
+  }
+  for (const std::string& f : spec.filters) {
+    if (!filters_.contains(f)) {
+      return absl::InvalidArgumentError(absl::StrCat("policy '", name, "': no filter '", f, "'"));
+    }
+  }
+  if (!policies_.emplace(name, std::move(spec)).second) {
+    return absl::AlreadyExistsError(absl::StrCat("policy '", name, "' is registered"));
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> PluginRegistry::PolicyNames() const {
+  std::vector<std::string> out;
+  for (const auto& [name, spec] : policies_) out.push_back(name);
+  return out;
+}
+
+absl::StatusOr<Policy> PluginRegistry::Build(
+    const std::string& name, const std::map<std::string, std::string>& given) const {
+  auto it = policies_.find(name);
+  if (it == policies_.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown scheduling policy '", name,
+                                                   "' (one of: ", absl::StrJoin(PolicyNames(), ", "),
+                                                   ")"));
+  }
+  const PolicySpec& spec = it->second;
+  Params params(given);
+  Policy p{.name = name, .reserve = spec.reserve};
+  p.sort = sorts_.at(spec.sort)(params);
+  for (const std::string& f : spec.filters) p.filters.push_back(filters_.at(f)(params));
+  if (!spec.preempt.empty()) {
+    p.preempt = preempts_.at(spec.preempt)(params);
+    p.min_runtime_s = params.Number("preemption.min_runtime", spec.min_runtime_s);
+    p.max_preemptions_per_cycle =
+        static_cast<int>(params.Number("preemption.max_per_cycle", p.max_preemptions_per_cycle));
+  }
+  p.score = params.Text("score", "pack") == "spread" ? ScoreMode::kSpread : ScoreMode::kPack;
+  if (std::string s = params.Text("score", "pack"); s != "pack" && s != "spread") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("score: '", s, "' is not one of pack, spread"));
+  }
+  if (spec.reserve == ReserveMode::kBackfill) {
+    p.default_runtime_s = params.Number("backfill.default_runtime", p.default_runtime_s);
+  }
+  if (spec.sort == "drf") {
+    p.history_half_life_s = params.Number("fair_share.half_life", 3600);
+  }
+  if (auto s = params.Check(); !s.ok()) return s;
+  p.params = params.defaults();
+  for (const auto& [key, value] : given) p.params[key] = value;
+  return p;
+}
+
+std::map<std::string, std::string> PluginRegistry::Defaults(const std::string& policy) const {
+  auto built = Build(policy, {});
+  return built.ok() ? built->params : std::map<std::string, std::string>{};
+}
+
+PluginRegistry& PluginRegistry::Default() {
+  static PluginRegistry* registry = [] {
+    auto* r = new PluginRegistry;
+    auto must = [](absl::Status s) {
+      if (!s.ok()) std::abort();
+    };
+    must(r->AddSort("priority-fifo", [](Params&) { return std::make_shared<PriorityFifoSort>(); }));
+    must(r->AddSort("las", [](Params& p) { return std::make_shared<LasSort>(p); }));
+    must(r->AddSort("srtf", [](Params&) { return std::make_shared<SrtfSort>(); }));
+    must(r->AddSort("drf", [](Params&) { return std::make_shared<DrfSort>(); }));
+    must(r->AddFilter("quota", [](Params&) { return std::make_shared<QuotaFilter>(); }));
+    must(r->AddPreempt("priority", [](Params&) { return std::make_shared<PriorityPreempt>(); }));
+    must(r->AddPreempt("las", [](Params& p) {
+      return std::make_shared<LasPreempt>(std::make_shared<LasSort>(p));
+    }));
+    must(r->AddPreempt("srtf", [](Params&) { return std::make_shared<SrtfPreempt>(); }));
+    must(r->AddPreempt("fair-share", [](Params&) { return std::make_shared<FairSharePreempt>(); }));
+    using M = ReserveMode;
+    must(r->AddPolicy("fifo", {.sort = "priority-fifo", .filters = {"quota"}, .reserve = M::kStrict}));
+    must(r->AddPolicy("priority", {.sort = "priority-fifo",
+                                   .filters = {"quota"},
+                                   .reserve = M::kStrict,
+                                   .preempt = "priority"}));
+    must(r->AddPolicy("backfill",
+                      {.sort = "priority-fifo", .filters = {"quota"}, .reserve = M::kBackfill}));
+    must(r->AddPolicy("fair-share", {.sort = "drf",
+                                     .filters = {"quota"},
+                                     .reserve = M::kPerTenant,
+                                     .preempt = "fair-share"}));
+    must(r->AddPolicy("las", {.sort = "las",
+                              .filters = {"quota"},
+                              .reserve = M::kNone,
+                              .preempt = "las",
+                              .min_runtime_s = 60}));
+    must(r->AddPolicy("oracle-srtf", {.sort = "srtf",
+                                      .filters = {"quota"},
+                                      .reserve = M::kNone,
+                                      .preempt = "srtf",
+                                      .min_runtime_s = 0}));
+    return r;
+  }();
+  return *registry;
+}
+
+}  // namespace dlab
