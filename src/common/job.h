@@ -35,7 +35,7 @@ struct Resources {
   int64_t cpu_millis = 1000;         // "2" = 2000, "500m" = 500
   int64_t memory_bytes = 1LL << 30;  // "4Gi"
   int gpus = 0;
-  std::string gpu_type;  // empty: any type
+  std::string gpu_type;  // empty: any type; "H100,A100": any of these
   bool operator==(const Resources&) const = default;
 };
 
@@ -68,6 +68,9 @@ struct JobSpec {
   // Infrastructure failures (lost supervisor, OOM kill, killed from outside) are retried
   // without counting against max_restarts, up to this many times.
   int max_infra_restarts = 10;
+  // A higher-priority job (or a fairer share, or less attained service, by the scheduling
+  // policy) may stop it and requeue it to resume from its latest checkpoint.
+  bool preemptible = true;
 };
 
 // The resources of one task of an attempt, on its node.

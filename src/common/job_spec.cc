@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/quantity.h"
 #include "nlohmann/json.hpp"
 
@@ -115,7 +116,11 @@ json ResourcesJson(const Resources& r) {
   json j = {{"cpus", FormatCpuMillis(r.cpu_millis)},
             {"memory", FormatMemoryBytes(r.memory_bytes)},
             {"gpus", r.gpus}};
-  if (!r.gpu_type.empty()) j["gpu_type"] = r.gpu_type;
+  if (r.gpu_type.find(',') != std::string::npos) {
+    j["gpu_type"] = std::vector<std::string>(absl::StrSplit(r.gpu_type, ','));
+  } else if (!r.gpu_type.empty()) {
+    j["gpu_type"] = r.gpu_type;
+  }
   return j;
 }
 
@@ -162,10 +167,23 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
     if (r->gpus == 0) r->gpu_type.clear();  // a role without GPUs drops the job's GPU type
   }
   if (v.contains("gpu_type") && !v["gpu_type"].is_null()) {
-    if (!v["gpu_type"].is_string()) {
-      return status("gpu_type", absl::StrCat("must be a string, got ", TypeName(v["gpu_type"])));
+    const json& t = v["gpu_type"];
+    if (t.is_array()) {  // acceptable types, any of them
+      std::vector<std::string> types;
+      for (const json& one : t) {
+        if (!one.is_string() || one.get<std::string>().empty() ||
+            one.get<std::string>().find(',') != std::string::npos) {
+          return status("gpu_type", "must be a type name or a list of type names");
+        }
+        types.push_back(one.get<std::string>());
+      }
+      r->gpu_type = absl::StrJoin(types, ",");
+    } else if (!t.is_string()) {
+      return status("gpu_type", absl::StrCat("must be a string or a list of strings, got ",
+                                             TypeName(t)));
+    } else {
+      r->gpu_type = t.get<std::string>();
     }
-    r->gpu_type = v["gpu_type"].get<std::string>();
     if (!r->gpu_type.empty() && r->gpus == 0) {
       return status("gpu_type", absl::StrCat("is set but ", prefix, "gpus is 0"));
     }
@@ -252,7 +270,8 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   if (auto s = CheckKnownFields(
           v, "",
           {"name", "command", "workdir", "env", "resources", "priority", "max_runtime",
-           "max_restarts", "labels", "tasks", "restart_backoff", "max_infra_restarts"});
+           "max_restarts", "labels", "tasks", "restart_backoff", "max_infra_restarts",
+           "preemptible"});
       !s.ok()) {
     return s;
   }
@@ -343,6 +362,14 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     spec.max_infra_restarts = static_cast<int>(*n);
   }
 
+  if (v.contains("preemptible")) {
+    if (!v["preemptible"].is_boolean()) {
+      return FieldError("preemptible",
+                        absl::StrCat("must be true or false, got ", TypeName(v["preemptible"])));
+    }
+    spec.preemptible = v["preemptible"].get<bool>();
+  }
+
   // After resources: roles inherit the job's resources.
   if (v.contains("tasks")) {
     if (auto s = ParseTasks(v["tasks"], &spec); !s.ok()) return s;
@@ -377,6 +404,7 @@ json JobSpecToJson(const JobSpec& spec) {
                          : json(absl::FormatDuration(spec.max_runtime));
   j["max_restarts"] = spec.max_restarts;
   j["max_infra_restarts"] = spec.max_infra_restarts;
+  j["preemptible"] = spec.preemptible;
   j["restart_backoff"] = absl::FormatDuration(spec.restart_backoff);
   j["labels"] = spec.labels;
   if (spec.task_groups.empty()) {

@@ -792,6 +792,19 @@ class Impl final : public Scheduler, public ClusterView {
       NotFit(c, job, now);
       return false;
     }
+    if (const TenantQuota* q = Quota(tenant); q != nullptr && !q->gpus_by_type.empty()) {
+      SchedJob trial = job;
+      trial.placed = *placed;
+      std::string over =
+          QuotaShortfall(*q, Usage(tenant), {.gpus_by_type = UsageOfJob(trial).gpus_by_type});
+      if (!over.empty()) {
+        Undo(*placed);
+        c.tenant_blocked[tenant] =
+            absl::StrCat("tenant quota: waiting behind job ", job.req.id, " of the same tenant");
+        Wait(c, job, absl::StrCat("tenant quota: ", over));
+        return false;
+      }
+    }
     if (c.reservation && !BackfillAllowed(*c.reservation, job, *placed, now)) {
       Undo(*placed);
       Wait(c, job, absl::StrCat("backfill: would delay ", ReservationText(*c.reservation, now)));

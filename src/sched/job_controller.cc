@@ -28,6 +28,50 @@ std::vector<Resources> TaskResources(const JobSpec& spec) {
   return out;
 }
 
+double Seconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+
+// The job as the scheduler sees it; service received in earlier attempts counts (las).
+JobRequest RequestOf(const JobRecord& job) {
+  JobRequest r{.id = job.id,
+               .tenant_id = job.tenant_id,
+               .priority = job.spec.priority,
+               .submit_s = Seconds(job.submit_time),
+               .tasks = TaskResources(job.spec),
+               .preemptible = job.spec.preemptible,
+               .max_runtime_s = absl::ToDoubleSeconds(job.spec.max_runtime)};
+  int gpus = 0;
+  for (const Resources& t : r.tasks) gpus += t.gpus;
+  for (const AttemptRecord& a : job.attempt_list) {
+    if (a.start_time && a.end_time) {
+      r.attained_gpu_s += absl::ToDoubleSeconds(*a.end_time - *a.start_time) * gpus;
+    }
+  }
+  return r;
+}
+
+std::vector<NodeTask> NodeTasksOf(const Allocation& a) {
+  std::vector<NodeTask> out;
+  for (const TaskAllocation& t : a.tasks) out.push_back({.node = 0, .alloc = t});
+  if (out.empty()) {  // recorded before gangs: the totals
+    out.push_back(
+        {.node = 0,
+         .alloc = {.cpu_millis = a.cpu_millis, .memory_bytes = a.memory_bytes, .gpus = a.gpus}});
+  }
+  return out;
+}
+
+Allocation AllocationOf(const std::vector<NodeTask>& tasks) {
+  Allocation a;
+  for (const NodeTask& t : tasks) {
+    a.cpu_millis += t.alloc.cpu_millis;
+    a.memory_bytes += t.alloc.memory_bytes;
+    a.gpus.insert(a.gpus.end(), t.alloc.gpus.begin(), t.alloc.gpus.end());
+    a.tasks.push_back(t.alloc);
+  }
+  std::sort(a.gpus.begin(), a.gpus.end());
+  return a;
+}
+
 // user or infrastructure: whose fault an attempt's failure was. A process killed by SIGKILL or
 // SIGTERM that dlab did not send was killed by the machine or an operator (or the kernel's OOM
 // killer outside the job's own limit); a non-zero exit or another signal is the program's.
@@ -67,7 +111,11 @@ JobController::JobController(ControllerOptions options, Store* store, SnapshotSt
       backend_(backend),
       observer_(std::move(observer)),
       ports_(std::make_unique<PortPool>(options_.first_port, options_.last_port,
-                                        options_.port_is_free, options_.machine_wide_ports)) {}
+                                        options_.port_is_free, options_.machine_wide_ports)) {
+  auto scheduler = NewScheduler(options_.scheduler, {options_.node});
+  DLAB_CHECK(scheduler.ok());  // the configuration was validated when it was read
+  scheduler_ = *std::move(scheduler);
+}
 
 JobController::~JobController() { Stop(); }
 
@@ -108,8 +156,8 @@ void JobController::Wake() {
 
 void JobController::Enqueue(const JobRecord& job) {
   std::lock_guard lock(mu_);
-  queue_[{job.spec.priority, job.submit_time, job.id}] = {job.id, TaskResources(job.spec),
-                                                          job.tenant_id};
+  scheduler_->Enqueue(RequestOf(job), Seconds(absl::Now()));
+  queued_[job.id] = job.tenant_id;
   dirty_ = true;
   cv_.notify_one();
 }
@@ -166,7 +214,7 @@ TenantUsage JobController::Usage(int64_t tenant_id) {
     if (a.tenant_id != tenant_id) continue;
     u += UsageOf(a.allocation, options_.node);
   }
-  for (const auto& [key, queued] : queue_) u.queued_jobs += queued.tenant_id == tenant_id;
+  for (const auto& [id, tenant] : queued_) u.queued_jobs += tenant == tenant_id;
   return u;
 }
 
@@ -188,7 +236,8 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
                                  .time = absl::Now()});
     if (s.ok()) {
       std::lock_guard lock(mu_);
-      queue_.erase({job->spec.priority, job->submit_time, job_id});
+      scheduler_->Remove(job_id, Seconds(absl::Now()));
+      queued_.erase(job_id);
       dirty_ = true;
       cv_.notify_one();
       return store_->GetJob(job_id);
@@ -321,21 +370,22 @@ void JobController::Loop() {
 }
 
 void JobController::ScheduleOnce() {
-  ScheduleInput input{.node = options_.node};
   {
     std::lock_guard lock(mu_);
     if (!dirty_) return;
     dirty_ = false;
-    for (const auto& [id, a] : active_) {
-      input.in_use.push_back(a.allocation);
-      input.usage[a.tenant_id] += UsageOf(a.allocation, options_.node);
-    }
-    for (const auto& [key, queued] : queue_) input.queue.push_back(queued);
   }
-  if (options_.tenant_quotas) input.quotas = options_.tenant_quotas();
-  ScheduleDecision decision = ScheduleFifo(input);
+  std::map<int64_t, TenantQuota> quotas;
+  if (options_.tenant_quotas) quotas = options_.tenant_quotas();
+  CycleResult decision;
+  {
+    std::lock_guard lock(mu_);
+    scheduler_->SetQuotas(std::move(quotas));
+    decision = scheduler_->Schedule(Seconds(absl::Now()), /*explain=*/true);
+    for (const StartDecision& s : decision.start) queued_.erase(s.job_id);
+  }
   std::map<int64_t, std::string> reasons;
-  for (const Waiting& w : decision.wait) {
+  for (const WaitReason& w : decision.wait) {
     auto last = waiting_reason_.find(w.job_id);
     if (last == waiting_reason_.end() || last->second != w.reason) {
       if (auto s = store_->SetReason(w.job_id, w.reason); !s.ok()) spdlog::warn("{}", s.ToString());
@@ -343,11 +393,14 @@ void JobController::ScheduleOnce() {
     reasons[w.job_id] = w.reason;
   }
   waiting_reason_ = std::move(reasons);
-  for (const Placement& p : decision.start) {
+  for (const PreemptDecision& p : decision.preempt) Preempt(p);
+  for (const StartDecision& p : decision.start) {
     auto job = store_->GetJob(p.job_id);
-    {
+    bool launch = job.ok() && job->state == JobState::kQueued && !job->cancel_requested;
+    if (!launch) {
       std::lock_guard lock(mu_);
-      if (job.ok()) queue_.erase({job->spec.priority, job->submit_time, p.job_id});
+      scheduler_->Remove(p.job_id, Seconds(absl::Now()));
+      dirty_ = true;
     }
     if (!job.ok()) {
       spdlog::error("schedule job {}: {}", p.job_id, job.status().ToString());
@@ -364,7 +417,34 @@ void JobController::ScheduleOnce() {
           .IgnoreError();
       continue;
     }
-    Launch(*job, p.allocation);
+    Launch(*job, AllocationOf(p.tasks));
+  }
+}
+
+void JobController::Preempt(const PreemptDecision& p) {
+  Active active;
+  {
+    std::lock_guard lock(mu_);
+    auto it = active_.find(p.job_id);
+    if (it == active_.end()) return;  // ended meanwhile; Finish told the scheduler
+    active = it->second;
+    it->second.state = JobState::kPreempted;
+  }
+  auto s = store_->Transition(
+      {.job_id = p.job_id,
+       .from = active.state,
+       .to = JobState::kPreempted,
+       .reason = absl::StrCat(p.reason, "; stopping it (SIGTERM, SIGKILL after ",
+                              absl::FormatDuration(options_.kill_grace),
+                              ") to requeue it from its latest checkpoint"),
+       .time = absl::Now()});
+  if (!s.ok()) {
+    spdlog::warn("preempt job {}: {}", p.job_id, s.ToString());
+    return;
+  }
+  spdlog::info("job {}: {}", p.job_id, p.reason);
+  if (auto c = backend_->Cancel(active.dir); !c.ok()) {
+    spdlog::warn("preempt job {}: {}", p.job_id, c.ToString());
   }
 }
 
@@ -381,8 +461,8 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
       store_->SetReason(job.id, absl::StrCat("waiting for ports: ", ports.status().message()))
           .IgnoreError();
       std::lock_guard lock(mu_);
-      queue_[{job.spec.priority, job.submit_time, job.id}] = {job.id, TaskResources(job.spec),
-                                                              job.tenant_id};
+      scheduler_->Requeue(job.id, Seconds(absl::Now()));
+      queued_[job.id] = job.tenant_id;
       return;
     }
     allocation.ports = *std::move(ports);
@@ -590,7 +670,15 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   JobState to;
   bool succeeded = status.end_reason == "exited" && status.exit_code == 0;
   bool cancelled = status.end_reason == "cancelled" || (job->cancel_requested && !succeeded);
-  if (cancelled) {
+  // However a preempted attempt ended (a clean exit after its checkpoint, or SIGKILL after the
+  // grace period), the job waits in the queue again; it does not count as a failure.
+  bool preempted = job->state == JobState::kPreempted && !job->cancel_requested;
+  if (preempted) {
+    attempt_state = JobState::kPreempted;
+    to = JobState::kQueued;
+    std::string cause = job->reason.substr(0, job->reason.find("; stopping"));
+    reason = absl::StrCat(cause, "; ", reason, "; requeued to resume from its latest checkpoint");
+  } else if (cancelled) {
     attempt_state = to = JobState::kCancelled;
     reason = "cancelled by user";
   } else if (succeeded) {
@@ -679,6 +767,12 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     active_.erase(active.job_id);
     dir_to_job_.erase(active.dir);
     dirty_ = true;
+    if (preempted) {
+      scheduler_->Requeue(active.job_id, Seconds(end));
+      queued_[active.job_id] = job->tenant_id;
+    } else {
+      scheduler_->Remove(active.job_id, Seconds(end));
+    }
     if (restart) {
       restart_at_[active.job_id] = absl::Now() + delay;
       cv_.notify_one();
@@ -688,7 +782,22 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   if (restart && delay == absl::ZeroDuration()) RequeueDue();
 }
 
-std::vector<JobController::QueuedJobView> JobController::Queue() { return {}; }
+std::vector<JobController::QueuedJobView> JobController::Queue() {
+  std::vector<QueueEntry> entries;
+  {
+    std::lock_guard lock(mu_);
+    entries = scheduler_->Queue(Seconds(absl::Now()));
+  }
+  std::vector<QueuedJobView> out;
+  for (const QueueEntry& e : entries) {
+    QueuedJobView v{.job_id = e.job_id, .tenant_id = e.tenant_id, .reason = e.reason};
+    if (e.estimated_start_s) {
+      v.estimated_start = absl::UnixEpoch() + absl::Seconds(*e.estimated_start_s);
+    }
+    out.push_back(std::move(v));
+  }
+  return out;
+}
 
 absl::Status JobController::Recover() {
   auto jobs = store_->ActiveJobs();
@@ -740,6 +849,8 @@ absl::Status JobController::Recover() {
       std::lock_guard lock(mu_);
       active_[job.id] = active;
       dir_to_job_[a.dir] = job.id;
+      scheduler_->AddRunning(RequestOf(job), NodeTasksOf(a.allocation),
+                             Seconds(a.start_time.value_or(a.create_time)));
     }
     for (int port : a.allocation.ports) {
       if (!ports_->Reserve(port)) {
@@ -748,7 +859,10 @@ absl::Status JobController::Recover() {
     }
     ++reattached;
     to_refresh.push_back(active);
-    if (job.cancel_requested) backend_->Cancel(a.dir).IgnoreError();
+    // A preemption that dlabd had begun goes on (stopping twice is harmless).
+    if (job.cancel_requested || job.state == JobState::kPreempted) {
+      backend_->Cancel(a.dir).IgnoreError();
+    }
   }
   for (const Active& a : to_refresh) RefreshActive(a);
   spdlog::info("recovered {} active jobs ({} attempts reattached)", jobs->size(), reattached);

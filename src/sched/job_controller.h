@@ -1,5 +1,6 @@
 // JobController: the job lifecycle on one node. Submit commits a job before returning; one
-// controller thread schedules queued jobs (FIFO by priority), launches attempts through the
+// controller thread schedules queued jobs (by the configured policy, see framework.h), stops
+// the jobs it preempts and requeues them, launches attempts through the
 // Backend, turns what supervisors report into state transitions (with restarts per
 // max_restarts), and on Start reattaches to attempts that outlived a previous dlabd.
 // Thread-safe: public methods may be called from any thread.
@@ -20,6 +21,7 @@
 
 #include "absl/status/statusor.h"
 #include "backend/backend.h"
+#include "sched/framework.h"
 #include "sched/ports.h"
 #include "sched/scheduler.h"
 #include "store/snapshot_store.h"
@@ -30,6 +32,7 @@ namespace dlab {
 struct ControllerOptions {
   std::string data_dir;  // jobs live under data_dir/jobs/<id>/
   NodeCapacity node;
+  SchedulerConfig scheduler;  // the policy; must be valid (NewScheduler accepts it)
   absl::Duration kill_grace = absl::Seconds(30);
   absl::Duration reconcile_interval = absl::Seconds(1);
   int first_port = 25000;  // MASTER_PORT and TF_CONFIG ports come from [first_port, last_port]
@@ -112,17 +115,6 @@ class JobController final {
     absl::Time submit_time;
     int64_t tenant_id = 1;
   };
-  struct QueueKey {
-    int priority;
-    absl::Time submit_time;
-    int64_t job_id;
-    bool operator<(const QueueKey& o) const {
-      if (priority != o.priority) return priority > o.priority;
-      if (submit_time != o.submit_time) return submit_time < o.submit_time;
-      return job_id < o.job_id;
-    }
-  };
-
   void Loop();
   void RequeueDue();
   void Wake();
@@ -133,6 +125,7 @@ class JobController final {
   void RefreshActive(Active active);
   void Finish(const Active& active, const AttemptStatus& status);
   void FailLaunch(const Active& active, const std::string& reason);
+  void Preempt(const PreemptDecision& decision);
   absl::Status Recover();
   std::string JobDir(int64_t job_id) const;
   std::string AttemptDir(int64_t job_id, int attempt) const;
@@ -148,7 +141,8 @@ class JobController final {
   bool stopping_ = false;                             // GUARDED_BY(mu_)
   bool dirty_ = true;                                 // GUARDED_BY(mu_): reschedule
   std::set<std::string> changed_dirs_;                // GUARDED_BY(mu_)
-  std::map<QueueKey, QueuedJob> queue_;               // GUARDED_BY(mu_)
+  std::unique_ptr<Scheduler> scheduler_;              // GUARDED_BY(mu_)
+  std::map<int64_t, int64_t> queued_;                 // GUARDED_BY(mu_): job -> tenant
   std::mutex submit_mu_;  // one submission at a time checks the queued-jobs quota
   std::map<int64_t, absl::Time> restart_at_;          // GUARDED_BY(mu_): RESTARTING jobs' requeue
   const std::unique_ptr<PortPool> ports_;          // controller thread (and Start, before it runs)

@@ -1,9 +1,6 @@
-// The first scheduler: a pure function from a snapshot (node capacity, allocations in use,
-// queued jobs in queue order) to decisions (which jobs start with which allocation, why the rest
-// wait). A job's tasks form a gang: all of them are placed at once or none is, so a waiting
-// gang holds nothing. Strict FIFO within priority: the first job that does not fit blocks those
-// behind it, so large jobs are not starved. Also the submit-time check (can this job ever run
-// here?). Pure functions; thread-safe.
+// Placement helpers shared by the scheduling framework (framework.h) and the submit-time
+// checks: can this job ever run here, does it fit its tenant's quota, what does a gang miss on
+// a node. Pure functions; thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -28,40 +25,6 @@ struct NodeCapacity {
   int64_t memory_bytes = 0;
   std::vector<GpuSlot> gpus;
 };
-
-struct QueuedJob {
-  int64_t job_id = 0;
-  std::vector<Resources> tasks;  // by rank; the gang starts whole or not at all
-  int64_t tenant_id = 0;
-};
-
-struct ScheduleInput {
-  NodeCapacity node;
-  std::vector<Allocation> in_use;  // allocations of attempts that hold resources now
-  std::vector<QueuedJob> queue;    // in queue order (priority, submit time)
-  // Tenants' quotas and what their running jobs hold now (UsageOf their allocations). A job
-  // whose tenant is at its quota waits with a "tenant quota" reason without holding up other
-  // tenants' jobs; within a tenant, jobs start in queue order.
-  std::map<int64_t, TenantQuota> quotas;
-  std::map<int64_t, TenantUsage> usage;
-};
-
-struct Placement {
-  int64_t job_id = 0;
-  Allocation allocation;
-};
-
-struct Waiting {
-  int64_t job_id = 0;
-  std::string reason;
-};
-
-struct ScheduleDecision {
-  std::vector<Placement> start;
-  std::vector<Waiting> wait;
-};
-
-ScheduleDecision ScheduleFifo(const ScheduleInput& input);
 
 // InvalidArgument naming the field when the request (the tasks of one attempt, all on one
 // node) exceeds what the node has in total, or asks for a GPU type it does not have, so it

@@ -2,8 +2,70 @@
 
 #include <gtest/gtest.h>
 
+#include "sched/framework.h"
+
 namespace dlab {
 namespace {
+
+// The fifo policy of the scheduling framework on one node, driven from a snapshot: what runs
+// (by tenant), the queue in order, the quotas.
+struct QueuedJob {
+  int64_t job_id = 0;
+  std::vector<Resources> tasks;
+  int64_t tenant_id = 0;
+};
+struct Running {
+  int64_t tenant_id = 0;
+  Allocation allocation;
+};
+struct ScheduleInput {
+  NodeCapacity node;
+  std::vector<Running> in_use;
+  std::vector<QueuedJob> queue;
+  std::map<int64_t, TenantQuota> quotas;
+};
+struct Placement {
+  int64_t job_id = 0;
+  Allocation allocation;
+};
+struct ScheduleDecision {
+  std::vector<Placement> start;
+  std::vector<WaitReason> wait;
+};
+
+ScheduleDecision ScheduleFifo(const ScheduleInput& in) {
+  auto s = *NewScheduler({.policy = "fifo"}, {in.node});
+  s->SetQuotas(in.quotas);
+  int64_t id = 1000;
+  for (const Running& r : in.in_use) {
+    const Allocation& a = r.allocation;
+    s->AddRunning({.id = id++, .tenant_id = r.tenant_id},
+                  {{.node = 0,
+                    .alloc = {.cpu_millis = a.cpu_millis,
+                              .memory_bytes = a.memory_bytes,
+                              .gpus = a.gpus}}},
+                  0);
+  }
+  double t = 0;
+  for (const QueuedJob& q : in.queue) {
+    s->Enqueue({.id = q.job_id, .tenant_id = q.tenant_id, .submit_s = t, .tasks = q.tasks}, t);
+    t += 1;
+  }
+  CycleResult r = s->Schedule(t, /*explain=*/true);
+  ScheduleDecision d{.wait = r.wait};
+  for (const StartDecision& st : r.start) {
+    Allocation a;
+    for (const NodeTask& task : st.tasks) {
+      a.cpu_millis += task.alloc.cpu_millis;
+      a.memory_bytes += task.alloc.memory_bytes;
+      a.gpus.insert(a.gpus.end(), task.alloc.gpus.begin(), task.alloc.gpus.end());
+      a.tasks.push_back(task.alloc);
+    }
+    std::sort(a.gpus.begin(), a.gpus.end());
+    d.start.push_back({st.job_id, std::move(a)});
+  }
+  return d;
+}
 
 NodeCapacity Node() {
   return {.cpu_millis = 4000,
@@ -31,7 +93,7 @@ void ExpectDecision(const ScheduleDecision& d, const std::vector<int64_t>& start
 TEST(ScheduleFifoTest, TableOfCases) {
   struct Case {
     std::string name;
-    std::vector<Allocation> in_use;
+    std::vector<Running> in_use;
     std::vector<QueuedJob> queue;
     std::vector<int64_t> started;
     std::vector<std::string> wait_reasons;
@@ -39,7 +101,7 @@ TEST(ScheduleFifoTest, TableOfCases) {
   std::vector<Case> cases = {
       {"everything fits", {}, {{1, {Req(1000, 1)}}, {2, {Req(2000, 2)}}}, {1, 2}, {}},
       {"cpu exhausted blocks later jobs",
-       {{.cpu_millis = 3000, .memory_bytes = 1LL << 30}},
+       {{.allocation = {.cpu_millis = 3000, .memory_bytes = 1LL << 30}}},
        {{1, {Req(2000, 1)}}, {2, {Req(500, 1)}}},
        {},
        {"waiting for resources: needs cpus 2 (free 1)", "waiting behind job 1 (FIFO order)"}},
@@ -49,11 +111,11 @@ TEST(ScheduleFifoTest, TableOfCases) {
        {1},
        {"waiting for resources: needs memory 6Gi (free 2Gi)"}},
       {"gpu type",
-       {{.gpus = {0}}},
+       {{.allocation = {.gpus = {0}}}},
        {{1, {Req(100, 1, 1, "H100")}}, {2, {Req(100, 1, 1, "h100")}}},
        {1},
        {"waiting for resources: needs 1 h100 GPUs (free 0)"}},
-      {"any type takes what is left", {{.gpus = {0, 1}}}, {{1, {Req(100, 1, 1)}}}, {1}, {}},
+      {"any type takes what is left", {{.allocation = {.gpus = {0, 1}}}}, {{1, {Req(100, 1, 1)}}}, {1}, {}},
   };
   for (const Case& c : cases) {
     auto d = ScheduleFifo({.node = Node(), .in_use = c.in_use, .queue = c.queue});
@@ -75,7 +137,7 @@ TEST(ScheduleFifoTest, GangStartsWholeOrWaitsHoldingNothing) {
   // behind it waits too (FIFO) rather than taking part of the machine.
   auto d = ScheduleFifo(
       {.node = Node(),
-       .in_use = {{.cpu_millis = 100, .memory_bytes = 1LL << 30, .gpus = {0}}},
+       .in_use = {{.allocation = {.cpu_millis = 100, .memory_bytes = 1LL << 30, .gpus = {0}}}},
        .queue = {{1, {Req(100, 1, 1), Req(100, 1, 1), Req(100, 1, 1)}}, {2, {Req(100, 1, 1)}}}});
   EXPECT_TRUE(d.start.empty());
   ASSERT_EQ(d.wait.size(), 2u);
@@ -181,13 +243,14 @@ TEST(ScheduleFifoQuotaTest, TableOfCases) {
        {"waiting for resources: needs cpus 8 (free 4)", "waiting behind job 1 (FIFO order)"}},
   };
   for (const Case& c : cases) {
-    std::vector<Allocation> in_use;
-    if (c.used.gpus > 0) in_use.push_back({.gpus = {0}});  // an H100
-    auto d = ScheduleFifo({.node = Node(),
-                           .in_use = in_use,
-                           .queue = c.queue,
-                           .quotas = {{7, c.quota}},
-                           .usage = {{7, c.used}}});
+    std::vector<Running> in_use;
+    if (c.used.running_jobs > 0) {  // tenant 7's running job, on an H100 if it holds a GPU
+      in_use.push_back({.tenant_id = 7,
+                        .allocation = {.gpus = c.used.gpus > 0 ? std::vector<int>{0}
+                                                               : std::vector<int>{}}});
+    }
+    auto d = ScheduleFifo({.node = Node(), .in_use = in_use, .queue = c.queue,
+                           .quotas = {{7, c.quota}}});
     ExpectDecision(d, c.started, c.wait_reasons, c.name);
     if (c.name.find("A100") != std::string::npos && d.start.size() == 1) {
       EXPECT_EQ(d.start[0].allocation.gpus, std::vector<int>{2}) << c.name;

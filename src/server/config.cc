@@ -95,7 +95,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
   if (auto s = Known(root, "",
                      {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
-                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime", "auth"});
+                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime", "auth",
+                      "scheduler"});
       !s.ok()) {
     return s;
   }
@@ -156,6 +157,29 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
       auto t = Text(b[key], absl::StrCat("bootstrap.", key));
       if (!t.ok()) return t.status();
       *target = *t;
+    }
+  }
+  if (root.contains("scheduler")) {
+    const json& sc = root["scheduler"];
+    if (!sc.is_object()) return Field("scheduler", "must be a mapping {policy, params}");
+    if (auto s = Known(sc, "scheduler.", {"policy", "params"}); !s.ok()) return s;
+    if (sc.contains("policy")) {
+      auto t = Text(sc["policy"], "scheduler.policy");
+      if (!t.ok()) return t.status();
+      c.scheduler.policy = *t;
+    }
+    if (sc.contains("params")) {
+      if (!sc["params"].is_object()) {
+        return Field("scheduler.params", "must be a mapping, e.g. {preemption.min_runtime: 5m}");
+      }
+      for (const auto& [key, value] : sc["params"].items()) {
+        std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+        c.scheduler.params[key] = text;
+      }
+    }
+    // Policies and parameters are checked against a one-node cluster: they do not depend on it.
+    if (auto s = NewScheduler(c.scheduler, {NodeCapacity{}}); !s.ok()) {
+      return Field("scheduler", s.status().message());
     }
   }
   if (root.contains("auth")) {

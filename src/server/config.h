@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "sched/framework.h"
 
 namespace dlab {
 
@@ -47,6 +48,8 @@ struct ServerConfig {
   // when listening on a loopback address; meant for benchmarks (the unsigned baseline).
   std::string auth = "signed";
   absl::Duration session_lifetime = absl::Hours(12);  // password logins (web console)
+  // scheduler: {policy: fifo, params: {preemption.min_runtime: 5m}}; see docs/scheduling.md.
+  SchedulerConfig scheduler;
 };
 
 // InvalidArgument naming the field ("node.memory: ...") or the YAML syntax error.

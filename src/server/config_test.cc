@@ -45,6 +45,22 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
             "node.gpus[0].type: is required (e.g. H100)");
   EXPECT_EQ(ParseServerConfig("listen: nowhere").status().message(),
             "listen: expected HOST:PORT, got 'nowhere'");
+  EXPECT_EQ(ParseServerConfig("scheduler: {policy: lottery}").status().message(),
+            "scheduler: unknown scheduling policy 'lottery' (one of: backfill, fair-share, fifo, "
+            "las, oracle-srtf, priority)");
+  EXPECT_EQ(ParseServerConfig("scheduler: {policy: fifo, params: {las.thresholds: 5}}")
+                .status()
+                .message(),
+            "scheduler: unknown parameter 'las.thresholds' (this policy takes: score)");
+}
+
+TEST(ServerConfigTest, SchedulerPolicyAndParameters) {
+  auto c = ParseServerConfig(
+      "scheduler: {policy: priority, params: {preemption.min_runtime: 2s, score: spread}}");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->scheduler.policy, "priority");
+  EXPECT_EQ(c->scheduler.params.at("preemption.min_runtime"), "2s");
+  EXPECT_EQ(ParseServerConfig("").value().scheduler.policy, "fifo");
 }
 
 }  // namespace

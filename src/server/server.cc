@@ -193,6 +193,7 @@ absl::Status RunServer(const ServerConfig& config) {
   JobController controller(
       {.data_dir = data_dir,
        .node = DiscoverNode(config),
+       .scheduler = config.scheduler,
        .kill_grace = config.kill_grace,
        .first_port = config.first_port,
        .last_port = config.last_port,

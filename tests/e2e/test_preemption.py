@@ -1,0 +1,100 @@
+"""Preemption on the real local backend: a high-priority job stops a running low-priority one,
+which saves a checkpoint in its grace period, waits in the queue, resumes from the checkpoint and
+still succeeds."""
+from conftest import wait_for
+
+CONFIG = """
+listen: 127.0.0.1:0
+node:
+  cpus: 2
+  memory: 4Gi
+  gpus: [{type: H100, count: 2}]
+kill_grace: 10s
+scheduler:
+  policy: priority
+  params: {preemption.min_runtime: 0}
+"""
+
+# Counts to 100, a step every 50 ms; on SIGTERM it saves its step as a checkpoint and exits 0.
+TRAIN = r'''
+import os, sys, time
+import dlab
+start = 0
+if dlab.resume_from():
+    start = int(open(dlab.resume_from()).read())
+    print("resumed from step", start, flush=True)
+step = start
+while step < 100:
+    step += 1
+    dlab.report(step, progress=step)
+    if step == 5:
+        print("warmed up", flush=True)
+    time.sleep(0.05)
+    if dlab.should_stop():
+        path = os.path.join(dlab.checkpoint_dir(), f"step-{step}")
+        with open(path, "w") as f:
+            f.write(str(step))
+        dlab.checkpoint(path, step)
+        print("checkpointed at step", step, flush=True)
+        sys.exit(0)
+print("finished at step", step, flush=True)
+'''
+
+
+def test_high_priority_job_preempts_a_low_priority_one_that_resumes(make_dlabd):
+    server = make_dlabd(CONFIG)
+    _, low = server.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "low", "priority": 0, "resources": {"cpus": 1, "gpus": 2},
+        "command": ["/usr/bin/python3", "-c", TRAIN]}})
+    server.wait_state(low["id"], "RUNNING")
+    log1 = server.data_dir / "jobs" / str(low["id"]) / "attempts" / "1" / "task-0.log"
+    wait_for(lambda: log1.exists() and "warmed up" in log1.read_text(), what="the low job to run")
+
+    # Both GPUs are taken: the high-priority job can start only by preempting.
+    status, high = server.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "high", "priority": 10, "resources": {"cpus": 1, "gpus": 2},
+        "command": "echo high ran"}})
+    assert status == 201
+    done = server.wait_state(high["id"], "SUCCEEDED", timeout=60)
+    assert done["exit_code"] == 0
+
+    final = server.wait_state(low["id"], {"SUCCEEDED", "FAILED"}, timeout=120)
+    assert final["state"] == "SUCCEEDED", final["reason"]
+    first, second = final["attempt_list"][0], final["attempt_list"][1]
+    assert first["state"] == "PREEMPTED"
+    assert first["reason"].startswith(f"preempted for job {high['id']} (priority 10 > 0)")
+    assert "requeued" in first["reason"]
+    assert first["failure"] in ("", None) and not first["restart_counted"]
+    # The victim saved a checkpoint in its grace period and the second attempt resumed from it.
+    text1 = log1.read_text()
+    assert "checkpointed at step" in text1, text1
+    saved = int(text1.split("checkpointed at step")[1].split()[0])
+    assert second["resumed_from"]["step"] == saved
+    log2 = (server.data_dir / "jobs" / str(low["id"]) / "attempts" / "2" / "task-0.log").read_text()
+    assert f"resumed from step {saved}" in log2 and "finished at step 100" in log2
+    # The high job started while the low one was stopped: before the second attempt.
+    assert done["start_time"] <= second["start_time"]
+
+    # Its events tell the story: preempted, queued again, running again.
+    status, events = server.request("GET", f"/api/v1/jobs/{low['id']}/events")
+    assert status == 200
+    states = [e["to"] for e in events["events"]]
+    assert states[states.index("PREEMPTED"):] == ["PREEMPTED", "QUEUED", "STARTING", "RUNNING",
+                                                  "SUCCEEDED"], states
+
+
+def test_fifo_never_preempts(tmp_path, make_dlabd):
+    server = make_dlabd(CONFIG.replace("policy: priority", "policy: fifo")
+                        .replace("params: {preemption.min_runtime: 0}", ""))
+    _, low = server.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "low", "resources": {"cpus": 1, "gpus": 2},
+        "command": "sleep 30"}})
+    server.wait_state(low["id"], "RUNNING")
+    _, high = server.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "high", "priority": 10, "resources": {"cpus": 1, "gpus": 2}, "command": "true"}})
+    job = wait_for(lambda: (lambda j: j if j["reason"].startswith("waiting for resources") else None)(
+        server.job(high["id"])), what="the high job to wait")
+    assert job["state"] == "QUEUED"
+    assert server.job(low["id"])["state"] == "RUNNING"
+    server.request("POST", f"/api/v1/jobs/{low['id']}/cancel")
+    assert server.wait_state(high["id"], "SUCCEEDED")["exit_code"] == 0
