@@ -47,6 +47,7 @@ struct Reservation {
 // shared), so that a reservation or a preemption can be tried on a copy.
 class Pool {
  public:
+  Pool() = default;
   Pool(std::vector<NodeCapacity> capacities, ScoreMode score)
       : caps_(std::make_shared<const std::vector<NodeCapacity>>(std::move(capacities))),
         score_(score) {
@@ -224,7 +225,7 @@ class Pool {
 
  private:
   std::shared_ptr<const std::vector<NodeCapacity>> caps_;
-  ScoreMode score_;
+  ScoreMode score_ = ScoreMode::kPack;
   std::vector<NodeState> nodes_;
   std::vector<NodeClass> classes_;
   int free_gpus_ = 0;
@@ -377,6 +378,9 @@ class Impl final : public Scheduler, public ClusterView {
     int preemptions_left = 0;
     // Single-task requests that did not fit, by GPU type: anything needing as much fails too.
     std::map<std::string, std::vector<Resources>> failed;
+    // The same for preemption: requests for which no victims would make room.
+    std::map<std::string, std::vector<Resources>> cannot_preempt;
+    std::optional<std::vector<std::pair<double, const SchedJob*>>> preemptible;
   };
 
   std::optional<double> KnownRuntime(const SchedJob& job) const {
@@ -467,8 +471,10 @@ class Impl final : public Scheduler, public ClusterView {
     const std::vector<NodeState>& nodes = pool_.nodes();
     if (nodes.empty()) return "no nodes";
     int best = 0;
-    for (size_t i = 1; i < nodes.size(); ++i) {
-      if (nodes[i].free_gpus > nodes[best].free_gpus) best = static_cast<int>(i);
+    for (const NodeClass& klass : pool_.classes()) {
+      if (!klass.by_free.empty() && klass.by_free.rbegin()->first > nodes[best].free_gpus) {
+        best = klass.by_free.rbegin()->second;
+      }
     }
     const NodeState& n = nodes[best];
     NodeCapacity free{.cpu_millis = n.free_cpu, .memory_bytes = n.free_memory};
@@ -535,10 +541,27 @@ class Impl final : public Scheduler, public ClusterView {
     if (c.explain) c.result.wait.push_back({job.req.id, std::move(reason)});
   }
 
-  bool KnownToFail(const Cycle& c, const SchedJob& job) const {
+  static bool Dominated(const std::map<std::string, std::vector<Resources>>& failed,
+                        const SchedJob& job) {
     if (job.req.tasks.size() != 1) return false;
-    auto it = c.failed.find(job.req.tasks[0].gpu_type);
-    if (it == c.failed.end()) return false;
+    auto it = failed.find(job.req.tasks[0].gpu_type);
+    if (it == failed.end()) return false;
+    const Resources& r = job.req.tasks[0];
+    return std::any_of(it->second.begin(), it->second.end(), [&](const Resources& f) {
+      return r.gpus >= f.gpus && r.cpu_millis >= f.cpu_millis && r.memory_bytes >= f.memory_bytes;
+    });
+  }
+
+  bool KnownToFail(const Cycle& c, const SchedJob& job) const { return Dominated(c.failed, job); }
+  // Along the queue order claims only weaken, except between tenants when they take turns.
+  std::string PreemptMemoKey(const SchedJob& job) const {
+    const std::string& type = job.req.tasks[0].gpu_type;
+    return policy_.sort->ByTenant() ? absl::StrCat(type, "\n", job.req.tenant_id) : type;
+  }
+  bool KnownNotToPreempt(const Cycle& c, const SchedJob& job) const {
+    if (job.req.tasks.size() != 1) return false;
+    auto it = c.cannot_preempt.find(PreemptMemoKey(job));
+    if (it == c.cannot_preempt.end()) return false;
     const Resources& r = job.req.tasks[0];
     return std::any_of(it->second.begin(), it->second.end(), [&](const Resources& f) {
       return r.gpus >= f.gpus && r.cpu_millis >= f.cpu_millis && r.memory_bytes >= f.memory_bytes;
@@ -622,76 +645,86 @@ class Impl final : public Scheduler, public ClusterView {
     return r;
   }
 
-  // Running jobs whose preemption lets the job fit, chosen to lose the least work (GPU-seconds
-  // since their attempt started); empty when none will do.
-  std::vector<int64_t> ChooseVictims(const SchedJob& job, double now) {
-    struct Candidate {
-      const SchedJob* job;
-      double cost;
-    };
-    std::map<int, std::vector<Candidate>> by_node;
+  // Jobs that may be preempted at all (preemptible, past the minimum run time), cheapest first:
+  // the cost is the work lost, GPU-seconds since their attempt started. Once per cycle.
+  const std::vector<std::pair<double, const SchedJob*>>& Preemptible(Cycle& c, double now) {
+    if (c.preemptible) return *c.preemptible;
+    c.preemptible.emplace();
     for (const auto& [id, v] : jobs_) {
-      if (v.phase != SchedJob::Phase::kRunning || !v.req.preemptible ||
-          now - v.start_s < policy_.min_runtime_s || !policy_.preempt->MayPreempt(job, v, *this)) {
-        continue;
+      if (v.phase == SchedJob::Phase::kRunning && v.req.preemptible &&
+          now - v.start_s >= policy_.min_runtime_s) {
+        c.preemptible->push_back({(now - v.start_s) * std::max(1, v.gpus), &v});
       }
-      double cost = (now - v.start_s) * std::max(1, v.gpus);
-      for (const NodeTask& t : v.placed) by_node[t.node].push_back({&v, cost});
     }
-    if (by_node.empty()) return {};
-    Pool future = pool_;  // chosen victims released on a copy
-    std::set<int64_t> chosen;
-    auto release = [&](const SchedJob& v) {
-      if (!chosen.insert(v.req.id).second) return;
-      for (const NodeTask& t : v.placed) future.Release(t.node, t.alloc);
-    };
-    for (const Resources& task : job.req.tasks) {
-      if (int node = future.FindNode(task, nullptr); node >= 0) {
-        future.Take(node, task, nullptr);
-        continue;
+    std::sort(c.preemptible->begin(), c.preemptible->end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second->req.id < b.second->req.id;
+    });
+    return *c.preemptible;
+  }
+
+  // Frees what `v` holds on `node` in the trial state of that node.
+  static void ReleaseOn(NodeState& trial, int node, const SchedJob& v) {
+    for (const NodeTask& t : v.placed) {
+      if (t.node != node) continue;
+      trial.free_cpu += t.alloc.cpu_millis;
+      trial.free_memory += t.alloc.memory_bytes;
+      for (int index : t.alloc.gpus) {
+        for (size_t p = 0; p < trial.cap->gpus.size(); ++p) {
+          if (trial.cap->gpus[p].index == index && !trial.slot_free[p]) {
+            trial.slot_free[p] = 1;
+            ++trial.free_gpus;
+          }
+        }
       }
-      int best_node = -1;
-      double best_cost = kInf;
-      std::vector<const SchedJob*> best_set;
-      for (auto& [node, candidates] : by_node) {
-        const NodeClass& klass = pool_.classes()[pool_.nodes()[node].klass];
-        if (task.gpus > 0 && klass.uniform && !Pool::TypeOk(klass.rep, task.gpu_type)) {
+    }
+  }
+
+  // Running jobs whose preemption lets the job fit, taken cheapest first (the least work lost):
+  // the first node where the task fits once the victims there are gone wins. Empty when none
+  // will do.
+  std::vector<int64_t> ChooseVictims(Cycle& c, const SchedJob& job, double now) {
+    const auto& candidates = Preemptible(c, now);
+    if (candidates.empty()) return {};
+    Pool future = job.req.tasks.size() > 1 ? pool_ : Pool();  // gangs: tasks placed in turn
+    const Pool& base = job.req.tasks.size() > 1 ? future : pool_;
+    std::set<int64_t> chosen;
+    std::vector<char> eligible(candidates.size(), 2);  // 2: not asked yet
+    for (size_t ti = 0; ti < job.req.tasks.size(); ++ti) {
+      const Resources& task = job.req.tasks[ti];
+      if (ti > 0) {
+        if (int node = future.FindNode(task, nullptr); node >= 0) {
+          future.Take(node, task, nullptr);
           continue;
         }
-        std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
-          return a.cost != b.cost ? a.cost < b.cost : a.job->req.id < b.job->req.id;
-        });
-        // Free what the cheapest victims on this node hold until the task fits there.
-        NodeState trial = future.nodes()[node];
-        double cost = 0;
-        std::vector<const SchedJob*> set;
-        for (const Candidate& cand : candidates) {
-          if (future.NodeFits(trial, task, nullptr)) break;
-          if (chosen.contains(cand.job->req.id)) continue;
-          for (const NodeTask& t : cand.job->placed) {
-            if (t.node != node) continue;
-            trial.free_cpu += t.alloc.cpu_millis;
-            trial.free_memory += t.alloc.memory_bytes;
-            for (int index : t.alloc.gpus) {
-              for (size_t p = 0; p < trial.cap->gpus.size(); ++p) {
-                if (trial.cap->gpus[p].index == index && !trial.slot_free[p]) {
-                  trial.slot_free[p] = 1;
-                  ++trial.free_gpus;
-                }
-              }
-            }
-          }
-          cost += cand.cost;
-          set.push_back(cand.job);
-        }
-        if (!future.NodeFits(trial, task, nullptr) || cost >= best_cost) continue;
-        best_node = node;
-        best_cost = cost;
-        best_set = std::move(set);
       }
-      if (best_node < 0) return {};
-      for (const SchedJob* v : best_set) release(*v);
-      future.Take(best_node, task, nullptr);
+      std::unordered_map<int, std::pair<NodeState, std::vector<const SchedJob*>>> trials;
+      int found = -1;
+      for (size_t i = 0; i < candidates.size() && found < 0; ++i) {
+        const SchedJob& v = *candidates[i].second;
+        if (chosen.contains(v.req.id)) continue;
+        if (eligible[i] == 2) eligible[i] = policy_.preempt->MayPreempt(job, v, *this) ? 1 : 0;
+        if (!eligible[i]) continue;
+        for (const NodeTask& t : v.placed) {
+          const NodeState& n = base.nodes()[t.node];
+          const NodeClass& klass = pool_.classes()[n.klass];
+          if (task.gpus > 0 && klass.uniform && !Pool::TypeOk(klass.rep, task.gpu_type)) continue;
+          auto [it, added] = trials.try_emplace(t.node, n, std::vector<const SchedJob*>{});
+          ReleaseOn(it->second.first, t.node, v);
+          it->second.second.push_back(&v);
+          if (pool_.NodeFits(it->second.first, task, nullptr)) {
+            found = t.node;
+            break;
+          }
+        }
+      }
+      if (found < 0) return {};
+      for (const SchedJob* v : trials.at(found).second) {
+        chosen.insert(v->req.id);
+        if (job.req.tasks.size() > 1) {
+          for (const NodeTask& t : v->placed) future.Release(t.node, t.alloc);
+        }
+      }
+      if (job.req.tasks.size() > 1) future.Take(found, task, nullptr);
     }
     return {chosen.begin(), chosen.end()};
   }
@@ -699,8 +732,12 @@ class Impl final : public Scheduler, public ClusterView {
   void NotFit(Cycle& c, SchedJob& job, double now) {
     std::string reason = c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job))
                                    : std::string();
-    if (policy_.preempt && c.preemptions_left > 0) {
-      std::vector<int64_t> victims = ChooseVictims(job, now);
+    if (policy_.preempt && c.preemptions_left > 0 && !KnownNotToPreempt(c, job)) {
+      std::vector<int64_t> victims = ChooseVictims(c, job, now);
+      if (victims.empty() && job.req.tasks.size() == 1) {
+        // Jobs behind it have no stronger claim: one that needs as much will not find room.
+        c.cannot_preempt[PreemptMemoKey(job)].push_back(job.req.tasks[0]);
+      }
       if (!victims.empty()) {
         --c.preemptions_left;
         for (int64_t id : victims) {

@@ -1,0 +1,116 @@
+// How long one scheduling cycle takes with 10,000 queued jobs on 1,000 nodes of 8 GPUs, for
+// every policy: the cluster is filled, then each round one running job ends and a cycle fills
+// the hole. Prints p50/p99/max per policy (and with explain, as dlabd runs it).
+//   build/bin/dlab-sched-bench [--nodes 1000] [--queued 10000] [--rounds 1000]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "sched/framework.h"
+
+namespace {
+
+using dlab::JobRequest;
+using dlab::NodeCapacity;
+using dlab::Resources;
+
+int GpusLikePhilly(std::mt19937_64& rng) {  // 93% one GPU, the rest 2, 4 or 8
+  int r = static_cast<int>(rng() % 100);
+  if (r < 93) return 1;
+  if (r < 96) return 2;
+  if (r < 98) return 4;
+  return 8;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  size_t rank = static_cast<size_t>(std::ceil(p * v.size()));
+  return v[std::max<size_t>(rank, 1) - 1];
+}
+
+void Run(const std::string& policy, int nodes, int queued, int rounds, bool explain) {
+  std::vector<NodeCapacity> cluster;
+  for (int i = 0; i < nodes; ++i) {
+    NodeCapacity n{.cpu_millis = 96000, .memory_bytes = 768LL << 30};
+    for (int g = 0; g < 8; ++g) n.gpus.push_back({.index = g, .type = "V100", .model = "V100"});
+    cluster.push_back(n);
+  }
+  auto made = dlab::NewScheduler({.policy = policy}, cluster);
+  if (!made.ok()) {
+    std::fprintf(stderr, "%s\n", std::string(made.status().message()).c_str());
+    std::exit(2);
+  }
+  auto& s = *made;
+  std::mt19937_64 rng(42);
+  int64_t next_id = 1;
+  double now = 0;
+  auto job = [&](double t) {
+    int gpus = GpusLikePhilly(rng);
+    return JobRequest{.id = next_id++,
+                      .tenant_id = 1 + static_cast<int64_t>(rng() % 10),
+                      .priority = static_cast<int>(rng() % 3),
+                      .submit_s = t,
+                      .tasks = {Resources{.cpu_millis = 4000LL * gpus,
+                                          .memory_bytes = (16LL << 30) * gpus,
+                                          .gpus = gpus}},
+                      .oracle_remaining_s = static_cast<double>(60 + rng() % 100000)};
+  };
+  // Fill the cluster, then queue `queued` more.
+  std::vector<int64_t> running;
+  while (true) {
+    s->Enqueue(job(now), now);
+    auto r = s->Schedule(now, false);
+    for (const auto& st : r.start) running.push_back(st.job_id);
+    if (s->queued() > 0) break;
+    now += 1;
+  }
+  while (static_cast<int>(s->queued()) < queued) s->Enqueue(job(now), now);
+  now += 1000;  // past preemption's minimum run time
+  std::vector<double> ms;
+  for (int i = 0; i < rounds; ++i) {
+    // One running job ends.
+    size_t k = rng() % running.size();
+    s->Remove(running[k], now);
+    running[k] = running.back();
+    running.pop_back();
+    s->Enqueue(job(now), now);  // keep the queue long
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = s->Schedule(now, explain);
+    auto t1 = std::chrono::steady_clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    for (const auto& st : r.start) running.push_back(st.job_id);
+    for (const auto& p : r.preempt) {
+      s->Requeue(p.job_id, now);
+      running.erase(std::find(running.begin(), running.end(), p.job_id));
+    }
+    now += 10;
+  }
+  std::printf("| %s | %s | %zu | %.3f | %.3f | %.3f |\n", policy.c_str(), explain ? "yes" : "no",
+              s->queued(), Percentile(ms, 0.5), Percentile(ms, 0.99),
+              *std::max_element(ms.begin(), ms.end()));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int nodes = 1000, queued = 10000, rounds = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--nodes")) nodes = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--queued")) queued = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
+  }
+  std::printf("%d nodes x 8 GPUs, %d queued, %d rounds (one job ends, one cycle)\n\n", nodes,
+              queued, rounds);
+  std::printf("| policy | explain | queued after | p50 ms | p99 ms | max ms |\n");
+  std::printf("|---|---|---|---|---|---|\n");
+  for (const char* p : {"fifo", "priority", "backfill", "fair-share", "las", "oracle-srtf"}) {
+    Run(p, nodes, queued, rounds, false);
+  }
+  for (const char* p : {"fifo", "las"}) Run(p, nodes, queued, rounds, true);
+  return 0;
+}
