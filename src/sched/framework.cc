@@ -381,6 +381,7 @@ class Impl final : public Scheduler, public ClusterView {
     // The same for preemption: requests for which no victims would make room.
     std::map<std::string, std::vector<Resources>> cannot_preempt;
     std::optional<std::vector<std::pair<double, const SchedJob*>>> preemptible;
+    std::set<int64_t> started;  // in this cycle: never victims of the same cycle
   };
 
   std::optional<double> KnownRuntime(const SchedJob& job) const {
@@ -597,6 +598,7 @@ class Impl final : public Scheduler, public ClusterView {
     job.placed = std::move(placed);
     job.waiting_for.clear();
     Account(job, +1);
+    c.started.insert(job.req.id);
     c.result.start.push_back({job.req.id, job.placed});
   }
 
@@ -652,7 +654,7 @@ class Impl final : public Scheduler, public ClusterView {
     c.preemptible.emplace();
     for (const auto& [id, v] : jobs_) {
       if (v.phase == SchedJob::Phase::kRunning && v.req.preemptible &&
-          now - v.start_s >= policy_.min_runtime_s) {
+          now - v.start_s >= policy_.min_runtime_s && !c.started.contains(id)) {
         c.preemptible->push_back({(now - v.start_s) * std::max(1, v.gpus), &v});
       }
     }
@@ -701,7 +703,8 @@ class Impl final : public Scheduler, public ClusterView {
       int found = -1;
       for (size_t i = 0; i < candidates.size() && found < 0; ++i) {
         const SchedJob& v = *candidates[i].second;
-        if (chosen.contains(v.req.id)) continue;
+        // Victims of earlier preemptions this cycle are already stopping.
+        if (v.phase != SchedJob::Phase::kRunning || chosen.contains(v.req.id)) continue;
         if (eligible[i] == 2) eligible[i] = policy_.preempt->MayPreempt(job, v, *this) ? 1 : 0;
         if (!eligible[i]) continue;
         for (const NodeTask& t : v.placed) {
