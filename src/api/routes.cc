@@ -216,6 +216,38 @@ HttpResponse Events(const ApiContext& ctx, const HttpRequest& req, const Caller&
   return JsonResponse(200, {{"events", std::move(list)}});
 }
 
+// The GPUs of all the job's tasks together.
+int TotalGpus(const JobSpec& spec) {
+  int gpus = 0;
+  for (const TaskInfo& task : ExpandTasks(spec)) gpus += task.resources.gpus;
+  return gpus;
+}
+
+// The request tenant's queued jobs in scheduling order. Positions count every tenant's queued
+// jobs (how many wait ahead), while only the caller's tenant's entries are shown.
+HttpResponse Queue(const ApiContext& ctx, const Caller& caller) {
+  json list = json::array();
+  int position = 0;
+  for (const JobController::QueuedJobView& view : ctx.controller->Queue()) {
+    ++position;
+    if (view.tenant_id != caller.tenant_id) continue;
+    auto job = ctx.store->GetJob(view.job_id);
+    if (absl::IsNotFound(job.status())) continue;
+    if (!job.ok()) return ErrorResponse(job.status());
+    if (job->tenant_id != caller.tenant_id || IsTerminal(job->state)) continue;  // ended since
+    list.push_back({{"position", position},
+                    {"id", job->id},
+                    {"name", job->spec.name},
+                    {"owner", job->owner},
+                    {"priority", job->spec.priority},
+                    {"gpus", TotalGpus(job->spec)},
+                    {"submit_time", Time(job->submit_time)},
+                    {"reason", view.reason.empty() ? job->reason : view.reason},
+                    {"estimated_start", Time(view.estimated_start)}});
+  }
+  return JsonResponse(200, {{"jobs", std::move(list)}});
+}
+
 // Where the last n lines of the file at path begin (0 when it has fewer), found by reading
 // backwards from the end in blocks, so that a large log is never read whole.
 int64_t TailOffset(const std::string& path, int64_t n) {
@@ -440,6 +472,9 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
   router->Add("GET", "/api/v1/jobs",
               gate->Wrap(Access::kViewer, "job.list",
                          [ctx](const HttpRequest& r, const Caller& c) { return List(ctx, r, c); }));
+  router->Add("GET", "/api/v1/queue",
+              gate->Wrap(Access::kViewer, "queue.list",
+                         [ctx](const HttpRequest&, const Caller& c) { return Queue(ctx, c); }));
   router->Add("GET", "/api/v1/jobs/{id}",
               gate->Wrap(Access::kViewer, "job.get", [ctx](const HttpRequest& r, const Caller& c) {
                 auto id = JobIdParam(r);

@@ -1,7 +1,8 @@
 // The REST API /api/v1 (see docs/rest-api.md and api/openapi.yaml): request parsing and
-// validation, JSON rendering of jobs, attempts and events, log streams (SSE), /healthz and
-// /metrics. Jobs and snapshots belong to tenants: a caller sees its tenant's (a superadmin every
-// tenant's), and another tenant's object answers 404 as if it did not exist. Handlers are stateless; everything they use is in ApiContext.
+// validation, JSON rendering of jobs, attempts, events and the queue, log streams (SSE), /healthz
+// and /metrics. Jobs and snapshots belong to tenants: a caller sees its tenant's (a superadmin
+// every tenant's), and another tenant's object answers 404 as if it did not exist. Handlers are
+// stateless; everything they use is in ApiContext.
 #pragma once
 
 #include <cstdint>

@@ -381,6 +381,14 @@ int RunCli(int argc, char** argv) {
   AddJsonFlag(ls_cmd, &list.format, "{\"jobs\": [...]}");
   OnChosen(ls_cmd, &action, ListJobs, &list);
 
+  FormatOptions queue;
+  AddFormatCommand(
+      &app, "queue",
+      "Show the queued jobs of the tenant in scheduling order: each one's position in\n"
+      "the whole queue (all tenants' jobs), how long it has waited, when it may start,\n"
+      "and why it waits.",
+      "{\"jobs\": [...]}", &queue, ShowQueue, &action);
+
   JobOptions describe;
   AddJobCommand(&app, "describe",
                 "Show one job: state and why, times, command, resources, tasks, and each attempt:\n"

@@ -23,6 +23,11 @@ struct CommandContext {
 
 enum class OutputFormat { kText, kJson };
 
+// The options of a command that takes nothing but --json.
+struct FormatOptions {
+  OutputFormat format = OutputFormat::kText;
+};
+
 void PrintJson(std::ostream& out, const nlohmann::json& value);
 
 // Prints a reply as JSON, or for people as `to_text` renders it; a failed reply's status.

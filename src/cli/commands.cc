@@ -249,6 +249,15 @@ absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options) {
                     [](const json& reply) { return FormatJobTable(reply["jobs"], absl::Now()); });
 }
 
+absl::Status ShowQueue(const CommandContext& ctx, const FormatOptions& options) {
+  return PrintReply(ctx, options.format, ctx.client->GetJson("/api/v1/queue"),
+                    [](const json& reply) {
+                      const json& jobs = reply.value("jobs", json::array());
+                      if (jobs.empty()) return std::string("no queued jobs\n");
+                      return FormatQueueTable(jobs, absl::Now());
+                    });
+}
+
 absl::Status DescribeJob(const CommandContext& ctx, const JobOptions& options) {
   return PrintReply(ctx, options.format, ctx.client->GetJson(JobPath(options.job_id)),
                     [](const json& job) { return FormatJobDescription(job, absl::Now()); });

@@ -1,6 +1,7 @@
-// The `dlab` job subcommands (run, ls, describe, logs, metrics, checkpoints, cancel, events),
-// each a function over an HttpClient that writes what the user asked for to `out`. Failures come
-// back as Status values; the caller prints them. Not thread-safe: one command at a time.
+// The `dlab` job subcommands (run, ls, queue, describe, logs, metrics, checkpoints, cancel,
+// events), each a function over an HttpClient that writes what the user asked for to `out`.
+// Failures come back as Status values; the caller prints them. Not thread-safe: one command at a
+// time.
 #pragma once
 
 #include <cstdint>
@@ -32,6 +33,9 @@ struct ListOptions {
   OutputFormat format = OutputFormat::kText;
 };
 absl::Status ListJobs(const CommandContext& ctx, const ListOptions& options);
+
+// The tenant's queued jobs in scheduling order, with their position in the whole queue.
+absl::Status ShowQueue(const CommandContext& ctx, const FormatOptions& options);
 
 struct JobOptions {
   int64_t job_id = 0;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -208,20 +209,38 @@ std::string FormatMetricValues(const json& metrics) {
   return absl::StrJoin(pairs, ", ");
 }
 
-}  // namespace
-
-std::string FormatAge(const json& rfc3339_time, absl::Time now) {
-  if (!rfc3339_time.is_string()) return "-";
-  absl::Time then;
+std::optional<absl::Time> ParseRfc3339(const json& rfc3339_time) {
+  if (!rfc3339_time.is_string()) return std::nullopt;
+  absl::Time t;
   std::string error;
-  if (!absl::ParseTime(absl::RFC3339_full, rfc3339_time.get<std::string>(), &then, &error)) {
-    return "-";
+  if (!absl::ParseTime(absl::RFC3339_full, rfc3339_time.get<std::string>(), &t, &error)) {
+    return std::nullopt;
   }
-  int64_t seconds = std::max<int64_t>(0, absl::ToInt64Seconds(now - then));
+  return t;
+}
+
+// "42s", "5m", "3h" (under two days), "2d"; negative durations count as 0s.
+std::string CompactDuration(absl::Duration d) {
+  int64_t seconds = std::max<int64_t>(0, absl::ToInt64Seconds(d));
   if (seconds < 60) return absl::StrCat(seconds, "s");
   if (seconds < 3600) return absl::StrCat(seconds / 60, "m");
   if (seconds < 48 * 3600) return absl::StrCat(seconds / 3600, "h");
   return absl::StrCat(seconds / 86400, "d");
+}
+
+}  // namespace
+
+std::string FormatAge(const json& rfc3339_time, absl::Time now) {
+  std::optional<absl::Time> then = ParseRfc3339(rfc3339_time);
+  if (!then) return "-";
+  return CompactDuration(now - *then);
+}
+
+std::string FormatTimeUntil(const json& rfc3339_time, absl::Time now) {
+  std::optional<absl::Time> then = ParseRfc3339(rfc3339_time);
+  if (!then) return "-";
+  if (*then - now < absl::Seconds(1)) return "now";
+  return absl::StrCat("in ", CompactDuration(*then - now));
 }
 
 std::string FormatJobTable(const json& jobs, absl::Time now) {
@@ -232,6 +251,21 @@ std::string FormatJobTable(const json& jobs, absl::Time now) {
       rows.push_back({Text(job, "id"), Text(job, "name"), Text(job, "owner"), Text(job, "state"),
                       FormatAge(Field(job, "submit_time"), now),
                       Text(Field(Field(job, "spec"), "resources"), "gpus"),
+                      Truncate(OneLine(Text(job, "reason")), kReasonColumnWidth)});
+    }
+  }
+  return RenderTable(rows);
+}
+
+std::string FormatQueueTable(const json& jobs, absl::Time now) {
+  std::vector<std::vector<std::string>> rows = {
+      {"POS", "ID", "NAME", "OWNER", "PRIO", "GPUS", "WAITING", "EST. START", "REASON"}};
+  if (jobs.is_array()) {
+    for (const json& job : jobs) {
+      rows.push_back({Text(job, "position"), Text(job, "id"), Text(job, "name"), Text(job, "owner"),
+                      Text(job, "priority"), Text(job, "gpus"),
+                      FormatAge(Field(job, "submit_time"), now),
+                      FormatTimeUntil(Field(job, "estimated_start"), now),
                       Truncate(OneLine(Text(job, "reason")), kReasonColumnWidth)});
     }
   }

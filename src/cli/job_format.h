@@ -1,7 +1,7 @@
-// How the CLI shows API objects to people: the job table of `dlab ls`, the block of
-// `dlab describe`, the tables of `dlab events`, `dlab metrics` and `dlab checkpoints`. Works on
-// the JSON the REST API returns and tolerates missing fields (older servers). Pure functions,
-// thread-safe.
+// How the CLI shows API objects to people: the job tables of `dlab ls` and `dlab queue`, the
+// block of `dlab describe`, the tables of `dlab events`, `dlab metrics` and `dlab checkpoints`.
+// Works on the JSON the REST API returns and tolerates missing fields (older servers). Pure
+// functions, thread-safe.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +14,11 @@ namespace dlab {
 
 // Columns ID NAME OWNER STATE AGE GPUS REASON, one row per job; AGE is counted back from `now`.
 std::string FormatJobTable(const nlohmann::json& jobs, absl::Time now);
+
+// Columns POS ID NAME OWNER PRIO GPUS WAITING EST. START REASON, one row per entry of a queue
+// reply's "jobs": WAITING is how long ago it was submitted, EST. START when it may start ("in 5m",
+// "now" when that time has come, "-" when unknown); both counted from `now`.
+std::string FormatQueueTable(const nlohmann::json& jobs, absl::Time now);
 
 // id, name, tenant and owner, state and reason, exit code, times, command, resources, task count,
 // labels, and each attempt with its failure class (and whether it counted against max_restarts),
@@ -37,6 +42,10 @@ std::string FormatEventTable(const nlohmann::json& events);
 
 // "42s", "5m", "3h", "2d": how long ago an RFC 3339 time was; "-" when absent or unreadable.
 std::string FormatAge(const nlohmann::json& rfc3339_time, absl::Time now);
+
+// "in 42s", "in 5m", ...: how long until an RFC 3339 time; "now" when it is less than a second
+// away or past; "-" when absent or unreadable.
+std::string FormatTimeUntil(const nlohmann::json& rfc3339_time, absl::Time now);
 
 // The exit status `dlab run --follow` ends with for a job that ended in `state`:
 // SUCCEEDED 0, FAILED its exit code (1 when null or 0), CANCELLED 130, anything else 1.

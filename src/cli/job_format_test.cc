@@ -217,6 +217,34 @@ TEST(JobFormatTest, TableHasOneRowPerJobAndTruncatesLongReasons) {
                 "12  digits  -      RUNNING  4m   1     started\n");
 }
 
+TEST(JobFormatTest, QueueTableShowsPositionWaitAndEstimatedStart) {
+  json queue = json::parse(R"json([
+    {"position": 2, "id": 14, "name": "sweep", "owner": "alice", "priority": 10, "gpus": 4,
+     "submit_time": "2026-11-22T11:30:00.000Z", "reason": "waiting for resources: gpus",
+     "estimated_start": "2026-11-22T12:05:00.000Z"},
+    {"position": 5, "id": 9, "name": "eval", "owner": "bob", "priority": 0, "gpus": 0,
+     "submit_time": "2026-11-20T12:00:00.000Z", "reason": "waiting behind job 14\n(FIFO order)",
+     "estimated_start": null},
+    {"position": 6, "id": 21, "name": "late", "owner": "bob", "priority": 0, "gpus": 1,
+     "submit_time": "2026-11-22T11:59:58.000Z", "reason": "",
+     "estimated_start": "2026-11-22T11:59:00.000Z"},
+    {"id": 22}])json");
+  EXPECT_EQ(FormatQueueTable(queue, Now()),
+            "POS  ID  NAME   OWNER  PRIO  GPUS  WAITING  EST. START  REASON\n"
+            "2    14  sweep  alice  10    4     30m      in 5m       waiting for resources: gpus\n"
+            "5    9   eval   bob    0     0     2d       -           waiting behind job 14 (FIFO "
+            "order)\n"
+            "6    21  late   bob    0     1     2s       now         \n"
+            "-    22  -      -      -     -     -        -           -\n");
+}
+
+TEST(JobFormatTest, QueueTableTruncatesLongReasons) {
+  json entry = {{"position", 1}, {"id", 3}, {"reason", std::string(100, 'r')}};
+  std::string table = FormatQueueTable(json::array({entry}), Now());
+  EXPECT_NE(table.find(std::string(45, 'r') + "...\n"), std::string::npos) << table;
+  EXPECT_EQ(table.find(std::string(46, 'r')), std::string::npos) << table;
+}
+
 TEST(JobFormatTest, EventTable) {
   json events = json::parse(R"([
     {"id": 1, "time": "T1", "from": null, "to": "QUEUED", "reason": "submitted"},
@@ -240,6 +268,17 @@ TEST(JobFormatTest, Age) {
   EXPECT_EQ(FormatAge(json("2026-11-22T09:00:00.000Z"), Now()), "3h");
   EXPECT_EQ(FormatAge(json("2026-11-19T12:00:00Z"), Now()), "3d");
   EXPECT_EQ(FormatAge(json(nullptr), Now()), "-");
+}
+
+TEST(JobFormatTest, TimeUntil) {
+  EXPECT_EQ(FormatTimeUntil(json("2026-11-22T12:00:42Z"), Now()), "in 42s");
+  EXPECT_EQ(FormatTimeUntil(json("2026-11-22T12:05:00.500Z"), Now()), "in 5m");
+  EXPECT_EQ(FormatTimeUntil(json("2026-11-22T15:00:00Z"), Now()), "in 3h");
+  EXPECT_EQ(FormatTimeUntil(json("2026-11-25T12:00:00Z"), Now()), "in 3d");
+  EXPECT_EQ(FormatTimeUntil(json("2026-11-22T12:00:00.400Z"), Now()), "now");
+  EXPECT_EQ(FormatTimeUntil(json("2026-11-22T11:00:00Z"), Now()), "now");
+  EXPECT_EQ(FormatTimeUntil(json(nullptr), Now()), "-");
+  EXPECT_EQ(FormatTimeUntil(json("soon"), Now()), "-");
 }
 
 }  // namespace

@@ -42,9 +42,6 @@ struct LogoutOptions {
 // as it is and the error returned.
 absl::Status Logout(const CommandContext& ctx, const LogoutOptions& options);
 
-struct FormatOptions {
-  OutputFormat format = OutputFormat::kText;
-};
 absl::Status Whoami(const CommandContext& ctx, const FormatOptions& options);
 
 struct KeyCreateOptions {

@@ -93,7 +93,7 @@ def test_every_documented_endpoint_is_present(spec):
         ("post", "/api/v1/snapshots"), ("head", "/api/v1/snapshots/{id}"),
         ("get", "/api/v1/snapshots/{id}"),
         ("post", "/api/v1/jobs"), ("get", "/api/v1/jobs"), ("get", "/api/v1/jobs/{id}"),
-        ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/jobs/{id}/logs"),
+        ("post", "/api/v1/jobs/{id}/cancel"), ("get", "/api/v1/queue"), ("get", "/api/v1/jobs/{id}/logs"),
         ("get", "/api/v1/jobs/{id}/events"),
         ("get", "/api/v1/jobs/{id}/metrics"), ("post", "/api/v1/jobs/{id}/metrics"),
         ("get", "/api/v1/jobs/{id}/checkpoints"), ("post", "/api/v1/jobs/{id}/checkpoints"),
