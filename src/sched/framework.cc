@@ -653,7 +653,9 @@ class Impl final : public Scheduler, public ClusterView {
     if (c.preemptible) return *c.preemptible;
     c.preemptible.emplace();
     for (const auto& [id, v] : jobs_) {
-      if (v.phase == SchedJob::Phase::kRunning && v.req.preemptible &&
+      // A job that started at this instant is never a victim, so that preemption at one
+      // instant ends (every victim started earlier, and each can be stopped only once).
+      if (v.phase == SchedJob::Phase::kRunning && v.req.preemptible && v.start_s < now &&
           now - v.start_s >= policy_.min_runtime_s && !c.started.contains(id)) {
         c.preemptible->push_back({(now - v.start_s) * std::max(1, v.gpus), &v});
       }
@@ -732,6 +734,35 @@ class Impl final : public Scheduler, public ClusterView {
     return {chosen.begin(), chosen.end()};
   }
 
+  // A job whose victims have all stopped takes the room they made before anyone else does (if
+  // it still fits: then it has lost its claim and waits in its place in the queue).
+  void StartNominated(Cycle& c, double now) {
+    for (auto it = nominated_.begin(); it != nominated_.end();) {
+      auto j = jobs_.find(*it);
+      if (j == jobs_.end() || j->second.phase != SchedJob::Phase::kQueued) {
+        it = nominated_.erase(it);
+        continue;
+      }
+      SchedJob& job = j->second;
+      bool stopping = std::any_of(job.waiting_for.begin(), job.waiting_for.end(), [&](int64_t v) {
+        auto victim = jobs_.find(v);
+        return victim != jobs_.end() && victim->second.phase == SchedJob::Phase::kEvicting;
+      });
+      if (stopping) {
+        ++it;
+        continue;
+      }
+      it = nominated_.erase(it);
+      job.waiting_for.clear();
+      bool allowed = std::all_of(policy_.filters.begin(), policy_.filters.end(),
+                                 [&](const auto& f) { return f->Filter(job, *this).empty(); });
+      if (!allowed) continue;
+      if (auto placed = pool_.Place(job.req.tasks, QuotaTypes(job))) {
+        Start(c, job, *std::move(placed), now);
+      }
+    }
+  }
+
   void NotFit(Cycle& c, SchedJob& job, double now) {
     std::string reason = c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job))
                                    : std::string();
@@ -752,6 +783,7 @@ class Impl final : public Scheduler, public ClusterView {
                             policy_.preempt->Why(job, v, *this), ")")});
         }
         job.waiting_for = victims;
+        nominated_.insert(job.req.id);
         if (c.explain) {
           reason = absl::StrCat("preempting job", victims.size() > 1 ? "s " : " ",
                                 absl::StrJoin(victims, ", "), " to make room");
@@ -867,6 +899,7 @@ class Impl final : public Scheduler, public ClusterView {
   std::map<int64_t, std::set<SortKey>> queues_;   // by tenant when the sort is by tenant, else 0
   size_t queued_count_ = 0;
   std::set<std::pair<double, int64_t>> promotions_;  // (when, job) of starvation promotions
+  std::set<int64_t> nominated_;  // queued jobs that preempted others and wait for the room
 
   std::map<int64_t, TenantQuota> quotas_;
   std::map<int64_t, double> weights_;
@@ -885,6 +918,7 @@ CycleResult Impl::Schedule(double now, bool explain) {
   PromoteDue(now);
   if (policy_.preempt || policy_.sort->ByTenant()) ComputeEntitlements();
   Cycle c{.explain = explain, .preemptions_left = policy_.max_preemptions_per_cycle};
+  StartNominated(c, now);
   if (!policy_.sort->ByTenant()) {
     std::set<SortKey>& queue = queues_[0];
     for (auto it = queue.begin(); it != queue.end();) {
