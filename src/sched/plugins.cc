@@ -97,17 +97,19 @@ class PriorityFifoSort final : public QueueSortPlugin {
 };
 
 // Tiresias' discretised least-attained-service: queues by attained GPU-service (GPU-seconds);
-// jobs of a lower queue go first, FIFO within a queue. A job that waited longer than
+// jobs of a lower queue go first; within a queue fewer GPUs first, then FIFO. A job that waited longer than
 // `starvation` times its last run is promoted to the first queue with its service forgiven.
 class LasSort final : public QueueSortPlugin {
  public:
   explicit LasSort(Params& p)
-      : thresholds_(p.Numbers("las.thresholds", {3600, 36000})),
-        starvation_(p.Number("las.starvation", 8)) {}
+      : thresholds_(p.Numbers("las.thresholds", {300, 3000, 30000, 300000})),
+        starvation_(p.Number("las.starvation", 100)) {}
 
   SortKey Key(const SchedJob& job, const ClusterView& view) const override {
-    return {-static_cast<double>(job.req.priority), Level(job, view.now()), job.req.submit_s,
-            job.req.id};
+    // Within a queue, fewer GPUs first (known at submission; such a job's service grows more
+    // slowly), then FIFO.
+    return {-static_cast<double>(job.req.priority), Level(job, view.now()) * 1e6 + job.gpus,
+            job.req.submit_s, job.req.id};
   }
   std::optional<double> RekeyAt(const SchedJob& job) const override {
     if (starvation_ <= 0 || job.last_run_s <= 0 || Level(job, job.queued_since) == 0) {
