@@ -800,10 +800,6 @@ class Impl final : public Scheduler, public ClusterView {
       case ReserveMode::kStrict:
         c.strict_blocker = job.req.id;
         break;
-      case ReserveMode::kPerTenant:
-        c.tenant_blocked[job.req.tenant_id] =
-            absl::StrCat("waiting behind job ", job.req.id, " of the same tenant");
-        break;
       case ReserveMode::kBackfill:
         if (!c.reservation) c.reservation = Reserve(job, now);
         break;

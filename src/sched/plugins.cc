@@ -355,7 +355,7 @@ PluginRegistry& PluginRegistry::Default() {
                       {.sort = "priority-fifo", .filters = {"quota"}, .reserve = M::kBackfill}));
     must(r->AddPolicy("fair-share", {.sort = "drf",
                                      .filters = {"quota"},
-                                     .reserve = M::kPerTenant,
+                                     .reserve = M::kNone,
                                      .preempt = "fair-share"}));
     must(r->AddPolicy("las", {.sort = "las",
                               .filters = {"quota"},

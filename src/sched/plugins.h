@@ -2,8 +2,8 @@
 // A cycle takes queued jobs in the QueueSort order (tenants taking turns when the sort is per
 // tenant), asks the Filters whether a job may start now (quota), places its gang whole or not
 // at all on nodes in the Score order (pack or spread), lets the Reserve mode decide what a job
-// that does not fit means for the jobs behind it (strict order, per-tenant order, a backfill
-// reservation, or nothing), and asks the Preempt plugin which running jobs may make room.
+// that does not fit means for the jobs behind it (strict order, a backfill reservation, or
+// nothing), and asks the Preempt plugin which running jobs may make room.
 // Plugins are stateless apart from their parameters; they read the cluster through
 // ClusterView. Not thread-safe (like the Scheduler that owns them).
 #pragma once
@@ -119,7 +119,6 @@ enum class ScoreMode {
 // What a queued job that does not fit means for the jobs behind it.
 enum class ReserveMode {
   kStrict,     // nothing behind it starts (FIFO)
-  kPerTenant,  // nothing behind it of the same tenant starts
   kBackfill,   // the first such job gets a reservation; jobs behind it start only when they
                // end before it (by their estimate) or stay off its reserved nodes
   kNone,       // jobs behind it start when they fit (work-conserving)
