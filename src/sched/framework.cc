@@ -147,6 +147,7 @@ class Pool {
 
   // The best node for the task by the Score mode; -1 when none can take it.
   int FindNode(const Resources& r, const SlotFilter& allowed) const {
+    auto usable = [&](int node) { return NodeFits(nodes_[node], r, allowed); };
     int best = -1;
     for (const NodeClass& c : classes_) {
       if (r.gpus > 0 && c.uniform && (!TypeOk(c.rep, r.gpu_type) || (allowed && !allowed(c.rep)))) {
@@ -156,14 +157,14 @@ class Pool {
       int found = -1;
       if (score_ == ScoreMode::kSpread && r.gpus > 0) {
         for (auto it = c.by_free.rbegin(); it != c.by_free.rend() && it->first >= r.gpus; ++it) {
-          if (NodeFits(nodes_[it->second], r, allowed)) {
+          if (usable(it->second)) {
             found = it->second;
             break;
           }
         }
       } else {
         for (auto it = c.by_free.lower_bound({r.gpus, -1}); it != c.by_free.end(); ++it) {
-          if (NodeFits(nodes_[it->second], r, allowed)) {
+          if (usable(it->second)) {
             found = it->second;
             break;
           }
@@ -276,6 +277,8 @@ class Impl final : public Scheduler, public ClusterView {
     SchedJob& job = it->second;
     if (job.phase == SchedJob::Phase::kQueued) {
       TakeFromQueue(job);
+      Unhold(job);
+      nominated_.erase(id);
     } else {
       double ran = std::max(0.0, now - job.start_s);
       RuntimeStats& stats = runtimes_[job.req.tenant_id];
@@ -302,6 +305,16 @@ class Impl final : public Scheduler, public ClusterView {
     job.queued_since = now;
     now_ = now;
     PutInQueue(job);
+  }
+
+  void SetOracleRemaining(int64_t id, double remaining_s) override {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.req.oracle_remaining_s == remaining_s) return;
+    SchedJob& job = it->second;
+    bool queued = job.phase == SchedJob::Phase::kQueued;
+    if (queued) TakeFromQueue(job);  // its key may depend on it
+    job.req.oracle_remaining_s = remaining_s;
+    if (queued) PutInQueue(job);
   }
 
   void SetQuotas(std::map<int64_t, TenantQuota> quotas) override { quotas_ = std::move(quotas); }
@@ -406,6 +419,7 @@ class Impl final : public Scheduler, public ClusterView {
     keys_[job.req.id] = key;
     QueueOf(job.req.tenant_id).insert(key);
     ++queued_count_;
+    queued_without_gpus_ += job.gpus == 0;
     queued_gpus_[job.req.tenant_id] += job.gpus;
     if (auto at = policy_.sort->RekeyAt(job)) promotions_.insert({*at, job.req.id});
   }
@@ -416,6 +430,7 @@ class Impl final : public Scheduler, public ClusterView {
     QueueOf(job.req.tenant_id).erase(key->second);
     keys_.erase(key);
     --queued_count_;
+    queued_without_gpus_ -= job.gpus == 0;
     queued_gpus_[job.req.tenant_id] -= job.gpus;
     if (auto at = policy_.sort->RekeyAt(job)) promotions_.erase({*at, job.req.id});
   }
@@ -593,6 +608,8 @@ class Impl final : public Scheduler, public ClusterView {
 
   void Start(Cycle& c, SchedJob& job, std::vector<NodeTask> placed, double now) {
     TakeFromQueue(job);
+    Unhold(job);  // it fit elsewhere before its victims stopped
+    nominated_.erase(job.req.id);
     job.phase = SchedJob::Phase::kRunning;
     job.start_s = now;
     job.placed = std::move(placed);
@@ -686,7 +703,8 @@ class Impl final : public Scheduler, public ClusterView {
   // Running jobs whose preemption lets the job fit, taken cheapest first (the least work lost):
   // the first node where the task fits once the victims there are gone wins. Empty when none
   // will do.
-  std::vector<int64_t> ChooseVictims(Cycle& c, const SchedJob& job, double now) {
+  std::vector<int64_t> ChooseVictims(Cycle& c, const SchedJob& job, double now,
+                                     std::vector<int>* nodes) {  // the node of each task
     const auto& candidates = Preemptible(c, now);
     if (candidates.empty()) return {};
     Pool future = job.req.tasks.size() > 1 ? pool_ : Pool();  // gangs: tasks placed in turn
@@ -698,6 +716,7 @@ class Impl final : public Scheduler, public ClusterView {
       if (ti > 0) {
         if (int node = future.FindNode(task, nullptr); node >= 0) {
           future.Take(node, task, nullptr);
+          nodes->push_back(node);
           continue;
         }
       }
@@ -723,6 +742,7 @@ class Impl final : public Scheduler, public ClusterView {
         }
       }
       if (found < 0) return {};
+      nodes->push_back(found);
       for (const SchedJob* v : trials.at(found).second) {
         chosen.insert(v->req.id);
         if (job.req.tasks.size() > 1) {
@@ -732,6 +752,33 @@ class Impl final : public Scheduler, public ClusterView {
       if (job.req.tasks.size() > 1) future.Take(found, task, nullptr);
     }
     return {chosen.begin(), chosen.end()};
+  }
+
+  // What is free now of what the job's tasks need on the nodes it preempted for is held for it
+  // until its victims have stopped, so that no job behind it takes that room meanwhile.
+  void Hold(SchedJob& job, const std::vector<int>& nodes) {
+    for (size_t i = 0; i < nodes.size() && i < job.req.tasks.size(); ++i) {
+      const Resources& need = job.req.tasks[i];
+      const NodeState& n = pool_.nodes()[nodes[i]];
+      Resources part{.cpu_millis = std::min(need.cpu_millis, std::max<int64_t>(0, n.free_cpu)),
+                     .memory_bytes =
+                         std::min(need.memory_bytes, std::max<int64_t>(0, n.free_memory)),
+                     .gpus = std::min(need.gpus, pool_.UsableGpus(n, need, nullptr)),
+                     .gpu_type = need.gpu_type};
+      job.held.push_back({nodes[i], pool_.Take(nodes[i], part, nullptr)});
+    }
+  }
+
+  void Unhold(SchedJob& job) {
+    for (const NodeTask& t : job.held) pool_.Release(t.node, t.alloc);
+    job.held.clear();
+  }
+
+  // No free GPU, no job that needs none, and no preemption left to try: the rest of the queue
+  // cannot start this cycle.
+  bool NothingCanStart(const Cycle& c) const {
+    return pool_.free_gpus() == 0 && queued_without_gpus_ == 0 &&
+           (!policy_.preempt || c.preemptions_left <= 0);
   }
 
   // A job whose victims have all stopped takes the room they made before anyone else does (if
@@ -754,6 +801,7 @@ class Impl final : public Scheduler, public ClusterView {
       }
       it = nominated_.erase(it);
       job.waiting_for.clear();
+      Unhold(job);
       bool allowed = std::all_of(policy_.filters.begin(), policy_.filters.end(),
                                  [&](const auto& f) { return f->Filter(job, *this).empty(); });
       if (!allowed) continue;
@@ -767,7 +815,8 @@ class Impl final : public Scheduler, public ClusterView {
     std::string reason = c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job))
                                    : std::string();
     if (policy_.preempt && c.preemptions_left > 0 && !KnownNotToPreempt(c, job)) {
-      std::vector<int64_t> victims = ChooseVictims(c, job, now);
+      std::vector<int> nodes;
+      std::vector<int64_t> victims = ChooseVictims(c, job, now, &nodes);
       if (victims.empty() && job.req.tasks.size() == 1) {
         // Jobs behind it have no stronger claim: one that needs as much will not find room.
         c.cannot_preempt[PreemptMemoKey(job)].push_back(job.req.tasks[0]);
@@ -783,6 +832,7 @@ class Impl final : public Scheduler, public ClusterView {
                             policy_.preempt->Why(job, v, *this), ")")});
         }
         job.waiting_for = victims;
+        Hold(job, nodes);
         nominated_.insert(job.req.id);
         if (c.explain) {
           reason = absl::StrCat("preempting job", victims.size() > 1 ? "s " : " ",
@@ -894,6 +944,7 @@ class Impl final : public Scheduler, public ClusterView {
   std::unordered_map<int64_t, SortKey> keys_;     // of queued jobs
   std::map<int64_t, std::set<SortKey>> queues_;   // by tenant when the sort is by tenant, else 0
   size_t queued_count_ = 0;
+  size_t queued_without_gpus_ = 0;
   std::set<std::pair<double, int64_t>> promotions_;  // (when, job) of starvation promotions
   std::set<int64_t> nominated_;  // queued jobs that preempted others and wait for the room
 
@@ -918,7 +969,7 @@ CycleResult Impl::Schedule(double now, bool explain) {
   if (!policy_.sort->ByTenant()) {
     std::set<SortKey>& queue = queues_[0];
     for (auto it = queue.begin(); it != queue.end();) {
-      if (c.strict_blocker != 0 && !explain) break;
+      if (!explain && (c.strict_blocker != 0 || NothingCanStart(c))) break;
       SchedJob& job = jobs_.at(it->id);
       auto next = std::next(it);
       Consider(c, job, now);  // a start erases `it` from the queue

@@ -93,6 +93,10 @@ class Scheduler {
   // it held and waits in the queue again, keeping the service it received.
   virtual void Requeue(int64_t job_id, double now_s) = 0;
 
+  // The job's true remaining run time (the simulator, after a preemption: Requeue counts the
+  // whole attempt as progress, but a resumed attempt may spend time restarting).
+  virtual void SetOracleRemaining(int64_t job_id, double remaining_s) = 0;
+
   virtual void SetQuotas(std::map<int64_t, TenantQuota> quotas) = 0;
   // Fair-share weights; tenants not named weigh 1.
   virtual void SetTenantWeights(std::map<int64_t, double> weights) = 0;

@@ -35,6 +35,7 @@ struct SchedJob {
   double last_run_s = 0;        // how long its last attempt ran
   std::vector<NodeTask> placed;  // while running or evicting
   std::vector<int64_t> waiting_for;  // victims being preempted for it
+  std::vector<NodeTask> held;        // free room held for it meanwhile
 
   double AttainedAt(double now) const {
     return attained_gpu_s + (phase == Phase::kQueued ? 0.0 : (now - start_s) * gpus);

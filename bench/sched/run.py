@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Scheduling policies on real traces: replays public GPU-cluster traces through dlab-sim.
+
+Runs build/bin/dlab-sim (docs/simulator.md) under every policy on a standard set of cases:
+windows of the Philly trace where FIFO queues form, on 32 to 256 GPUs; the Alibaba
+cluster-trace-gpu-v2023 pods on the trace's own node list; and the whole Philly trace under fifo,
+timed (median of 3). Prints a markdown table; with --write-docs it also replaces the section
+"## Scheduling policies on real traces" of docs/benchmarks.md (appended when absent).
+Standard library only; runs the cases over 2 processes.
+"""
+import argparse
+import concurrent.futures
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SECTION = "## Scheduling policies on real traces"
+POLICIES = ["fifo", "priority", "backfill", "fair-share", "las", "oracle-srtf"]
+
+# (name, trace file, dlab-sim arguments). Philly windows: consecutive jobs in submit order,
+# chosen where FIFO queues form on the cluster given (see the section text).
+CASES = [
+    ("Philly jobs 40,000-41,999 on 8x4", "philly_jobs.csv", ["--jobs", "40000:2000", "--cluster", "8x4"]),
+    ("Philly jobs 20,000-24,999 on 16x8", "philly_jobs.csv", ["--jobs", "20000:5000", "--cluster", "16x8"]),
+    ("Philly jobs 10,000-12,999 on 32x8", "philly_jobs.csv", ["--jobs", "10000:3000", "--cluster", "32x8"]),
+    ("Philly jobs 60,000-63,999 on 32x8", "philly_jobs.csv", ["--jobs", "60000:4000", "--cluster", "32x8"]),
+    ("Alibaba v2023 on its 1,213 nodes", "alibaba_v2023_jobs.csv",
+     ["--cluster", "@alibaba_v2023_gpu_nodes.csv"]),
+]
+FULL_PHILLY = ("philly_jobs.csv", ["--cluster", "64x8", "--policy", "fifo"])
+FULL_PHILLY_RUNS = 3
+
+
+def sim_command(args, traces, trace, extra):
+    extra = [os.path.join(traces, a[1:]) if a.startswith("@") else a for a in extra]
+    return [args.bin, "--trace", os.path.join(traces, trace), "--json"] + extra
+
+
+def run_sim(command, timeout):
+    """The report of one dlab-sim run, or {"error": ...}."""
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": "timed out after %d s" % timeout}
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[0] if done.stderr.strip()
+                else "exit status %d" % done.returncode}
+    return json.loads(done.stdout)
+
+
+def hours(seconds):
+    return "%.2f h" % (seconds / 3600)
+
+
+def days(seconds):
+    return "%.1f d" % (seconds / 86400)
+
+
+def ratio(value, base):
+    if base is None or "error" in base or base["avg_jct_s"] <= 0:
+        return "–"
+    return "%.2f" % (value / base["avg_jct_s"])
+
+
+def table(results):
+    lines = ["| case | policy | avg JCT | p50 JCT | p99 JCT | avg queue | makespan | GPU util "
+             "| preemptions | fairness min | JCT / fifo | JCT / oracle-srtf |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    errors = []
+    for name, _, _ in CASES:
+        by_policy = results[name]
+        for policy in POLICIES:
+            r = by_policy[policy]
+            if "error" in r:
+                errors.append("%s, %s: %s" % (name, policy, r["error"]))
+                lines.append("| %s | %s | error (%d) | | | | | | | | | |"
+                             % (name, policy, len(errors)))
+                continue
+            lines.append("| %s | %s | %s | %s | %s | %s | %s | %.1f%% | %d | %.3g | %s | %s |" % (
+                name, policy, hours(r["avg_jct_s"]), hours(r["p50_jct_s"]), hours(r["p99_jct_s"]),
+                hours(r["avg_queue_s"]), days(r["makespan_s"]), 100 * r["gpu_utilization"],
+                r["preemptions"], r["fairness_min"], ratio(r["avg_jct_s"], by_policy["fifo"]),
+                ratio(r["avg_jct_s"], by_policy["oracle-srtf"])))
+    out = "\n".join(lines) + "\n"
+    if errors:
+        out += "\nErrors:\n\n" + "\n".join("%d. %s" % (i + 1, e) for i, e in enumerate(errors)) + "\n"
+    return out
+
+
+def case_notes(results):
+    """Jobs simulated and left out per case, from the fifo run."""
+    lines = []
+    for name, _, _ in CASES:
+        r = results[name]["fifo"]
+        if "error" in r:
+            continue
+        left = []
+        if r["skipped"]:
+            left.append("%d could never run on the cluster" % r["skipped"])
+        if r["no_duration"]:
+            left.append("%d without a duration (Pending pods)" % r["no_duration"])
+        if r["fractional_gpu"]:
+            left.append("%d asked for a share of one GPU and got a whole one" % r["fractional_gpu"])
+        lines.append("- %s: %d jobs, %d tenant%s, %d GPUs%s." % (
+            name, r["jobs"], r["tenants"], "" if r["tenants"] == 1 else "s", r["cluster_gpus"],
+            "; " + ", ".join(left) if left else ""))
+    return "\n".join(lines) + "\n"
+
+
+def full_philly(args, traces):
+    runs = [run_sim(sim_command(args, traces, *FULL_PHILLY), args.timeout)
+            for _ in range(FULL_PHILLY_RUNS)]
+    if any("error" in r for r in runs):
+        return "Whole Philly trace under fifo on 64x8: error: %s\n" % next(
+            r["error"] for r in runs if "error" in r)
+    walls = [r["sim_wall_s"] for r in runs]
+    r = runs[0]
+    return ("Whole Philly trace (%d jobs) under fifo on 64x8 (512 GPUs): **%.2f s** wall, median of "
+            "%d (%s; %.2f s of the first inside the scheduler, %d cycles); avg JCT %s, makespan "
+            "%s, GPU utilization %.1f%%.\n" % (
+                r["jobs"], statistics.median(walls), len(walls),
+                ", ".join("%.2f" % w for w in walls), r["scheduler_wall_s"], r["cycles"],
+                hours(r["avg_jct_s"]), days(r["makespan_s"]), 100 * r["gpu_utilization"]))
+
+
+def section(body):
+    return (
+        "%s\n\n"
+        "Command: `bench/sched/run.py --write-docs` (after `make build`; the traces are read from\n"
+        "`../shared/traces/`, see its README). Each case is replayed by `dlab-sim`\n"
+        "([simulator.md](simulator.md)) under every policy with its default parameters and a restart\n"
+        "cost of 30 s per preemption. Times are job completion times (end minus submit) in hours,\n"
+        "percentiles nearest-rank; avg queue is first start minus submit; fairness min is the lowest\n"
+        "time-averaged ratio of GPUs held to the max-min fair share, over the tenants while they had\n"
+        "GPUs queued; the last two columns divide the policy's average JCT by fifo's and\n"
+        "oracle-srtf's on the same case. The Philly windows are runs of consecutive jobs where FIFO\n"
+        "queues form on the cluster given. Measured %s on %s (%d CPUs).\n\n%s"
+        % (SECTION, datetime.date.today().isoformat(), platform.node() or "this machine",
+           os.cpu_count() or 0, body))
+
+
+def write_docs(path, text):
+    with open(path) as f:
+        doc = f.read()
+    start = doc.find("\n" + SECTION + "\n")
+    if start < 0:
+        doc = doc.rstrip("\n") + "\n\n" + text
+    else:
+        start += 1
+        end = doc.find("\n## ", start + len(SECTION))
+        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
+    with open(path, "w") as f:
+        f.write(doc)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bin", default=os.path.join(REPO, "build", "bin", "dlab-sim"))
+    parser.add_argument("--traces", default=os.environ.get(
+        "DLAB_TRACES", os.path.join(os.path.dirname(REPO), "shared", "traces")))
+    parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--timeout", type=int, default=1800, help="per dlab-sim run, seconds")
+    parser.add_argument("--write-docs", action="store_true",
+                        help="replace the section in docs/benchmarks.md")
+    args = parser.parse_args()
+    if not os.access(args.bin, os.X_OK):
+        sys.exit("no %s: build first (make build)" % args.bin)
+
+    results = {name: {} for name, _, _ in CASES}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=args.processes) as pool:
+        futures = {}
+        for name, trace, extra in CASES:
+            for policy in POLICIES:
+                command = sim_command(args, args.traces, trace, extra + ["--policy", policy])
+                futures[pool.submit(run_sim, command, args.timeout)] = (name, policy)
+        for future in concurrent.futures.as_completed(futures):
+            name, policy = futures[future]
+            results[name][policy] = future.result()
+            print("done: %s, %s" % (name, policy), file=sys.stderr)
+    body = table(results) + "\n" + case_notes(results) + "\n" + full_philly(args, args.traces)
+    text = section(body)
+    print(text)
+    if args.write_docs:
+        write_docs(os.path.join(REPO, "docs", "benchmarks.md"), text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,174 @@
+#include "sim/report.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace dlab::sim {
+namespace {
+
+double Average(double sum, int64_t n) { return n == 0 ? 0 : sum / static_cast<double>(n); }
+
+// Fairness over the tenants that had GPUs queued at some time.
+void SummarizeFairness(const std::vector<TenantFairness>& tenants, Summary* s) {
+  if (tenants.size() <= 1) return;
+  std::optional<double> low, high;
+  for (const TenantFairness& t : tenants) {
+    if (t.queued_s <= 0) continue;
+    low = std::min(low.value_or(t.ratio), t.ratio);
+    high = std::max(high.value_or(t.ratio), t.ratio);
+  }
+  if (!low) return;
+  s->fairness_min = *low;
+  s->fairness_max_over_min = *low > 0 ? std::optional(*high / *low) : std::nullopt;
+}
+
+std::string Seconds(double s) {
+  if (s < 3600) return absl::StrFormat("%.1f s", s);
+  if (s < 86400) return absl::StrFormat("%.1f s (%.2f h)", s, s / 3600);
+  return absl::StrFormat("%.1f s (%.2f d)", s, s / 86400);
+}
+
+// ▁▂▃▄▅▆▇█ by value in [0, 1].
+std::string Sparkline(const std::vector<double>& values) {
+  static const char* kBars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  std::string out;
+  for (double v : values) {
+    int level = static_cast<int>(std::lround(std::clamp(v, 0.0, 1.0) * 7));
+    out += kBars[level];
+  }
+  return out;
+}
+
+nlohmann::json TenantFairnessJson(const Workload& workload, const SimResult& result) {
+  nlohmann::json out = nlohmann::json::object();
+  for (size_t i = 0; i < result.tenants.size() && i < workload.tenants.size(); ++i) {
+    const TenantFairness& t = result.tenants[i];
+    out[workload.tenants[i]] = {{"queued_s", t.queued_s}, {"ratio", t.ratio}};
+  }
+  return out;
+}
+
+}  // namespace
+
+double NearestRank(const std::vector<double>& sorted, double percent) {
+  if (sorted.empty()) return 0;
+  double rank = std::ceil(percent / 100.0 * static_cast<double>(sorted.size()));
+  size_t index = static_cast<size_t>(std::clamp(rank, 1.0, static_cast<double>(sorted.size())));
+  return sorted[index - 1];
+}
+
+Summary Summarize(const Workload& workload, const SimResult& result, int cluster_gpus) {
+  Summary s{.jobs = static_cast<int64_t>(workload.jobs.size()),
+            .makespan_s = result.makespan_s,
+            .preemptions = result.preemptions};
+  std::vector<double> jct;
+  double queue_sum = 0;
+  int64_t started = 0;
+  for (size_t i = 0; i < result.jobs.size(); ++i) {
+    const JobOutcome& job = result.jobs[i];
+    double submit = workload.jobs[i].request.submit_s;
+    if (job.first_start_s) {
+      queue_sum += *job.first_start_s - submit;
+      ++started;
+    }
+    if (job.end_s) jct.push_back(*job.end_s - submit);
+  }
+  s.finished = static_cast<int64_t>(jct.size());
+  double jct_sum = 0;
+  for (double v : jct) jct_sum += v;
+  std::sort(jct.begin(), jct.end());
+  s.avg_jct_s = Average(jct_sum, s.finished);
+  s.p50_jct_s = NearestRank(jct, 50);
+  s.p99_jct_s = NearestRank(jct, 99);
+  s.avg_queue_s = Average(queue_sum, started);
+  double capacity = static_cast<double>(cluster_gpus) * result.makespan_s;
+  s.gpu_utilization = capacity > 0 ? result.busy_gpu_s / capacity : 0;
+  SummarizeFairness(result.tenants, &s);
+  return s;
+}
+
+nlohmann::json ReportJson(const SimReport& report) {
+  const Workload& workload = *report.workload;
+  const SimResult& result = *report.result;
+  Summary s = Summarize(workload, result, report.cluster_gpus);
+  nlohmann::json fairness_ratio = nullptr;
+  if (s.fairness_max_over_min) fairness_ratio = *s.fairness_max_over_min;
+  return {
+      {"trace", report.trace},
+      {"trace_format", std::string(TraceFormatName(report.format))},
+      {"policy", report.policy},
+      {"params", report.params},
+      {"restart_cost_s", report.restart_cost_s},
+      {"cluster_nodes", report.cluster_nodes},
+      {"cluster_gpus", report.cluster_gpus},
+      {"jobs", s.jobs},
+      {"finished", s.finished},
+      {"unfinished", result.unfinished},
+      {"skipped", workload.skipped},
+      {"first_skipped", workload.first_skipped},
+      {"no_duration", workload.no_duration},
+      {"fractional_gpu", workload.fractional_gpu},
+      {"tenants", workload.tenants.size()},
+      {"avg_jct_s", s.avg_jct_s},
+      {"p50_jct_s", s.p50_jct_s},
+      {"p99_jct_s", s.p99_jct_s},
+      {"avg_queue_s", s.avg_queue_s},
+      {"makespan_s", s.makespan_s},
+      {"gpu_utilization", s.gpu_utilization},
+      {"preemptions", s.preemptions},
+      {"fairness_min", s.fairness_min},
+      {"fairness_max_over_min", fairness_ratio},
+      {"tenant_fairness", TenantFairnessJson(workload, result)},
+      {"utilization_over_time", result.utilization_over_time},
+      {"instants", result.instants},
+      {"cycles", result.cycles},
+      {"sim_wall_s", report.sim_wall_s},
+      {"scheduler_wall_s", result.scheduler_wall_s},
+  };
+}
+
+std::string ReportText(const SimReport& report) {
+  const Workload& workload = *report.workload;
+  const SimResult& result = *report.result;
+  Summary s = Summarize(workload, result, report.cluster_gpus);
+  std::vector<std::string> params;
+  for (const auto& [key, value] : report.params) params.push_back(absl::StrCat(key, "=", value));
+  std::string out = absl::StrFormat(
+      "trace             %s (%s)\n"
+      "cluster           %d nodes, %d GPUs\n"
+      "policy            %s%s (restart cost %.0f s)\n"
+      "jobs              %d simulated, %d finished, %d never started\n"
+      "left out          %d could never run on this cluster, %d without a duration\n",
+      report.trace, std::string(TraceFormatName(report.format)), report.cluster_nodes,
+      report.cluster_gpus, report.policy,
+      params.empty() ? "" : absl::StrCat(" ", absl::StrJoin(params, " ")), report.restart_cost_s,
+      s.jobs, s.finished, result.unfinished, workload.skipped, workload.no_duration);
+  if (!workload.first_skipped.empty()) {
+    absl::StrAppend(&out, "                  first: ", workload.first_skipped, "\n");
+  }
+  if (workload.fractional_gpu > 0) {
+    absl::StrAppend(&out, "                  ", workload.fractional_gpu,
+                    " asked for a share of one GPU and got a whole one\n");
+  }
+  std::string ratio = s.fairness_max_over_min ? absl::StrFormat("%.3g", *s.fairness_max_over_min)
+                                              : std::string("inf");
+  absl::StrAppend(
+      &out, "JCT               avg ", Seconds(s.avg_jct_s), ", p50 ", Seconds(s.p50_jct_s),
+      ", p99 ", Seconds(s.p99_jct_s), "\n", "queueing          avg ", Seconds(s.avg_queue_s), "\n",
+      "makespan          ", Seconds(s.makespan_s), "\n",
+      absl::StrFormat("GPU utilization   %.1f%%  %s\n", 100 * s.gpu_utilization,
+                      Sparkline(result.utilization_over_time)),
+      "preemptions       ", s.preemptions, "\n",
+      absl::StrFormat("fairness          min %.3g, max/min %s (%d tenants)\n", s.fairness_min,
+                      ratio, workload.tenants.size()),
+      absl::StrFormat("wall time         %.2f s (%.2f s in the scheduler, %d cycles at %d "
+                      "instants)\n",
+                      report.sim_wall_s, result.scheduler_wall_s, result.cycles, result.instants));
+  return out;
+}
+
+}  // namespace dlab::sim

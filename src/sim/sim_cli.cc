@@ -1,0 +1,225 @@
+#include "sim/sim_cli.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "sched/framework.h"
+#include "sim/cluster_spec.h"
+#include "sim/report.h"
+#include "sim/simulator.h"
+#include "sim/trace.h"
+#include "sim/workload.h"
+
+namespace dlab::sim {
+namespace {
+
+constexpr const char* kRestartCost = "restart_cost";
+constexpr const char* kWeights = "weights";
+
+struct Flags {
+  std::string trace;
+  std::string jobs;
+  std::string window;
+  std::string cluster;
+  std::string policy = "fifo";
+  std::vector<std::string> params;
+  bool json = false;
+};
+
+// What the --param flags say: the scheduler's parameters and the simulator's own.
+struct Params {
+  SchedulerConfig config;
+  SimOptions options;
+  std::vector<std::pair<std::string, double>> weights;  // by tenant name, resolved later
+};
+
+std::string Footer() {
+  return absl::StrCat(
+      "\nPolicies: ", absl::StrJoin(PolicyNames(), ", "),
+      ".\n--param KEY=VALUE sets a policy parameter (docs/scheduling.md) or one of the "
+      "simulator's own:\n"
+      "  restart_cost=SECONDS   what a preempted job pays when it next starts (default 30)\n"
+      "  weights=TENANT:W,...   fair-share weights by tenant name as in the trace (default 1)\n"
+      "\nTraces: Philly (job_id,submit_s,num_gpus,duration_s,gpu_type,vc; vc is the tenant),\n"
+      "Alibaba cluster-trace-gpu-v2023 (..., gpu_milli, cpu_milli, memory_mib, qos, phase; qos\n"
+      "Guaranteed/LS/Burstable/BE is priority 3/2/1/0; a share of one GPU (gpu_milli < 1000) is\n"
+      "rounded up to a whole GPU, as dlab allocates whole GPUs; pods without a duration are left\n"
+      "out and counted), or a generic CSV with job_id,submit_s,num_gpus,duration_s and optional\n"
+      "tenant, priority, gpu_type, cpu_milli, memory_mib. A job larger than the largest node\n"
+      "becomes a gang of node-sized tasks; jobs that could never run are skipped and counted.\n"
+      "Percentiles are nearest-rank. See docs/simulator.md.\n");
+}
+
+absl::Status BadParam(const std::string& text, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat("--param ", text, ": ", why));
+}
+
+absl::Status ParseWeights(const std::string& text, const std::string& value, Params* params) {
+  params->weights.clear();
+  for (absl::string_view item : absl::StrSplit(value, ',')) {
+    size_t colon = item.rfind(':');
+    double weight = 0;
+    if (colon == absl::string_view::npos || colon == 0 ||
+        !absl::SimpleAtod(item.substr(colon + 1), &weight) || !std::isfinite(weight) ||
+        weight <= 0) {
+      return BadParam(text, "expected weights=TENANT:W,... with weights above 0");
+    }
+    params->weights.emplace_back(std::string(item.substr(0, colon)), weight);
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Params> ParseParams(const Flags& flags) {
+  Params params{.config = {.policy = flags.policy}};
+  for (const std::string& text : flags.params) {
+    size_t eq = text.find('=');
+    if (eq == std::string::npos || eq == 0) return BadParam(text, "expected KEY=VALUE");
+    std::string key = text.substr(0, eq), value = text.substr(eq + 1);
+    if (key == kRestartCost) {
+      double seconds = 0;
+      if (!absl::SimpleAtod(value, &seconds) || !std::isfinite(seconds) || seconds < 0) {
+        return BadParam(text, "expected a number of seconds, 0 or more");
+      }
+      params.options.restart_cost_s = seconds;
+    } else if (key == kWeights) {
+      if (absl::Status s = ParseWeights(text, value, &params); !s.ok()) return s;
+    } else {
+      params.config.params[key] = value;
+    }
+  }
+  return params;
+}
+
+// The policy's parameters with their defaults, and the simulator's, for an error message.
+std::string KnownParams(const std::string& policy) {
+  std::vector<std::string> known;
+  for (const auto& [key, value] : PolicyParams(policy)) {
+    known.push_back(absl::StrCat(key, " (default ", value, ")"));
+  }
+  known.push_back(absl::StrCat(kRestartCost, " (default 30)"));
+  known.push_back(absl::StrCat(kWeights, " (default 1 each)"));
+  return absl::StrCat("policies: ", absl::StrJoin(PolicyNames(), ", "), "\nparameters of ", policy,
+                      ": ", absl::StrJoin(known, ", "));
+}
+
+absl::StatusOr<JobSelection> Selection(const Flags& flags) {
+  if (!flags.jobs.empty()) return ParseJobRange(flags.jobs);
+  if (!flags.window.empty()) return ParseWindow(flags.window);
+  return JobSelection{};
+}
+
+absl::Status ResolveWeights(const Params& params, const Workload& workload, SimOptions* options) {
+  for (const auto& [name, weight] : params.weights) {
+    auto it = std::find(workload.tenants.begin(), workload.tenants.end(), name);
+    if (it == workload.tenants.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--param weights: no tenant '", name,
+          "' among the simulated jobs (tenants: ", absl::StrJoin(workload.tenants, ", "), ")"));
+    }
+    options->tenant_weights[it - workload.tenants.begin() + 1] = weight;
+  }
+  return absl::OkStatus();
+}
+
+class SimCommand {
+ public:
+  SimCommand(const Flags& flags, std::ostream& out, std::ostream& err)
+      : flags_(flags), out_(out), err_(err), start_(std::chrono::steady_clock::now()) {}
+
+  int Run() {
+    absl::StatusOr<JobSelection> selection = Selection(flags_);
+    if (!selection.ok()) return Fail(selection.status(), kSimExitUsage);
+    absl::StatusOr<std::vector<NodeCapacity>> nodes = ParseCluster(flags_.cluster);
+    if (!nodes.ok()) return Fail(nodes.status(), kSimExitUsage);
+    absl::StatusOr<Params> params = ParseParams(flags_);
+    if (!params.ok()) return Fail(params.status(), kSimExitUsage);
+    int cluster_nodes = static_cast<int>(nodes->size());
+    absl::StatusOr<std::unique_ptr<Scheduler>> scheduler =
+        NewScheduler(params->config, *std::move(nodes));
+    if (!scheduler.ok()) {
+      err_ << "dlab-sim: " << scheduler.status().message() << "\n"
+           << KnownParams(flags_.policy) << "\n";
+      return kSimExitUsage;
+    }
+    absl::StatusOr<Trace> trace = LoadTrace(flags_.trace);
+    if (!trace.ok()) return Fail(trace.status(), kSimExitFailure);
+    Workload workload = BuildWorkload(SelectJobs(*trace, *selection), (*scheduler)->nodes());
+    if (absl::Status s = ResolveWeights(*params, workload, &params->options); !s.ok()) {
+      return Fail(s, kSimExitUsage);
+    }
+    absl::StatusOr<SimResult> result = Simulate(workload, **scheduler, params->options);
+    if (!result.ok()) return Fail(result.status(), kSimExitFailure);
+    SimReport report{
+        .trace = flags_.trace,
+        .format = trace->format,
+        .policy = flags_.policy,
+        .params = params->config.params,
+        .restart_cost_s = params->options.restart_cost_s,
+        .cluster_nodes = cluster_nodes,
+        .cluster_gpus = TotalGpus((*scheduler)->nodes()),
+        .workload = &workload,
+        .result = &*result,
+        .sim_wall_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count()};
+    if (flags_.json) {
+      out_ << ReportJson(report).dump() << "\n";
+    } else {
+      out_ << ReportText(report);
+    }
+    return 0;
+  }
+
+ private:
+  int Fail(const absl::Status& status, int exit_status) {
+    err_ << "dlab-sim: " << status.message() << "\n";
+    return exit_status;
+  }
+
+  const Flags& flags_;
+  std::ostream& out_;
+  std::ostream& err_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+}  // namespace
+
+int RunSimCli(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  CLI::App app(
+      "Replays a GPU-cluster job trace through dlab's scheduler on a modeled cluster, with a "
+      "simulated clock.",
+      "dlab-sim");
+  Flags flags;
+  app.add_option("--trace", flags.trace, "the trace (CSV; the format is told by its header)")
+      ->required();
+  CLI::Option* jobs = app.add_option(
+      "--jobs", flags.jobs, "FIRST:COUNT: the trace's jobs [FIRST, FIRST+COUNT) in submit order");
+  app.add_option("--window", flags.window,
+                 "FROM_S:TO_S: the jobs submitted in [FROM_S, TO_S) seconds of the trace")
+      ->excludes(jobs);
+  app.add_option("--cluster", flags.cluster,
+                 "NODESxGPUS[:TYPE] (e.g. 16x8; each node with 8 CPUs and 64 GiB per GPU) or a "
+                 "node file (sn,cpu_milli,memory_mib,gpu,model)")
+      ->required();
+  app.add_option("--policy", flags.policy, "the scheduling policy")->capture_default_str();
+  app.add_option("--param", flags.params, "KEY=VALUE, repeatable; see below");
+  app.add_flag("--json", flags.json, "print one JSON object instead of text");
+  app.footer(Footer());
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int status = app.exit(e, out, err);
+    return status == 0 ? 0 : kSimExitUsage;
+  }
+  return SimCommand(flags, out, err).Run();
+}
+
+}  // namespace dlab::sim
