@@ -5,7 +5,7 @@ Runs build/bin/dlab-sim (docs/simulator.md) under every policy on a standard set
 windows of the Philly trace where FIFO queues form, on 32 to 256 GPUs; the Alibaba
 cluster-trace-gpu-v2023 pods on the trace's own node list; and the whole Philly trace under fifo,
 timed (median of 3). Prints a markdown table; with --write-docs it also replaces the section
-"## Scheduling policies on real traces" of docs/benchmarks.md (appended when absent).
+"## 8. Scheduling policies on real traces" of docs/benchmarks.md (added when absent).
 Standard library only; runs the cases over 2 processes.
 """
 import argparse
@@ -19,7 +19,7 @@ import subprocess
 import sys
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SECTION = "## Scheduling policies on real traces"
+SECTION = "## 8. Scheduling policies on real traces (issue 5)"
 POLICIES = ["fifo", "priority", "backfill", "fair-share", "las", "oracle-srtf"]
 
 # (name, trace file, dlab-sim arguments). Philly windows: consecutive jobs in submit order,
@@ -29,6 +29,13 @@ CASES = [
     ("Philly jobs 20,000-24,999 on 16x8", "philly_jobs.csv", ["--jobs", "20000:5000", "--cluster", "16x8"]),
     ("Philly jobs 10,000-12,999 on 32x8", "philly_jobs.csv", ["--jobs", "10000:3000", "--cluster", "32x8"]),
     ("Philly jobs 60,000-63,999 on 32x8", "philly_jobs.csv", ["--jobs", "60000:4000", "--cluster", "32x8"]),
+    ("Philly jobs 0-3,999 on 8x8", "philly_jobs.csv", ["--jobs", "0:4000", "--cluster", "8x8"]),
+    ("Philly jobs 0-3,999 on 16x8", "philly_jobs.csv", ["--jobs", "0:4000", "--cluster", "16x8"]),
+    ("Philly jobs 20,000-23,999 on 8x8", "philly_jobs.csv", ["--jobs", "20000:4000", "--cluster", "8x8"]),
+    ("Philly jobs 40,000-43,999 on 8x8", "philly_jobs.csv", ["--jobs", "40000:4000", "--cluster", "8x8"]),
+    ("Philly jobs 40,000-43,999 on 16x8", "philly_jobs.csv", ["--jobs", "40000:4000", "--cluster", "16x8"]),
+    ("Philly jobs 60,000-63,999 on 8x8", "philly_jobs.csv", ["--jobs", "60000:4000", "--cluster", "8x8"]),
+    ("Philly jobs 60,000-63,999 on 16x8", "philly_jobs.csv", ["--jobs", "60000:4000", "--cluster", "16x8"]),
     ("Alibaba v2023 on its 1,213 nodes", "alibaba_v2023_jobs.csv",
      ["--cluster", "@alibaba_v2023_gpu_nodes.csv"]),
 ]
@@ -92,6 +99,24 @@ def table(results):
     return out
 
 
+def targets(results):
+    """The issue's targets per case: las (the non-clairvoyant policy) against fifo and the oracle,
+    and fair share's lowest tenant ratio."""
+    lines = ["| case | fifo / oracle | queues form (>= 2.5) | las speed-up over fifo | las / oracle "
+             "| fair-share: lowest tenant ratio |", "|---|---|---|---|---|---|"]
+    for name, _, _ in CASES:
+        r = results[name]
+        if any("error" in r[p] for p in ("fifo", "las", "oracle-srtf", "fair-share")):
+            continue
+        fifo, las, oracle = (r[p]["avg_jct_s"] for p in ("fifo", "las", "oracle-srtf"))
+        if oracle <= 0 or las <= 0:
+            continue
+        lines.append("| %s | %.2f | %s | %.2fx | %.2f | %.2f |" % (
+            name, fifo / oracle, "yes" if fifo / oracle >= 2.5 else "no", fifo / las, las / oracle,
+            r["fair-share"]["fairness_min"]))
+    return "\n".join(lines) + "\n"
+
+
 def case_notes(results):
     """Jobs simulated and left out per case, from the fifo run."""
     lines = []
@@ -149,7 +174,12 @@ def write_docs(path, text):
         doc = f.read()
     start = doc.find("\n" + SECTION + "\n")
     if start < 0:
-        doc = doc.rstrip("\n") + "\n\n" + text
+        # Before the closing sections when they are there, else at the end.
+        anchor = doc.find("\n## On a real GPU")
+        if anchor < 0:
+            doc = doc.rstrip("\n") + "\n\n" + text
+        else:
+            doc = doc[:anchor + 1] + text + "\n" + doc[anchor + 1:]
     else:
         start += 1
         end = doc.find("\n## ", start + len(SECTION))
@@ -182,7 +212,8 @@ def main():
             name, policy = futures[future]
             results[name][policy] = future.result()
             print("done: %s, %s" % (name, policy), file=sys.stderr)
-    body = table(results) + "\n" + case_notes(results) + "\n" + full_philly(args, args.traces)
+    body = (table(results) + "\n" + case_notes(results) + "\nAgainst the targets:\n\n" +
+            targets(results) + "\n" + full_philly(args, args.traces))
     text = section(body)
     print(text)
     if args.write_docs:

@@ -75,6 +75,8 @@ struct SchedulerConfig {
   std::string policy = "fifo";
   // Policy parameters, e.g. {"preemption.min_runtime", "300"}; see docs/scheduling.md.
   std::map<std::string, std::string> params;
+  // Fair-share weights by tenant name (dlabd's config); tenants not named weigh 1.
+  std::map<std::string, double> tenant_weights;
 };
 
 class Scheduler {

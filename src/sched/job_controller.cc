@@ -377,10 +377,13 @@ void JobController::ScheduleOnce() {
   }
   std::map<int64_t, TenantQuota> quotas;
   if (options_.tenant_quotas) quotas = options_.tenant_quotas();
+  std::map<int64_t, double> weights;
+  if (options_.tenant_weights) weights = options_.tenant_weights();
   CycleResult decision;
   {
     std::lock_guard lock(mu_);
     scheduler_->SetQuotas(std::move(quotas));
+    scheduler_->SetTenantWeights(std::move(weights));
     decision = scheduler_->Schedule(Seconds(absl::Now()), /*explain=*/true);
     for (const StartDecision& s : decision.start) queued_.erase(s.job_id);
   }

@@ -47,6 +47,8 @@ struct ControllerOptions {
   std::function<std::string(int64_t job_id)> job_token;
   // Every tenant's quota (tenants without limits may be left out); unset: no quotas.
   std::function<std::map<int64_t, TenantQuota>()> tenant_quotas;
+  // Fair-share weights by tenant id; unset: every tenant weighs 1.
+  std::function<std::map<int64_t, double>()> tenant_weights;
 };
 
 // Observations the controller reports for /metrics; called on the controller thread.

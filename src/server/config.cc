@@ -161,8 +161,19 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   }
   if (root.contains("scheduler")) {
     const json& sc = root["scheduler"];
-    if (!sc.is_object()) return Field("scheduler", "must be a mapping {policy, params}");
-    if (auto s = Known(sc, "scheduler.", {"policy", "params"}); !s.ok()) return s;
+    if (!sc.is_object()) return Field("scheduler", "must be a mapping {policy, params, weights}");
+    if (auto s = Known(sc, "scheduler.", {"policy", "params", "weights"}); !s.ok()) return s;
+    if (sc.contains("weights")) {
+      if (!sc["weights"].is_object()) {
+        return Field("scheduler.weights", "must be a mapping of tenant name to weight");
+      }
+      for (const auto& [name, w] : sc["weights"].items()) {
+        if (!w.is_number() || w.get<double>() <= 0) {
+          return Field(absl::StrCat("scheduler.weights.", name), "must be a positive number");
+        }
+        c.scheduler.tenant_weights[name] = w.get<double>();
+      }
+    }
     if (sc.contains("policy")) {
       auto t = Text(sc["policy"], "scheduler.policy");
       if (!t.ok()) return t.status();

@@ -61,6 +61,11 @@ TEST(ServerConfigTest, SchedulerPolicyAndParameters) {
   EXPECT_EQ(c->scheduler.policy, "priority");
   EXPECT_EQ(c->scheduler.params.at("preemption.min_runtime"), "2s");
   EXPECT_EQ(ParseServerConfig("").value().scheduler.policy, "fifo");
+  auto w = ParseServerConfig("scheduler: {policy: fair-share, weights: {team-a: 2, team-b: 0.5}}");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->scheduler.tenant_weights.at("team-a"), 2);
+  EXPECT_EQ(ParseServerConfig("scheduler: {weights: {team-a: 0}}").status().message(),
+            "scheduler.weights.team-a: must be a positive number");
 }
 
 }  // namespace

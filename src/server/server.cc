@@ -222,6 +222,14 @@ absl::Status RunServer(const ServerConfig& config) {
                if (t.quota != TenantQuota{}) quotas[t.id] = t.quota;
              }
              return quotas;
+           },
+       .tenant_weights =
+           [&identity, &config]() {
+             std::map<int64_t, double> weights;
+             for (const auto& [name, weight] : config.scheduler.tenant_weights) {
+               if (auto t = (*identity)->GetTenant(name); t.ok()) weights[t->id] = weight;
+             }
+             return weights;
            }},
       store->get(), &snapshots, backend->get(),
       {.on_started = [&metrics](absl::Duration d) { metrics.ObserveSchedulingLatency(d); }});
