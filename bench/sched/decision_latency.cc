@@ -51,14 +51,14 @@ void Run(const std::string& policy, int nodes, int queued, int rounds, bool expl
   double now = 0;
   auto job = [&](double t) {
     int gpus = GpusLikePhilly(rng);
-    return JobRequest{.id = next_id++,
-                      .tenant_id = 1 + static_cast<int64_t>(rng() % 10),
-                      .priority = static_cast<int>(rng() % 3),
-                      .submit_s = t,
-                      .tasks = {Resources{.cpu_millis = 4000LL * gpus,
-                                          .memory_bytes = (16LL << 30) * gpus,
-                                          .gpus = gpus}},
-                      .oracle_remaining_s = static_cast<double>(60 + rng() % 100000)};
+    return JobRequest{
+        .id = next_id++,
+        .tenant_id = 1 + static_cast<int64_t>(rng() % 10),
+        .priority = static_cast<int>(rng() % 3),
+        .submit_s = t,
+        .tasks = {Resources{
+            .cpu_millis = 4000LL * gpus, .memory_bytes = (16LL << 30) * gpus, .gpus = gpus}},
+        .oracle_remaining_s = static_cast<double>(60 + rng() % 100000)};
   };
   // Fill the cluster, then queue `queued` more.
   std::vector<int64_t> running;

@@ -454,21 +454,20 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
                         .content_type = "text/plain; version=0.0.4",
                         .body = ctx.metrics->Render(*counts)};
   });
-  router->Add("POST", "/api/v1/snapshots",
-              gate->Wrap(Access::kMember, "snapshot.upload",
-                         [ctx](const HttpRequest& r, const Caller& c) {
-                           return PutSnapshot(ctx, r, c);
-                         }),
-              {.max_body_bytes = ctx.max_snapshot_bytes});
-  router->Add("GET", "/api/v1/snapshots/{id}",
-              gate->Wrap(Access::kViewer, "snapshot.get",
-                         [ctx](const HttpRequest& r, const Caller& c) {
-                           return GetSnapshot(ctx, r, c);
-                         }));
-  router->Add("POST", "/api/v1/jobs",
-              gate->Wrap(Access::kMember, "job.submit",
-                         [ctx](const HttpRequest& r, const Caller& c) { return Submit(ctx, r, c); }),
-              small);
+  router->Add(
+      "POST", "/api/v1/snapshots",
+      gate->Wrap(Access::kMember, "snapshot.upload",
+                 [ctx](const HttpRequest& r, const Caller& c) { return PutSnapshot(ctx, r, c); }),
+      {.max_body_bytes = ctx.max_snapshot_bytes});
+  router->Add(
+      "GET", "/api/v1/snapshots/{id}",
+      gate->Wrap(Access::kViewer, "snapshot.get",
+                 [ctx](const HttpRequest& r, const Caller& c) { return GetSnapshot(ctx, r, c); }));
+  router->Add(
+      "POST", "/api/v1/jobs",
+      gate->Wrap(Access::kMember, "job.submit",
+                 [ctx](const HttpRequest& r, const Caller& c) { return Submit(ctx, r, c); }),
+      small);
   router->Add("GET", "/api/v1/jobs",
               gate->Wrap(Access::kViewer, "job.list",
                          [ctx](const HttpRequest& r, const Caller& c) { return List(ctx, r, c); }));
@@ -495,9 +494,10 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
   router->Add("GET", "/api/v1/jobs/{id}/logs",
               gate->Wrap(Access::kViewer, "job.logs",
                          [ctx](const HttpRequest& r, const Caller& c) { return Logs(ctx, r, c); }));
-  router->Add("GET", "/api/v1/jobs/{id}/events",
-              gate->Wrap(Access::kViewer, "job.events",
-                         [ctx](const HttpRequest& r, const Caller& c) { return Events(ctx, r, c); }));
+  router->Add(
+      "GET", "/api/v1/jobs/{id}/events",
+      gate->Wrap(Access::kViewer, "job.events",
+                 [ctx](const HttpRequest& r, const Caller& c) { return Events(ctx, r, c); }));
 }
 
 }  // namespace dlab

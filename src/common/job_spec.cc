@@ -179,8 +179,8 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
       }
       r->gpu_type = absl::StrJoin(types, ",");
     } else if (!t.is_string()) {
-      return status("gpu_type", absl::StrCat("must be a string or a list of strings, got ",
-                                             TypeName(t)));
+      return status("gpu_type",
+                    absl::StrCat("must be a string or a list of strings, got ", TypeName(t)));
     } else {
       r->gpu_type = t.get<std::string>();
     }
@@ -267,11 +267,10 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     return absl::InvalidArgumentError(
         absl::StrCat("spec: must be a mapping of fields, got ", TypeName(v)));
   }
-  if (auto s = CheckKnownFields(
-          v, "",
-          {"name", "command", "workdir", "env", "resources", "priority", "max_runtime",
-           "max_restarts", "labels", "tasks", "restart_backoff", "max_infra_restarts",
-           "preemptible"});
+  if (auto s = CheckKnownFields(v, "",
+                                {"name", "command", "workdir", "env", "resources", "priority",
+                                 "max_runtime", "max_restarts", "labels", "tasks",
+                                 "restart_backoff", "max_infra_restarts", "preemptible"});
       !s.ok()) {
     return s;
   }

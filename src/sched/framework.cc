@@ -133,7 +133,8 @@ class Pool {
     if (c.uniform) return n.free_gpus;
     int usable = 0;
     for (size_t p = 0; p < n.cap->gpus.size(); ++p) {
-      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) && (!allowed || allowed(n.cap->gpus[p]))) {
+      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) &&
+          (!allowed || allowed(n.cap->gpus[p]))) {
         ++usable;
       }
     }
@@ -183,7 +184,8 @@ class Pool {
     NodeState& n = nodes_[node];
     TaskAllocation a{.cpu_millis = r.cpu_millis, .memory_bytes = r.memory_bytes};
     for (size_t p = 0; p < n.cap->gpus.size() && static_cast<int>(a.gpus.size()) < r.gpus; ++p) {
-      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) && (!allowed || allowed(n.cap->gpus[p]))) {
+      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) &&
+          (!allowed || allowed(n.cap->gpus[p]))) {
         a.gpus.push_back(n.cap->gpus[p].index);
       }
     }
@@ -760,11 +762,11 @@ class Impl final : public Scheduler, public ClusterView {
     for (size_t i = 0; i < nodes.size() && i < job.req.tasks.size(); ++i) {
       const Resources& need = job.req.tasks[i];
       const NodeState& n = pool_.nodes()[nodes[i]];
-      Resources part{.cpu_millis = std::min(need.cpu_millis, std::max<int64_t>(0, n.free_cpu)),
-                     .memory_bytes =
-                         std::min(need.memory_bytes, std::max<int64_t>(0, n.free_memory)),
-                     .gpus = std::min(need.gpus, pool_.UsableGpus(n, need, nullptr)),
-                     .gpu_type = need.gpu_type};
+      Resources part{
+          .cpu_millis = std::min(need.cpu_millis, std::max<int64_t>(0, n.free_cpu)),
+          .memory_bytes = std::min(need.memory_bytes, std::max<int64_t>(0, n.free_memory)),
+          .gpus = std::min(need.gpus, pool_.UsableGpus(n, need, nullptr)),
+          .gpu_type = need.gpu_type};
       job.held.push_back({nodes[i], pool_.Take(nodes[i], part, nullptr)});
     }
   }
@@ -812,8 +814,8 @@ class Impl final : public Scheduler, public ClusterView {
   }
 
   void NotFit(Cycle& c, SchedJob& job, double now) {
-    std::string reason = c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job))
-                                   : std::string();
+    std::string reason =
+        c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job)) : std::string();
     if (policy_.preempt && c.preemptions_left > 0 && !KnownNotToPreempt(c, job)) {
       std::vector<int> nodes;
       std::vector<int64_t> victims = ChooseVictims(c, job, now, &nodes);
@@ -826,10 +828,9 @@ class Impl final : public Scheduler, public ClusterView {
         for (int64_t id : victims) {
           SchedJob& v = jobs_.at(id);
           v.phase = SchedJob::Phase::kEvicting;
-          c.result.preempt.push_back(
-              {id, job.req.id,
-               absl::StrCat("preempted for job ", job.req.id, " (",
-                            policy_.preempt->Why(job, v, *this), ")")});
+          c.result.preempt.push_back({id, job.req.id,
+                                      absl::StrCat("preempted for job ", job.req.id, " (",
+                                                   policy_.preempt->Why(job, v, *this), ")")});
         }
         job.waiting_for = victims;
         Hold(job, nodes);
@@ -891,9 +892,9 @@ class Impl final : public Scheduler, public ClusterView {
     if (!placed) {
       if (!job.waiting_for.empty()) {
         Blocked(c, job, now);
-        Wait(c, job, absl::StrCat("waiting for preempted job",
-                                  job.waiting_for.size() > 1 ? "s " : " ",
-                                  absl::StrJoin(job.waiting_for, ", "), " to stop"));
+        Wait(c, job,
+             absl::StrCat("waiting for preempted job", job.waiting_for.size() > 1 ? "s " : " ",
+                          absl::StrJoin(job.waiting_for, ", "), " to stop"));
         return false;
       }
       if (SlotFilter types = QuotaTypes(job); types) {
@@ -901,8 +902,7 @@ class Impl final : public Scheduler, public ClusterView {
           Undo(*any);
           c.tenant_blocked[tenant] =
               absl::StrCat("tenant quota: waiting behind job ", job.req.id, " of the same tenant");
-          Wait(c, job,
-               "tenant quota: the free GPUs that fit are of types whose quota is used up");
+          Wait(c, job, "tenant quota: the free GPUs that fit are of types whose quota is used up");
           return false;
         }
       }
@@ -941,8 +941,8 @@ class Impl final : public Scheduler, public ClusterView {
   double now_ = 0;
 
   std::unordered_map<int64_t, SchedJob> jobs_;
-  std::unordered_map<int64_t, SortKey> keys_;     // of queued jobs
-  std::map<int64_t, std::set<SortKey>> queues_;   // by tenant when the sort is by tenant, else 0
+  std::unordered_map<int64_t, SortKey> keys_;    // of queued jobs
+  std::map<int64_t, std::set<SortKey>> queues_;  // by tenant when the sort is by tenant, else 0
   size_t queued_count_ = 0;
   size_t queued_without_gpus_ = 0;
   std::set<std::pair<double, int64_t>> promotions_;  // (when, job) of starvation promotions

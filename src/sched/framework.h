@@ -29,8 +29,8 @@ struct JobRequest {
   double submit_s = 0;           // on the caller's clock
   std::vector<Resources> tasks;  // by rank; a gang: placed whole or not at all
   bool preemptible = true;
-  double max_runtime_s = 0;      // the job's limit per attempt; 0: none
-  double attained_gpu_s = 0;     // GPU-seconds received in earlier attempts
+  double max_runtime_s = 0;        // the job's limit per attempt; 0: none
+  double attained_gpu_s = 0;       // GPU-seconds received in earlier attempts
   double oracle_remaining_s = -1;  // true remaining run time; only the simulator knows it
 };
 
@@ -47,9 +47,9 @@ struct StartDecision {
 };
 
 struct PreemptDecision {
-  int64_t job_id = 0;     // the victim; it keeps its resources until Requeue or Remove
-  int64_t for_job = 0;    // the queued job it makes room for
-  std::string reason;     // e.g. "preempted for job 7 (priority 10 > 0)"
+  int64_t job_id = 0;   // the victim; it keeps its resources until Requeue or Remove
+  int64_t for_job = 0;  // the queued job it makes room for
+  std::string reason;   // e.g. "preempted for job 7 (priority 10 > 0)"
 };
 
 struct WaitReason {

@@ -66,7 +66,8 @@ std::unique_ptr<Scheduler> Build(const Case& c) {
   std::vector<J> running, queued;
   for (const J& j : c.jobs) (j.start >= 0 ? running : queued).push_back(j);
   // Running jobs are placed by the scheduler itself, in the order of their start.
-  std::sort(running.begin(), running.end(), [](const J& a, const J& b) { return a.start < b.start; });
+  std::sort(running.begin(), running.end(),
+            [](const J& a, const J& b) { return a.start < b.start; });
   for (const J& j : running) {
     (*s)->Enqueue(Request(j), j.start);
     auto r = (*s)->Schedule(j.start, false);
@@ -98,12 +99,14 @@ INSTANTIATE_TEST_SUITE_P(
         // fifo: the head that does not fit blocks everything behind it.
         Case{.name = "fifo_head_blocks",
              .policy = "fifo",
-             .jobs = {{.id = 1, .gpus = 2, .start = 0}, {.id = 2, .gpus = 4, .submit = 1},
+             .jobs = {{.id = 1, .gpus = 2, .start = 0},
+                      {.id = 2, .gpus = 4, .submit = 1},
                       {.id = 3, .gpus = 1, .submit = 2}},
              .start = {}},
         Case{.name = "fifo_priority_first",
              .policy = "fifo",
-             .jobs = {{.id = 1, .gpus = 2, .start = 0}, {.id = 2, .gpus = 2, .submit = 1},
+             .jobs = {{.id = 1, .gpus = 2, .start = 0},
+                      {.id = 2, .gpus = 2, .submit = 1},
                       {.id = 3, .gpus = 2, .priority = 5, .submit = 2}},
              .start = {3}},
         Case{.name = "fifo_never_preempts",
@@ -113,7 +116,8 @@ INSTANTIATE_TEST_SUITE_P(
         // priority: a higher-priority job preempts the lower-priority job that loses least.
         Case{.name = "priority_preempts_cheapest",
              .policy = "priority",
-             .jobs = {{.id = 1, .gpus = 2, .start = 0}, {.id = 2, .gpus = 2, .start = 500},
+             .jobs = {{.id = 1, .gpus = 2, .start = 0},
+                      {.id = 2, .gpus = 2, .start = 500},
                       {.id = 3, .gpus = 2, .priority = 5, .submit = 900}},
              .start = {},
              .preempt = {2}},
@@ -131,8 +135,10 @@ INSTANTIATE_TEST_SUITE_P(
         Case{.name = "las_two_preemptors_two_distinct_victims",
              .policy = "las",
              .gpus = 2,
-             .jobs = {{.id = 1, .start = 0}, {.id = 2, .start = 100},
-                      {.id = 3, .submit = 4900}, {.id = 4, .submit = 4950}},
+             .jobs = {{.id = 1, .start = 0},
+                      {.id = 2, .start = 100},
+                      {.id = 3, .submit = 4900},
+                      {.id = 4, .submit = 4950}},
              .now = 5000,
              .preempt = {1, 2}},
         Case{.name = "fair_share_spares_a_job_started_in_the_same_cycle",
@@ -153,28 +159,36 @@ INSTANTIATE_TEST_SUITE_P(
         // reservation (job 1 ends at 100 + 3600 by the default estimate).
         Case{.name = "backfill_short_job_passes",
              .policy = "backfill",
-             .jobs = {{.id = 1, .gpus = 3, .start = 100}, {.id = 2, .gpus = 4, .submit = 200},
+             .jobs = {{.id = 1, .gpus = 3, .start = 100},
+                      {.id = 2, .gpus = 4, .submit = 200},
                       {.id = 3, .gpus = 1, .submit = 300}},
              .now = 1000,
              .start = {}},  // job 3's estimate (3600 s) would delay job 2: stays
         Case{.name = "backfill_on_other_node",
              .policy = "backfill",
              .nodes = 2,
-             .jobs = {{.id = 1, .gpus = 4, .start = 0}, {.id = 4, .gpus = 2, .start = 0},
-                      {.id = 2, .gpus = 4, .submit = 200}, {.id = 3, .gpus = 2, .submit = 300}},
+             .jobs = {{.id = 1, .gpus = 4, .start = 0},
+                      {.id = 4, .gpus = 2, .start = 0},
+                      {.id = 2, .gpus = 4, .submit = 200},
+                      {.id = 3, .gpus = 2, .submit = 300}},
              .start = {3}},
         // fair share: tenants take turns by dominant share.
         Case{.name = "fair_share_turns",
              .policy = "fair-share",
              .gpus = 4,
-             .jobs = {{.id = 1, .tenant = 1, .submit = 0}, {.id = 2, .tenant = 1, .submit = 1},
-                      {.id = 3, .tenant = 1, .submit = 2}, {.id = 4, .tenant = 2, .submit = 3},
-                      {.id = 5, .tenant = 2, .submit = 4}, {.id = 6, .tenant = 2, .submit = 5}},
+             .jobs = {{.id = 1, .tenant = 1, .submit = 0},
+                      {.id = 2, .tenant = 1, .submit = 1},
+                      {.id = 3, .tenant = 1, .submit = 2},
+                      {.id = 4, .tenant = 2, .submit = 3},
+                      {.id = 5, .tenant = 2, .submit = 4},
+                      {.id = 6, .tenant = 2, .submit = 5}},
              .start = {1, 4, 2, 5}},
         Case{.name = "fair_share_preempts_over_share",
              .policy = "fair-share",
-             .jobs = {{.id = 1, .tenant = 1, .start = 0}, {.id = 2, .tenant = 1, .start = 10},
-                      {.id = 3, .tenant = 1, .start = 20}, {.id = 4, .tenant = 1, .start = 30},
+             .jobs = {{.id = 1, .tenant = 1, .start = 0},
+                      {.id = 2, .tenant = 1, .start = 10},
+                      {.id = 3, .tenant = 1, .start = 20},
+                      {.id = 4, .tenant = 1, .start = 30},
                       {.id = 5, .tenant = 2, .submit = 900}},
              .start = {},
              .preempt = {4}},
@@ -194,16 +208,18 @@ INSTANTIATE_TEST_SUITE_P(
         Case{.name = "las_work_conserving",
              .policy = "las",
              .gpus = 4,
-             .jobs = {{.id = 1, .gpus = 3, .start = 0}, {.id = 2, .gpus = 2, .submit = 1},
+             .jobs = {{.id = 1, .gpus = 3, .start = 0},
+                      {.id = 2, .gpus = 2, .submit = 1},
                       {.id = 3, .gpus = 1, .submit = 2}},
              .now = 50,
              .start = {3}},
-        Case{.name = "srtf_shorter_preempts",
-             .policy = "oracle-srtf",
-             .gpus = 1,
-             .jobs = {{.id = 1, .start = 0, .oracle = 1000}, {.id = 2, .submit = 100, .oracle = 50}},
-             .now = 100,
-             .preempt = {1}},
+        Case{
+            .name = "srtf_shorter_preempts",
+            .policy = "oracle-srtf",
+            .gpus = 1,
+            .jobs = {{.id = 1, .start = 0, .oracle = 1000}, {.id = 2, .submit = 100, .oracle = 50}},
+            .now = 100,
+            .preempt = {1}},
         Case{.name = "srtf_orders_by_remaining",
              .policy = "oracle-srtf",
              .gpus = 1,
@@ -218,7 +234,8 @@ TEST(Framework, UnknownPolicyAndParameterAreRefusedByName) {
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("one of: backfill, fair-share"));
   auto param = NewScheduler({.policy = "fifo", .params = {{"las.thresholds", "1"}}}, Nodes(1, 1));
   ASSERT_FALSE(param.ok());
-  EXPECT_THAT(std::string(param.status().message()), HasSubstr("unknown parameter 'las.thresholds'"));
+  EXPECT_THAT(std::string(param.status().message()),
+              HasSubstr("unknown parameter 'las.thresholds'"));
   auto value = NewScheduler({.policy = "las", .params = {{"las.thresholds", "10,5"}}}, Nodes(1, 1));
   ASSERT_FALSE(value.ok());
   EXPECT_THAT(std::string(value.status().message()), HasSubstr("increasing"));
@@ -301,7 +318,8 @@ TEST(Framework, LasPromotesAStarvedJob) {
   // One GPU; job 1 ran 100 s and was preempted; with starvation 2 it is promoted after
   // waiting 200 s, and NextChange says when.
   auto s = *NewScheduler({.policy = "las",
-                          .params = {{"las.thresholds", "50"}, {"las.starvation", "2"},
+                          .params = {{"las.thresholds", "50"},
+                                     {"las.starvation", "2"},
                                      {"preemption.min_runtime", "0"}}},
                          Nodes(1, 1));
   s->Enqueue(Request({.id = 1}), 0);

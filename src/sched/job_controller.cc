@@ -433,14 +433,14 @@ void JobController::Preempt(const PreemptDecision& p) {
     active = it->second;
     it->second.state = JobState::kPreempted;
   }
-  auto s = store_->Transition(
-      {.job_id = p.job_id,
-       .from = active.state,
-       .to = JobState::kPreempted,
-       .reason = absl::StrCat(p.reason, "; stopping it (SIGTERM, SIGKILL after ",
-                              absl::FormatDuration(options_.kill_grace),
-                              ") to requeue it from its latest checkpoint"),
-       .time = absl::Now()});
+  auto s =
+      store_->Transition({.job_id = p.job_id,
+                          .from = active.state,
+                          .to = JobState::kPreempted,
+                          .reason = absl::StrCat(p.reason, "; stopping it (SIGTERM, SIGKILL after ",
+                                                 absl::FormatDuration(options_.kill_grace),
+                                                 ") to requeue it from its latest checkpoint"),
+                          .time = absl::Now()});
   if (!s.ok()) {
     spdlog::warn("preempt job {}: {}", p.job_id, s.ToString());
     return;

@@ -75,8 +75,8 @@ class JobController final {
   // has its quota of queued jobs, NotFound for an unknown snapshot. The job is durable when
   // this returns. Idempotency keys are per tenant.
   absl::StatusOr<CreateJobResult> Submit(const JobSpec& spec, const std::string& snapshot,
-                                         const std::string& idempotency_key,
-                                         int64_t tenant_id = 1, const std::string& owner = "");
+                                         const std::string& idempotency_key, int64_t tenant_id = 1,
+                                         const std::string& owner = "");
   // What the tenant's jobs hold now (running) and how many wait (queued).
   TenantUsage Usage(int64_t tenant_id);
   // Looks at the queue again (e.g. after a quota changed).
@@ -140,13 +140,13 @@ class JobController final {
 
   std::mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;                             // GUARDED_BY(mu_)
-  bool dirty_ = true;                                 // GUARDED_BY(mu_): reschedule
-  std::set<std::string> changed_dirs_;                // GUARDED_BY(mu_)
-  std::unique_ptr<Scheduler> scheduler_;              // GUARDED_BY(mu_)
-  std::map<int64_t, int64_t> queued_;                 // GUARDED_BY(mu_): job -> tenant
-  std::mutex submit_mu_;  // one submission at a time checks the queued-jobs quota
-  std::map<int64_t, absl::Time> restart_at_;          // GUARDED_BY(mu_): RESTARTING jobs' requeue
+  bool stopping_ = false;                 // GUARDED_BY(mu_)
+  bool dirty_ = true;                     // GUARDED_BY(mu_): reschedule
+  std::set<std::string> changed_dirs_;    // GUARDED_BY(mu_)
+  std::unique_ptr<Scheduler> scheduler_;  // GUARDED_BY(mu_)
+  std::map<int64_t, int64_t> queued_;     // GUARDED_BY(mu_): job -> tenant
+  std::mutex submit_mu_;                  // one submission at a time checks the queued-jobs quota
+  std::map<int64_t, absl::Time> restart_at_;       // GUARDED_BY(mu_): RESTARTING jobs' requeue
   const std::unique_ptr<PortPool> ports_;          // controller thread (and Start, before it runs)
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id
   std::map<std::string, int64_t> dir_to_job_;      // GUARDED_BY(mu_)

@@ -46,9 +46,8 @@ double Params::Number(const std::string& key, double fallback) {
 }
 
 std::vector<double> Params::Numbers(const std::string& key, std::vector<double> fallback) {
-  defaults_[key] = absl::StrJoin(fallback, ",", [](std::string* out, double v) {
-    absl::StrAppend(out, Trimmed(v));
-  });
+  defaults_[key] = absl::StrJoin(
+      fallback, ",", [](std::string* out, double v) { absl::StrAppend(out, Trimmed(v)); });
   auto it = given_.find(key);
   if (it == given_.end()) return fallback;
   std::vector<double> out;
@@ -97,8 +96,9 @@ class PriorityFifoSort final : public QueueSortPlugin {
 };
 
 // Tiresias' discretised least-attained-service: queues by attained GPU-service (GPU-seconds);
-// jobs of a lower queue go first; within a queue fewer GPUs first, then FIFO. A job that waited longer than
-// `starvation` times its last run is promoted to the first queue with its service forgiven.
+// jobs of a lower queue go first; within a queue fewer GPUs first, then FIFO. A job that waited
+// longer than `starvation` times its last run is promoted to the first queue with its service
+// forgiven.
 class LasSort final : public QueueSortPlugin {
  public:
   explicit LasSort(Params& p)
@@ -213,7 +213,8 @@ class SrtfPreempt final : public PreemptPlugin {
  public:
   bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
     return v.req.priority <= p.req.priority &&
-           (v.req.priority < p.req.priority || v.RemainingAt(view.now()) > p.RemainingAt(view.now()));
+           (v.req.priority < p.req.priority ||
+            v.RemainingAt(view.now()) > p.RemainingAt(view.now()));
   }
   std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
     return absl::StrCat("shorter remaining time: ", p.RemainingAt(view.now()), " s < ",
@@ -291,9 +292,9 @@ absl::StatusOr<Policy> PluginRegistry::Build(
     const std::string& name, const std::map<std::string, std::string>& given) const {
   auto it = policies_.find(name);
   if (it == policies_.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("unknown scheduling policy '", name,
-                                                   "' (one of: ", absl::StrJoin(PolicyNames(), ", "),
-                                                   ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unknown scheduling policy '", name,
+                     "' (one of: ", absl::StrJoin(PolicyNames(), ", "), ")"));
   }
   const PolicySpec& spec = it->second;
   Params params(given);
@@ -308,8 +309,7 @@ absl::StatusOr<Policy> PluginRegistry::Build(
   }
   p.score = params.Text("score", "pack") == "spread" ? ScoreMode::kSpread : ScoreMode::kPack;
   if (std::string s = params.Text("score", "pack"); s != "pack" && s != "spread") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("score: '", s, "' is not one of pack, spread"));
+    return absl::InvalidArgumentError(absl::StrCat("score: '", s, "' is not one of pack, spread"));
   }
   if (spec.reserve == ReserveMode::kBackfill) {
     p.default_runtime_s = params.Number("backfill.default_runtime", p.default_runtime_s);
@@ -346,17 +346,17 @@ PluginRegistry& PluginRegistry::Default() {
     must(r->AddPreempt("srtf", [](Params&) { return std::make_shared<SrtfPreempt>(); }));
     must(r->AddPreempt("fair-share", [](Params&) { return std::make_shared<FairSharePreempt>(); }));
     using M = ReserveMode;
-    must(r->AddPolicy("fifo", {.sort = "priority-fifo", .filters = {"quota"}, .reserve = M::kStrict}));
+    must(r->AddPolicy("fifo",
+                      {.sort = "priority-fifo", .filters = {"quota"}, .reserve = M::kStrict}));
     must(r->AddPolicy("priority", {.sort = "priority-fifo",
                                    .filters = {"quota"},
                                    .reserve = M::kStrict,
                                    .preempt = "priority"}));
     must(r->AddPolicy("backfill",
                       {.sort = "priority-fifo", .filters = {"quota"}, .reserve = M::kBackfill}));
-    must(r->AddPolicy("fair-share", {.sort = "drf",
-                                     .filters = {"quota"},
-                                     .reserve = M::kNone,
-                                     .preempt = "fair-share"}));
+    must(r->AddPolicy(
+        "fair-share",
+        {.sort = "drf", .filters = {"quota"}, .reserve = M::kNone, .preempt = "fair-share"}));
     must(r->AddPolicy("las", {.sort = "las",
                               .filters = {"quota"},
                               .reserve = M::kNone,

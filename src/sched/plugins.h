@@ -28,12 +28,12 @@ struct SchedJob {
   JobRequest req;
   int gpus = 0;  // over all tasks
   Phase phase = Phase::kQueued;
-  double queued_since = 0;      // when it last entered the queue
-  double start_s = 0;           // start of the current attempt (running/evicting)
-  double attained_gpu_s = 0;    // GPU-seconds in attempts that ended
-  double service_offset = 0;    // service forgiven by a starvation promotion (las)
-  double last_run_s = 0;        // how long its last attempt ran
-  std::vector<NodeTask> placed;  // while running or evicting
+  double queued_since = 0;           // when it last entered the queue
+  double start_s = 0;                // start of the current attempt (running/evicting)
+  double attained_gpu_s = 0;         // GPU-seconds in attempts that ended
+  double service_offset = 0;         // service forgiven by a starvation promotion (las)
+  double last_run_s = 0;             // how long its last attempt ran
+  std::vector<NodeTask> placed;      // while running or evicting
   std::vector<int64_t> waiting_for;  // victims being preempted for it
   std::vector<NodeTask> held;        // free room held for it meanwhile
 
@@ -119,16 +119,17 @@ enum class ScoreMode {
 
 // What a queued job that does not fit means for the jobs behind it.
 enum class ReserveMode {
-  kStrict,     // nothing behind it starts (FIFO)
-  kBackfill,   // the first such job gets a reservation; jobs behind it start only when they
-               // end before it (by their estimate) or stay off its reserved nodes
-  kNone,       // jobs behind it start when they fit (work-conserving)
+  kStrict,    // nothing behind it starts (FIFO)
+  kBackfill,  // the first such job gets a reservation; jobs behind it start only when they
+              // end before it (by their estimate) or stay off its reserved nodes
+  kNone,      // jobs behind it start when they fit (work-conserving)
 };
 
 class PreemptPlugin {
  public:
   virtual ~PreemptPlugin() = default;
-  // Whether `victim` may be preempted to make room for `preemptor`. The framework has already checked that the victim is preemptible and past its minimum run time.
+  // Whether `victim` may be preempted to make room for `preemptor`. The framework has already
+  // checked that the victim is preemptible and past its minimum run time.
   virtual bool MayPreempt(const SchedJob& preemptor, const SchedJob& victim,
                           const ClusterView& view) const = 0;
   // For the victim's record, e.g. "priority 10 > 0".
@@ -161,11 +162,11 @@ struct Policy {
   ScoreMode score = ScoreMode::kPack;
   ReserveMode reserve = ReserveMode::kStrict;
   std::shared_ptr<const PreemptPlugin> preempt;  // null: never preempts
-  double min_runtime_s = 300;          // never preempt a job that ran less than this
-  int max_preemptions_per_cycle = 16;  // queued jobs that may preempt in one cycle
-  double default_runtime_s = 3600;     // runtime estimate without max_runtime or history
-  double history_half_life_s = 0;      // fair share's usage history; 0: none
-  std::map<std::string, std::string> params;  // every parameter, with the value in effect
+  double min_runtime_s = 300;                    // never preempt a job that ran less than this
+  int max_preemptions_per_cycle = 16;            // queued jobs that may preempt in one cycle
+  double default_runtime_s = 3600;               // runtime estimate without max_runtime or history
+  double history_half_life_s = 0;                // fair share's usage history; 0: none
+  std::map<std::string, std::string> params;     // every parameter, with the value in effect
 };
 
 // Plugins by name; refuses duplicate names. Policies are named lists of plugins.

@@ -39,12 +39,11 @@ ScheduleDecision ScheduleFifo(const ScheduleInput& in) {
   int64_t id = 1000;
   for (const Running& r : in.in_use) {
     const Allocation& a = r.allocation;
-    s->AddRunning({.id = id++, .tenant_id = r.tenant_id},
-                  {{.node = 0,
-                    .alloc = {.cpu_millis = a.cpu_millis,
-                              .memory_bytes = a.memory_bytes,
-                              .gpus = a.gpus}}},
-                  0);
+    s->AddRunning(
+        {.id = id++, .tenant_id = r.tenant_id},
+        {{.node = 0,
+          .alloc = {.cpu_millis = a.cpu_millis, .memory_bytes = a.memory_bytes, .gpus = a.gpus}}},
+        0);
   }
   double t = 0;
   for (const QueuedJob& q : in.queue) {
@@ -115,7 +114,11 @@ TEST(ScheduleFifoTest, TableOfCases) {
        {{1, {Req(100, 1, 1, "H100")}}, {2, {Req(100, 1, 1, "h100")}}},
        {1},
        {"waiting for resources: needs 1 h100 GPUs (free 0)"}},
-      {"any type takes what is left", {{.allocation = {.gpus = {0, 1}}}}, {{1, {Req(100, 1, 1)}}}, {1}, {}},
+      {"any type takes what is left",
+       {{.allocation = {.gpus = {0, 1}}}},
+       {{1, {Req(100, 1, 1)}}},
+       {1},
+       {}},
   };
   for (const Case& c : cases) {
     auto d = ScheduleFifo({.node = Node(), .in_use = c.in_use, .queue = c.queue});
@@ -245,12 +248,12 @@ TEST(ScheduleFifoQuotaTest, TableOfCases) {
   for (const Case& c : cases) {
     std::vector<Running> in_use;
     if (c.used.running_jobs > 0) {  // tenant 7's running job, on an H100 if it holds a GPU
-      in_use.push_back({.tenant_id = 7,
-                        .allocation = {.gpus = c.used.gpus > 0 ? std::vector<int>{0}
-                                                               : std::vector<int>{}}});
+      in_use.push_back(
+          {.tenant_id = 7,
+           .allocation = {.gpus = c.used.gpus > 0 ? std::vector<int>{0} : std::vector<int>{}}});
     }
-    auto d = ScheduleFifo({.node = Node(), .in_use = in_use, .queue = c.queue,
-                           .quotas = {{7, c.quota}}});
+    auto d = ScheduleFifo(
+        {.node = Node(), .in_use = in_use, .queue = c.queue, .quotas = {{7, c.quota}}});
     ExpectDecision(d, c.started, c.wait_reasons, c.name);
     if (c.name.find("A100") != std::string::npos && d.start.size() == 1) {
       EXPECT_EQ(d.start[0].allocation.gpus, std::vector<int>{2}) << c.name;
@@ -262,15 +265,18 @@ TEST(QuotaTest, CanEverAdmitNamesTheLimits) {
   EXPECT_TRUE(CheckQuotaCanEverAdmit({Req(1000, 1, 2)}, {.gpus = 2}).ok());
   auto s = CheckQuotaCanEverAdmit({Req(1000, 1, 2), Req(1000, 1, 2)}, {.gpus = 3});
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(s.message(), "exceeds the tenant's quota, so it could never start: gpus: needs 4, 0 of 3 in use");
-  s = CheckQuotaCanEverAdmit({Req(1000, 3)}, {.memory_bytes = 2LL << 30});
   EXPECT_EQ(s.message(),
-            "exceeds the tenant's quota, so it could never start: memory: needs 3Gi, 0 of 2Gi in use");
+            "exceeds the tenant's quota, so it could never start: gpus: needs 4, 0 of 3 in use");
+  s = CheckQuotaCanEverAdmit({Req(1000, 3)}, {.memory_bytes = 2LL << 30});
+  EXPECT_EQ(
+      s.message(),
+      "exceeds the tenant's quota, so it could never start: memory: needs 3Gi, 0 of 2Gi in use");
   EXPECT_EQ(CheckQuotaCanEverAdmit({Req(100, 1)}, {.running_jobs = 0}).code(),
             absl::StatusCode::kPermissionDenied);
   // A job without a GPU type is not held to a per-type limit it might not need.
   EXPECT_TRUE(CheckQuotaCanEverAdmit({Req(100, 1, 2)}, {.gpus_by_type = {{"H100", 1}}}).ok());
-  EXPECT_FALSE(CheckQuotaCanEverAdmit({Req(100, 1, 2, "h100")}, {.gpus_by_type = {{"H100", 1}}}).ok());
+  EXPECT_FALSE(
+      CheckQuotaCanEverAdmit({Req(100, 1, 2, "h100")}, {.gpus_by_type = {{"H100", 1}}}).ok());
 }
 
 TEST(QuotaTest, UsageOfAnAllocationCountsGpusByType) {

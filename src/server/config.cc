@@ -93,10 +93,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   const json& root = *parsed;
   if (root.is_null()) return c;
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
-  if (auto s = Known(root, "",
-                     {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
-                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime", "auth",
-                      "scheduler"});
+  if (auto s =
+          Known(root, "",
+                {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size", "http_threads",
+                 "shim_path", "ports", "bootstrap", "session_lifetime", "auth", "scheduler"});
       !s.ok()) {
     return s;
   }
@@ -143,7 +143,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (root.contains("bootstrap")) {
     const json& b = root["bootstrap"];
     if (!b.is_object()) {
-      return Field("bootstrap", "must be a mapping {user, password, access_key_id, secret_access_key}");
+      return Field("bootstrap",
+                   "must be a mapping {user, password, access_key_id, secret_access_key}");
     }
     if (auto s = Known(b, "bootstrap.", {"user", "password", "access_key_id", "secret_access_key"});
         !s.ok()) {

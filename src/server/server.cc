@@ -15,14 +15,14 @@
 #include "api/metrics.h"
 #include "api/metrics_routes.h"
 #include "api/routes.h"
+#include "auth/secrets.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
-#include "auth/secrets.h"
 #include "common/file_util.h"
 #include "common/job_token.h"
 #include "common/quantity.h"
-#include "sched/job_controller.h"
 #include "nlohmann/json.hpp"
+#include "sched/job_controller.h"
 #include "spdlog/spdlog.h"
 #include "store/identity_store.h"
 #include "store/metrics_store.h"
@@ -112,8 +112,8 @@ absl::Status Bootstrap(const ServerConfig& config, const std::string& data_dir,
         "bootstrap: access_key_id and secret_access_key go together; give both or neither");
   }
   if (!b.access_key_id.empty() && !auth::IsAccessKeyId(b.access_key_id)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bootstrap.access_key_id: '", b.access_key_id, "' is not a key id (AK and 18 of A-Z 0-9)"));
+    return absl::InvalidArgumentError(absl::StrCat("bootstrap.access_key_id: '", b.access_key_id,
+                                                   "' is not a key id (AK and 18 of A-Z 0-9)"));
   }
   if (!b.secret_access_key.empty() && b.secret_access_key.size() < 20) {
     return absl::InvalidArgumentError("bootstrap.secret_access_key: at least 20 characters");
@@ -131,9 +131,11 @@ absl::Status Bootstrap(const ServerConfig& config, const std::string& data_dir,
   std::string path = absl::StrCat(data_dir, "/initial-credentials");
   std::string text = absl::StrCat(
       "# dlab: the first superadmin, created ", FormatRfc3339(absl::Now()),
-      ". Log in with `dlab login --user ", b.user, "`,\n# then change the password (`dlab passwd`) "
-      "and delete this file.\nuser: ", b.user, "\npassword: ", nlohmann::json(password).dump(),
-      "\naccess_key_id: ", key_id, "\nsecret_access_key: ", nlohmann::json(secret).dump(), "\n");
+      ". Log in with `dlab login --user ", b.user,
+      "`,\n# then change the password (`dlab passwd`) "
+      "and delete this file.\nuser: ",
+      b.user, "\npassword: ", nlohmann::json(password).dump(), "\naccess_key_id: ", key_id,
+      "\nsecret_access_key: ", nlohmann::json(secret).dump(), "\n");
   if (auto s = WriteFileAtomically(path, text, {.mode = 0600}); !s.ok()) return s;
   std::fprintf(stderr,
                "\n==== dlab: created the superadmin '%s' (tenant 'default', role admin) ====\n"
@@ -255,8 +257,8 @@ absl::Status RunServer(const ServerConfig& config) {
                                return VisibleJob(store->get(), *caller, job_id).status();
                              }},
                         &router);
-  RegisterIdentityRoutes(
-      {.gate = &gate, .identity = identity->get(), .controller = &controller}, &router);
+  RegisterIdentityRoutes({.gate = &gate, .identity = identity->get(), .controller = &controller},
+                         &router);
   // Scalars that jobs write with TensorBoard under $DLAB_OUTPUT_DIR/tensorboard.
   TensorBoardIngester tensorboard(metrics_store, [&controller] {
     std::vector<WatchedJob> jobs;
