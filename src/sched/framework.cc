@@ -715,7 +715,7 @@ class Impl final : public Scheduler, public ClusterView {
     std::vector<char> eligible(candidates.size(), 2);  // 2: not asked yet
     for (size_t ti = 0; ti < job.req.tasks.size(); ++ti) {
       const Resources& task = job.req.tasks[ti];
-      if (ti > 0) {
+      if (job.req.tasks.size() > 1) {  // a task of a gang may fit as things are
         if (int node = future.FindNode(task, nullptr); node >= 0) {
           future.Take(node, task, nullptr);
           nodes->push_back(node);

@@ -314,6 +314,28 @@ TEST(Framework, PreemptedJobWaitsForItsVictimThenStarts) {
   EXPECT_EQ(after.wait[0].job_id, 1);
 }
 
+TEST(Framework, AGangPreemptsOnlyForTheTasksThatDoNotFit) {
+  // Two nodes of 4 GPUs: job 2 holds half of one, job 1 all of the other. A high-priority gang
+  // of a 2-GPU and a 4-GPU task: the 2-GPU task fits beside job 2 as things are, so only job 1
+  // (the cheaper victim too: it ran less) is preempted, for the 4-GPU task.
+  auto s = *NewScheduler({.policy = "priority"}, Nodes(2, 4));
+  s->Enqueue(Request({.id = 2, .gpus = 2}), 0);
+  ASSERT_EQ(s->Schedule(0, false).start.size(), 1u);
+  s->Enqueue(Request({.id = 1, .gpus = 4, .submit = 300}), 300);
+  ASSERT_EQ(s->Schedule(300, false).start.size(), 1u);
+  JobRequest gang = Request({.id = 3, .priority = 5, .submit = 700});
+  gang.tasks = {Resources{.gpus = 2}, Resources{.gpus = 4}};
+  s->Enqueue(gang, 700);
+  auto r = s->Schedule(700, false);
+  ASSERT_EQ(r.preempt.size(), 1u);
+  EXPECT_EQ(r.preempt[0].job_id, 1);
+  s->Requeue(1, 710);
+  auto after = s->Schedule(710, false);
+  ASSERT_EQ(after.start.size(), 1u);
+  EXPECT_EQ(after.start[0].job_id, 3);
+  EXPECT_NE(after.start[0].tasks[0].node, after.start[0].tasks[1].node);
+}
+
 TEST(Framework, LasPromotesAStarvedJob) {
   // One GPU; job 1 ran 100 s and was preempted; with starvation 2 it is promoted after
   // waiting 200 s, and NextChange says when.
