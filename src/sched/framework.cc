@@ -6,7 +6,6 @@
 #include <set>
 #include <unordered_map>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/check.h"
@@ -451,19 +450,16 @@ class Impl final : public Scheduler, public ClusterView {
 
   // ---- resources ----
 
+  // What the job's tasks hold, counted against its tenant's quota as one running job.
   TenantUsage UsageOfJob(const SchedJob& job) const {
-    TenantUsage u{.running_jobs = 1};
+    TenantUsage u;
     for (const NodeTask& t : job.placed) {
-      u.cpu_millis += t.alloc.cpu_millis;
-      u.memory_bytes += t.alloc.memory_bytes;
-      u.gpus += static_cast<int>(t.alloc.gpus.size());
-      const NodeState& n = pool_.nodes()[t.node];
-      for (int index : t.alloc.gpus) {
-        for (const GpuSlot& s : n.cap->gpus) {
-          if (s.index == index) ++u.gpus_by_type[s.type];
-        }
-      }
+      u += UsageOf({.cpu_millis = t.alloc.cpu_millis,
+                    .memory_bytes = t.alloc.memory_bytes,
+                    .gpus = t.alloc.gpus},
+                   *pool_.nodes()[t.node].cap);
     }
+    u.running_jobs = 1;
     return u;
   }
 
@@ -559,10 +555,10 @@ class Impl final : public Scheduler, public ClusterView {
     if (c.explain) c.result.wait.push_back({job.req.id, std::move(reason)});
   }
 
+  // Whether the single-task job asks for at least as much as a request remembered under `key`.
   static bool Dominated(const std::map<std::string, std::vector<Resources>>& failed,
-                        const SchedJob& job) {
-    if (job.req.tasks.size() != 1) return false;
-    auto it = failed.find(job.req.tasks[0].gpu_type);
+                        const std::string& key, const SchedJob& job) {
+    auto it = failed.find(key);
     if (it == failed.end()) return false;
     const Resources& r = job.req.tasks[0];
     return std::any_of(it->second.begin(), it->second.end(), [&](const Resources& f) {
@@ -570,20 +566,16 @@ class Impl final : public Scheduler, public ClusterView {
     });
   }
 
-  bool KnownToFail(const Cycle& c, const SchedJob& job) const { return Dominated(c.failed, job); }
+  bool KnownToFail(const Cycle& c, const SchedJob& job) const {
+    return job.req.tasks.size() == 1 && Dominated(c.failed, job.req.tasks[0].gpu_type, job);
+  }
   // Along the queue order claims only weaken, except between tenants when they take turns.
   std::string PreemptMemoKey(const SchedJob& job) const {
     const std::string& type = job.req.tasks[0].gpu_type;
     return policy_.sort->ByTenant() ? absl::StrCat(type, "\n", job.req.tenant_id) : type;
   }
   bool KnownNotToPreempt(const Cycle& c, const SchedJob& job) const {
-    if (job.req.tasks.size() != 1) return false;
-    auto it = c.cannot_preempt.find(PreemptMemoKey(job));
-    if (it == c.cannot_preempt.end()) return false;
-    const Resources& r = job.req.tasks[0];
-    return std::any_of(it->second.begin(), it->second.end(), [&](const Resources& f) {
-      return r.gpus >= f.gpus && r.cpu_millis >= f.cpu_millis && r.memory_bytes >= f.memory_bytes;
-    });
+    return job.req.tasks.size() == 1 && Dominated(c.cannot_preempt, PreemptMemoKey(job), job);
   }
 
   void RememberFailure(Cycle& c, const SchedJob& job) {
@@ -599,12 +591,7 @@ class Impl final : public Scheduler, public ClusterView {
     const TenantUsage* used = &Usage(job.req.tenant_id);
     return [q, used](const GpuSlot& s) {
       auto limit = GpuTypeLimit(*q, s.type);
-      if (!limit) return true;
-      int n = 0;
-      for (const auto& [t, m] : used->gpus_by_type) {
-        if (absl::AsciiStrToLower(t) == absl::AsciiStrToLower(s.type)) n += m;
-      }
-      return n < *limit;
+      return !limit || GpusOfType(*used, s.type) < *limit;
     };
   }
 

@@ -117,9 +117,6 @@ std::string GangShortfall(const std::vector<Resources>& tasks, const NodeCapacit
   return FitGang(tasks, f).shortfall;
 }
 
-namespace {
-
-// GPUs of `type` (compared case-insensitively) in use.
 int GpusOfType(const TenantUsage& used, const std::string& type) {
   int n = 0;
   for (const auto& [t, m] : used.gpus_by_type) {
@@ -127,8 +124,6 @@ int GpusOfType(const TenantUsage& used, const std::string& type) {
   }
   return n;
 }
-
-}  // namespace
 
 TenantUsage UsageOf(const Allocation& allocation, const NodeCapacity& node) {
   TenantUsage u{.gpus = static_cast<int>(allocation.gpus.size()),

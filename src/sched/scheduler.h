@@ -35,6 +35,9 @@ absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapa
 // GPUs (by the type of the slots it holds).
 TenantUsage UsageOf(const Allocation& allocation, const NodeCapacity& node);
 
+// GPUs of `type` (compared case-insensitively) in use.
+int GpusOfType(const TenantUsage& used, const std::string& type);
+
 // What would exceed the quota if `add` came on top of `used`, e.g. "running_jobs: 3 of 3 in
 // use"; empty when it fits. queued_jobs is not looked at (it is checked at submission).
 std::string QuotaShortfall(const TenantQuota& quota, const TenantUsage& used,

@@ -20,6 +20,11 @@ absl::Time FromMicros(int64_t us) { return absl::FromUnixMicros(us); }
 
 bool IsConstraint(int rc) { return (rc & 0xff) == SQLITE_CONSTRAINT; }
 
+// Memberships with their tenant's and user's names, for ReadMemberships; a WHERE clause follows.
+constexpr char kMembershipSelect[] =
+    "SELECT m.tenant_id, t.name, m.user_id, u.name, m.role FROM memberships m "
+    "JOIN tenants t ON t.id = m.tenant_id JOIN users u ON u.id = m.user_id ";
+
 class SqliteIdentityStore final : public IdentityStore {
  public:
   explicit SqliteIdentityStore(std::unique_ptr<SqliteDb> db) : db_(std::move(db)) {}
@@ -66,7 +71,8 @@ class SqliteIdentityStore final : public IdentityStore {
     SqlStmt st = db_->Prepare("UPDATE tenants SET quota = ? WHERE id = ?");
     st.Bind(1, TenantQuotaToJson(quota).dump()).Bind(2, tenant_id);
     if (st.Step() != SQLITE_DONE) return db_->Error("set quota");
-    if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("tenant ", tenant_id, " not found"));
+    if (db_->Changes() == 0)
+      return absl::NotFoundError(absl::StrCat("tenant ", tenant_id, " not found"));
     return absl::OkStatus();
   }
 
@@ -121,7 +127,8 @@ class SqliteIdentityStore final : public IdentityStore {
     SqlStmt st = db_->Prepare("UPDATE users SET password_hash = ? WHERE id = ?");
     st.Bind(1, hash).Bind(2, user_id);
     if (st.Step() != SQLITE_DONE) return db_->Error("set password");
-    if (db_->Changes() == 0) return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
+    if (db_->Changes() == 0)
+      return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
     return absl::OkStatus();
   }
 
@@ -155,20 +162,15 @@ class SqliteIdentityStore final : public IdentityStore {
 
   absl::StatusOr<std::vector<Membership>> UserMemberships(int64_t user_id) override {
     std::lock_guard lock(mu_);
-    SqlStmt st = db_->Prepare(
-        "SELECT m.tenant_id, t.name, m.user_id, u.name, m.role FROM memberships m "
-        "JOIN tenants t ON t.id = m.tenant_id JOIN users u ON u.id = m.user_id "
-        "WHERE m.user_id = ? ORDER BY t.id");
+    SqlStmt st = db_->Prepare(absl::StrCat(kMembershipSelect, "WHERE m.user_id = ? ORDER BY t.id"));
     st.Bind(1, user_id);
     return ReadMemberships(st);
   }
 
   absl::StatusOr<std::vector<Membership>> TenantMembers(int64_t tenant_id) override {
     std::lock_guard lock(mu_);
-    SqlStmt st = db_->Prepare(
-        "SELECT m.tenant_id, t.name, m.user_id, u.name, m.role FROM memberships m "
-        "JOIN tenants t ON t.id = m.tenant_id JOIN users u ON u.id = m.user_id "
-        "WHERE m.tenant_id = ? ORDER BY u.name");
+    SqlStmt st =
+        db_->Prepare(absl::StrCat(kMembershipSelect, "WHERE m.tenant_id = ? ORDER BY u.name"));
     st.Bind(1, tenant_id);
     return ReadMemberships(st);
   }
@@ -194,14 +196,16 @@ class SqliteIdentityStore final : public IdentityStore {
     SqlStmt st = db_->Prepare(absl::StrCat(kKeySelect, " WHERE k.id = ?"));
     st.Bind(1, id);
     int rc = st.Step();
-    if (rc == SQLITE_DONE) return absl::NotFoundError(absl::StrCat("access key ", id, " not found"));
+    if (rc == SQLITE_DONE)
+      return absl::NotFoundError(absl::StrCat("access key ", id, " not found"));
     if (rc != SQLITE_ROW) return db_->Error("read access key");
     return KeyFromRow(st);
   }
 
   absl::StatusOr<std::vector<AccessKeyRecord>> ListAccessKeys(int64_t user_id) override {
     std::lock_guard lock(mu_);
-    SqlStmt st = db_->Prepare(absl::StrCat(kKeySelect, " WHERE k.user_id = ? ORDER BY k.create_time"));
+    SqlStmt st =
+        db_->Prepare(absl::StrCat(kKeySelect, " WHERE k.user_id = ? ORDER BY k.create_time"));
     st.Bind(1, user_id);
     std::vector<AccessKeyRecord> out;
     int rc;
