@@ -55,7 +55,7 @@ def test_ddp_digits_trains_and_both_ranks_agree(dlabd, cli):
 
 
 TF_CHECK = r'''
-import json, os, sys, time
+import json, os, socket, sys, time
 config = json.loads(os.environ["TF_CONFIG"])
 role, index = os.environ["DLAB_TASK_ROLE"], int(os.environ["DLAB_TASK_INDEX"])
 assert config["task"] == {"type": role, "index": index}, config
@@ -69,10 +69,24 @@ for a in addresses:
 assert os.environ["WORLD_SIZE"] == "3"
 with open(os.environ["DLAB_HOSTFILE"]) as f:
     assert f.read() == "127.0.0.1 slots=3\n"
-print("TF_CONFIG ok", role, index, flush=True)
+ps_host, ps_port = cluster["ps"][0].rsplit(":", 1)
 if role == "ps":
-    while True:                                               # a parameter server never ends
-        time.sleep(1)
+    # A parameter server listens on its address and never ends; the workers end only after they
+    # reached it, so the ps has printed before the gang is stopped.
+    server = socket.create_server((ps_host, int(ps_port)))
+    print("TF_CONFIG ok", role, index, flush=True)
+    while True:
+        server.accept()[0].close()
+deadline = time.monotonic() + 60
+while True:
+    try:
+        socket.create_connection((ps_host, int(ps_port)), timeout=5).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            raise
+        time.sleep(0.05)
+print("TF_CONFIG ok", role, index, flush=True)
 '''
 
 
