@@ -20,6 +20,8 @@ timeout 900 bench/signed_requests.py --runs 3
 echo
 timeout 1800 bench/sched/run.py
 echo
+timeout 600 bench/sched/gittins_bound.py
+echo
 timeout 600 build/bin/dlab-sched-bench
 echo
 (cd python && timeout 600 /usr/bin/python3 bench_report.py)
