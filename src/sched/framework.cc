@@ -627,15 +627,21 @@ class Impl final : public Scheduler, public ClusterView {
                         [&](const NodeTask& t) { return r.nodes.contains(t.node); });
   }
 
+  // When a running job should end: at its max_runtime, else by its estimate; one that ran past
+  // its estimate is expected to run as long again (run times are heavy-tailed).
+  double EstimatedEnd(const SchedJob& j, double now) const {
+    double end = j.start_s + RuntimeEstimate(j);
+    if (end > now || j.req.max_runtime_s > 0) return std::max(now, end);
+    return now + std::max(0.0, now - j.start_s);
+  }
+
   // When and where the job could start if running jobs end as estimated and nothing else
   // starts: the reservation that backfill protects.
   Reservation Reserve(const SchedJob& job, double now) const {
     Reservation r{.job_id = job.req.id};
     std::vector<std::pair<double, const SchedJob*>> ends;
     for (const auto& [id, j] : jobs_) {
-      if (j.phase != SchedJob::Phase::kQueued) {
-        ends.push_back({std::max(now, j.start_s + RuntimeEstimate(j)), &j});
-      }
+      if (j.phase != SchedJob::Phase::kQueued) ends.push_back({EstimatedEnd(j, now), &j});
     }
     std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : a.second->req.id < b.second->req.id;
@@ -842,6 +848,10 @@ class Impl final : public Scheduler, public ClusterView {
         if (!c.reservation) c.reservation = Reserve(job, now);
         break;
       case ReserveMode::kNone:
+        if (policy_.reserve_below_share && !c.reservation && job.waiting_for.empty() &&
+            TenantGpus(job.req.tenant_id) + 1e-9 < TenantEntitlement(job.req.tenant_id)) {
+          c.reservation = Reserve(job, now);
+        }
         break;
     }
   }

@@ -172,6 +172,37 @@ INSTANTIATE_TEST_SUITE_P(
                       {.id = 2, .gpus = 4, .submit = 200},
                       {.id = 3, .gpus = 2, .submit = 300}},
              .start = {3}},
+        // A running job past its estimate (3600 s by default) is expected to run as long again:
+        // job 1 should end at 10000, so job 3 (ending by 8600) does not delay job 2.
+        Case{.name = "backfill_overdue_job_runs_as_long_again",
+             .policy = "backfill",
+             .jobs = {{.id = 1, .gpus = 3, .start = 0},
+                      {.id = 2, .gpus = 4, .submit = 200},
+                      {.id = 3, .gpus = 1, .submit = 300}},
+             .now = 5000,
+             .start = {3}},
+        // fair share drains a node for a below-share tenant's job that finds no victims (job 1 is
+        // too young, job 2 not preemptible): job 7 would take a GPU of the node that job 2 frees
+        // first, which job 10 is to have.
+        Case{.name = "fair_share_drains_for_below_share_job",
+             .policy = "fair-share",
+             .nodes = 2,
+             .jobs = {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
+                      {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
+                      {.id = 7, .tenant = 1, .submit = 960},
+                      {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}},
+             .now = 1000,
+             .start = {}},
+        Case{.name = "fair_share_without_drain_starts_what_fits",
+             .policy = "fair-share",
+             .params = {{"fair_share.drain", "0"}},
+             .nodes = 2,
+             .jobs = {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
+                      {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
+                      {.id = 7, .tenant = 1, .submit = 960},
+                      {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}},
+             .now = 1000,
+             .start = {7}},
         // fair share: tenants take turns by dominant share.
         Case{.name = "fair_share_turns",
              .policy = "fair-share",

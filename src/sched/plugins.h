@@ -166,6 +166,9 @@ struct Policy {
   int max_preemptions_per_cycle = 16;            // queued jobs that may preempt in one cycle
   double default_runtime_s = 3600;               // runtime estimate without max_runtime or history
   double history_half_life_s = 0;                // fair share's usage history; 0: none
+  // With ReserveMode::kNone: the first job of a tenant below its entitlement that neither fits
+  // nor finds victims gets a backfill reservation (the nodes it needs are drained for it).
+  bool reserve_below_share = false;
   std::map<std::string, std::string> params;     // every parameter, with the value in effect
 };
 
