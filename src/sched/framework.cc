@@ -922,7 +922,11 @@ class Impl final : public Scheduler, public ClusterView {
     }
     if (c.reservation && !BackfillAllowed(*c.reservation, job, *placed, now)) {
       Undo(*placed);
-      Wait(c, job, absl::StrCat("backfill: would delay ", ReservationText(*c.reservation, now)));
+      Wait(c, job,
+           absl::StrCat(policy_.reserve == ReserveMode::kBackfill
+                            ? "backfill: would delay "
+                            : "fair share: nodes are being drained for below-share ",
+                        ReservationText(*c.reservation, now)));
       return false;
     }
     Start(c, job, *std::move(placed), now);

@@ -259,6 +259,21 @@ INSTANTIATE_TEST_SUITE_P(
              .start = {2}}),
     [](const auto& info) { return info.param.name; });
 
+TEST(Framework, FairShareSaysWhichJobItDrainsFor) {
+  Case c{.policy = "fair-share",
+         .nodes = 2,
+         .jobs = {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
+                  {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
+                  {.id = 7, .tenant = 1, .submit = 960},
+                  {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}}};
+  auto s = Build(c);
+  CycleResult r = s->Schedule(1000, true);
+  std::map<int64_t, std::string> why;
+  for (const auto& w : r.wait) why[w.job_id] = w.reason;
+  EXPECT_THAT(why[7], HasSubstr("nodes are being drained for below-share job 10, reserved to "
+                                "start in 3100 s"));
+}
+
 TEST(Framework, UnknownPolicyAndParameterAreRefusedByName) {
   auto bad = NewScheduler({.policy = "lottery"}, Nodes(1, 1));
   ASSERT_FALSE(bad.ok());
