@@ -28,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "backend/local/attempt_files.h"
+#include "backend/local/shim_attempt.h"
 
 extern char** environ;
 
@@ -79,11 +80,6 @@ bool SupervisorAlive(const std::string& attempt_dir) {
   bool held = flock(fd, LOCK_EX | LOCK_NB) != 0 && errno == EWOULDBLOCK;
   close(fd);  // also releases the lock if this call took it
   return held;
-}
-
-std::optional<absl::Time> FromMillis(int64_t ms) {
-  if (ms <= 0) return std::nullopt;
-  return absl::FromUnixMillis(ms);
 }
 
 // RAII owner of a posix_spawn attribute set and file actions.
@@ -202,7 +198,7 @@ class LocalBackend final : public Backend {
       }
       return ErrnoError(absl::StrCat("lock ", dir), err);
     }
-    absl::Status written = WriteLaunchSpec(launch_file, ToSpec(request));
+    absl::Status written = WriteLaunchSpec(launch_file, ToLaunchSpec(request, socket_name_));
     if (!written.ok()) {
       close(lock_fd);
       return absl::InternalError(written.message());
@@ -224,47 +220,7 @@ class LocalBackend final : public Backend {
   }
 
   absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) override {
-    if (!FileExists(AttemptFile(attempt_dir, kLaunchFile))) {
-      return absl::NotFoundError(absl::StrCat("attempt ", attempt_dir, " was never launched"));
-    }
-    AttemptStatus status;
-    absl::StatusOr<StartedRecord> started =
-        ReadStartedRecord(AttemptFile(attempt_dir, kStartedFile));
-    if (started.ok()) {
-      status.start_time = FromMillis(started->start_time_ms);
-      status.limit_notes = started->limit_notes;
-    } else if (!absl::IsNotFound(started.status())) {
-      return started.status();
-    }
-    std::string exit_file = AttemptFile(attempt_dir, kExitFile);
-    bool alive = !FileExists(exit_file) && SupervisorAlive(attempt_dir);
-    if (alive) {
-      status.phase = started.ok() ? AttemptPhase::kRunning : AttemptPhase::kStarting;
-      return status;
-    }
-    // Checked after the lock: the supervisor writes exit.json before releasing it.
-    absl::StatusOr<ExitRecord> exit = ReadExitRecord(exit_file);
-    if (absl::IsNotFound(exit.status())) {
-      status.phase = AttemptPhase::kLost;
-      status.message = "the supervisor ended without recording how the command ended";
-      return status;
-    }
-    if (!exit.ok()) return exit.status();
-    status.phase = AttemptPhase::kExited;
-    status.exit_code = exit->exit_code;
-    status.signal = exit->signal;
-    status.end_reason = exit->end_reason;
-    status.message = exit->message;
-    status.end_time = FromMillis(exit->end_time_ms);
-    status.failed_rank = exit->failed_rank;
-    for (const TaskExit& t : exit->tasks) {
-      status.tasks.push_back({.rank = t.rank,
-                              .exit_code = t.exit_code,
-                              .signal = t.signal,
-                              .end_reason = t.end_reason});
-    }
-    if (status.limit_notes.empty()) status.limit_notes = exit->limit_notes;
-    return status;
+    return ReadAttemptStatus(attempt_dir, [&] { return SupervisorAlive(attempt_dir); });
   }
 
   absl::Status Cancel(const std::string& attempt_dir) override {
@@ -296,29 +252,6 @@ class LocalBackend final : public Backend {
   }
 
  private:
-  LaunchSpec ToSpec(const LaunchRequest& request) const {
-    std::vector<TaskSpec> tasks;
-    for (const TaskLaunch& t : request.tasks) {
-      tasks.push_back({.rank = t.rank,
-                       .argv = t.argv,
-                       .env = t.env,
-                       .log_path = t.log_path,
-                       .cpu_millis = t.allocation.cpu_millis,
-                       .memory_bytes = t.allocation.memory_bytes,
-                       .gpus = t.allocation.gpus,
-                       .auxiliary = t.auxiliary});
-    }
-    return {.job_id = request.job_id,
-            .attempt = request.attempt,
-            .workdir = request.workdir,
-            .env = request.env,
-            .log_path = request.log_path,
-            .tasks = std::move(tasks),
-            .max_runtime_ms = absl::ToInt64Milliseconds(request.max_runtime),
-            .kill_grace_ms = absl::ToInt64Milliseconds(request.kill_grace),
-            .notify_socket = socket_name_};
-  }
-
   // Receives the shims' datagrams and reaps this process's own shims, until stopped.
   void Loop() {
     std::vector<char> buf(PATH_MAX + 1);
