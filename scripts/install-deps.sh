@@ -12,6 +12,7 @@ packages=(
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
   protobuf-compiler libprotobuf-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
+  slurmctld slurmd slurm-client munge  # the Slurm backend's tests (scripts/slurm-cluster.sh)
 )
 if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc wrk); fi
 if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev); fi

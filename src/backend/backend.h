@@ -1,5 +1,6 @@
 // Backend: where attempts run. The local backend runs each attempt under a supervisor process
-// (dlab-shim) that outlives dlabd; later backends (Slurm, Kubernetes) implement the same interface.
+// (dlab-shim) that outlives dlabd; the Slurm backend runs the same supervisor as a Slurm batch
+// job; a Kubernetes backend is to implement the same interface.
 // Implementations are thread-safe: Launch, Inspect and Cancel may be called from any thread.
 #pragma once
 
@@ -44,6 +45,9 @@ struct LaunchRequest {
   std::vector<TaskLaunch> tasks;                      // by rank; at least one
   absl::Duration max_runtime = absl::ZeroDuration();  // zero: no limit
   absl::Duration kill_grace = absl::Seconds(10);      // SIGTERM -> SIGKILL
+  // The type of every GPU the tasks hold, "" when they hold none or GPUs of several types: for
+  // backends that ask a cluster manager for GPUs by type (Slurm's gpu:TYPE:N).
+  std::string gpu_type;
 };
 
 enum class AttemptPhase {
@@ -57,7 +61,8 @@ struct AttemptStatus {
   AttemptPhase phase = AttemptPhase::kStarting;
   std::optional<int> exit_code;  // kExited: the exit status, or 128+N when killed by signal N
   std::string signal;            // kExited by a signal: "SIGKILL", "SIGTERM", ...
-  // kExited: "exited", "cancelled", "max_runtime", "oom_killed" or "exec_failed"; for a gang,
+  // kExited: "exited", "cancelled", "max_runtime", "oom_killed", "exec_failed", or "lost" (the
+  // cluster manager stopped the attempt: message says why); for a gang,
   // how the task that ended the attempt (failed_rank) ended.
   std::string end_reason;
   int failed_rank = -1;        // kExited: the task whose failure stopped the gang, if any

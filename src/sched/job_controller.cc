@@ -557,6 +557,13 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
       .log_path = absl::StrCat(active.dir, tasks.size() > 1 ? "/attempt.log" : "/task-0.log"),
       .max_runtime = job.spec.max_runtime,
       .kill_grace = options_.kill_grace};
+  std::set<std::string> gpu_types;
+  for (int g : allocation.gpus) {
+    for (const GpuSlot& slot : options_.node.gpus) {
+      if (slot.index == g) gpu_types.insert(slot.type);
+    }
+  }
+  if (gpu_types.size() == 1) req.gpu_type = *gpu_types.begin();
   for (const TaskInfo& t : tasks) {
     req.tasks.push_back({.rank = t.rank,
                          .argv = t.command,
@@ -663,7 +670,8 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   if (status.end_reason == "launch_failed") {
     reason = status.message;
   } else if (status.end_reason == "lost") {
-    reason = "the attempt's supervisor is gone and recorded no exit status (machine restarted?)";
+    reason = status.message.empty() ? "the attempt's supervisor is gone and recorded no exit status"
+                                    : status.message;  // the backend's word, e.g. Slurm's NODE_FAIL
   } else if (status.failed_rank >= 0 && status.tasks.size() > 1) {
     reason = status.message;  // names the task that failed
   } else {

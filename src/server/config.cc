@@ -93,10 +93,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   const json& root = *parsed;
   if (root.is_null()) return c;
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
-  if (auto s =
-          Known(root, "",
-                {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size", "http_threads",
-                 "shim_path", "ports", "bootstrap", "session_lifetime", "auth", "scheduler"});
+  if (auto s = Known(
+          root, "",
+          {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size", "http_threads",
+           "shim_path", "ports", "bootstrap", "session_lifetime", "auth", "scheduler", "backend"});
       !s.ok()) {
     return s;
   }
@@ -192,6 +192,46 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     // Policies and parameters are checked against a one-node cluster: they do not depend on it.
     if (auto s = NewScheduler(c.scheduler, {NodeCapacity{}}); !s.ok()) {
       return Field("scheduler", s.status().message());
+    }
+  }
+  if (root.contains("backend")) {
+    const json& b = root["backend"];
+    if (b.is_string()) {
+      c.backend = b.get<std::string>();
+    } else if (b.is_object()) {
+      if (auto s = Known(b, "backend.",
+                         {"type", "partition", "account", "qos", "bin_dir", "poll_interval"});
+          !s.ok()) {
+        return s;
+      }
+      if (!b.contains("type")) return Field("backend.type", "is required (local or slurm)");
+      auto t = Text(b["type"], "backend.type");
+      if (!t.ok()) return t.status();
+      c.backend = *t;
+      for (auto [key, target] :
+           {std::pair{"partition", &c.slurm.partition}, std::pair{"account", &c.slurm.account},
+            std::pair{"qos", &c.slurm.qos}, std::pair{"bin_dir", &c.slurm.bin_dir}}) {
+        if (!b.contains(key)) continue;
+        auto v = Text(b[key], absl::StrCat("backend.", key));
+        if (!v.ok()) return v.status();
+        *target = *v;
+      }
+      if (b.contains("poll_interval")) {
+        auto v = Text(b["poll_interval"], "backend.poll_interval");
+        if (!v.ok()) return v.status();
+        auto d = ParseDuration(*v);
+        if (!d.ok()) return Field("backend.poll_interval", d.status().message());
+        if (*d < absl::Milliseconds(100)) return Field("backend.poll_interval", "must be >= 100ms");
+        c.slurm_poll_interval = *d;
+      }
+    } else {
+      return Field("backend", "must be local, slurm, or a mapping {type: slurm, partition, ...}");
+    }
+    if (c.backend != "local" && c.backend != "slurm") {
+      return Field("backend", absl::StrCat("'", c.backend, "' is not one of local, slurm"));
+    }
+    if (c.backend == "local" && b.is_object() && b.size() > 1) {
+      return Field("backend", "partition, account, qos, bin_dir and poll_interval are for slurm");
     }
   }
   if (root.contains("auth")) {

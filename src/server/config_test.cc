@@ -54,6 +54,30 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
             "scheduler: unknown parameter 'las.thresholds' (this policy takes: score)");
 }
 
+TEST(ServerConfigTest, Backends) {
+  auto local = ParseServerConfig("backend: local");
+  ASSERT_TRUE(local.ok()) << local.status();
+  EXPECT_EQ(local->backend, "local");
+  auto slurm = ParseServerConfig(
+      "backend: {type: slurm, partition: gpu, account: ml, qos: high, bin_dir: /opt/slurm/bin, "
+      "poll_interval: 500ms}");
+  ASSERT_TRUE(slurm.ok()) << slurm.status();
+  EXPECT_EQ(slurm->backend, "slurm");
+  EXPECT_EQ(slurm->slurm.partition, "gpu");
+  EXPECT_EQ(slurm->slurm.account, "ml");
+  EXPECT_EQ(slurm->slurm.qos, "high");
+  EXPECT_EQ(slurm->slurm.bin_dir, "/opt/slurm/bin");
+  EXPECT_EQ(slurm->slurm_poll_interval, absl::Milliseconds(500));
+  EXPECT_EQ(ParseServerConfig("backend: kubernetes").status().message(),
+            "backend: 'kubernetes' is not one of local, slurm");
+  EXPECT_EQ(ParseServerConfig("backend: {partition: gpu}").status().message(),
+            "backend.type: is required (local or slurm)");
+  EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue: gpu}").status().message(),
+            "backend.queue: unknown field");
+  EXPECT_EQ(ParseServerConfig("backend: {type: local, partition: gpu}").status().message(),
+            "backend: partition, account, qos, bin_dir and poll_interval are for slurm");
+}
+
 TEST(ServerConfigTest, SchedulerPolicyAndParameters) {
   auto c = ParseServerConfig(
       "scheduler: {policy: priority, params: {preemption.min_runtime: 2s, score: spread}}");

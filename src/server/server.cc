@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "api/auth_gate.h"
@@ -18,6 +19,7 @@
 #include "auth/secrets.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
+#include "backend/slurm/slurm_backend.h"
 #include "common/file_util.h"
 #include "common/job_token.h"
 #include "common/quantity.h"
@@ -73,6 +75,35 @@ NodeCapacity DiscoverNode(const ServerConfig& config) {
     absl::StrAppend(&gpus, gpus.empty() ? "" : ", ", g.index, ":", g.model);
   spdlog::info("node: {} CPUs, {} memory, GPUs [{}]", FormatCpuMillis(node.cpu_millis),
                FormatMemoryBytes(node.memory_bytes), gpus);
+  return node;
+}
+
+// The Slurm node dlab schedules attempts onto: the largest of the configured partition (dlab
+// admits and orders the jobs; Slurm places them). Unavailable when Slurm lists no node.
+absl::StatusOr<NodeCapacity> SlurmNodeCapacity(const ServerConfig& config) {
+  auto nodes = ListSlurmNodes(config.slurm);
+  if (!nodes.ok()) return nodes.status();
+  if (nodes->empty()) {
+    return absl::UnavailableError(absl::StrCat(
+        "slurm: no node in ",
+        config.slurm.partition.empty() ? "any partition" : "partition " + config.slurm.partition));
+  }
+  const SlurmNode* best = &nodes->front();
+  for (const SlurmNode& n : *nodes) {
+    if (std::tie(n.gpus, n.cpus, n.memory_mb) > std::tie(best->gpus, best->cpus, best->memory_mb))
+      best = &n;
+  }
+  if (nodes->size() > 1) {
+    spdlog::warn(
+        "slurm: {} nodes; dlab admits attempts as if the cluster were its largest node "
+        "({}) until multi-node scheduling lands",
+        nodes->size(), best->name);
+  }
+  NodeCapacity node{.cpu_millis = static_cast<int64_t>(best->cpus) * 1000,
+                    .memory_bytes = best->memory_mb << 20};
+  for (int i = 0; i < best->gpus; ++i) node.gpus.push_back({i, best->gpu_type, best->gpu_type});
+  spdlog::info("slurm node {}: {} CPUs, {} MiB, {} GPUs{}", best->name, best->cpus, best->memory_mb,
+               best->gpus, best->gpu_type.empty() ? "" : absl::StrCat(" of type ", best->gpu_type));
   return node;
 }
 
@@ -187,14 +218,28 @@ absl::Status RunServer(const ServerConfig& config) {
     spdlog::warn("auth: none: requests without credentials act as '{}' (insecure)", admin->name);
   }
   SnapshotStore snapshots(absl::StrCat(data_dir, "/snapshots"));
-  auto backend = NewLocalBackend({.shim_path = ShimPath(config), .data_dir = data_dir});
-  if (!backend.ok()) return backend.status();
+  absl::StatusOr<std::unique_ptr<Backend>> backend;
+  NodeCapacity node;
+  if (config.backend == "slurm") {
+    backend = NewSlurmBackend({.shim_path = ShimPath(config),
+                               .data_dir = data_dir,
+                               .slurm = config.slurm,
+                               .poll_interval = config.slurm_poll_interval});
+    if (!backend.ok()) return backend.status();
+    auto slurm_node = SlurmNodeCapacity(config);
+    if (!slurm_node.ok()) return slurm_node.status();
+    node = *slurm_node;
+  } else {
+    backend = NewLocalBackend({.shim_path = ShimPath(config), .data_dir = data_dir});
+    if (!backend.ok()) return backend.status();
+    node = DiscoverNode(config);
+  }
 
   Metrics metrics;
   MetricsStore* metrics_store = training->get();
   JobController controller(
       {.data_dir = data_dir,
-       .node = DiscoverNode(config),
+       .node = node,
        .scheduler = config.scheduler,
        .kill_grace = config.kill_grace,
        .first_port = config.first_port,

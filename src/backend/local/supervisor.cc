@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "backend/local/attempt_files.h"
@@ -63,7 +64,19 @@ ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task) {
   }
   for (const auto& [key, value] : spec.env) env[key] = value;
   for (const auto& [key, value] : task.env) env[key] = value;
-  env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(task.gpus, ",");
+  // Under a cluster manager (the Slurm backend's batch script), the task's GPUs are positions
+  // in the list of GPUs the manager granted the attempt.
+  if (auto granted = env.find("DLAB_GRANTED_GPUS"); granted != env.end()) {
+    std::vector<std::string> ids = absl::StrSplit(granted->second, ',', absl::SkipEmpty());
+    std::vector<std::string> mine;
+    for (int g : task.gpus) {
+      if (g >= 0 && static_cast<size_t>(g) < ids.size()) mine.push_back(ids[g]);
+    }
+    env.erase(granted);
+    env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(mine, ",");
+  } else {
+    env["CUDA_VISIBLE_DEVICES"] = absl::StrJoin(task.gpus, ",");
+  }
 
   ExecArgs args;
   for (const auto& [key, value] : env) args.env_storage.push_back(absl::StrCat(key, "=", value));

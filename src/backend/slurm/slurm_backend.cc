@@ -1,0 +1,341 @@
+#include "backend/slurm/slurm_backend.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <tuple>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "backend/local/attempt_files.h"
+#include "backend/local/shim_attempt.h"
+#include "common/file_util.h"
+#include "common/subprocess.h"
+
+namespace dlab {
+namespace {
+
+constexpr absl::string_view kJobIdFile = "slurm_job_id";       // the Slurm job id, decimal
+constexpr absl::string_view kScriptFile = "slurm.sbatch";      // the batch script
+constexpr absl::string_view kCancelFile = "cancel_requested";  // dlab asked to cancel it
+
+bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
+std::optional<int64_t> ReadJobId(const std::string& attempt_dir) {
+  absl::StatusOr<std::string> text = ReadFile(AttemptFile(attempt_dir, kJobIdFile));
+  int64_t id = 0;
+  if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &id)) return std::nullopt;
+  return id;
+}
+
+// A command's failure, with what it printed.
+absl::Status CommandFailed(const std::vector<std::string>& argv, const CommandResult& r) {
+  std::string said = std::string(absl::StripAsciiWhitespace(r.err.empty() ? r.out : r.err));
+  return absl::UnavailableError(
+      absl::StrCat(CommandText(argv), " failed (exit ", r.exit_code, "): ", said));
+}
+
+class SlurmBackend final : public Backend {
+ public:
+  explicit SlurmBackend(SlurmBackendOptions options)
+      : options_(std::move(options)), thread_([this] { Loop(); }) {}
+
+  ~SlurmBackend() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  absl::Status Launch(const LaunchRequest& request) override {
+    const std::string& dir = request.attempt_dir;
+    if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");
+    for (const TaskLaunch& t : request.tasks) {
+      if (t.argv.empty()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("launch: task ", t.rank, " has an empty argv"));
+      }
+    }
+    if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("launch: attempt_dir ", dir, " is not an absolute directory"));
+    }
+    std::string launch_file = AttemptFile(dir, kLaunchFile);
+    if (FileExists(launch_file)) {
+      return absl::AlreadyExistsError(absl::StrCat("attempt ", dir, " was already launched"));
+    }
+    // Slurm grants the GPUs: a task's GPUs become positions in the list Slurm hands the job.
+    LaunchRequest granted = request;
+    int next = 0;
+    for (TaskLaunch& t : granted.tasks) {
+      for (int& g : t.allocation.gpus) g = next++;
+    }
+    if (auto s = WriteLaunchSpec(launch_file, ToLaunchSpec(granted, "")); !s.ok()) {
+      return absl::InternalError(s.message());
+    }
+    std::string script = AttemptFile(dir, kScriptFile);
+    if (auto s =
+            WriteFileAtomically(script, SlurmBatchScript(options_.shim_path, dir), {.sync = false});
+        !s.ok()) {
+      unlink(launch_file.c_str());
+      return absl::InternalError(s.message());
+    }
+    std::vector<std::string> argv =
+        SbatchCommand(request, options_.slurm, request.gpu_type, script);
+    absl::StatusOr<int64_t> id = Submit(argv);
+    if (!id.ok()) {
+      unlink(launch_file.c_str());
+      return id.status();
+    }
+    if (auto s = WriteFileAtomically(AttemptFile(dir, kJobIdFile), absl::StrCat(*id, "\n"));
+        !s.ok()) {
+      // Without the id nothing could find the job again: take it back.
+      Run({SlurmProgram(options_.slurm, "scancel"), absl::StrCat(*id)}).IgnoreError();
+      unlink(launch_file.c_str());
+      return absl::InternalError(s.message());
+    }
+    Track(dir, *id);
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) override {
+    std::optional<int64_t> id = ReadJobId(attempt_dir);
+    std::string state;
+    bool known = false;
+    auto alive = [&] {
+      if (!id) return false;
+      auto s = JobState(*id);
+      if (!s.ok()) return true;  // Slurm does not answer: nothing is known to have ended
+      state = *s;
+      known = true;
+      return InterpretSlurmState(state).active;
+    };
+    absl::StatusOr<AttemptStatus> status = ReadAttemptStatus(attempt_dir, alive);
+    if (!status.ok()) return status;
+    if (status->phase == AttemptPhase::kLost) {
+      if (FileExists(AttemptFile(attempt_dir, kCancelFile))) {
+        // Cancelled before the shim could record anything (e.g. while pending).
+        status->phase = AttemptPhase::kExited;
+        status->exit_code = 128 + 15;
+        status->signal = "SIGTERM";
+        status->end_reason = "cancelled";
+        status->message = "cancelled before it started";
+        status->end_time = absl::Now();
+      } else if (!id) {
+        status->message = "the attempt was never submitted to Slurm";
+      } else if (known) {
+        status->message = InterpretSlurmState(state).lost;
+      }
+    } else if (status->phase == AttemptPhase::kExited && status->end_reason == "cancelled" &&
+               !FileExists(AttemptFile(attempt_dir, kCancelFile))) {
+      // The shim stopped its tasks on a SIGTERM that dlab did not send: Slurm's (a node
+      // failure, the time limit, a preemption) or an operator's scancel. Not the user's cancel.
+      status->end_reason = "lost";
+      std::string why =
+          "the batch job was stopped outside dlab (scancel, a node failure, "
+          "Slurm's time limit or preemption)";
+      if (id) {
+        if (auto s = JobState(*id); s.ok() && !InterpretSlurmState(*s).active) {
+          why = InterpretSlurmState(*s).lost;
+        }
+      }
+      status->message = why;
+    } else if (status->phase != AttemptPhase::kExited && id) {
+      Track(attempt_dir, *id);
+    }
+    return status;
+  }
+
+  absl::Status Cancel(const std::string& attempt_dir) override {
+    if (!FileExists(AttemptFile(attempt_dir, kLaunchFile))) {
+      return absl::NotFoundError(absl::StrCat("attempt ", attempt_dir, " was never launched"));
+    }
+    if (FileExists(AttemptFile(attempt_dir, kExitFile))) return absl::OkStatus();
+    (void)WriteFileAtomically(AttemptFile(attempt_dir, kCancelFile), "", {.sync = false});
+    std::optional<int64_t> id = ReadJobId(attempt_dir);
+    if (!id) return absl::OkStatus();
+    absl::StatusOr<std::string> state = JobState(*id);
+    if (!state.ok()) return state.status();
+    SlurmStateMeaning meaning = InterpretSlurmState(*state);
+    std::vector<std::string> argv = {SlurmProgram(options_.slurm, "scancel")};
+    if (meaning.active && !meaning.pending) {
+      // The batch script is the shim (exec): it stops the tasks with SIGTERM, waits kill_grace,
+      // SIGKILLs what is left and records the end.
+      argv.insert(argv.end(), {"--batch", "--signal=TERM"});
+    }
+    argv.push_back(absl::StrCat(*id));
+    absl::StatusOr<CommandResult> r = Run(argv);
+    if (!r.ok()) return r.status();
+    // A job that has just ended is not an error.
+    if (r->exit_code != 0 && r->err.find("already completed") == std::string::npos &&
+        r->err.find("Invalid job id") == std::string::npos) {
+      return CommandFailed(argv, *r);
+    }
+    Track(attempt_dir, *id);
+    return absl::OkStatus();
+  }
+
+  void SetListener(std::function<void(const std::string& attempt_dir)> fn) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    listener_ = std::move(fn);
+  }
+
+ private:
+  struct Watched {
+    int64_t job_id = 0;
+    std::tuple<bool, bool, std::string> seen;  // started, exited, Slurm state
+  };
+
+  absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv) {
+    return RunCommand(argv, {.timeout = options_.command_timeout});
+  }
+
+  absl::StatusOr<int64_t> Submit(const std::vector<std::string>& argv) {
+    absl::StatusOr<CommandResult> r = Run(argv);
+    if (!r.ok()) return r.status();
+    if (r->exit_code != 0) return CommandFailed(argv, *r);
+    return ParseSbatchJobId(r->out);
+  }
+
+  // The job's state: from the last poll when it saw the job, else asked now. "" when Slurm no
+  // longer knows the job; an error when Slurm does not answer.
+  absl::StatusOr<std::string> JobState(int64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = polled_.find(id);
+      if (it != polled_.end() && absl::Now() - polled_at_ < 2 * options_.poll_interval) {
+        return it->second;
+      }
+    }
+    absl::StatusOr<std::map<int64_t, std::string>> states = Squeue({id});
+    if (!states.ok()) return states.status();
+    auto it = states->find(id);
+    return it == states->end() ? std::string() : it->second;
+  }
+
+  // States of the jobs Slurm still knows among ids (finished jobs stay for MinJobAge).
+  absl::StatusOr<std::map<int64_t, std::string>> Squeue(const std::set<int64_t>& ids) {
+    std::vector<std::string> argv = {SlurmProgram(options_.slurm, "squeue"), "--noheader",
+                                     "--states=all", "--format=%i %T",
+                                     absl::StrCat("--jobs=", absl::StrJoin(ids, ","))};
+    absl::StatusOr<CommandResult> r = Run(argv);
+    if (!r.ok()) return r.status();
+    std::map<int64_t, std::string> out;
+    if (r->exit_code != 0) {
+      // Every id unknown to Slurm: an answer, not a failure.
+      if (r->err.find("Invalid job id") != std::string::npos) return out;
+      return CommandFailed(argv, *r);
+    }
+    for (auto& [id, state] : ParseSqueueStates(r->out)) out[id] = std::move(state);
+    return out;
+  }
+
+  void Track(const std::string& dir, int64_t id) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      watched_.try_emplace(dir, Watched{.job_id = id});
+    }
+    cv_.notify_all();
+  }
+
+  // Polls the attempts in flight: files and squeue, and tells the listener of every change.
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stop_) {
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval));
+      if (stop_) break;
+      if (watched_.empty()) continue;
+      std::set<int64_t> ids;
+      for (const auto& [dir, w] : watched_) ids.insert(w.job_id);
+      lock.unlock();
+      absl::StatusOr<std::map<int64_t, std::string>> states = Squeue(ids);
+      lock.lock();
+      if (!states.ok()) continue;  // Slurm is not answering: try again later
+      polled_ = *states;
+      polled_at_ = absl::Now();
+      std::vector<std::string> changed;
+      for (auto it = watched_.begin(); it != watched_.end();) {
+        auto found = polled_.find(it->second.job_id);
+        std::string state = found == polled_.end() ? "" : found->second;
+        bool exited = FileExists(AttemptFile(it->first, kExitFile));
+        std::tuple<bool, bool, std::string> seen = {
+            FileExists(AttemptFile(it->first, kStartedFile)), exited, state};
+        if (seen != it->second.seen) {
+          it->second.seen = seen;
+          changed.push_back(it->first);
+        }
+        // Done once the end is recorded, or Slurm has ended the job (reported lost).
+        if (exited || !InterpretSlurmState(state).active) {
+          it = watched_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      std::function<void(const std::string&)> listener = listener_;
+      lock.unlock();
+      if (listener) {
+        for (const std::string& dir : changed) listener(dir);
+      }
+      lock.lock();
+    }
+  }
+
+  const SlurmBackendOptions options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::map<std::string, Watched> watched_ ABSL_GUARDED_BY(mu_);  // attempt dir -> its job
+  std::map<int64_t, std::string> polled_ ABSL_GUARDED_BY(mu_);   // job -> state, last poll
+  absl::Time polled_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  std::function<void(const std::string&)> listener_ ABSL_GUARDED_BY(mu_);
+  std::thread thread_;  // last: started once everything above is initialized
+};
+
+}  // namespace
+
+absl::StatusOr<std::vector<SlurmNode>> ListSlurmNodes(const SlurmOptions& options) {
+  std::vector<std::string> argv = {SlurmProgram(options, "scontrol"), "--oneliner", "show", "node"};
+  absl::StatusOr<CommandResult> r = RunCommand(argv);
+  if (!r.ok()) return absl::UnavailableError(r.status().message());
+  if (r->exit_code != 0) return CommandFailed(argv, *r);
+  absl::StatusOr<std::vector<SlurmNode>> nodes = ParseSlurmNodes(r->out);
+  if (!nodes.ok() || options.partition.empty()) return nodes;
+  std::vector<SlurmNode> in_partition;
+  for (SlurmNode& n : *nodes) {
+    if (std::find(n.partitions.begin(), n.partitions.end(), options.partition) !=
+        n.partitions.end()) {
+      in_partition.push_back(std::move(n));
+    }
+  }
+  return in_partition;
+}
+
+absl::StatusOr<std::unique_ptr<Backend>> NewSlurmBackend(SlurmBackendOptions options) {
+  if (access(options.shim_path.c_str(), X_OK) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dlab-shim ", options.shim_path, " is not executable"));
+  }
+  std::vector<std::string> ping = {SlurmProgram(options.slurm, "scontrol"), "ping"};
+  absl::StatusOr<CommandResult> r = RunCommand(ping, {.timeout = options.command_timeout});
+  if (!r.ok()) return absl::UnavailableError(absl::StrCat("slurm: ", r.status().message()));
+  if (r->exit_code != 0 || r->out.find("UP") == std::string::npos) {
+    return absl::UnavailableError(absl::StrCat("slurm: slurmctld does not answer (",
+                                               CommandText(ping),
+                                               "): ", absl::StripAsciiWhitespace(r->out + r->err)));
+  }
+  return std::make_unique<SlurmBackend>(std::move(options));
+}
+
+}  // namespace dlab

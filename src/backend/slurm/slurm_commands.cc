@@ -1,0 +1,183 @@
+#include "backend/slurm/slurm_commands.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+
+namespace dlab {
+namespace {
+
+// "KEY=VALUE KEY=VALUE ..." (values have no spaces in --oneliner output, except a few fields
+// such as Reason=, which come last and are not read here).
+std::map<std::string, std::string> Fields(absl::string_view line) {
+  std::map<std::string, std::string> out;
+  for (absl::string_view word : absl::StrSplit(line, ' ', absl::SkipEmpty())) {
+    size_t eq = word.find('=');
+    if (eq == absl::string_view::npos) continue;
+    out.emplace(std::string(word.substr(0, eq)), std::string(word.substr(eq + 1)));
+  }
+  return out;
+}
+
+// Gres=gpu:a100:4(S:0),gpu:v100:2 -> 6 GPUs; the type when there is one.
+void ParseGres(absl::string_view gres, SlurmNode& node) {
+  std::vector<std::string> types;
+  for (absl::string_view item : absl::StrSplit(gres, ',', absl::SkipEmpty())) {
+    item = item.substr(0, item.find('('));
+    std::vector<absl::string_view> parts = absl::StrSplit(item, ':');
+    if (parts.empty() || parts[0] != "gpu") continue;
+    int count = 0;
+    if (parts.size() == 2 && absl::SimpleAtoi(parts[1], &count)) {
+      types.push_back("");
+    } else if (parts.size() >= 3 && absl::SimpleAtoi(parts[2], &count)) {
+      types.push_back(std::string(parts[1]));
+    } else {
+      continue;
+    }
+    node.gpus += count;
+  }
+  std::sort(types.begin(), types.end());
+  types.erase(std::unique(types.begin(), types.end()), types.end());
+  node.gpu_type = types.size() == 1 ? types[0] : "";
+}
+
+// 'text' for sh, with any ' inside kept.
+std::string ShellQuoted(absl::string_view text) {
+  return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
+}
+
+std::string Minutes(absl::Duration d) {
+  return absl::StrCat(static_cast<int64_t>(std::ceil(absl::ToDoubleMinutes(d))));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<SlurmNode>> ParseSlurmNodes(absl::string_view text) {
+  std::vector<SlurmNode> nodes;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipWhitespace())) {
+    line = absl::StripAsciiWhitespace(line);
+    if (!absl::StartsWith(line, "NodeName=")) continue;
+    std::map<std::string, std::string> f = Fields(line);
+    SlurmNode node{.name = f["NodeName"], .state = f["State"]};
+    if (!absl::SimpleAtoi(f["CPUTot"], &node.cpus) ||
+        !absl::SimpleAtoi(f["RealMemory"], &node.memory_mb)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("scontrol: node line without CPUTot or RealMemory: ", line));
+    }
+    if (f.contains("Gres") && f["Gres"] != "(null)") ParseGres(f["Gres"], node);
+    for (absl::string_view p : absl::StrSplit(f["Partitions"], ',', absl::SkipEmpty())) {
+      node.partitions.emplace_back(p);
+    }
+    nodes.push_back(std::move(node));
+  }
+  return nodes;
+}
+
+std::string SlurmProgram(const SlurmOptions& options, absl::string_view name) {
+  if (options.bin_dir.empty()) return std::string(name);
+  return absl::StrCat(absl::StripSuffix(options.bin_dir, "/"), "/", name);
+}
+
+std::string SlurmBatchScript(const std::string& shim_path, const std::string& attempt_dir) {
+  return absl::StrCat(
+      "#!/bin/sh\n"
+      "# A dlab attempt: dlab-shim runs its tasks and records how they end in this directory.\n"
+      "export DLAB_NO_CGROUPS=1\n"
+      "export DLAB_GRANTED_GPUS=\"${CUDA_VISIBLE_DEVICES-}\"\n"
+      "exec ",
+      ShellQuoted(shim_path), " --attempt-dir ", ShellQuoted(attempt_dir), "\n");
+}
+
+std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
+                                       const std::string& gpu_type,
+                                       const std::string& script_path) {
+  int64_t cpu_millis = 0, memory_bytes = 0;
+  size_t gpus = 0;
+  for (const TaskLaunch& t : request.tasks) {
+    cpu_millis += t.allocation.cpu_millis;
+    memory_bytes += t.allocation.memory_bytes;
+    gpus += t.allocation.gpus.size();
+  }
+  std::vector<std::string> argv = {
+      SlurmProgram(options, "sbatch"),
+      "--parsable",
+      absl::StrCat("--job-name=dlab-", request.job_id, "-", request.attempt),
+      absl::StrCat("--output=", request.attempt_dir, "/shim.log"),
+      absl::StrCat("--chdir=", request.attempt_dir),
+      "--nodes=1",
+      "--ntasks=1",
+      absl::StrCat("--cpus-per-task=", std::max<int64_t>(1, (cpu_millis + 999) / 1000)),
+      "--no-requeue"};
+  if (memory_bytes > 0) {
+    argv.push_back(absl::StrCat("--mem=", (memory_bytes + (1 << 20) - 1) >> 20));
+  }
+  if (gpus > 0) {
+    argv.push_back(gpu_type.empty() ? absl::StrCat("--gres=gpu:", gpus)
+                                    : absl::StrCat("--gres=gpu:", gpu_type, ":", gpus));
+  }
+  if (request.max_runtime > absl::ZeroDuration()) {
+    argv.push_back(absl::StrCat(
+        "--time=", Minutes(request.max_runtime + request.kill_grace + absl::Minutes(1))));
+  }
+  if (!options.partition.empty()) argv.push_back(absl::StrCat("--partition=", options.partition));
+  if (!options.account.empty()) argv.push_back(absl::StrCat("--account=", options.account));
+  if (!options.qos.empty()) argv.push_back(absl::StrCat("--qos=", options.qos));
+  argv.push_back(script_path);
+  return argv;
+}
+
+absl::StatusOr<int64_t> ParseSbatchJobId(absl::string_view out) {
+  absl::string_view first = absl::StripAsciiWhitespace(out);
+  first = first.substr(0, first.find_first_of(";\n"));
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(first, &id) || id <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat("sbatch printed no job id: '", out, "'"));
+  }
+  return id;
+}
+
+SlurmStateMeaning InterpretSlurmState(absl::string_view state) {
+  // squeue may append a reason after '+' or a space in some versions; only the state word counts.
+  std::string s = absl::AsciiStrToUpper(state.substr(0, state.find_first_of(" +")));
+  if (s == "PENDING" || s == "CONFIGURING" || s == "REQUEUED" || s == "REQUEUE_HOLD" ||
+      s == "RESV_DEL_HOLD" || s == "SUSPENDED" || s == "STOPPED") {
+    return {.active = true, .pending = s != "SUSPENDED" && s != "STOPPED"};
+  }
+  if (s == "RUNNING" || s == "COMPLETING" || s == "SIGNALING" || s == "STAGE_OUT" ||
+      s == "RESIZING") {
+    return {.active = true};
+  }
+  if (s == "NODE_FAIL") return {.lost = "slurm: the node running the attempt failed (NODE_FAIL)"};
+  if (s == "TIMEOUT") return {.lost = "slurm: the job reached its time limit (TIMEOUT)"};
+  if (s == "PREEMPTED") return {.lost = "slurm: the job was preempted by Slurm (PREEMPTED)"};
+  if (s == "OUT_OF_MEMORY") {
+    return {.lost = "slurm: the job exceeded its memory (OUT_OF_MEMORY)"};
+  }
+  if (s == "BOOT_FAIL") return {.lost = "slurm: the node failed to boot (BOOT_FAIL)"};
+  if (s == "DEADLINE") return {.lost = "slurm: the job missed its deadline (DEADLINE)"};
+  if (s == "CANCELLED") return {.lost = "slurm: the job was cancelled outside dlab (CANCELLED)"};
+  if (s.empty()) return {.lost = "slurm no longer knows the job"};
+  return {.lost = absl::StrCat("slurm: the job ended (", s,
+                               ") without dlab-shim recording how its tasks ended")};
+}
+
+std::vector<std::pair<int64_t, std::string>> ParseSqueueStates(absl::string_view out) {
+  std::vector<std::pair<int64_t, std::string>> states;
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipWhitespace())) {
+    std::vector<absl::string_view> words = absl::StrSplit(line, ' ', absl::SkipEmpty());
+    int64_t id = 0;
+    if (words.size() >= 2 && absl::SimpleAtoi(words[0], &id)) {
+      states.emplace_back(id, std::string(words[1]));
+    }
+  }
+  return states;
+}
+
+}  // namespace dlab

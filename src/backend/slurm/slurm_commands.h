@@ -1,0 +1,68 @@
+// The Slurm command lines the Slurm backend runs and what it reads from their output, as plain
+// functions (tested without a cluster). See docs/deploy-slurm.md for why the command-line
+// tools and not slurmrestd.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "backend/backend.h"
+
+namespace dlab {
+
+// Where attempts go: from the `slurm:` section of the configuration.
+struct SlurmOptions {
+  std::string partition;  // "": the cluster's default partition
+  std::string account;    // "": the user's default account
+  std::string qos;        // "": the default QOS
+  std::string bin_dir;    // where sbatch, squeue, scancel and scontrol are; "": on PATH
+};
+
+// One node as `scontrol show node --oneliner` describes it.
+struct SlurmNode {
+  std::string name;
+  int cpus = 0;           // CPUTot
+  int64_t memory_mb = 0;  // RealMemory
+  int gpus = 0;           // from Gres=gpu[:TYPE]:N[(S:...)], summed over types
+  std::string gpu_type;   // the type of its GPUs ("" when untyped or several types)
+  std::string state;      // IDLE, MIXED, ALLOCATED, DOWN+NOT_RESPONDING, DRAIN, ...
+  std::vector<std::string> partitions;
+};
+
+// The nodes in `scontrol show node --oneliner` output (one "NodeName=..." line each).
+// InvalidArgument naming the line when a node has no CPUTot or RealMemory.
+absl::StatusOr<std::vector<SlurmNode>> ParseSlurmNodes(absl::string_view text);
+
+// The program's path: bin_dir/name, or name for a PATH lookup.
+std::string SlurmProgram(const SlurmOptions& options, absl::string_view name);
+
+// The batch script of an attempt: it runs dlab-shim on the attempt directory (on the shared
+// filesystem), without cgroups of its own (Slurm enforces the limits), and tells it which GPUs
+// Slurm granted (CUDA_VISIBLE_DEVICES) so that each task gets its share of them.
+std::string SlurmBatchScript(const std::string& shim_path, const std::string& attempt_dir);
+
+// sbatch's command line for the attempt: one node, one task (the shim), the CPUs, memory and
+// GPUs of all the attempt's tasks, max_runtime plus kill_grace (whole minutes) as --time, no
+// requeue by Slurm (dlab restarts attempts itself), output to attempt_dir/shim.log.
+std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
+                                       const std::string& gpu_type, const std::string& script_path);
+
+// The job id in `sbatch --parsable` output ("123" or "123;cluster"). InvalidArgument otherwise.
+absl::StatusOr<int64_t> ParseSbatchJobId(absl::string_view out);
+
+// What a Slurm job state (squeue's %T, e.g. "RUNNING", "NODE_FAIL") means for an attempt
+// whose supervisor has not recorded an exit.
+struct SlurmStateMeaning {
+  bool active = false;   // queued or running: the supervisor may still record something
+  bool pending = false;  // not started yet
+  std::string lost;      // when not active: why the attempt was lost, for its record
+};
+SlurmStateMeaning InterpretSlurmState(absl::string_view state);
+
+// Each "JOBID STATE" line of `squeue --noheader --format='%i %T'`, by job id.
+std::vector<std::pair<int64_t, std::string>> ParseSqueueStates(absl::string_view out);
+
+}  // namespace dlab
