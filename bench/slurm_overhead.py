@@ -1,0 +1,460 @@
+#!/usr/bin/python3
+"""dlab on Slurm against sbatch (issue 6): N trivial jobs through dlab's Slurm backend, straight
+to Slurm with sbatch, and through dlab's local backend, side by side in one session.
+
+Brings up a private one-node Slurm cluster (scripts/slurm-cluster.sh up DIR --cpus 16 --gpus 0
+--wait-scheduler, on two free ports below 32768) and brings it down at the end, also on errors.
+Each round runs three variants one after another (the order reversed every other round), each
+timed from the first submit to the moment all N jobs are seen finished:
+
+  sbatch direct  N x `sbatch --parsable --output=/dev/null --nodes=1 --ntasks=1 --cpus-per-task=1
+                 --no-requeue --mem=100 --wrap=true` (what dlab's SbatchCommand asks for a job
+                 with resources {cpus: 1, memory: 100Mi}), then `squeue --states=all` on the
+                 unfinished ids (chunks of 200) until every job is COMPLETED;
+  dlab on Slurm  a fresh dlabd (backend: {type: slurm, poll_interval: 1s}), N jobs
+                 command [true], resources {cpus: 1, memory: 100Mi} through POST /api/v1/jobs,
+                 then GET /api/v1/jobs?state=<not terminal>&limit=1 until none is left;
+  dlab local     the same against a fresh dlabd with node {cpus: 16, memory: 32Gi, gpus: none}.
+
+Submissions are sequential from one client by default (--submitters K: K threads, for all three
+variants alike; dlab's on keep-alive connections). Both dlab variants admit 16 one-CPU jobs at
+a time, as Slurm does on the 16-CPU node. Every job must end SUCCEEDED (COMPLETED in Slurm): any
+other ending is printed with its reason and the script exits non-zero. Prints a markdown table
+(per-round and median seconds, jobs/s, ratio to sbatch direct) and dlab's overhead on Slurm
+against the target of 10%; with --write-docs it also replaces (or adds) the section
+"## 11. dlab on Slurm against sbatch (issue 6)" of docs/benchmarks.md.
+Needs root (slurmd runs the jobs as their owners) and Slurm installed
+(scripts/slurm-cluster.sh install, or scripts/install-deps.sh). Standard library only.
+"""
+import argparse
+import datetime
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dlabd_harness  # noqa: E402
+from dlabd_harness import Dlabd, list_all_jobs, median, request  # noqa: E402
+
+REPO = dlabd_harness.REPO
+CLUSTER = os.path.join(REPO, "scripts", "slurm-cluster.sh")
+SECTION = "## 11. dlab on Slurm against sbatch (issue 6)"
+CPUS = 16
+ACTIVE = "QUEUED,STARTING,RUNNING,PREEMPTED,RESTARTING"  # every state that is not terminal
+BODY = {"spec": {"name": "t", "command": ["true"],
+                 "resources": {"cpus": "1", "memory": "100Mi"}}}
+# What SbatchCommand (src/backend/slurm/slurm_commands.cc) asks for BODY's job, less the batch
+# script (dlab's execs dlab-shim; this one runs `true`), the job name and the output file.
+SBATCH = ["sbatch", "--parsable", "--output=/dev/null", "--nodes=1", "--ntasks=1",
+          "--cpus-per-task=1", "--no-requeue", "--mem=100", "--wrap=true"]
+SQUEUE_CHUNK = 200
+SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
+                "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SIGNALING", "STAGE_OUT",
+                "RESIZING", "STOPPED", "SPECIAL_EXIT"}
+VARIANTS = ["sbatch direct", "dlab on Slurm", "dlab local"]
+
+
+class BenchError(Exception):
+    pass
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+def run(argv, timeout=60):
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
+
+
+def in_parallel(submitters, n, make_worker):
+    """Calls the submit function of each of `submitters` workers (make_worker() -> (submit,
+    close)) on the indices 0..n-1, each index once, until all are done; re-raises the first
+    error."""
+    lock = threading.Lock()
+    counter = iter(range(n))
+    errors = []
+
+    def loop():
+        submit, close = make_worker()
+        try:
+            while not errors:
+                with lock:
+                    i = next(counter, None)
+                if i is None:
+                    return
+                submit(i)
+        except Exception as e:  # noqa: BLE001  (handed to the caller)
+            errors.append(e)
+        finally:
+            close()
+
+    if submitters <= 1:
+        loop()
+    else:
+        threads = [threading.Thread(target=loop) for _ in range(submitters)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    if errors:
+        raise errors[0]
+
+
+# --- Slurm --------------------------------------------------------------------------------
+
+def squeue_states(ids):
+    """{id: state} for the ids Slurm still knows (finished jobs stay for MinJobAge)."""
+    states = {}
+    ids = sorted(ids)
+    for k in range(0, len(ids), SQUEUE_CHUNK):
+        chunk = ids[k:k + SQUEUE_CHUNK]
+        r = run(["squeue", "--noheader", "--states=all", "--format=%i %T",
+                 "--jobs=" + ",".join(map(str, chunk))])
+        if r.returncode != 0:
+            if "Invalid job id" in r.stderr:
+                continue  # none of these is known any more
+            raise BenchError("squeue failed: %s" % r.stderr.strip())
+        for line in r.stdout.splitlines():
+            words = line.split()
+            if len(words) >= 2 and words[0].isdigit():
+                states[int(words[0])] = words[1]
+    return states
+
+
+def wait_slurm_idle(timeout=120):
+    """Waits until Slurm has no job pending, running or completing (the previous variant's batch
+    jobs may still be completing when dlab has already recorded their ends)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = run(["squeue", "--noheader", "--states=PD,R,CG,CF,S", "--format=%i"])
+        if r.returncode == 0 and not r.stdout.strip():
+            return
+        if time.monotonic() > deadline:
+            raise BenchError("Slurm still has active jobs after %d s: %s"
+                             % (timeout, (r.stdout + r.stderr).split()[:20]))
+        time.sleep(0.2)
+
+
+def sbatch_direct(a, work):
+    chdir = os.path.join(work, "sbatch")
+    os.makedirs(chdir, exist_ok=True)
+    argv = SBATCH + ["--chdir=" + chdir]
+    ids = [None] * a.jobs
+
+    def worker():
+        def submit(i):
+            r = run(argv + ["--job-name=direct-%d" % i])
+            if r.returncode != 0:
+                raise BenchError("sbatch exited %d: %s" % (r.returncode, r.stderr.strip()))
+            ids[i] = int(r.stdout.strip().split(";")[0])
+        return submit, lambda: None
+
+    t0 = time.monotonic()
+    in_parallel(a.submitters, a.jobs, worker)
+    submitted = time.monotonic() - t0
+    pending = set(ids)
+    missing = {}
+    deadline = t0 + a.timeout
+    while pending:
+        states = squeue_states(pending)
+        for job in list(pending):
+            state = states.get(job)
+            if state is None:
+                # Slurm knew it a moment ago (MinJobAge keeps finished jobs): not seen three times
+                # in a row means it is gone without our seeing how it ended.
+                missing[job] = missing.get(job, 0) + 1
+                if missing[job] >= 3:
+                    raise BenchError("Slurm job %d vanished from squeue before it was seen "
+                                     "COMPLETED" % job)
+                continue
+            missing.pop(job, None)
+            if state == "COMPLETED":
+                pending.discard(job)
+            elif state.split("+")[0] not in SLURM_ACTIVE:
+                raise BenchError("Slurm job %d ended %s, not COMPLETED" % (job, state))
+        if not pending:
+            break
+        if time.monotonic() > deadline:
+            raise BenchError("timeout: %d of %d Slurm jobs not COMPLETED after %d s"
+                             % (len(pending), a.jobs, a.timeout))
+        time.sleep(a.poll)
+    return {"seconds": time.monotonic() - t0, "submit_s": submitted, "failed": 0}
+
+
+# --- dlab ---------------------------------------------------------------------------------
+
+def dlab_variant(a, config):
+    with Dlabd(config) as d:
+        try:
+            return dlab_jobs(a, d)
+        except BaseException:
+            cancel_active(d)
+            raise
+
+
+def dlab_jobs(a, d):
+    def worker():
+        c = d.conn()
+
+        def submit(i):
+            status, body = request(c, "POST", "/api/v1/jobs", BODY)
+            if status != 201:
+                raise BenchError("POST /api/v1/jobs: HTTP %d %r" % (status, body))
+        return submit, c.close
+
+    t0 = time.monotonic()
+    in_parallel(a.submitters, a.jobs, worker)
+    submitted = time.monotonic() - t0
+    c = d.conn()
+    deadline = t0 + a.timeout
+    while True:
+        status, body = request(c, "GET", "/api/v1/jobs?limit=1&state=" + ACTIVE)
+        if status != 200:
+            raise BenchError("GET /api/v1/jobs: HTTP %d %r" % (status, body))
+        if not body["jobs"]:
+            break
+        if time.monotonic() > deadline:
+            raise BenchError("timeout: jobs still not finished after %d s (e.g. job %s %s: %s)"
+                             % (a.timeout, body["jobs"][0]["id"], body["jobs"][0]["state"],
+                                body["jobs"][0].get("reason", "")))
+        time.sleep(a.poll)
+    seconds = time.monotonic() - t0
+    jobs = list_all_jobs(c)
+    c.close()
+    failed = [j for j in jobs if j["state"] != "SUCCEEDED"]
+    if failed or len(jobs) != a.jobs:
+        reasons = {}
+        for j in failed:
+            key = "%s: %s" % (j["state"], j.get("reason", ""))
+            reasons.setdefault(key, []).append(j["id"])
+        lines = ["%d of %d jobs did not succeed (%d listed):" % (len(failed), a.jobs, len(jobs))]
+        for key, ids in sorted(reasons.items(), key=lambda kv: -len(kv[1]))[:10]:
+            lines.append("  %5d jobs (e.g. %s) %s" % (len(ids), ids[0], key))
+        raise BenchError("\n".join(lines))
+    return {"seconds": seconds, "submit_s": submitted, "failed": 0}
+
+
+def cancel_active(d):
+    """Best effort, after an error: cancels what dlabd still has in flight."""
+    try:
+        c = d.conn()
+        status, body = request(c, "GET", "/api/v1/jobs?limit=500&state=" + ACTIVE)
+        for job in (body or {}).get("jobs", []) if status == 200 else []:
+            request(c, "POST", "/api/v1/jobs/%s/cancel" % job["id"])
+        c.close()
+    except Exception as e:  # noqa: BLE001
+        log("could not cancel the remaining jobs: %s" % e)
+
+
+# --- the report ---------------------------------------------------------------------------
+
+def table(results, rounds):
+    base = median([r["seconds"] for r in results["sbatch direct"]])
+    lines = ["| variant | median s | jobs/s | vs sbatch direct | each round, s | "
+             "submitting took, s (median) |",
+             "|---|---|---|---|---|---|"]
+    for name in VARIANTS:
+        runs = results[name]
+        med = median([r["seconds"] for r in runs])
+        lines.append("| %s | %.1f | %.1f | %.2f | %s | %.1f |" % (
+            name, med, jobs_per_s(runs, med), med / base,
+            ", ".join("%.1f" % r["seconds"] for r in runs),
+            median([r["submit_s"] for r in runs])))
+    return "\n".join(lines) + "\n"
+
+
+def jobs_per_s(runs, med):
+    return runs[0]["jobs"] / med if med > 0 else 0.0
+
+
+def verdict(results):
+    base = median([r["seconds"] for r in results["sbatch direct"]])
+    dlab = median([r["seconds"] for r in results["dlab on Slurm"]])
+    overhead = 100.0 * (dlab / base - 1.0)
+    return "dlab on Slurm overhead: %.1f%% (target <= 10%%: %s)" % (
+        overhead, "met" if overhead <= 10.0 else "MISSED")
+
+
+def command_line(a):
+    words = ["bench/slurm_overhead.py"]
+    if a.jobs != 500:
+        words.append("--jobs %d" % a.jobs)
+    if a.rounds != 3:
+        words.append("--rounds %d" % a.rounds)
+    if a.submitters != 1:
+        words.append("--submitters %d" % a.submitters)
+    if a.poll_interval != "1s":
+        words.append("--poll-interval %s" % a.poll_interval)
+    words.append("--write-docs")
+    return " ".join(words)
+
+
+def section(a, results, env):
+    return (
+        "%s\n\n"
+        "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from\n"
+        "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster\n"
+        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d trivial\n"
+        "jobs three ways, one after another, in %d round(s) (the order reversed every other round):\n"
+        "straight to Slurm with `%s`\n"
+        "(the resources dlab asks for a job with `{cpus: 1, memory: 100Mi}`), polled with `squeue\n"
+        "--states=all` until all are COMPLETED; through a fresh dlabd with `backend: {type: slurm,\n"
+        "poll_interval: %s}` (jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}`, through\n"
+        "`POST /api/v1/jobs`), polled with `GET /api/v1/jobs?state=...` until none is left in flight;\n"
+        "and the same through dlab's local backend (`node: {cpus: %d, memory: 32Gi, gpus: none}`).\n"
+        "Submissions are %s; a time is from the first submit until all N are seen finished\n"
+        "(polled every %.1f s), all of them SUCCEEDED (COMPLETED). dlab admits as many one-CPU jobs\n"
+        "at a time as the node has CPUs (%d), as Slurm does. Measured %s on %s (%d CPUs), %s.\n\n"
+        "%s\n%s\n"
+        % (SECTION, command_line(a), CPUS, a.jobs, a.rounds, " ".join(SBATCH), a.poll_interval,
+           CPUS, "sequential, from one client" if a.submitters <= 1
+           else "from %d threads" % a.submitters, a.poll, CPUS,
+           datetime.date.today().isoformat(), platform.node() or "this machine",
+           os.cpu_count() or 0, env["slurm"], table(results, a.rounds), verdict(results)))
+
+
+def write_docs(path, text):
+    with open(path) as f:
+        doc = f.read()
+    start = doc.find("\n" + SECTION + "\n")
+    if start < 0:
+        # Before the closing sections when they are there, else at the end.
+        anchor = doc.find("\n## On a real GPU")
+        if anchor < 0:
+            doc = doc.rstrip("\n") + "\n\n" + text
+        else:
+            doc = doc[:anchor + 1] + text + "\n" + doc[anchor + 1:]
+    else:
+        start += 1
+        end = doc.find("\n## ", start + len(SECTION))
+        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
+    with open(path, "w") as f:
+        f.write(doc)
+
+
+# --- main ---------------------------------------------------------------------------------
+
+def preflight(a):
+    if os.geteuid() != 0:
+        sys.exit("slurm_overhead.py needs root: it starts a private Slurm cluster "
+                 "(slurmd runs jobs as their owners); run it with sudo")
+    missing = [b for b in ("sbatch", "squeue", "sinfo", "slurmctld", "slurmd", "munged")
+               if not shutil.which(b)]
+    if missing:
+        sys.exit("Slurm is not installed (no %s): run scripts/slurm-cluster.sh install "
+                 "(or scripts/install-deps.sh)" % ", ".join(missing))
+    for b in ("dlabd", "dlab-shim"):
+        if not os.access(os.path.join(a.bin_dir, b), os.X_OK):
+            sys.exit("no %s in %s: build first (make build), or pass --bin-dir"
+                     % (b, a.bin_dir))
+
+
+def cluster_up(cluster):
+    ports = [p for p in range(31000, 32700, 7) if port_is_free(p)][:2]
+    if len(ports) < 2:
+        raise BenchError("no two free ports in 31000-32700 for slurmctld and slurmd")
+    up = subprocess.run([CLUSTER, "up", cluster, "--cpus", str(CPUS), "--gpus", "0",
+                         "--wait-scheduler"], capture_output=True, text=True, timeout=180,
+                        env=dict(os.environ, SLURM_CTLD_PORT=str(ports[0]),
+                                 SLURM_D_PORT=str(ports[1])))
+    if up.returncode != 0:
+        raise BenchError("slurm-cluster.sh up failed:\n" + up.stderr)
+    for line in up.stdout.splitlines():
+        if line.startswith("export "):
+            key, value = line[len("export "):].split("=", 1)
+            os.environ[key] = value  # sbatch, squeue and dlabd find the cluster
+    log(up.stderr.strip().splitlines()[-1] if up.stderr.strip() else "slurm cluster up")
+
+
+def cluster_down(cluster):
+    down = subprocess.run([CLUSTER, "down", cluster], capture_output=True, text=True,
+                          timeout=180)
+    if down.returncode != 0:
+        log("slurm-cluster.sh down failed:\n" + down.stderr)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", type=int, default=500, help="jobs per variant and round")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--submitters", type=int, default=1,
+                    help="threads submitting (sbatch processes / dlab clients); 1: sequential")
+    ap.add_argument("--poll-interval", default="1s",
+                    help="dlab's backend.poll_interval (how often dlabd asks squeue)")
+    ap.add_argument("--poll", type=float, default=0.5,
+                    help="how often this script looks whether all jobs are finished, seconds")
+    ap.add_argument("--timeout", type=float, default=1800, help="per variant, seconds")
+    ap.add_argument("--bin-dir", default=os.path.join(REPO, "build", "bin"),
+                    help="where dlabd and dlab-shim are (default: build/bin)")
+    ap.add_argument("--write-docs", action="store_true",
+                    help="replace the section in docs/benchmarks.md")
+    a = ap.parse_args()
+    if a.jobs < 1 or a.rounds < 1 or a.submitters < 1:
+        ap.error("--jobs, --rounds and --submitters must be at least 1")
+    a.bin_dir = os.path.abspath(a.bin_dir)
+    preflight(a)
+    dlabd_harness.BIN = a.bin_dir
+    configs = {
+        "dlab on Slurm": "backend: {type: slurm, poll_interval: %s}\n" % a.poll_interval,
+        "dlab local": "node: {cpus: %d, memory: 32Gi, gpus: none}\n" % CPUS,
+    }
+
+    work = tempfile.mkdtemp(prefix="dlab-slurm-bench-")
+    cluster = os.path.join(work, "slurm")
+    results = {name: [] for name in VARIANTS}
+    env = {}
+    started = time.monotonic()
+    failed = None
+    try:
+        cluster_up(cluster)
+        r = run(["sinfo", "--version"])
+        env["slurm"] = r.stdout.strip() or "Slurm (version unknown)"
+        log("== %d trivial jobs per variant, %d round(s), %s; dlab poll_interval %s, %s"
+            % (a.jobs, a.rounds, env["slurm"], a.poll_interval,
+               "sequential submits" if a.submitters <= 1 else "%d submitters" % a.submitters))
+        for rnd in range(a.rounds):
+            order = VARIANTS if rnd % 2 == 0 else VARIANTS[::-1]
+            for name in order:
+                wait_slurm_idle()
+                if name == "sbatch direct":
+                    res = sbatch_direct(a, work)
+                else:
+                    res = dlab_variant(a, configs[name])
+                res["jobs"] = a.jobs
+                results[name].append(res)
+                log("round %d  %-14s %7.1f s  %6.1f jobs/s  (submitting took %.1f s, "
+                    "%.1f ms each)" % (rnd + 1, name, res["seconds"], a.jobs / res["seconds"],
+                                       res["submit_s"], 1000 * res["submit_s"] / a.jobs))
+    except BenchError as e:
+        failed = str(e)
+    finally:
+        cluster_down(cluster)
+        if not os.environ.get("DLAB_BENCH_KEEP"):
+            shutil.rmtree(work, ignore_errors=True)
+    if failed:
+        sys.exit("slurm_overhead.py: " + failed)
+
+    text = section(a, results, env)
+    print(text)
+    log("(whole run: %.0f s)" % (time.monotonic() - started))
+    if a.write_docs:
+        write_docs(os.path.join(REPO, "docs", "benchmarks.md"), text)
+
+
+if __name__ == "__main__":
+    main()

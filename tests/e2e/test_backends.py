@@ -1,0 +1,313 @@
+"""The backend contract: the same scenarios against every backend dlabd can run attempts on —
+the local one, and Slurm (a real one-machine Slurm 22.05 brought up by
+scripts/slurm-cluster.sh, where each attempt is a batch job running dlab-shim). Then what only
+Slurm can do to an attempt: keep it queued, cancel it from outside, lose its node."""
+import os
+import pathlib
+import re
+import socket
+import subprocess
+
+import pytest
+
+from conftest import REPO, Cli, Dlabd, wait_for, write_job
+
+CLUSTER = REPO / "scripts" / "slurm-cluster.sh"
+DIGITS = REPO / "examples" / "digits"
+CONFIGS = {
+    "local": """
+node: {cpus: 8, memory: 16Gi, gpus: [{type: A100, count: 2}]}
+kill_grace: 2s
+""",
+    "slurm": """
+backend: {type: slurm, partition: debug, poll_interval: 200ms}
+kill_grace: 2s
+""",
+}
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster(tmp_path_factory):
+    """One private Slurm cluster for this module: 8 CPUs, 2 fake GPUs of type a100."""
+    if os.geteuid() != 0:
+        pytest.skip("a private Slurm cluster needs root (slurmd runs jobs as their owners)")
+    cluster = tmp_path_factory.mktemp("slurm")
+    # Two free ports below the ephemeral range (a port an outgoing connection holds, or one in
+    # TIME_WAIT, cannot be bound by slurmctld/slurmd).
+    ports = [p for p in range(31000, 32700, 7) if port_is_free(p)][:2]
+    up = subprocess.run([str(CLUSTER), "up", str(cluster), "--cpus", "8", "--gpus", "2",
+                         "--gpu-type", "a100", "--wait-scheduler"],
+                        capture_output=True, text=True, timeout=120,
+                        env=dict(os.environ, SLURM_CTLD_PORT=str(ports[0]),
+                                 SLURM_D_PORT=str(ports[1])))
+    assert up.returncode == 0, up.stderr
+    env = dict(line.removeprefix("export ").split("=", 1)
+               for line in up.stdout.splitlines() if line.startswith("export "))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)  # dlabd, the CLI and squeue below find the cluster
+    yield cluster
+    subprocess.run([str(CLUSTER), "down", str(cluster)], capture_output=True, timeout=120)
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.fixture(params=["local", "slurm"])
+def backend(request):
+    if request.param == "slurm":
+        request.getfixturevalue("slurm_cluster")
+    return request.param
+
+
+@pytest.fixture
+def dlabd(backend, tmp_path):
+    server = Dlabd(tmp_path, CONFIGS[backend]).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cli(dlabd):
+    return Cli(dlabd)
+
+
+def shell_job(tmp_path, name, script, extra=""):
+    return write_job(tmp_path / name, f"name: {name}\ncommand: [/bin/sh, -c, {script!r}]\n"
+                                      f"resources: {{cpus: 1, memory: 256Mi}}\n{extra}")
+
+
+def attempt_dir(dlabd, job_id, attempt=1):
+    return pathlib.Path(dlabd.data_dir) / "jobs" / str(job_id) / "attempts" / str(attempt)
+
+
+def log_of(dlabd, job_id):
+    status, body = dlabd.request("GET", f"/api/v1/jobs/{job_id}/logs", raw=True)
+    assert status == 200, body
+    return body.decode()
+
+
+# ---- the contract: every backend ----------------------------------------------------------
+
+def test_success_and_its_log(backend, tmp_path, dlabd, cli):
+    spec = shell_job(tmp_path, "hello", 'echo "hello from ${SLURM_JOB_ID:-this machine}"')
+    run = cli("run", spec, "--follow", timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    job = cli.json("ls")["jobs"][0]
+    assert job["state"] == "SUCCEEDED" and job["exit_code"] == 0
+    if backend == "slurm":  # it ran as the Slurm job dlab recorded
+        slurm_id = (attempt_dir(dlabd, job["id"]) / "slurm_job_id").read_text().strip()
+        assert f"hello from {slurm_id}" in run.stdout
+    else:
+        assert "hello from this machine" in run.stdout
+    assert "hello from" in log_of(dlabd, job["id"])
+
+
+def test_failure_with_its_exit_code(tmp_path, dlabd, cli):
+    spec = shell_job(tmp_path, "fails", "echo about to fail; exit 3")
+    run = cli("run", spec, "--follow", check=False, timeout=120)
+    assert run.returncode != 0
+    job = dlabd.wait_state(cli.json("ls")["jobs"][0]["id"], "FAILED")
+    assert job["exit_code"] == 3 and job["attempt_list"][0]["failure"] == "user", job
+    assert job["reason"] == "exited with code 3"
+    assert "about to fail" in run.stdout
+
+
+def test_cancel_gives_the_job_sigterm_and_its_grace(tmp_path, dlabd, cli):
+    spec = shell_job(tmp_path, "sleeper",
+                     "trap 'echo got SIGTERM; exit 0' TERM; echo started; "
+                     "while true; do sleep 0.1; done")
+    job_id = cli.json("run", spec)["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    wait_for(lambda: "started" in log_of(dlabd, job_id), what="the job's first line")
+    cli("cancel", job_id)
+    job = dlabd.wait_state(job_id, "CANCELLED", timeout=60)
+    assert job["reason"] == "cancelled by user"
+    assert "got SIGTERM" in log_of(dlabd, job_id)
+
+
+def test_a_gang_gets_the_environment_contract_and_a_gpu_each(tmp_path, dlabd, cli):
+    spec = write_job(tmp_path / "gang", """
+name: gang
+command: [/bin/sh, -c, 'echo "rank=$RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT gpus=$CUDA_VISIBLE_DEVICES"']
+tasks: 2
+resources: {cpus: 1, memory: 256Mi, gpus: 1, gpu_type: A100}
+""")
+    run = cli("run", spec, "--follow", timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    lines = sorted(line for line in run.stdout.splitlines() if "rank=" in line)
+    assert len(lines) == 2, run.stdout
+    gpus = set()
+    for rank, line in enumerate(lines):
+        assert f"[rank {rank}] rank={rank} world=2 master=127.0.0.1:" in line, line
+        gpu = line.rsplit("gpus=", 1)[1]
+        assert gpu.isdigit() and 0 <= int(gpu) < 2, line  # one of the node's two GPUs
+        gpus.add(gpu)
+    assert len(gpus) == 2, f"each task gets a GPU of its own: {lines}"
+
+
+RESUMER = r'''
+import os, sys
+import dlab
+previous = dlab.resume_from()
+if previous is None:
+    path = os.path.join(dlab.checkpoint_dir(), "step-5.txt")
+    with open(path, "w") as f:
+        f.write("5")
+    assert dlab.checkpoint(path, 5) is not None, "dlabd did not record the checkpoint"
+    print("saved step 5, now failing", flush=True)
+    sys.exit(1)
+print("resumed from", os.path.basename(previous), "at step", open(previous).read(), flush=True)
+'''
+
+
+def test_a_failed_attempt_restarts_from_its_checkpoint(tmp_path, dlabd, cli):
+    spec = write_job(tmp_path / "resume", """
+name: resume
+command: [/usr/bin/python3, resume.py]
+resources: {cpus: 1, memory: 256Mi}
+max_restarts: 1
+restart_backoff: 100ms
+""", {"resume.py": RESUMER})
+    job_id = cli.json("run", spec)["id"]
+    job = dlabd.wait_state(job_id, {"SUCCEEDED", "FAILED"}, timeout=120)
+    assert job["state"] == "SUCCEEDED", job["reason"]
+    first, second = job["attempt_list"]
+    assert first["exit_code"] == 1 and first["restart_counted"]
+    assert second["resumed_from"]["step"] == 5
+    assert "resumed from step-5.txt at step 5" in log_of(dlabd, job_id)
+
+
+def test_dlabd_killed_mid_run_reattaches_and_the_job_finishes(tmp_path, dlabd, cli):
+    gate = tmp_path / "go"
+    spec = shell_job(tmp_path, "survivor",
+                     f"echo waiting; while [ ! -e {gate} ]; do sleep 0.1; done; echo through")
+    job_id = cli.json("run", spec)["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    dlabd.kill9()
+    dlabd.start()
+    gate.touch()
+    job = dlabd.wait_state(job_id, "SUCCEEDED", timeout=60)
+    assert len(job["attempt_list"]) == 1, "the attempt outlived dlabd: no second one"
+    assert "through" in log_of(dlabd, job_id)
+
+
+def test_ddp_digits_trains_and_both_ranks_agree(dlabd, cli):
+    run = cli("run", DIGITS / "job-ddp.yaml", "--follow", timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    job = cli.json("ls")["jobs"][0]
+    assert job["state"] == "SUCCEEDED" and job["tasks"] == 2
+    assert "[rank 0] rank 0 of 2" in run.stdout and "[rank 1] rank 1 of 2" in run.stdout
+    sums, accuracies = [], []
+    for task in (0, 1):
+        status, body = dlabd.request("GET", f"/api/v1/jobs/{job['id']}/logs?task={task}",
+                                     raw=True)
+        assert status == 200, body
+        log = body.decode()
+        assert not log.startswith("[rank"), "a task's own log is its raw output"
+        sums.append(re.search(r"weights sha256 ([0-9a-f]{64})", log).group(1))
+        accuracies.append(float(re.search(r"final test_acc ([0-9.]+)", log).group(1)))
+    assert sums[0] == sums[1], "DDP ranks ended with different weights"
+    assert min(accuracies) >= 0.95, accuracies
+    status, body = dlabd.request("GET", f"/api/v1/jobs/{job['id']}/checkpoints")
+    assert status == 200 and len(body["checkpoints"]) == 10, body
+    metrics = cli("metrics", job["id"]).stdout
+    assert re.search(r"^loss\s+450\s", metrics, re.M) and re.search("[▁▂▃▄▅▆▇█]{8,}", metrics)
+
+
+# ---- what only Slurm does to an attempt ----------------------------------------------------
+
+slurm_only = pytest.mark.parametrize("backend", ["slurm"], indirect=True)
+
+
+def slurm_job_id(dlabd, job_id, attempt=1):
+    path = attempt_dir(dlabd, job_id, attempt) / "slurm_job_id"
+    return int(wait_for(lambda: path.exists() and path.read_text().strip(),
+                        what="the Slurm job id"))
+
+
+def squeue_state(slurm_id):
+    out = subprocess.run(["squeue", "--noheader", "--states=all", "--format=%T",
+                          f"--jobs={slurm_id}"], capture_output=True, text=True, timeout=30)
+    return out.stdout.strip()
+
+
+def second_attempt(dlabd, job_id):
+    return wait_for(lambda: (lambda j: j if len(j["attempt_list"]) >= 2 else None)(
+        dlabd.job(job_id)), timeout=60, what="a second attempt")
+
+
+@slurm_only
+def test_slurm_the_batch_job_ends_with_the_attempt(tmp_path, dlabd, cli):
+    job_id = cli.json("run", shell_job(tmp_path, "sleeper", "sleep 600"))["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    slurm_id = slurm_job_id(dlabd, job_id)
+    assert squeue_state(slurm_id) == "RUNNING"
+    dlabd.kill9()
+    assert squeue_state(slurm_id) == "RUNNING", "the batch job outlives dlabd"
+    dlabd.start()
+    cli("cancel", job_id)
+    dlabd.wait_state(job_id, "CANCELLED", timeout=60)
+    assert wait_for(lambda: squeue_state(slurm_id) in ("COMPLETED", "CANCELLED"),
+                    what="the Slurm job to end")
+
+
+@slurm_only
+def test_slurm_a_job_cancelled_before_it_runs_never_starts(tmp_path, dlabd, cli):
+    big = write_job(tmp_path / "big", "name: big\ncommand: [/bin/sh, -c, 'sleep 600']\n"
+                                      "resources: {cpus: 8, memory: 256Mi}\n")
+    first = cli.json("run", big)["id"]
+    dlabd.wait_state(first, "RUNNING")
+    second = cli.json("run", big)["id"]  # waits: the node's 8 CPUs are taken
+    cli("cancel", second)
+    job = dlabd.wait_state(second, "CANCELLED", timeout=60)
+    assert all(a["start_time"] is None for a in job["attempt_list"]), job
+    cli("cancel", first)
+    dlabd.wait_state(first, "CANCELLED", timeout=60)
+
+
+@slurm_only
+def test_slurm_a_job_cancelled_outside_dlab_is_lost_and_restarted(tmp_path, dlabd, cli):
+    job_id = cli.json("run", shell_job(tmp_path, "doomed", "sleep 600"))["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    slurm_id = slurm_job_id(dlabd, job_id)
+    subprocess.run(["scancel", str(slurm_id)], check=True, timeout=30)  # an operator's
+    job = second_attempt(dlabd, job_id)
+    first = job["attempt_list"][0]
+    # An infrastructure failure: restarted without counting against max_restarts.
+    assert first["state"] == "FAILED" and first["failure"] == "infrastructure", first
+    assert "outside dlab" in first["reason"] or "CANCELLED" in first["reason"], first["reason"]
+    dlabd.wait_state(job_id, "RUNNING", timeout=60)
+    assert slurm_job_id(dlabd, job_id, attempt=2) != slurm_id
+
+
+@slurm_only
+def test_slurm_a_node_failure_is_recorded_with_slurms_reason_and_restarted(tmp_path, dlabd,
+                                                                           cli):
+    job_id = cli.json("run", shell_job(tmp_path, "unlucky", "sleep 600"))["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    slurm_id = slurm_job_id(dlabd, job_id)
+    node = subprocess.run(["sinfo", "--noheader", "--format=%N"], capture_output=True, text=True,
+                          check=True, timeout=30).stdout.split()[0]
+    update = ["scontrol", "update", f"nodename={node}"]
+    subprocess.run(update + ["state=down", "reason=e2e node failure"], check=True, timeout=30)
+    try:
+        assert wait_for(lambda: squeue_state(slurm_id) == "NODE_FAIL", timeout=60,
+                        what="Slurm's NODE_FAIL")
+        job = second_attempt(dlabd, job_id)
+    finally:
+        subprocess.run(update + ["state=resume"], check=True, timeout=30)
+    first = job["attempt_list"][0]
+    assert first["failure"] == "infrastructure", first
+    assert "NODE_FAIL" in first["reason"], first["reason"]
+    dlabd.wait_state(job_id, "RUNNING", timeout=60)
