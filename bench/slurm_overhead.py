@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import textwrap
 import threading
 import time
 
@@ -263,7 +264,7 @@ def cancel_active(d):
 
 # --- the report ---------------------------------------------------------------------------
 
-def table(results, rounds):
+def table(results):
     base = median([r["seconds"] for r in results["sbatch direct"]])
     lines = ["| variant | median s | jobs/s | vs sbatch direct | each round, s | "
              "submitting took, s (median) |",
@@ -305,27 +306,36 @@ def command_line(a):
 
 
 def section(a, results, env):
-    return (
-        "%s\n\n"
-        "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from\n"
-        "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster\n"
-        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d trivial\n"
-        "jobs three ways, one after another, in %d round(s) (the order reversed every other round):\n"
-        "straight to Slurm with `%s`\n"
-        "(the resources dlab asks for a job with `{cpus: 1, memory: 100Mi}`), polled with `squeue\n"
-        "--states=all` until all are COMPLETED; through a fresh dlabd with `backend: {type: slurm,\n"
-        "poll_interval: %s}` (jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}`, through\n"
-        "`POST /api/v1/jobs`), polled with `GET /api/v1/jobs?state=...` until none is left in flight;\n"
-        "and the same through dlab's local backend (`node: {cpus: %d, memory: 32Gi, gpus: none}`).\n"
-        "Submissions are %s; a time is from the first submit until all N are seen finished\n"
-        "(polled every %.1f s), all of them SUCCEEDED (COMPLETED). dlab admits as many one-CPU jobs\n"
-        "at a time as the node has CPUs (%d), as Slurm does. Measured %s on %s (%d CPUs), %s.\n\n"
-        "%s\n%s\n"
-        % (SECTION, command_line(a), CPUS, a.jobs, a.rounds, " ".join(SBATCH), a.poll_interval,
-           CPUS, "sequential, from one client" if a.submitters <= 1
-           else "from %d threads" % a.submitters, a.poll, CPUS,
-           datetime.date.today().isoformat(), platform.node() or "this machine",
-           os.cpu_count() or 0, env["slurm"], table(results, a.rounds), verdict(results)))
+    def para(text, indent=""):
+        return textwrap.fill(" ".join(text.split()), width=98, subsequent_indent=indent,
+                             break_long_words=False, break_on_hyphens=False)
+
+    intro = para(
+        "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from "
+        "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster "
+        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d "
+        "trivial jobs three ways, one after another, in %d round(s), the order reversed every "
+        "other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
+    variants = "\n".join(para(item, "  ") for item in [
+        "- **sbatch direct**: `%s` for each job (the resources dlab asks for a job with "
+        "`{cpus: 1, memory: 100Mi}`), then `squeue --states=all` on the unfinished ids until all "
+        "are COMPLETED;" % " ".join(SBATCH),
+        "- **dlab on Slurm**: a fresh dlabd with `backend: {type: slurm, poll_interval: %s}`; "
+        "jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}` through "
+        "`POST /api/v1/jobs`, then `GET /api/v1/jobs?state=...` until none is in flight;"
+        % a.poll_interval,
+        "- **dlab local**: the same through dlab's local backend (`node: {cpus: %d, memory: 32Gi, "
+        "gpus: none}`)." % CPUS])
+    notes = para(
+        "Submissions are %s. A time is from the first submit until all N jobs are seen finished "
+        "(polled every %.1f s), all of them SUCCEEDED (COMPLETED). dlab admits as many one-CPU "
+        "jobs at a time as the node has CPUs (%d), as Slurm does. Measured %s on %s (%d CPUs), "
+        "%s." % ("sequential, from one client" if a.submitters <= 1
+                 else "from %d threads" % a.submitters, a.poll, CPUS,
+                 datetime.date.today().isoformat(), platform.node() or "this machine",
+                 os.cpu_count() or 0, env["slurm"]))
+    return "%s\n\n%s\n\n%s\n\n%s\n\n%s\n\n%s\n" % (
+        SECTION, intro, variants, notes, table(results).rstrip("\n"), verdict(results))
 
 
 def write_docs(path, text):

@@ -75,9 +75,31 @@ struct AttemptStatus {
   std::vector<std::string> limit_notes;
 };
 
+// One machine a backend runs attempts on, as the backend describes it.
+struct BackendNode {
+  struct Gpu {
+    int index = 0;
+    std::string type;   // what jobs ask for in gpu_type, e.g. "H100" (Slurm: the gres type)
+    std::string model;  // e.g. "NVIDIA H100 80GB HBM3"
+  };
+  std::string name;
+  int64_t cpu_millis = 0;
+  int64_t memory_bytes = 0;
+  std::vector<Gpu> gpus;
+  // What the cluster manager says is in use and the node's state; the local backend leaves
+  // them empty (dlab's own scheduler holds that account).
+  int64_t cpu_millis_used = 0;
+  int64_t memory_bytes_used = 0;
+  std::string state;  // e.g. Slurm's IDLE, MIXED, ALLOCATED, DOWN+NOT_RESPONDING
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+
+  // The machines attempts may run on (the local backend: this one). Unavailable when the
+  // cluster manager does not answer.
+  virtual absl::StatusOr<std::vector<BackendNode>> Inventory() = 0;
 
   // Starts the supervisor of one attempt and returns once it is spawned; it does not wait
   // for the command. Internal if the supervisor cannot be spawned.

@@ -21,6 +21,9 @@ namespace fs = std::filesystem;
 // A backend whose attempts do what the test says.
 class FakeBackend final : public Backend {
  public:
+  absl::StatusOr<std::vector<BackendNode>> Inventory() override {
+    return std::vector<BackendNode>{};
+  }
   absl::Status Launch(const LaunchRequest& r) override {
     std::unique_lock lock(mu_);
     launching_ = true;

@@ -78,32 +78,37 @@ NodeCapacity DiscoverNode(const ServerConfig& config) {
   return node;
 }
 
-// The Slurm node dlab schedules attempts onto: the largest of the configured partition (dlab
-// admits and orders the jobs; Slurm places them). Unavailable when Slurm lists no node.
-absl::StatusOr<NodeCapacity> SlurmNodeCapacity(const ServerConfig& config) {
-  auto nodes = ListSlurmNodes(config.slurm);
+BackendNode ToBackendNode(const NodeCapacity& n, std::string name) {
+  BackendNode node{
+      .name = std::move(name), .cpu_millis = n.cpu_millis, .memory_bytes = n.memory_bytes};
+  for (const GpuSlot& g : n.gpus) node.gpus.push_back({g.index, g.type, g.model});
+  return node;
+}
+
+// The node dlab's scheduler places attempts on: the backend's largest (dlab admits and orders
+// the jobs; on Slurm, Slurm places them). Unavailable when the backend lists no node.
+absl::StatusOr<NodeCapacity> SchedulingNode(Backend& backend) {
+  auto nodes = backend.Inventory();
   if (!nodes.ok()) return nodes.status();
-  if (nodes->empty()) {
-    return absl::UnavailableError(absl::StrCat(
-        "slurm: no node in ",
-        config.slurm.partition.empty() ? "any partition" : "partition " + config.slurm.partition));
-  }
-  const SlurmNode* best = &nodes->front();
-  for (const SlurmNode& n : *nodes) {
-    if (std::tie(n.gpus, n.cpus, n.memory_mb) > std::tie(best->gpus, best->cpus, best->memory_mb))
-      best = &n;
+  if (nodes->empty()) return absl::UnavailableError("the backend has no node to run attempts on");
+  const BackendNode* best = &nodes->front();
+  auto size = [](const BackendNode& n) {
+    return std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes);
+  };
+  for (const BackendNode& n : *nodes) {
+    if (size(n) > size(*best)) best = &n;
   }
   if (nodes->size() > 1) {
     spdlog::warn(
-        "slurm: {} nodes; dlab admits attempts as if the cluster were its largest node "
-        "({}) until multi-node scheduling lands",
+        "{} nodes; dlab admits attempts as if the cluster were its largest node ({}) until "
+        "multi-node scheduling lands",
         nodes->size(), best->name);
   }
-  NodeCapacity node{.cpu_millis = static_cast<int64_t>(best->cpus) * 1000,
-                    .memory_bytes = best->memory_mb << 20};
-  for (int i = 0; i < best->gpus; ++i) node.gpus.push_back({i, best->gpu_type, best->gpu_type});
-  spdlog::info("slurm node {}: {} CPUs, {} MiB, {} GPUs{}", best->name, best->cpus, best->memory_mb,
-               best->gpus, best->gpu_type.empty() ? "" : absl::StrCat(" of type ", best->gpu_type));
+  NodeCapacity node{.cpu_millis = best->cpu_millis, .memory_bytes = best->memory_bytes};
+  for (const BackendNode::Gpu& g : best->gpus) node.gpus.push_back({g.index, g.type, g.model});
+  spdlog::info("scheduling onto node {}: {} CPUs, {} memory, {} GPUs", best->name,
+               FormatCpuMillis(node.cpu_millis), FormatMemoryBytes(node.memory_bytes),
+               node.gpus.size());
   return node;
 }
 
@@ -218,28 +223,24 @@ absl::Status RunServer(const ServerConfig& config) {
     spdlog::warn("auth: none: requests without credentials act as '{}' (insecure)", admin->name);
   }
   SnapshotStore snapshots(absl::StrCat(data_dir, "/snapshots"));
-  absl::StatusOr<std::unique_ptr<Backend>> backend;
-  NodeCapacity node;
-  if (config.backend == "slurm") {
-    backend = NewSlurmBackend({.shim_path = ShimPath(config),
-                               .data_dir = data_dir,
-                               .slurm = config.slurm,
-                               .poll_interval = config.slurm_poll_interval});
-    if (!backend.ok()) return backend.status();
-    auto slurm_node = SlurmNodeCapacity(config);
-    if (!slurm_node.ok()) return slurm_node.status();
-    node = *slurm_node;
-  } else {
-    backend = NewLocalBackend({.shim_path = ShimPath(config), .data_dir = data_dir});
-    if (!backend.ok()) return backend.status();
-    node = DiscoverNode(config);
-  }
+  absl::StatusOr<std::unique_ptr<Backend>> backend =
+      config.backend == "slurm"
+          ? NewSlurmBackend({.shim_path = ShimPath(config),
+                             .data_dir = data_dir,
+                             .slurm = config.slurm,
+                             .poll_interval = config.slurm_poll_interval})
+          : NewLocalBackend({.shim_path = ShimPath(config),
+                             .data_dir = data_dir,
+                             .node = ToBackendNode(DiscoverNode(config), "localhost")});
+  if (!backend.ok()) return backend.status();
+  absl::StatusOr<NodeCapacity> node = SchedulingNode(**backend);
+  if (!node.ok()) return node.status();
 
   Metrics metrics;
   MetricsStore* metrics_store = training->get();
   JobController controller(
       {.data_dir = data_dir,
-       .node = node,
+       .node = *node,
        .scheduler = config.scheduler,
        .kill_grace = config.kill_grace,
        .first_port = config.first_port,

@@ -311,3 +311,23 @@ def test_slurm_a_node_failure_is_recorded_with_slurms_reason_and_restarted(tmp_p
     assert first["failure"] == "infrastructure", first
     assert "NODE_FAIL" in first["reason"], first["reason"]
     dlabd.wait_state(job_id, "RUNNING", timeout=60)
+
+
+@slurm_only
+def test_slurm_an_attempt_whose_job_id_was_never_written_is_found_by_its_name(tmp_path, dlabd,
+                                                                              cli):
+    # As if dlabd had died between sbatch and writing the id down: the restarted dlabd finds the
+    # batch job by its name and follows it, instead of starting the attempt a second time.
+    gate = tmp_path / "go"
+    spec = shell_job(tmp_path, "orphan", f"while [ ! -e {gate} ]; do sleep 0.1; done; echo through")
+    job_id = cli.json("run", spec)["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    slurm_id = slurm_job_id(dlabd, job_id)
+    dlabd.kill9()
+    id_file = attempt_dir(dlabd, job_id) / "slurm_job_id"
+    id_file.unlink()
+    dlabd.start()
+    gate.touch()
+    job = dlabd.wait_state(job_id, "SUCCEEDED", timeout=60)
+    assert len(job["attempt_list"]) == 1
+    assert int(id_file.read_text()) == slurm_id

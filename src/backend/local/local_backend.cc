@@ -169,6 +169,10 @@ class LocalBackend final : public Backend {
   LocalBackend(const LocalBackend&) = delete;
   LocalBackend& operator=(const LocalBackend&) = delete;
 
+  absl::StatusOr<std::vector<BackendNode>> Inventory() override {
+    return std::vector<BackendNode>{options_.node};
+  }
+
   absl::Status Launch(const LaunchRequest& request) override {
     const std::string& dir = request.attempt_dir;
     if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");

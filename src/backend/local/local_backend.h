@@ -14,6 +14,7 @@ namespace dlab {
 struct LocalBackendOptions {
   std::string shim_path;  // the dlab-shim executable
   std::string data_dir;   // dlabd's data directory; created if missing; names the notify socket
+  BackendNode node;       // this machine, as Inventory reports it (see node_resources.h)
 };
 
 // InvalidArgument when shim_path is not executable; Internal when data_dir cannot be created or

@@ -47,8 +47,8 @@ absl::Status CommandFailed(const std::vector<std::string>& argv, const CommandRe
 
 class SlurmBackend final : public Backend {
  public:
-  explicit SlurmBackend(SlurmBackendOptions options)
-      : options_(std::move(options)), thread_([this] { Loop(); }) {}
+  SlurmBackend(SlurmBackendOptions options, std::string tag)
+      : options_(std::move(options)), tag_(std::move(tag)), thread_([this] { Loop(); }) {}
 
   ~SlurmBackend() override {
     {
@@ -92,8 +92,8 @@ class SlurmBackend final : public Backend {
       unlink(launch_file.c_str());
       return absl::InternalError(s.message());
     }
-    std::vector<std::string> argv =
-        SbatchCommand(request, options_.slurm, request.gpu_type, script);
+    std::vector<std::string> argv = SbatchCommand(
+        request, options_.slurm, SlurmJobName(tag_, request.job_id, request.attempt), script);
     absl::StatusOr<int64_t> id = Submit(argv);
     if (!id.ok()) {
       unlink(launch_file.c_str());
@@ -110,8 +110,26 @@ class SlurmBackend final : public Backend {
     return absl::OkStatus();
   }
 
+  absl::StatusOr<std::vector<BackendNode>> Inventory() override {
+    absl::StatusOr<std::vector<SlurmNode>> nodes = ListSlurmNodes(options_.slurm);
+    if (!nodes.ok()) return nodes.status();
+    std::vector<BackendNode> out;
+    for (const SlurmNode& n : *nodes) {
+      BackendNode node{.name = n.name,
+                       .cpu_millis = int64_t{n.cpus} * 1000,
+                       .memory_bytes = n.memory_mb << 20,
+                       .cpu_millis_used = int64_t{n.cpus_alloc} * 1000,
+                       .memory_bytes_used = n.alloc_mem_mb << 20,
+                       .state = n.state};
+      for (int i = 0; i < n.gpus; ++i) node.gpus.push_back({i, n.gpu_type, n.gpu_type});
+      out.push_back(std::move(node));
+    }
+    return out;
+  }
+
   absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) override {
     std::optional<int64_t> id = ReadJobId(attempt_dir);
+    if (!id) id = FindByName(attempt_dir);
     std::string state;
     bool known = false;
     auto alive = [&] {
@@ -165,6 +183,7 @@ class SlurmBackend final : public Backend {
     if (FileExists(AttemptFile(attempt_dir, kExitFile))) return absl::OkStatus();
     (void)WriteFileAtomically(AttemptFile(attempt_dir, kCancelFile), "", {.sync = false});
     std::optional<int64_t> id = ReadJobId(attempt_dir);
+    if (!id) id = FindByName(attempt_dir);
     if (!id) return absl::OkStatus();
     absl::StatusOr<std::string> state = JobState(*id);
     if (!state.ok()) return state.status();
@@ -200,6 +219,23 @@ class SlurmBackend final : public Backend {
 
   absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv) {
     return RunCommand(argv, {.timeout = options_.command_timeout});
+  }
+
+  // The job of an attempt whose id was never written (dlabd died right after sbatch), found by
+  // its name; written down when found.
+  std::optional<int64_t> FindByName(const std::string& attempt_dir) {
+    absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(attempt_dir, kLaunchFile));
+    if (!spec.ok()) return std::nullopt;
+    std::vector<std::string> argv = {
+        SlurmProgram(options_.slurm, "squeue"), "--noheader", "--states=all", "--format=%i %T",
+        absl::StrCat("--name=", SlurmJobName(tag_, spec->job_id, spec->attempt))};
+    absl::StatusOr<CommandResult> r = Run(argv);
+    if (!r.ok() || r->exit_code != 0) return std::nullopt;
+    auto states = ParseSqueueStates(r->out);
+    if (states.empty()) return std::nullopt;
+    int64_t id = states.front().first;
+    (void)WriteFileAtomically(AttemptFile(attempt_dir, kJobIdFile), absl::StrCat(id, "\n"));
+    return id;
   }
 
   absl::StatusOr<int64_t> Submit(const std::vector<std::string>& argv) {
@@ -293,6 +329,7 @@ class SlurmBackend final : public Backend {
   }
 
   const SlurmBackendOptions options_;
+  const std::string tag_;  // in every job name: this dlabd's jobs (see SlurmJobName)
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
@@ -335,7 +372,10 @@ absl::StatusOr<std::unique_ptr<Backend>> NewSlurmBackend(SlurmBackendOptions opt
                                                CommandText(ping),
                                                "): ", absl::StripAsciiWhitespace(r->out + r->err)));
   }
-  return std::make_unique<SlurmBackend>(std::move(options));
+  std::error_code ec;
+  std::filesystem::path data_dir = std::filesystem::weakly_canonical(options.data_dir, ec);
+  std::string tag = NotifySocketName(data_dir.string()).substr(5, 8);  // after "dlab-"
+  return std::make_unique<SlurmBackend>(std::move(options), std::move(tag));
 }
 
 }  // namespace dlab

@@ -72,6 +72,8 @@ absl::StatusOr<std::vector<SlurmNode>> ParseSlurmNodes(absl::string_view text) {
           absl::StrCat("scontrol: node line without CPUTot or RealMemory: ", line));
     }
     if (f.contains("Gres") && f["Gres"] != "(null)") ParseGres(f["Gres"], node);
+    (void)absl::SimpleAtoi(f["CPUAlloc"], &node.cpus_alloc);
+    (void)absl::SimpleAtoi(f["AllocMem"], &node.alloc_mem_mb);
     for (absl::string_view p : absl::StrSplit(f["Partitions"], ',', absl::SkipEmpty())) {
       node.partitions.emplace_back(p);
     }
@@ -95,9 +97,14 @@ std::string SlurmBatchScript(const std::string& shim_path, const std::string& at
       ShellQuoted(shim_path), " --attempt-dir ", ShellQuoted(attempt_dir), "\n");
 }
 
+std::string SlurmJobName(absl::string_view tag, int64_t job_id, int attempt) {
+  return absl::StrCat("dlab-", tag, "-", job_id, "-", attempt);
+}
+
 std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
-                                       const std::string& gpu_type,
+                                       const std::string& job_name,
                                        const std::string& script_path) {
+  const std::string& gpu_type = request.gpu_type;
   int64_t cpu_millis = 0, memory_bytes = 0;
   size_t gpus = 0;
   for (const TaskLaunch& t : request.tasks) {
@@ -108,7 +115,7 @@ std::vector<std::string> SbatchCommand(const LaunchRequest& request, const Slurm
   std::vector<std::string> argv = {
       SlurmProgram(options, "sbatch"),
       "--parsable",
-      absl::StrCat("--job-name=dlab-", request.job_id, "-", request.attempt),
+      absl::StrCat("--job-name=", job_name),
       absl::StrCat("--output=", request.attempt_dir, "/shim.log"),
       absl::StrCat("--chdir=", request.attempt_dir),
       "--nodes=1",

@@ -24,11 +24,13 @@ struct SlurmOptions {
 // One node as `scontrol show node --oneliner` describes it.
 struct SlurmNode {
   std::string name;
-  int cpus = 0;           // CPUTot
-  int64_t memory_mb = 0;  // RealMemory
-  int gpus = 0;           // from Gres=gpu[:TYPE]:N[(S:...)], summed over types
-  std::string gpu_type;   // the type of its GPUs ("" when untyped or several types)
-  std::string state;      // IDLE, MIXED, ALLOCATED, DOWN+NOT_RESPONDING, DRAIN, ...
+  int cpus = 0;              // CPUTot
+  int64_t memory_mb = 0;     // RealMemory
+  int gpus = 0;              // from Gres=gpu[:TYPE]:N[(S:...)], summed over types
+  std::string gpu_type;      // the type of its GPUs ("" when untyped or several types)
+  int cpus_alloc = 0;        // CPUAlloc
+  int64_t alloc_mem_mb = 0;  // AllocMem
+  std::string state;         // IDLE, MIXED, ALLOCATED, DOWN+NOT_RESPONDING, DRAIN, ...
   std::vector<std::string> partitions;
 };
 
@@ -44,11 +46,16 @@ std::string SlurmProgram(const SlurmOptions& options, absl::string_view name);
 // Slurm granted (CUDA_VISIBLE_DEVICES) so that each task gets its share of them.
 std::string SlurmBatchScript(const std::string& shim_path, const std::string& attempt_dir);
 
+// The Slurm job name of an attempt: "dlab-TAG-JOB-ATTEMPT", TAG telling this dlabd's jobs from
+// another's on the same cluster (a hash of its data directory).
+std::string SlurmJobName(absl::string_view tag, int64_t job_id, int attempt);
+
 // sbatch's command line for the attempt: one node, one task (the shim), the CPUs, memory and
-// GPUs of all the attempt's tasks, max_runtime plus kill_grace (whole minutes) as --time, no
-// requeue by Slurm (dlab restarts attempts itself), output to attempt_dir/shim.log.
+// GPUs of all the attempt's tasks (typed when request.gpu_type is set), max_runtime plus kill_grace
+// (whole minutes) as --time, no requeue by Slurm (dlab restarts attempts itself), output to
+// attempt_dir/shim.log.
 std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
-                                       const std::string& gpu_type, const std::string& script_path);
+                                       const std::string& job_name, const std::string& script_path);
 
 // The job id in `sbatch --parsable` output ("123" or "123;cluster"). InvalidArgument otherwise.
 absl::StatusOr<int64_t> ParseSbatchJobId(absl::string_view out);

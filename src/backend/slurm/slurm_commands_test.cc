@@ -15,7 +15,7 @@ TEST(ParseSlurmNodes, ReadsCpusMemoryGpusAndPartitions) {
   auto nodes = ParseSlurmNodes(
       "NodeName=gpu01 Arch=x86_64 CoresPerSocket=1 CPUAlloc=2 CPUTot=16 CPULoad=0.10 "
       "AvailableFeatures=(null) ActiveFeatures=(null) Gres=gpu:a100:4(S:0) NodeAddr=gpu01 "
-      "RealMemory=32768 AllocMem=0 State=MIXED Partitions=debug,long Reason=none\n"
+      "RealMemory=32768 AllocMem=1024 State=MIXED Partitions=debug,long Reason=none\n"
       "NodeName=cpu01 CPUTot=8 RealMemory=8000 Gres=(null) State=IDLE Partitions=debug\n"
       "NodeName=mixed CPUTot=8 RealMemory=8000 Gres=gpu:v100:2,gpu:t4:1 "
       "State=DOWN+NOT_RESPONDING\n");
@@ -28,6 +28,8 @@ TEST(ParseSlurmNodes, ReadsCpusMemoryGpusAndPartitions) {
   EXPECT_EQ(gpu.gpus, 4);
   EXPECT_EQ(gpu.gpu_type, "a100");
   EXPECT_EQ(gpu.state, "MIXED");
+  EXPECT_EQ(gpu.cpus_alloc, 2);
+  EXPECT_EQ(gpu.alloc_mem_mb, 1024);
   EXPECT_THAT(gpu.partitions, ElementsAre("debug", "long"));
   EXPECT_EQ((*nodes)[1].gpus, 0);
   EXPECT_EQ((*nodes)[2].gpus, 3);
@@ -54,9 +56,10 @@ TEST(SbatchCommand, AsksForTheWholeGangOnOneNode) {
   LaunchRequest r = TwoTasks();
   r.max_runtime = absl::Minutes(10);
   r.kill_grace = absl::Seconds(30);
-  auto argv = SbatchCommand(r, {.partition = "gpu", .account = "ml", .qos = "high"}, "a100",
-                            "/data/jobs/7/attempt-2/slurm.sbatch");
-  EXPECT_THAT(argv, ElementsAre("sbatch", "--parsable", "--job-name=dlab-7-2",
+  r.gpu_type = "a100";
+  auto argv = SbatchCommand(r, {.partition = "gpu", .account = "ml", .qos = "high"},
+                            SlurmJobName("0123abcd", 7, 2), "/data/jobs/7/attempt-2/slurm.sbatch");
+  EXPECT_THAT(argv, ElementsAre("sbatch", "--parsable", "--job-name=dlab-0123abcd-7-2",
                                 "--output=/data/jobs/7/attempt-2/shim.log",
                                 "--chdir=/data/jobs/7/attempt-2", "--nodes=1", "--ntasks=1",
                                 "--cpus-per-task=2", "--no-requeue", "--mem=1536",
@@ -67,14 +70,14 @@ TEST(SbatchCommand, AsksForTheWholeGangOnOneNode) {
 TEST(SbatchCommand, LeavesOutWhatIsNotAskedFor) {
   LaunchRequest r{.job_id = 1, .attempt = 1, .attempt_dir = "/d"};
   r.tasks.push_back({.rank = 0, .argv = {"true"}});
-  auto argv = SbatchCommand(r, {.bin_dir = "/opt/slurm/bin/"}, "", "/d/slurm.sbatch");
+  auto argv = SbatchCommand(r, {.bin_dir = "/opt/slurm/bin/"}, "dlab-x-1-1", "/d/slurm.sbatch");
   EXPECT_EQ(argv[0], "/opt/slurm/bin/sbatch");
   EXPECT_THAT(argv, Contains("--cpus-per-task=1"));
   for (const char* absent : {"--mem=", "--gres=", "--time=", "--partition=", "--account="}) {
     for (const std::string& a : argv) EXPECT_THAT(a, Not(HasSubstr(absent)));
   }
   LaunchRequest untyped = TwoTasks();
-  EXPECT_THAT(SbatchCommand(untyped, {}, "", "/s"), Contains("--gres=gpu:2"));
+  EXPECT_THAT(SbatchCommand(untyped, {}, "dlab-x-7-2", "/s"), Contains("--gres=gpu:2"));
 }
 
 TEST(SlurmBatchScript, ExecsTheShimWithQuotedPaths) {
