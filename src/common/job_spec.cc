@@ -4,6 +4,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -168,22 +169,28 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
   }
   if (v.contains("gpu_type") && !v["gpu_type"].is_null()) {
     const json& t = v["gpu_type"];
-    if (t.is_array()) {  // acceptable types, any of them
-      std::vector<std::string> types;
+    // Acceptable types, any of them: a list, or names separated by commas in a string.
+    std::vector<std::string> types;
+    if (t.is_array()) {
       for (const json& one : t) {
-        if (!one.is_string() || one.get<std::string>().empty() ||
-            one.get<std::string>().find(',') != std::string::npos) {
+        if (!one.is_string() || one.get<std::string>().find(',') != std::string::npos) {
           return status("gpu_type", "must be a type name or a list of type names");
         }
         types.push_back(one.get<std::string>());
       }
-      r->gpu_type = absl::StrJoin(types, ",");
     } else if (!t.is_string()) {
       return status("gpu_type",
                     absl::StrCat("must be a string or a list of strings, got ", TypeName(t)));
     } else {
-      r->gpu_type = t.get<std::string>();
+      types = absl::StrSplit(t.get<std::string>(), ',');
     }
+    for (std::string& type : types) {
+      absl::StripAsciiWhitespace(&type);
+      if (type.empty() && (types.size() > 1 || t.is_array())) {
+        return status("gpu_type", "has an empty type name (e.g. [H100, A100] or \"H100,A100\")");
+      }
+    }
+    r->gpu_type = absl::StrJoin(types, ",");
     if (!r->gpu_type.empty() && r->gpus == 0) {
       return status("gpu_type", absl::StrCat("is set but ", prefix, "gpus is 0"));
     }

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "common/yaml_json.h"
 #include "nlohmann/json.hpp"
 
@@ -114,6 +115,28 @@ TEST(JobSpecTest, NormalizedJsonRoundTrips) {
   auto again = ParseJobSpec(j);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(JobSpecToJson(*again), j);
+}
+
+TEST(JobSpecTest, GpuTypeListsAsAListOrACommaSeparatedString) {
+  for (const char* form : {"[H100, A100]", "'H100,A100'", "' H100 , A100 '"}) {
+    auto spec = FromYaml(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ",
+                                      form, "}\n"));
+    ASSERT_TRUE(spec.ok()) << form << ": " << spec.status();
+    EXPECT_EQ(spec->resources.gpu_type, "H100,A100") << form;
+    json j = JobSpecToJson(*spec);
+    EXPECT_EQ(j["resources"]["gpu_type"], json::array({"H100", "A100"})) << form;
+    auto again = ParseJobSpec(j);  // what the fuzzer checks: the normalized spec parses again
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(JobSpecToJson(*again), j);
+  }
+  // Found by the job-spec fuzzer: empty names between commas used to be accepted in a string
+  // but refused in the list the spec normalizes to.
+  for (const char* bad : {"'A1,,ue'", "'A100,'", "[H100, '']"}) {
+    EXPECT_EQ(ErrorOf(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ", bad,
+                                   "}\n")),
+              "resources.gpu_type: has an empty type name (e.g. [H100, A100] or \"H100,A100\")")
+        << bad;
+  }
 }
 
 TEST(JobSpecTest, TasksAsACount) {
