@@ -22,7 +22,9 @@ a time, as Slurm does on the 16-CPU node. Every job must end SUCCEEDED (COMPLETE
 other ending is printed with its reason and the script exits non-zero. Prints a markdown table
 (per-round and median seconds, jobs/s, ratio to sbatch direct) and dlab's overhead on Slurm
 against the target of 10%; with --write-docs it also replaces (or adds) the section
-"## 11. dlab on Slurm against sbatch (issue 6)" of docs/benchmarks.md.
+"## 11. dlab on Slurm against sbatch (issue 6)" of docs/benchmarks.md. A node that Slurm drains
+(a batch job slurmd could not start) ends the run at once with slurmd's last errors; Slurm runs
+with cgroup v1 where usable, as in the tests (--slurm-cgroup none: without cgroups).
 Needs root (slurmd runs the jobs as their owners) and Slurm installed
 (scripts/slurm-cluster.sh install, or scripts/install-deps.sh). Standard library only.
 """
@@ -137,6 +139,39 @@ def squeue_states(ids):
     return states
 
 
+class NodeWatch:
+    """Fails fast when Slurm's node is drained or down (a batch job slurmd could not start
+    drains it, and the jobs would wait until --timeout): asks sinfo every few seconds."""
+
+    def __init__(self, cluster, every=3.0):
+        self.cluster = cluster
+        self.every = every
+        self.last = time.monotonic()
+
+    def check(self):
+        if time.monotonic() - self.last < self.every:
+            return
+        self.last = time.monotonic()
+        r = run(["sinfo", "--noheader", "--Node", "--format=%N|%T|%E"])
+        for line in r.stdout.splitlines():
+            name, state, reason = (line.split("|", 2) + ["", ""])[:3]
+            if state.startswith(("drain", "down", "fail")):
+                raise BenchError("Slurm's node %s is %s (%s); the last errors of slurmd:\n%s%s"
+                                 % (name, state, reason.strip(), self.slurmd_errors(),
+                                    "\n(slurmd could not start a batch job. With many short "
+                                    "jobs, task/cgroup on cgroup v1 has failed to set up a "
+                                    "job's cgroup here now and then; --slurm-cgroup none runs "
+                                    "without cgroups.)" if "complete failure" in reason else ""))
+
+    def slurmd_errors(self):
+        try:
+            with open(os.path.join(self.cluster, "log", "slurmd.log")) as f:
+                errors = [line.rstrip() for line in f if "error" in line]
+        except OSError:
+            return "  (no slurmd.log)"
+        return "\n".join("  " + line for line in errors[-3:]) or "  (none)"
+
+
 def wait_slurm_idle(timeout=120):
     """Waits until Slurm has no job pending, running or completing (the previous variant's batch
     jobs may still be completing when dlab has already recorded their ends)."""
@@ -151,7 +186,7 @@ def wait_slurm_idle(timeout=120):
         time.sleep(0.2)
 
 
-def sbatch_direct(a, work):
+def sbatch_direct(a, work, watch):
     chdir = os.path.join(work, "sbatch")
     os.makedirs(chdir, exist_ok=True)
     argv = SBATCH + ["--chdir=" + chdir]
@@ -193,22 +228,23 @@ def sbatch_direct(a, work):
         if time.monotonic() > deadline:
             raise BenchError("timeout: %d of %d Slurm jobs not COMPLETED after %d s"
                              % (len(pending), a.jobs, a.timeout))
+        watch.check()
         time.sleep(a.poll)
     return {"seconds": time.monotonic() - t0, "submit_s": submitted, "failed": 0}
 
 
 # --- dlab ---------------------------------------------------------------------------------
 
-def dlab_variant(a, config):
+def dlab_variant(a, config, watch):
     with Dlabd(config) as d:
         try:
-            return dlab_jobs(a, d)
+            return dlab_jobs(a, d, watch)
         except BaseException:
             cancel_active(d)
             raise
 
 
-def dlab_jobs(a, d):
+def dlab_jobs(a, d, watch):
     def worker():
         c = d.conn()
 
@@ -233,6 +269,8 @@ def dlab_jobs(a, d):
             raise BenchError("timeout: jobs still not finished after %d s (e.g. job %s %s: %s)"
                              % (a.timeout, body["jobs"][0]["id"], body["jobs"][0]["state"],
                                 body["jobs"][0].get("reason", "")))
+        if watch:
+            watch.check()
         time.sleep(a.poll)
     seconds = time.monotonic() - t0
     jobs = list_all_jobs(c)
@@ -301,6 +339,8 @@ def command_line(a):
         words.append("--submitters %d" % a.submitters)
     if a.poll_interval != "1s":
         words.append("--poll-interval %s" % a.poll_interval)
+    if a.slurm_cgroup != "auto":
+        words.append("--slurm-cgroup %s" % a.slurm_cgroup)
     words.append("--write-docs")
     return " ".join(words)
 
@@ -374,21 +414,23 @@ def preflight(a):
                      % (b, a.bin_dir))
 
 
-def cluster_up(cluster):
+def cluster_up(cluster, cgroup):
     ports = [p for p in range(31000, 32700, 7) if port_is_free(p)][:2]
     if len(ports) < 2:
         raise BenchError("no two free ports in 31000-32700 for slurmctld and slurmd")
     up = subprocess.run([CLUSTER, "up", cluster, "--cpus", str(CPUS), "--gpus", "0",
                          "--wait-scheduler"], capture_output=True, text=True, timeout=180,
                         env=dict(os.environ, SLURM_CTLD_PORT=str(ports[0]),
-                                 SLURM_D_PORT=str(ports[1])))
+                                 SLURM_D_PORT=str(ports[1]), SLURM_CGROUP=cgroup))
     if up.returncode != 0:
         raise BenchError("slurm-cluster.sh up failed:\n" + up.stderr)
     for line in up.stdout.splitlines():
         if line.startswith("export "):
             key, value = line[len("export "):].split("=", 1)
             os.environ[key] = value  # sbatch, squeue and dlabd find the cluster
-    log(up.stderr.strip().splitlines()[-1] if up.stderr.strip() else "slurm cluster up")
+    last = up.stderr.strip().splitlines()[-1] if up.stderr.strip() else "slurm cluster up"
+    log(last)
+    return "cgroup none" if "cgroup none" in last else "cgroup v1"
 
 
 def cluster_down(cluster):
@@ -399,7 +441,7 @@ def cluster_down(cluster):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--jobs", type=int, default=500, help="jobs per variant and round")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--submitters", type=int, default=1,
@@ -411,6 +453,9 @@ def main():
     ap.add_argument("--timeout", type=float, default=1800, help="per variant, seconds")
     ap.add_argument("--bin-dir", default=os.path.join(REPO, "build", "bin"),
                     help="where dlabd and dlab-shim are (default: build/bin)")
+    ap.add_argument("--slurm-cgroup", choices=["auto", "v1", "none"], default="auto",
+                    help="SLURM_CGROUP for scripts/slurm-cluster.sh (auto: v1 where usable, "
+                         "as in the tests)")
     ap.add_argument("--write-docs", action="store_true",
                     help="replace the section in docs/benchmarks.md")
     a = ap.parse_args()
@@ -431,9 +476,10 @@ def main():
     started = time.monotonic()
     failed = None
     try:
-        cluster_up(cluster)
+        env["cgroup"] = cluster_up(cluster, a.slurm_cgroup)
+        watch = NodeWatch(cluster)
         r = run(["sinfo", "--version"])
-        env["slurm"] = r.stdout.strip() or "Slurm (version unknown)"
+        env["slurm"] = "%s, %s" % (r.stdout.strip() or "Slurm (version unknown)", env["cgroup"])
         log("== %d trivial jobs per variant, %d round(s), %s; dlab poll_interval %s, %s"
             % (a.jobs, a.rounds, env["slurm"], a.poll_interval,
                "sequential submits" if a.submitters <= 1 else "%d submitters" % a.submitters))
@@ -442,15 +488,16 @@ def main():
             for name in order:
                 wait_slurm_idle()
                 if name == "sbatch direct":
-                    res = sbatch_direct(a, work)
+                    res = sbatch_direct(a, work, watch)
                 else:
-                    res = dlab_variant(a, configs[name])
+                    res = dlab_variant(a, configs[name],
+                                       watch if name == "dlab on Slurm" else None)
                 res["jobs"] = a.jobs
                 results[name].append(res)
                 log("round %d  %-14s %7.1f s  %6.1f jobs/s  (submitting took %.1f s, "
                     "%.1f ms each)" % (rnd + 1, name, res["seconds"], a.jobs / res["seconds"],
                                        res["submit_s"], 1000 * res["submit_s"] / a.jobs))
-    except BenchError as e:
+    except (BenchError, RuntimeError, subprocess.SubprocessError) as e:
         failed = str(e)
     finally:
         cluster_down(cluster)
