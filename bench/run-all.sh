@@ -24,4 +24,6 @@ timeout 600 bench/sched/gittins_bound.py
 echo
 timeout 600 build/bin/dlab-sched-bench
 echo
+timeout 1500 bench/slurm_overhead.py
+echo
 (cd python && timeout 600 /usr/bin/python3 bench_report.py)
