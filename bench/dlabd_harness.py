@@ -169,3 +169,23 @@ def wait_all_terminal(d, expected, timeout):
             c.close()
             raise RuntimeError("timeout: %d/%d jobs terminal" % (done, len(jobs)))
         time.sleep(0.5)
+
+
+def write_docs_section(path, section, text):
+    """Replaces the section headed `section` (a "## ..." line) of the markdown file at path with
+    text; a new section goes before "## On a real GPU" when there is one, else at the end."""
+    with open(path) as f:
+        doc = f.read()
+    start = doc.find("\n" + section + "\n")
+    if start < 0:
+        anchor = doc.find("\n## On a real GPU")
+        if anchor < 0:
+            doc = doc.rstrip("\n") + "\n\n" + text
+        else:
+            doc = doc[:anchor + 1] + text + "\n" + doc[anchor + 1:]
+    else:
+        start += 1
+        end = doc.find("\n## ", start + len(section))
+        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
+    with open(path, "w") as f:
+        f.write(doc)

@@ -378,23 +378,6 @@ def section(a, results, env):
         SECTION, intro, variants, notes, table(results).rstrip("\n"), verdict(results))
 
 
-def write_docs(path, text):
-    with open(path) as f:
-        doc = f.read()
-    start = doc.find("\n" + SECTION + "\n")
-    if start < 0:
-        # Before the closing sections when they are there, else at the end.
-        anchor = doc.find("\n## On a real GPU")
-        if anchor < 0:
-            doc = doc.rstrip("\n") + "\n\n" + text
-        else:
-            doc = doc[:anchor + 1] + text + "\n" + doc[anchor + 1:]
-    else:
-        start += 1
-        end = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
-    with open(path, "w") as f:
-        f.write(doc)
 
 
 # --- main ---------------------------------------------------------------------------------
@@ -510,7 +493,8 @@ def main():
     print(text)
     log("(whole run: %.0f s)" % (time.monotonic() - started))
     if a.write_docs:
-        write_docs(os.path.join(REPO, "docs", "benchmarks.md"), text)
+        dlabd_harness.write_docs_section(os.path.join(REPO, "docs", "benchmarks.md"), SECTION,
+                                         text)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,9 @@ import statistics
 import subprocess
 import sys
 
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import dlabd_harness  # noqa: E402  (write_docs_section)
+
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECTION = "## 8. Scheduling policies on real traces (issue 5)"
 POLICIES = ["fifo", "priority", "backfill", "fair-share", "las", "oracle-srtf"]
@@ -193,23 +196,6 @@ def section(body):
            os.cpu_count() or 0, body))
 
 
-def write_docs(path, text):
-    with open(path) as f:
-        doc = f.read()
-    start = doc.find("\n" + SECTION + "\n")
-    if start < 0:
-        # Before the closing sections when they are there, else at the end.
-        anchor = doc.find("\n## On a real GPU")
-        if anchor < 0:
-            doc = doc.rstrip("\n") + "\n\n" + text
-        else:
-            doc = doc[:anchor + 1] + text + "\n" + doc[anchor + 1:]
-    else:
-        start += 1
-        end = doc.find("\n## ", start + len(SECTION))
-        doc = doc[:start] + text + (doc[end:] if end >= 0 else "")
-    with open(path, "w") as f:
-        f.write(doc)
 
 
 def main():
@@ -241,7 +227,8 @@ def main():
     text = section(body)
     print(text)
     if args.write_docs:
-        write_docs(os.path.join(REPO, "docs", "benchmarks.md"), text)
+        dlabd_harness.write_docs_section(os.path.join(REPO, "docs", "benchmarks.md"), SECTION,
+                                         text)
 
 
 if __name__ == "__main__":

@@ -175,21 +175,8 @@ class LocalBackend final : public Backend {
 
   absl::Status Launch(const LaunchRequest& request) override {
     const std::string& dir = request.attempt_dir;
-    if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");
-    for (const TaskLaunch& t : request.tasks) {
-      if (t.argv.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("launch: task ", t.rank, " has an empty argv"));
-      }
-    }
-    if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("launch: attempt_dir ", dir, " is not an absolute directory"));
-    }
+    if (absl::Status s = CheckLaunchRequest(request); !s.ok()) return s;
     std::string launch_file = AttemptFile(dir, kLaunchFile);
-    if (FileExists(launch_file)) {
-      return absl::AlreadyExistsError(absl::StrCat("attempt ", dir, " was already launched"));
-    }
     // The lock is taken before launch.json appears, so that Inspect never sees a launched
     // attempt without a live lock holder unless its supervisor really died.
     int lock_fd = open(AttemptFile(dir, kLockFile).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <filesystem>
+
 #include "absl/strings/str_cat.h"
 
 namespace dlab {
@@ -15,6 +17,25 @@ std::optional<absl::Time> FromMillis(int64_t ms) {
 bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 }  // namespace
+
+absl::Status CheckLaunchRequest(const LaunchRequest& request) {
+  const std::string& dir = request.attempt_dir;
+  if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");
+  for (const TaskLaunch& t : request.tasks) {
+    if (t.argv.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("launch: task ", t.rank, " has an empty argv"));
+    }
+  }
+  if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("launch: attempt_dir ", dir, " is not an absolute directory"));
+  }
+  if (FileExists(AttemptFile(dir, kLaunchFile))) {
+    return absl::AlreadyExistsError(absl::StrCat("attempt ", dir, " was already launched"));
+  }
+  return absl::OkStatus();
+}
 
 LaunchSpec ToLaunchSpec(const LaunchRequest& request, const std::string& notify_socket) {
   std::vector<TaskSpec> tasks;

@@ -11,6 +11,10 @@
 
 namespace dlab {
 
+// InvalidArgument for a request without tasks, a task without argv, or an attempt_dir that is
+// not an existing absolute directory; AlreadyExists when the attempt was already launched.
+absl::Status CheckLaunchRequest(const LaunchRequest& request);
+
 // The shim's launch.json for a request; the shim notifies notify_socket ("": nobody).
 LaunchSpec ToLaunchSpec(const LaunchRequest& request, const std::string& notify_socket);
 

@@ -45,6 +45,14 @@ absl::Status CommandFailed(const std::vector<std::string>& argv, const CommandRe
       absl::StrCat(CommandText(argv), " failed (exit ", r.exit_code, "): ", said));
 }
 
+// The shim recorded an end by a signal that may have come from Slurm: it stopped the tasks on
+// a SIGTERM to itself ("cancelled"), or a task was killed by a signal.
+bool SignalledFromOutside(const AttemptStatus& status) {
+  return status.end_reason == "cancelled" ||
+         (status.end_reason == "exited" &&
+          (status.signal == "SIGTERM" || status.signal == "SIGKILL"));
+}
+
 class SlurmBackend final : public Backend {
  public:
   SlurmBackend(SlurmBackendOptions options, std::string tag)
@@ -61,21 +69,8 @@ class SlurmBackend final : public Backend {
 
   absl::Status Launch(const LaunchRequest& request) override {
     const std::string& dir = request.attempt_dir;
-    if (request.tasks.empty()) return absl::InvalidArgumentError("launch: no task");
-    for (const TaskLaunch& t : request.tasks) {
-      if (t.argv.empty()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("launch: task ", t.rank, " has an empty argv"));
-      }
-    }
-    if (dir.empty() || dir[0] != '/' || !std::filesystem::is_directory(dir)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("launch: attempt_dir ", dir, " is not an absolute directory"));
-    }
+    if (absl::Status s = CheckLaunchRequest(request); !s.ok()) return s;
     std::string launch_file = AttemptFile(dir, kLaunchFile);
-    if (FileExists(launch_file)) {
-      return absl::AlreadyExistsError(absl::StrCat("attempt ", dir, " was already launched"));
-    }
     // Slurm grants the GPUs: a task's GPUs become positions in the list Slurm hands the job.
     LaunchRequest granted = request;
     int next = 0;
@@ -156,20 +151,25 @@ class SlurmBackend final : public Backend {
       } else if (known) {
         status->message = InterpretSlurmState(state).lost;
       }
-    } else if (status->phase == AttemptPhase::kExited && status->end_reason == "cancelled" &&
-               !FileExists(AttemptFile(attempt_dir, kCancelFile))) {
-      // The shim stopped its tasks on a SIGTERM that dlab did not send: Slurm's (a node
-      // failure, the time limit, a preemption) or an operator's scancel. Not the user's cancel.
-      status->end_reason = "lost";
-      std::string why =
-          "the batch job was stopped outside dlab (scancel, a node failure, "
-          "Slurm's time limit or preemption)";
-      if (id) {
-        if (auto s = JobState(*id); s.ok() && !InterpretSlurmState(*s).active) {
-          why = InterpretSlurmState(*s).lost;
-        }
+    } else if (status->phase == AttemptPhase::kExited && SignalledFromOutside(*status) &&
+               !FileExists(AttemptFile(attempt_dir, kCancelFile)) && id) {
+      // A signal dlab did not send: Slurm's (a node failure, the time limit, a preemption), an
+      // operator's scancel, or something else on the node. Slurm's verdict says which: until it
+      // has one, the attempt is reported as still running.
+      absl::StatusOr<std::string> s = JobState(*id);
+      SlurmStateMeaning meaning = InterpretSlurmState(s.ok() ? *s : "RUNNING");
+      if (meaning.active) {
+        status->phase = AttemptPhase::kRunning;
+        Track(attempt_dir, *id);
+        return status;
       }
-      status->message = why;
+      if (meaning.stopped_by_slurm) {
+        status->end_reason = "lost";
+        status->message = meaning.lost;
+      } else if (status->end_reason == "cancelled") {  // not the user's cancel
+        status->end_reason = "lost";
+        status->message = "the batch job was stopped by a SIGTERM from outside dlab";
+      }
     } else if (status->phase != AttemptPhase::kExited && id) {
       Track(attempt_dir, *id);
     }
@@ -313,7 +313,8 @@ class SlurmBackend final : public Backend {
           changed.push_back(it->first);
         }
         // Done once the end is recorded, or Slurm has ended the job (reported lost).
-        if (exited || !InterpretSlurmState(state).active) {
+        // Done once Slurm has ended the job (an end the shim recorded is final only then).
+        if (!InterpretSlurmState(state).active) {
           it = watched_.erase(it);
         } else {
           ++it;

@@ -161,15 +161,17 @@ SlurmStateMeaning InterpretSlurmState(absl::string_view state) {
       s == "RESIZING") {
     return {.active = true};
   }
-  if (s == "NODE_FAIL") return {.lost = "slurm: the node running the attempt failed (NODE_FAIL)"};
-  if (s == "TIMEOUT") return {.lost = "slurm: the job reached its time limit (TIMEOUT)"};
-  if (s == "PREEMPTED") return {.lost = "slurm: the job was preempted by Slurm (PREEMPTED)"};
-  if (s == "OUT_OF_MEMORY") {
-    return {.lost = "slurm: the job exceeded its memory (OUT_OF_MEMORY)"};
+  static const std::map<std::string, std::string>* stopped = new std::map<std::string, std::string>{
+      {"NODE_FAIL", "slurm: the node running the attempt failed (NODE_FAIL)"},
+      {"TIMEOUT", "slurm: the job reached its time limit (TIMEOUT)"},
+      {"PREEMPTED", "slurm: the job was preempted by Slurm (PREEMPTED)"},
+      {"OUT_OF_MEMORY", "slurm: the job exceeded its memory (OUT_OF_MEMORY)"},
+      {"BOOT_FAIL", "slurm: the node failed to boot (BOOT_FAIL)"},
+      {"DEADLINE", "slurm: the job missed its deadline (DEADLINE)"},
+      {"CANCELLED", "slurm: the job was cancelled outside dlab (CANCELLED)"}};
+  if (auto it = stopped->find(s); it != stopped->end()) {
+    return {.stopped_by_slurm = true, .lost = it->second};
   }
-  if (s == "BOOT_FAIL") return {.lost = "slurm: the node failed to boot (BOOT_FAIL)"};
-  if (s == "DEADLINE") return {.lost = "slurm: the job missed its deadline (DEADLINE)"};
-  if (s == "CANCELLED") return {.lost = "slurm: the job was cancelled outside dlab (CANCELLED)"};
   if (s.empty()) return {.lost = "slurm no longer knows the job"};
   return {.lost = absl::StrCat("slurm: the job ended (", s,
                                ") without dlab-shim recording how its tasks ended")};

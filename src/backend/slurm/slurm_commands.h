@@ -65,7 +65,10 @@ absl::StatusOr<int64_t> ParseSbatchJobId(absl::string_view out);
 struct SlurmStateMeaning {
   bool active = false;   // queued or running: the supervisor may still record something
   bool pending = false;  // not started yet
-  std::string lost;      // when not active: why the attempt was lost, for its record
+  // Slurm (or an operator through it) ended the job: NODE_FAIL, TIMEOUT, PREEMPTED,
+  // OUT_OF_MEMORY, BOOT_FAIL, DEADLINE, CANCELLED.
+  bool stopped_by_slurm = false;
+  std::string lost;  // when not active: why the attempt was lost, for its record
 };
 SlurmStateMeaning InterpretSlurmState(absl::string_view state);
 

@@ -110,6 +110,10 @@ TEST(InterpretSlurmState, SaysWhatAnEndWithoutARecordMeans) {
   EXPECT_THAT(InterpretSlurmState("PREEMPTED").lost, HasSubstr("preempted"));
   EXPECT_THAT(InterpretSlurmState("").lost, HasSubstr("no longer knows"));
   EXPECT_THAT(InterpretSlurmState("FAILED").lost, HasSubstr("FAILED"));
+  EXPECT_TRUE(InterpretSlurmState("CANCELLED").stopped_by_slurm);
+  EXPECT_TRUE(InterpretSlurmState("NODE_FAIL").stopped_by_slurm);
+  EXPECT_FALSE(InterpretSlurmState("COMPLETED").stopped_by_slurm);
+  EXPECT_FALSE(InterpretSlurmState("FAILED").stopped_by_slurm);
 }
 
 TEST(ParseSqueueStates, ReadsIdAndStatePerLine) {
