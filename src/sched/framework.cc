@@ -646,9 +646,18 @@ class Impl final : public Scheduler, public ClusterView {
     std::sort(ends.begin(), ends.end(), [](const auto& a, const auto& b) {
       return a.first != b.first ? a.first < b.first : a.second->req.id < b.second->req.id;
     });
+    // A release can only make the job fit if it leaves its node with at least the GPUs of the
+    // job's smallest task (the job did not fit before it): other releases skip the placement.
+    int least_gpus = std::numeric_limits<int>::max();
+    for (const Resources& t : job.req.tasks) least_gpus = std::min(least_gpus, t.gpus);
     Pool future = pool_;  // releases applied to a copy
     for (const auto& [end, j] : ends) {
-      for (const NodeTask& t : j->placed) future.Release(t.node, t.alloc);
+      bool may_fit = least_gpus == 0;
+      for (const NodeTask& t : j->placed) {
+        future.Release(t.node, t.alloc);
+        may_fit = may_fit || future.nodes()[t.node].free_gpus >= least_gpus;
+      }
+      if (!may_fit) continue;
       auto placed = future.Place(job.req.tasks, nullptr);
       if (placed) {
         r.start_s = end;
