@@ -19,6 +19,8 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
 
 }  // namespace
 
+bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {

@@ -10,6 +10,9 @@
 
 namespace dlab {
 
+// Whether anything exists at path (access(F_OK)).
+bool FileExists(const std::string& path);
+
 // NotFound when the file does not exist; Internal on other errors.
 absl::StatusOr<std::string> ReadFile(const std::string& path);
 struct WriteOptions {

@@ -77,6 +77,16 @@ std::unique_ptr<Scheduler> Build(const Case& c) {
   return *std::move(s);
 }
 
+// Two nodes of 4 GPUs: tenant 1 holds node 1 with a job too young to preempt (1) and a GPU of
+// node 0 with a non-preemptible job (2) that ends first by its estimate; tenant 1's job 7 and
+// below-share tenant 2's whole-node job 10 wait.
+std::vector<J> DrainSnapshot() {
+  return {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
+          {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
+          {.id = 7, .tenant = 1, .submit = 960},
+          {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}};
+}
+
 class PolicyTable : public ::testing::TestWithParam<Case> {};
 
 TEST_P(PolicyTable, Decides) {
@@ -187,20 +197,14 @@ INSTANTIATE_TEST_SUITE_P(
         Case{.name = "fair_share_drains_for_below_share_job",
              .policy = "fair-share",
              .nodes = 2,
-             .jobs = {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
-                      {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
-                      {.id = 7, .tenant = 1, .submit = 960},
-                      {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}},
+             .jobs = DrainSnapshot(),
              .now = 1000,
              .start = {}},
         Case{.name = "fair_share_without_drain_starts_what_fits",
              .policy = "fair-share",
              .params = {{"fair_share.drain", "0"}},
              .nodes = 2,
-             .jobs = {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
-                      {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
-                      {.id = 7, .tenant = 1, .submit = 960},
-                      {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}},
+             .jobs = DrainSnapshot(),
              .now = 1000,
              .start = {7}},
         // fair share: tenants take turns by dominant share.
@@ -260,12 +264,7 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.name; });
 
 TEST(Framework, FairShareSaysWhichJobItDrainsFor) {
-  Case c{.policy = "fair-share",
-         .nodes = 2,
-         .jobs = {{.id = 1, .gpus = 4, .tenant = 1, .start = 950},
-                  {.id = 2, .tenant = 1, .start = 500, .preemptible = false},
-                  {.id = 7, .tenant = 1, .submit = 960},
-                  {.id = 10, .gpus = 4, .tenant = 2, .submit = 990}}};
+  Case c{.policy = "fair-share", .nodes = 2, .jobs = DrainSnapshot()};
   auto s = Build(c);
   CycleResult r = s->Schedule(1000, true);
   std::map<int64_t, std::string> why;

@@ -43,8 +43,6 @@ absl::Status ErrnoError(absl::string_view what, int err) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
 }
 
-bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
 // The supervisor of attempt_dir died without recording an exit: SIGKILLs every process that
 // still runs with the attempt's environment (DLAB_CHECKPOINT_DIR names this dlabd's data dir
 // and the job; DLAB_ATTEMPT the attempt), whatever process group it moved to. Immune to pid

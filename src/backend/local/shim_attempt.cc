@@ -1,7 +1,5 @@
 #include "backend/local/shim_attempt.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -13,8 +11,6 @@ std::optional<absl::Time> FromMillis(int64_t ms) {
   if (ms <= 0) return std::nullopt;
   return absl::FromUnixMillis(ms);
 }
-
-bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
 
 }  // namespace
 

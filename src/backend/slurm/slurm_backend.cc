@@ -29,8 +29,6 @@ constexpr absl::string_view kJobIdFile = "slurm_job_id";       // the Slurm job 
 constexpr absl::string_view kScriptFile = "slurm.sbatch";      // the batch script
 constexpr absl::string_view kCancelFile = "cancel_requested";  // dlab asked to cancel it
 
-bool FileExists(const std::string& path) { return access(path.c_str(), F_OK) == 0; }
-
 std::optional<int64_t> ReadJobId(const std::string& attempt_dir) {
   absl::StatusOr<std::string> text = ReadFile(AttemptFile(attempt_dir, kJobIdFile));
   int64_t id = 0;
