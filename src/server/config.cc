@@ -25,6 +25,15 @@ absl::StatusOr<std::string> Text(const json& v, const std::string& field) {
   return Field(field, "must be a string");
 }
 
+// A duration field ("30s", "5m"), its errors naming the field.
+absl::StatusOr<absl::Duration> DurationField(const json& v, const std::string& field) {
+  auto t = Text(v, field);
+  if (!t.ok()) return t.status();
+  auto d = ParseDuration(*t);
+  if (!d.ok()) return Field(field, d.status().message());
+  return *d;
+}
+
 absl::Status Known(const json& obj, const std::string& prefix,
                    std::initializer_list<const char*> keys) {
   for (const auto& [key, value] : obj.items()) {
@@ -112,10 +121,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     (std::string(key) == "data_dir" ? c.data_dir : c.shim_path) = *t;
   }
   if (root.contains("kill_grace")) {
-    auto t = Text(root["kill_grace"], "kill_grace");
-    if (!t.ok()) return t.status();
-    auto d = ParseDuration(*t);
-    if (!d.ok()) return Field("kill_grace", d.status().message());
+    auto d = DurationField(root["kill_grace"], "kill_grace");
+    if (!d.ok()) return d.status();
     c.kill_grace = *d;
   }
   if (root.contains("ports")) {
@@ -217,10 +224,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
         *target = *v;
       }
       if (b.contains("poll_interval")) {
-        auto v = Text(b["poll_interval"], "backend.poll_interval");
-        if (!v.ok()) return v.status();
-        auto d = ParseDuration(*v);
-        if (!d.ok()) return Field("backend.poll_interval", d.status().message());
+        auto d = DurationField(b["poll_interval"], "backend.poll_interval");
+        if (!d.ok()) return d.status();
         if (*d < absl::Milliseconds(100)) return Field("backend.poll_interval", "must be >= 100ms");
         c.slurm_poll_interval = *d;
       }
@@ -241,10 +246,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     c.auth = *t;
   }
   if (root.contains("session_lifetime")) {
-    auto t = Text(root["session_lifetime"], "session_lifetime");
-    if (!t.ok()) return t.status();
-    auto d = ParseDuration(*t);
-    if (!d.ok()) return Field("session_lifetime", d.status().message());
+    auto d = DurationField(root["session_lifetime"], "session_lifetime");
+    if (!d.ok()) return d.status();
     if (*d < absl::Minutes(1)) return Field("session_lifetime", "must be at least 1m");
     c.session_lifetime = *d;
   }
