@@ -74,7 +74,8 @@ absl::Status Authenticate(const MetricsApiContext& ctx, const HttpRequest& req) 
   if (absl::StartsWith(value, "DLAB-HMAC-SHA256") && ctx.authorize_user) {
     if (auto s = ctx.authorize_user(req, *id); !s.ok()) return s;
     return absl::PermissionDeniedError(
-        "metrics and checkpoints are written by the job itself, with its token (DLAB_TOKEN)");
+        "metrics and checkpoints are written (and the code snapshot read) by the job itself, with "
+        "its token (DLAB_TOKEN)");
   }
   if (!header) {
     return absl::UnauthenticatedError(
@@ -359,6 +360,17 @@ HttpResponse ListCheckpoints(const MetricsApiContext& ctx, const HttpRequest& re
   return JsonResponse(200, {{"checkpoints", std::move(out)}});
 }
 
+// The code snapshot, for the job's own token: what a pod's init container unpacks.
+HttpResponse GetCode(const MetricsApiContext& ctx, const HttpRequest& req) {
+  if (auto s = Authenticate(ctx, req); !s.ok()) return Error(s);
+  auto id = LiveJob(ctx, req);
+  if (!id.ok()) return Error(id.status());
+  if (!ctx.job_code) return Error(absl::NotFoundError("code snapshots are not served here"));
+  auto code = ctx.job_code(*id);
+  if (!code.ok()) return Error(code.status());
+  return HttpResponse{.status = 200, .content_type = "application/gzip", .body = *std::move(code)};
+}
+
 }  // namespace
 
 void RegisterMetricsRoutes(const MetricsApiContext& ctx, Router* router) {
@@ -371,6 +383,8 @@ void RegisterMetricsRoutes(const MetricsApiContext& ctx, Router* router) {
               [ctx](const HttpRequest& r) { return PostCheckpoint(ctx, r); });
   router->Add("GET", "/api/v1/jobs/{id}/checkpoints",
               [ctx](const HttpRequest& r) { return ListCheckpoints(ctx, r); });
+  router->Add("GET", "/api/v1/jobs/{id}/code",
+              [ctx](const HttpRequest& r) { return GetCode(ctx, r); });
 }
 
 }  // namespace dlab

@@ -1,6 +1,7 @@
 // REST routes for training metrics and checkpoint records (see docs/rest-api.md, "Training
 // metrics and checkpoints"): POST/GET /api/v1/jobs/{id}/metrics and POST/GET
-// /api/v1/jobs/{id}/checkpoints. Writes are authenticated with the job's own token (a job
+// /api/v1/jobs/{id}/checkpoints; and GET /api/v1/jobs/{id}/code, the job's code snapshot for
+// the job itself (Kubernetes pods fetch it with it). Writes are authenticated with the job's own token (a job
 // reports about itself); reads are open like the rest of the job API. Handlers are stateless;
 // everything they use is in MetricsApiContext, whose pointers must outlive the router.
 #pragma once
@@ -26,6 +27,8 @@ struct MetricsApiContext {
   // Unauthenticated, or NotFound as for an unknown job, otherwise. Unset: every read is refused.
   std::function<absl::Status(const HttpRequest& req, int64_t job_id)> authorize_user;
   size_t max_report_bytes = 16 << 20;  // body limit of POST .../metrics
+  // The job's code snapshot (a .tar.gz); NotFound when it has none. Unset: 404 for all.
+  std::function<absl::StatusOr<std::string>(int64_t job_id)> job_code;
 };
 
 void RegisterMetricsRoutes(const MetricsApiContext& context, Router* router);

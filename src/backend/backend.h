@@ -1,6 +1,6 @@
 // Backend: where attempts run. The local backend runs each attempt under a supervisor process
 // (dlab-shim) that outlives dlabd; the Slurm backend runs the same supervisor as a Slurm batch
-// job; a Kubernetes backend is to implement the same interface.
+// job; the Kubernetes backend makes each attempt an Indexed Job with one pod per task.
 // Implementations are thread-safe: Launch, Inspect and Cancel may be called from any thread.
 #pragma once
 
@@ -29,6 +29,8 @@ struct TaskLaunch {
   // Not awaited: once every other task has succeeded it is stopped and the attempt succeeds
   // (a TensorFlow parameter server never exits by itself).
   bool auxiliary = false;
+  std::string role;    // "" for `tasks: N` jobs; else e.g. "ps", "worker"
+  int role_index = 0;  // index within its role (== rank without roles)
 };
 
 // The tasks of an attempt form a gang: they start together, and when one fails the others
@@ -48,6 +50,12 @@ struct LaunchRequest {
   // The type of every GPU the tasks hold, "" when they hold none or GPUs of several types: for
   // backends that ask a cluster manager for GPUs by type (Slurm's gpu:TYPE:N).
   std::string gpu_type;
+  // What the job spec accepts ("H100,A100"; "" any): for backends that place attempts
+  // themselves (Kubernetes' node affinity).
+  std::string acceptable_gpu_types;
+  int64_t tenant_id = 0;
+  std::string snapshot;  // the job's code snapshot id ("" when it has none)
+  std::string image;     // the job spec's image ("" : the backend's default)
 };
 
 enum class AttemptPhase {

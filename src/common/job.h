@@ -71,6 +71,9 @@ struct JobSpec {
   // A higher-priority job (or a fairer share, or less attained service, by the scheduling
   // policy) may stop it and requeue it to resume from its latest checkpoint.
   bool preemptible = true;
+  // The container image the tasks run in on the Kubernetes backend ("" : the backend's
+  // configured default). The local and Slurm backends run on the host and ignore it.
+  std::string image;
 };
 
 // The resources of one task of an attempt, on its node.

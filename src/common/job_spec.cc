@@ -277,7 +277,7 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
   if (auto s = CheckKnownFields(v, "",
                                 {"name", "command", "workdir", "env", "resources", "priority",
                                  "max_runtime", "max_restarts", "labels", "tasks",
-                                 "restart_backoff", "max_infra_restarts", "preemptible"});
+                                 "restart_backoff", "max_infra_restarts", "preemptible", "image"});
       !s.ok()) {
     return s;
   }
@@ -304,6 +304,21 @@ absl::StatusOr<JobSpec> ParseJobSpec(const json& v) {
     if (!IsSafeRelativePath(spec.workdir)) {
       return FieldError("workdir",
                         "must be a relative path inside the code snapshot, without '..'");
+    }
+  }
+
+  if (v.contains("image")) {
+    // An OCI image reference: [registry/]path[:tag][@digest]; checked loosely here, the
+    // cluster's runtime has the last word.
+    static const std::regex kImage("[a-z0-9][A-Za-z0-9._/:@+-]{0,254}");
+    if (!v["image"].is_string()) {
+      return FieldError("image", absl::StrCat("must be a string, got ", TypeName(v["image"])));
+    }
+    spec.image = v["image"].get<std::string>();
+    if (!std::regex_match(spec.image, kImage)) {
+      return FieldError("image",
+                        "must be an image reference like ghcr.io/team/train:1.0 (lower-case "
+                        "first character; letters, digits and . _ / : @ + -)");
     }
   }
 
@@ -413,6 +428,7 @@ json JobSpecToJson(const JobSpec& spec) {
   j["preemptible"] = spec.preemptible;
   j["restart_backoff"] = absl::FormatDuration(spec.restart_backoff);
   j["labels"] = spec.labels;
+  if (!spec.image.empty()) j["image"] = spec.image;
   if (spec.task_groups.empty()) {
     j["tasks"] = 1;
   } else if (spec.task_groups[0].role.empty()) {

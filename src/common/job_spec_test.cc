@@ -117,6 +117,17 @@ TEST(JobSpecTest, NormalizedJsonRoundTrips) {
   EXPECT_EQ(JobSpecToJson(*again), j);
 }
 
+TEST(JobSpecTest, AnImageIsKeptAndCheckedLoosely) {
+  auto spec = FromYaml("name: a\ncommand: x\nimage: ghcr.io/team/train:1.0@sha256:ab12\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->image, "ghcr.io/team/train:1.0@sha256:ab12");
+  EXPECT_EQ(JobSpecToJson(*spec)["image"], "ghcr.io/team/train:1.0@sha256:ab12");
+  EXPECT_FALSE(JobSpecToJson(*FromYaml("name: a\ncommand: x\n")).contains("image"));
+  EXPECT_EQ(ErrorOf("name: a\ncommand: x\nimage: 3\n"), "image: must be a string, got an integer");
+  EXPECT_TRUE(ErrorOf("name: a\ncommand: x\nimage: 'Ubuntu latest'\n")
+                  .starts_with("image: must be an image reference"));
+}
+
 TEST(JobSpecTest, GpuTypeListsAsAListOrACommaSeparatedString) {
   for (const char* form : {"[H100, A100]", "'H100,A100'", "' H100 , A100 '"}) {
     auto spec = FromYaml(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ",

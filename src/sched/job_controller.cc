@@ -564,13 +564,19 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
     }
   }
   if (gpu_types.size() == 1) req.gpu_type = *gpu_types.begin();
+  req.acceptable_gpu_types = job.spec.resources.gpu_type;
+  req.tenant_id = job.tenant_id;
+  req.snapshot = job.snapshot;
+  req.image = job.spec.image;
   for (const TaskInfo& t : tasks) {
     req.tasks.push_back({.rank = t.rank,
                          .argv = t.command,
                          .env = std::move(task_env[t.rank]),
                          .log_path = absl::StrCat(active.dir, "/task-", t.rank, ".log"),
                          .allocation = allocation.tasks[t.rank],
-                         .auxiliary = t.role == "ps"});
+                         .auxiliary = t.role == "ps",
+                         .role = t.role,
+                         .role_index = t.role_index});
   }
   req.env["DLAB_JOB_ID"] = absl::StrCat(job.id);
   req.env["DLAB_ATTEMPT"] = absl::StrCat(active.attempt);

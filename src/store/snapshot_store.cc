@@ -190,10 +190,14 @@ absl::StatusOr<SnapshotInfo> SnapshotStore::Stat(const std::string& id) const {
   return SnapshotInfo{.id = id, .size = static_cast<int64_t>(size)};
 }
 
-absl::Status SnapshotStore::Extract(const std::string& id, const std::string& dest) const {
+absl::StatusOr<std::string> SnapshotStore::Read(const std::string& id) const {
   auto info = Stat(id);
   if (!info.ok()) return info.status();
-  auto data = ReadFile(PathOf(id));
+  return ReadFile(PathOf(id));
+}
+
+absl::Status SnapshotStore::Extract(const std::string& id, const std::string& dest) const {
+  auto data = Read(id);
   if (!data.ok()) return data.status();
   if (auto s = CheckArchive(*data, limits_); !s.ok()) return s;
   ArchivePtr in = OpenReader(*data);

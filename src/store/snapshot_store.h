@@ -38,6 +38,8 @@ class SnapshotStore final {
   absl::StatusOr<SnapshotInfo> Put(absl::string_view tar_gz);
   // NotFound for unknown or malformed ids.
   absl::StatusOr<SnapshotInfo> Stat(const std::string& id) const;
+  // The archive's bytes. NotFound for unknown or malformed ids.
+  absl::StatusOr<std::string> Read(const std::string& id) const;
   // Extracts snapshot id into dest (an existing directory), refusing anything unsafe again.
   absl::Status Extract(const std::string& id, const std::string& dest) const;
 
