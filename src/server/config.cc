@@ -96,6 +96,112 @@ absl::Status ParseListen(const std::string& listen, ServerConfig* config) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// backend: local | slurm | kubernetes | {type: ..., the type's fields}.
+absl::Status ParseBackend(const json& b, ServerConfig* config) {
+  ServerConfig& c = *config;
+  if (b.is_string()) {
+    c.backend = b.get<std::string>();
+  } else if (!b.is_object()) {
+    return Field("backend", "must be local, slurm, kubernetes, or a mapping {type: slurm, ...}");
+  } else {
+    if (!b.contains("type")) return Field("backend.type", "is required (local, slurm or kubernetes)");
+    auto t = Text(b["type"], "backend.type");
+    if (!t.ok()) return t.status();
+    c.backend = *t;
+  }
+  if (c.backend != "local" && c.backend != "slurm" && c.backend != "kubernetes") {
+    return Field("backend", absl::StrCat("'", c.backend, "' is not one of local, slurm, kubernetes"));
+  }
+  if (!b.is_object()) return absl::OkStatus();
+  auto strings = [&](std::initializer_list<std::pair<const char*, std::string*>> fields) {
+    for (auto [key, target] : fields) {
+      if (!b.contains(key)) continue;
+      auto v = Text(b[key], absl::StrCat("backend.", key));
+      if (!v.ok()) return v.status();
+      *target = *v;
+    }
+    return absl::OkStatus();
+  };
+  if (c.backend == "local") {
+    if (b.size() > 1) return Field("backend", "the local backend has no settings besides type");
+    return absl::OkStatus();
+  }
+  if (c.backend == "slurm") {
+    if (auto s = Known(b, "backend.",
+                       {"type", "partition", "account", "qos", "bin_dir", "poll_interval"});
+        !s.ok()) {
+      return s;
+    }
+    if (auto s = strings({{"partition", &c.slurm.partition},
+                          {"account", &c.slurm.account},
+                          {"qos", &c.slurm.qos},
+                          {"bin_dir", &c.slurm.bin_dir}});
+        !s.ok()) {
+      return s;
+    }
+    if (b.contains("poll_interval")) {
+      auto d = DurationField(b["poll_interval"], "backend.poll_interval");
+      if (!d.ok()) return d.status();
+      if (*d < absl::Milliseconds(100)) return Field("backend.poll_interval", "must be >= 100ms");
+      c.slurm_poll_interval = *d;
+    }
+    return absl::OkStatus();
+  }
+  KubeOptions& k = c.kube;
+  if (auto s = Known(b, "backend.",
+                     {"type", "kubeconfig", "context", "namespace", "image", "init_image",
+                      "api_url", "data_claim", "code_mount", "gpu_type_label", "service_account",
+                      "image_pull_secrets", "master_port", "ttl_after_finished"});
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = strings({{"kubeconfig", &k.kubeconfig},
+                        {"context", &k.context},
+                        {"namespace", &k.namespace_},
+                        {"image", &k.image},
+                        {"init_image", &k.init_image},
+                        {"api_url", &k.api_url},
+                        {"data_claim", &k.data_claim},
+                        {"code_mount", &k.code_mount},
+                        {"gpu_type_label", &k.gpu_type_label},
+                        {"service_account", &k.service_account}});
+      !s.ok()) {
+    return s;
+  }
+  if (k.code_mount.empty() || k.code_mount[0] != '/') {
+    return Field("backend.code_mount", "must be an absolute path");
+  }
+  if (!k.api_url.empty() && !k.api_url.starts_with("http://") &&
+      !k.api_url.starts_with("https://")) {
+    return Field("backend.api_url", "must be an http:// or https:// URL pods can reach dlabd at");
+  }
+  if (b.contains("image_pull_secrets")) {
+    const json& v = b["image_pull_secrets"];
+    if (!v.is_array()) return Field("backend.image_pull_secrets", "must be a list of Secret names");
+    for (const json& name : v) {
+      if (!name.is_string()) return Field("backend.image_pull_secrets", "must be a list of Secret names");
+      k.image_pull_secrets.push_back(name.get<std::string>());
+    }
+  }
+  if (b.contains("master_port")) {
+    const json& v = b["master_port"];
+    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 65535) {
+      return Field("backend.master_port", "must be a port number (1-65535)");
+    }
+    k.master_port = v.get<int>();
+  }
+  if (b.contains("ttl_after_finished")) {
+    auto d = DurationField(b["ttl_after_finished"], "backend.ttl_after_finished");
+    if (!d.ok()) return d.status();
+    k.ttl_after_finished_s = absl::ToInt64Seconds(*d);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, ServerConfig c) {
   auto parsed = ParseYamlOrJson(yaml_text);
   if (!parsed.ok()) return parsed.status();
@@ -202,42 +308,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     }
   }
   if (root.contains("backend")) {
-    const json& b = root["backend"];
-    if (b.is_string()) {
-      c.backend = b.get<std::string>();
-    } else if (b.is_object()) {
-      if (auto s = Known(b, "backend.",
-                         {"type", "partition", "account", "qos", "bin_dir", "poll_interval"});
-          !s.ok()) {
-        return s;
-      }
-      if (!b.contains("type")) return Field("backend.type", "is required (local or slurm)");
-      auto t = Text(b["type"], "backend.type");
-      if (!t.ok()) return t.status();
-      c.backend = *t;
-      for (auto [key, target] :
-           {std::pair{"partition", &c.slurm.partition}, std::pair{"account", &c.slurm.account},
-            std::pair{"qos", &c.slurm.qos}, std::pair{"bin_dir", &c.slurm.bin_dir}}) {
-        if (!b.contains(key)) continue;
-        auto v = Text(b[key], absl::StrCat("backend.", key));
-        if (!v.ok()) return v.status();
-        *target = *v;
-      }
-      if (b.contains("poll_interval")) {
-        auto d = DurationField(b["poll_interval"], "backend.poll_interval");
-        if (!d.ok()) return d.status();
-        if (*d < absl::Milliseconds(100)) return Field("backend.poll_interval", "must be >= 100ms");
-        c.slurm_poll_interval = *d;
-      }
-    } else {
-      return Field("backend", "must be local, slurm, or a mapping {type: slurm, partition, ...}");
-    }
-    if (c.backend != "local" && c.backend != "slurm") {
-      return Field("backend", absl::StrCat("'", c.backend, "' is not one of local, slurm"));
-    }
-    if (c.backend == "local" && b.is_object() && b.size() > 1) {
-      return Field("backend", "partition, account, qos, bin_dir and poll_interval are for slurm");
-    }
+    if (auto s = ParseBackend(root["backend"], &c); !s.ok()) return s;
   }
   if (root.contains("auth")) {
     auto t = Text(root["auth"], "auth");

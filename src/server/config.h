@@ -8,6 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "backend/kubernetes/kube_options.h"
 #include "backend/slurm/slurm_commands.h"
 #include "sched/framework.h"
 
@@ -51,12 +52,14 @@ struct ServerConfig {
   absl::Duration session_lifetime = absl::Hours(12);  // password logins (web console)
   // scheduler: {policy: fifo, params: {preemption.min_runtime: 5m}}; see docs/scheduling.md.
   SchedulerConfig scheduler;
-  // Where attempts run: "local" (this machine) or "slurm" (batch jobs on a Slurm cluster;
-  // backend: {type: slurm, partition, account, qos, bin_dir, poll_interval}). See
-  // docs/deploy-slurm.md.
+  // Where attempts run: "local" (this machine), "slurm" (batch jobs on a Slurm cluster;
+  // backend: {type: slurm, partition, account, qos, bin_dir, poll_interval}; see
+  // docs/deploy-slurm.md) or "kubernetes" (an Indexed Job per attempt; backend: {type:
+  // kubernetes, namespace, image, data_claim, ...}; see docs/deploy-kubernetes.md).
   std::string backend = "local";
   SlurmOptions slurm;
   absl::Duration slurm_poll_interval = absl::Seconds(1);
+  KubeOptions kube;
 };
 
 // InvalidArgument naming the field ("node.memory: ...") or the YAML syntax error.

@@ -68,14 +68,36 @@ TEST(ServerConfigTest, Backends) {
   EXPECT_EQ(slurm->slurm.qos, "high");
   EXPECT_EQ(slurm->slurm.bin_dir, "/opt/slurm/bin");
   EXPECT_EQ(slurm->slurm_poll_interval, absl::Milliseconds(500));
-  EXPECT_EQ(ParseServerConfig("backend: kubernetes").status().message(),
-            "backend: 'kubernetes' is not one of local, slurm");
+  auto kube = ParseServerConfig(
+      "backend: {type: kubernetes, kubeconfig: /etc/dlab/kubeconfig, namespace: ml, image: "
+      "ghcr.io/team/train:1, data_claim: dlab-data, api_url: 'http://dlabd.ml:8080', "
+      "image_pull_secrets: [regcred], master_port: 23456, ttl_after_finished: 2h}");
+  ASSERT_TRUE(kube.ok()) << kube.status();
+  EXPECT_EQ(kube->backend, "kubernetes");
+  EXPECT_EQ(kube->kube.kubeconfig, "/etc/dlab/kubeconfig");
+  EXPECT_EQ(kube->kube.namespace_, "ml");
+  EXPECT_EQ(kube->kube.image, "ghcr.io/team/train:1");
+  EXPECT_EQ(kube->kube.data_claim, "dlab-data");
+  EXPECT_EQ(kube->kube.api_url, "http://dlabd.ml:8080");
+  EXPECT_EQ(kube->kube.image_pull_secrets, std::vector<std::string>{"regcred"});
+  EXPECT_EQ(kube->kube.master_port, 23456);
+  EXPECT_EQ(kube->kube.ttl_after_finished_s, 7200);
+  EXPECT_EQ(kube->kube.code_mount, "/dlab/code");  // defaults stay
+  EXPECT_EQ(ParseServerConfig("backend: kubernetes").value().backend, "kubernetes");
+  EXPECT_EQ(ParseServerConfig("backend: nomad").status().message(),
+            "backend: 'nomad' is not one of local, slurm, kubernetes");
   EXPECT_EQ(ParseServerConfig("backend: {partition: gpu}").status().message(),
-            "backend.type: is required (local or slurm)");
+            "backend.type: is required (local, slurm or kubernetes)");
   EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue: gpu}").status().message(),
             "backend.queue: unknown field");
+  EXPECT_EQ(ParseServerConfig("backend: {type: kubernetes, partition: gpu}").status().message(),
+            "backend.partition: unknown field");
   EXPECT_EQ(ParseServerConfig("backend: {type: local, partition: gpu}").status().message(),
-            "backend: partition, account, qos, bin_dir and poll_interval are for slurm");
+            "backend: the local backend has no settings besides type");
+  EXPECT_EQ(ParseServerConfig("backend: {type: kubernetes, api_url: dlabd:8080}").status().message(),
+            "backend.api_url: must be an http:// or https:// URL pods can reach dlabd at");
+  EXPECT_EQ(ParseServerConfig("backend: {type: kubernetes, master_port: 0}").status().message(),
+            "backend.master_port: must be a port number (1-65535)");
 }
 
 TEST(ServerConfigTest, SchedulerPolicyAndParameters) {

@@ -19,6 +19,7 @@
 #include "auth/secrets.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
+#include "backend/kubernetes/kube_backend.h"
 #include "backend/slurm/slurm_backend.h"
 #include "common/file_util.h"
 #include "common/job_token.h"
@@ -223,15 +224,21 @@ absl::Status RunServer(const ServerConfig& config) {
     spdlog::warn("auth: none: requests without credentials act as '{}' (insecure)", admin->name);
   }
   SnapshotStore snapshots(absl::StrCat(data_dir, "/snapshots"));
-  absl::StatusOr<std::unique_ptr<Backend>> backend =
-      config.backend == "slurm"
-          ? NewSlurmBackend({.shim_path = ShimPath(config),
-                             .data_dir = data_dir,
-                             .slurm = config.slurm,
-                             .poll_interval = config.slurm_poll_interval})
-          : NewLocalBackend({.shim_path = ShimPath(config),
-                             .data_dir = data_dir,
-                             .node = ToBackendNode(DiscoverNode(config), "localhost")});
+  absl::StatusOr<std::unique_ptr<Backend>> backend;
+  if (config.backend == "slurm") {
+    backend = NewSlurmBackend({.shim_path = ShimPath(config),
+                               .data_dir = data_dir,
+                               .slurm = config.slurm,
+                               .poll_interval = config.slurm_poll_interval});
+  } else if (config.backend == "kubernetes") {
+    KubeOptions kube = config.kube;
+    kube.data_dir = data_dir;
+    backend = NewKubeBackend({.objects = kube});
+  } else {
+    backend = NewLocalBackend({.shim_path = ShimPath(config),
+                               .data_dir = data_dir,
+                               .node = ToBackendNode(DiscoverNode(config), "localhost")});
+  }
   if (!backend.ok()) return backend.status();
   absl::StatusOr<NodeCapacity> node = SchedulingNode(**backend);
   if (!node.ok()) return node.status();
@@ -301,7 +308,17 @@ absl::Status RunServer(const ServerConfig& config) {
                                auto caller = gate.Authenticate(req);
                                if (!caller.ok()) return caller.status();
                                return VisibleJob(store->get(), *caller, job_id).status();
-                             }},
+                             },
+                         .job_code = [&store, &snapshots](int64_t job_id)
+                             -> absl::StatusOr<std::string> {
+                           auto job = store->get()->GetJob(job_id);
+                           if (!job.ok()) return job.status();
+                           if (job->snapshot.empty()) {
+                             return absl::NotFoundError(
+                                 absl::StrCat("job ", job_id, " has no code snapshot"));
+                           }
+                           return snapshots.Read(job->snapshot);
+                         }},
                         &router);
   RegisterIdentityRoutes({.gate = &gate, .identity = identity->get(), .controller = &controller},
                          &router);
