@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dlab needs to build, test and run its examples.
 # Idempotent: when everything is present it only checks (well under a second).
+# Run from the repository, it also installs tests/kube_schema's npm packages (npm ci).
 # Usage: scripts/install-deps.sh [--bench | --fuzz]   (--bench adds jq, bc and wrk for bench/;
 #        --fuzz adds clang and its libFuzzer runtime, libclang-rt-14-dev, for scripts/fuzz.sh)
 set -euo pipefail
@@ -13,21 +14,37 @@ packages=(
   protobuf-compiler libprotobuf-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
   slurmctld slurmd slurm-client munge  # the Slurm backend's tests (scripts/slurm-cluster.sh)
+  wget  # the Kubernetes backend's tests: the pods' init container fetches the code with it
 )
+# Node.js and npm for tests/kube_schema: Debian's, unless a node (e.g. NodeSource's, which bundles
+# npm) is already on PATH.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc wrk); fi
 if [[ "${1:-}" == "--fuzz" ]]; then packages+=(clang libclang-rt-14-dev); fi
 
+# One dpkg-query for all packages (one per package took over a second).
+installed=$(dpkg-query -W -f='${Package} ${Status}\n' "${packages[@]}" 2>/dev/null || true)
+installed=$'\n'$installed$'\n'
 missing=()
 for p in "${packages[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
+  [[ $installed == *$'\n'"$p install ok installed"$'\n'* ]] || missing+=("$p")
 done
-[[ ${#missing[@]} -eq 0 ]] && exit 0
+if [[ ${#missing[@]} -gt 0 ]]; then
+  echo "install-deps: installing ${missing[*]}"
+  sudo_cmd=()
+  [[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo_cmd[@]}" apt-get update -qq
+  "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
 
-echo "install-deps: installing ${missing[*]}"
-sudo_cmd=()
-[[ $(id -u) -ne 0 ]] && sudo_cmd=(sudo)
-export DEBIAN_FRONTEND=noninteractive
-"${sudo_cmd[@]}" apt-get update -qq
-"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The Kubernetes schema validator's packages (tests/kube_schema/validate.mjs), when this script
+# sits in the repository: npm ci when node_modules is missing or older than package-lock.json
+# (npm writes node_modules/.package-lock.json last, so an interrupted install is redone).
+kube_schema="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/kube_schema"
+if [[ -f $kube_schema/package-lock.json &&
+      ! $kube_schema/node_modules/.package-lock.json -nt $kube_schema/package-lock.json ]]; then
+  echo "install-deps: npm ci in tests/kube_schema"
+  npm ci --prefix "$kube_schema" --no-audit --no-fund --loglevel=error >/dev/null
+fi

@@ -1,18 +1,27 @@
 """The backend contract: the same scenarios against every backend dlabd can run attempts on —
-the local one, and Slurm (a real one-machine Slurm 22.05 brought up by
-scripts/slurm-cluster.sh, where each attempt is a batch job running dlab-shim). Then what only
-Slurm can do to an attempt: keep it queued, cancel it from outside, lose its node."""
+the local one, Slurm (a real one-machine Slurm 22.05 brought up by scripts/slurm-cluster.sh,
+where each attempt is a batch job running dlab-shim), and Kubernetes (against
+tests/e2e/fake_kube.py, a fake API server that runs the pods' commands as local processes;
+every object dlabd creates is also checked against the official schemas). Then what only Slurm
+or Kubernetes can do to an attempt: keep it queued, cancel it from outside, lose its node,
+evict or OOM-kill a pod, fail to pull an image, lose a watch's history."""
+import json
 import os
 import pathlib
 import re
 import socket
 import subprocess
+import urllib.error
+import urllib.request
 
 import pytest
 
 from conftest import REPO, Cli, Dlabd, wait_for, write_job
+from test_kube_schema import validate_manifests
 
 CLUSTER = REPO / "scripts" / "slurm-cluster.sh"
+FAKE_KUBE = REPO / "tests" / "e2e" / "fake_kube.py"
+KUBE_NAMESPACE = "e2e"
 DIGITS = REPO / "examples" / "digits"
 CONFIGS = {
     "local": """
@@ -66,7 +75,65 @@ def slurm_cluster(tmp_path_factory):
             os.environ[key] = value
 
 
-@pytest.fixture(params=["local", "slurm"])
+class FakeKube:
+    """The fake API server of one test: one node (8 CPUs, 16Gi, 2 GPUs of type A100), the
+    claim dlab-data holding dlabd's data directory; every object created is recorded."""
+
+    def __init__(self, tmp_path):
+        self.tmp_path = tmp_path
+        self.kubeconfig = tmp_path / "kubeconfig"
+        self.recorded = tmp_path / "kube-objects"
+        self.proc = subprocess.Popen(
+            ["/usr/bin/python3", str(FAKE_KUBE), "--state-dir", str(tmp_path / "kube-state"),
+             "--kubeconfig", str(self.kubeconfig), "--record", str(self.recorded),
+             "--node", "node-1:cpu=8,memory=16Gi,gpus=2,labels=dlab.io/gpu-type=A100",
+             "--pvc", f"dlab-data={tmp_path / 'data'}"],
+            stdout=subprocess.PIPE, stderr=open(tmp_path / "fake-kube.log", "ab"), text=True)
+        line = self.proc.stdout.readline()
+        assert line.startswith("ready "), (tmp_path / "fake-kube.log").read_text()
+        self.url = f"http://127.0.0.1:{int(line.split()[1])}"
+
+    def config(self):
+        return f"""
+backend:
+  type: kubernetes
+  kubeconfig: {self.kubeconfig}
+  namespace: {KUBE_NAMESPACE}
+  image: debian:12
+  data_claim: dlab-data
+  code_mount: {self.tmp_path / "pod-code"}
+  gpu_type_label: dlab.io/gpu-type
+  master_port: {free_port()}
+kill_grace: 2s
+"""
+
+    def call(self, method, path):
+        req = urllib.request.Request(self.url + path, method=method,
+                                     headers={"Authorization": "Bearer fake-token"})
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                return resp.status, json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as err:
+            return err.code, json.loads(err.read() or b"null")
+
+    def pods(self, job_name):
+        status, body = self.call(
+            "GET", f"/api/v1/namespaces/{KUBE_NAMESPACE}/pods?labelSelector=job-name%3D{job_name}")
+        assert status == 200, body
+        return body["items"]
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(params=["local", "slurm", "kubernetes"])
 def backend(request):
     if request.param == "slurm":
         request.getfixturevalue("slurm_cluster")
@@ -74,8 +141,23 @@ def backend(request):
 
 
 @pytest.fixture
-def dlabd(backend, tmp_path):
-    server = Dlabd(tmp_path, CONFIGS[backend]).start()
+def kube(backend, tmp_path):
+    if backend != "kubernetes":
+        yield None
+        return
+    fake = FakeKube(tmp_path)
+    yield fake
+    fake.stop()
+    # Everything dlabd asked the API server to create is valid by the official schemas.
+    objects = sorted(fake.recorded.glob("*.json"))
+    if objects:
+        ok, output = validate_manifests(objects)
+        assert ok, output
+
+
+@pytest.fixture
+def dlabd(backend, kube, tmp_path):
+    server = Dlabd(tmp_path, kube.config() if kube else CONFIGS[backend]).start()
     yield server
     server.stop()
 
@@ -102,8 +184,16 @@ def log_of(dlabd, job_id):
 
 # ---- the contract: every backend ----------------------------------------------------------
 
+def kube_name(dlabd, job_id, attempt=1):
+    """The name of the attempt's Job (and Service) on Kubernetes."""
+    manifest = attempt_dir(dlabd, job_id, attempt) / "kube-job.json"
+    return json.loads(manifest.read_text())["metadata"]["name"]
+
+
 def test_success_and_its_log(backend, tmp_path, dlabd, cli):
-    spec = shell_job(tmp_path, "hello", 'echo "hello from ${SLURM_JOB_ID:-this machine}"')
+    spec = shell_job(tmp_path, "hello",
+                     'echo "hello from ${SLURM_JOB_ID:-this machine}'
+                     ' ${JOB_COMPLETION_INDEX:+in pod $(hostname)}"')
     run = cli("run", spec, "--follow", timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     job = cli.json("ls")["jobs"][0]
@@ -111,6 +201,8 @@ def test_success_and_its_log(backend, tmp_path, dlabd, cli):
     if backend == "slurm":  # it ran as the Slurm job dlab recorded
         slurm_id = (attempt_dir(dlabd, job["id"]) / "slurm_job_id").read_text().strip()
         assert f"hello from {slurm_id}" in run.stdout
+    elif backend == "kubernetes":  # it ran as rank 0 of the Indexed Job dlab recorded
+        assert f"in pod {kube_name(dlabd, job['id'])}-0" in run.stdout, run.stdout
     else:
         assert "hello from this machine" in run.stdout
     assert "hello from" in log_of(dlabd, job["id"])
@@ -139,10 +231,10 @@ def test_cancel_gives_the_job_sigterm_and_its_grace(tmp_path, dlabd, cli):
     assert "got SIGTERM" in log_of(dlabd, job_id)
 
 
-def test_a_gang_gets_the_environment_contract_and_a_gpu_each(tmp_path, dlabd, cli):
+def test_a_gang_gets_the_environment_contract_and_a_gpu_each(backend, tmp_path, dlabd, cli):
     spec = write_job(tmp_path / "gang", """
 name: gang
-command: [/bin/sh, -c, 'echo "rank=$RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT gpus=$CUDA_VISIBLE_DEVICES"']
+command: [/bin/sh, -c, 'echo "rank=$RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT nv=${NVIDIA_VISIBLE_DEVICES:-} gpus=$CUDA_VISIBLE_DEVICES"']
 tasks: 2
 resources: {cpus: 1, memory: 256Mi, gpus: 1, gpu_type: A100}
 """)
@@ -152,8 +244,15 @@ resources: {cpus: 1, memory: 256Mi, gpus: 1, gpu_type: A100}
     assert len(lines) == 2, run.stdout
     gpus = set()
     for rank, line in enumerate(lines):
-        assert f"[rank {rank}] rank={rank} world=2 master=127.0.0.1:" in line, line
         gpu = line.rsplit("gpus=", 1)[1]
+        if backend == "kubernetes":
+            # Each pod sees its own GPU as device 0; the device plugin says which one it is.
+            name = kube_name(dlabd, cli.json("ls")["jobs"][0]["id"])
+            assert f"[rank {rank}] rank={rank} world=2 master={name}-0.{name}:" in line, line
+            assert gpu == "0", line
+            gpu = re.search(r"nv=(\S*)", line).group(1)
+        else:
+            assert f"[rank {rank}] rank={rank} world=2 master=127.0.0.1:" in line, line
         assert gpu.isdigit() and 0 <= int(gpu) < 2, line  # one of the node's two GPUs
         gpus.add(gpu)
     assert len(gpus) == 2, f"each task gets a GPU of its own: {lines}"
@@ -334,3 +433,115 @@ def test_slurm_an_attempt_whose_job_id_was_never_written_is_found_by_its_name(tm
     job = dlabd.wait_state(job_id, "SUCCEEDED", timeout=60)
     assert len(job["attempt_list"]) == 1
     assert int(id_file.read_text()) == slurm_id
+
+
+# ---- what only Kubernetes does to an attempt ------------------------------------------------
+
+kube_only = pytest.mark.parametrize("backend", ["kubernetes"], indirect=True)
+
+
+def running_pod(kube, name, index=0):
+    def find():
+        for pod in kube.pods(name):
+            statuses = pod["status"].get("containerStatuses", [])
+            if (pod["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"]
+                    == str(index) and statuses and "running" in statuses[0]["state"]):
+                return pod["metadata"]["name"]
+        return None
+    return wait_for(find, what=f"pod {index} of {name} to run")
+
+
+@kube_only
+def test_kube_cancel_deletes_the_job_and_its_service(tmp_path, kube, dlabd, cli):
+    job_id = cli.json("run", shell_job(tmp_path, "sleeper", "sleep 600"))["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    name = kube_name(dlabd, job_id)
+    assert kube.call("GET", f"/api/v1/namespaces/{KUBE_NAMESPACE}/services/{name}")[0] == 200
+    cli("cancel", job_id)
+    job = dlabd.wait_state(job_id, "CANCELLED", timeout=60)
+    assert job["reason"] == "cancelled by user"
+    assert wait_for(lambda: kube.call(
+        "GET", f"/apis/batch/v1/namespaces/{KUBE_NAMESPACE}/jobs/{name}")[0] == 404)
+    assert wait_for(lambda: kube.call(  # garbage-collected through its ownerReference
+        "GET", f"/api/v1/namespaces/{KUBE_NAMESPACE}/services/{name}")[0] == 404)
+
+
+@kube_only
+def test_kube_an_oom_killed_pod_is_an_infrastructure_failure_and_restarts(tmp_path, kube, dlabd,
+                                                                         cli):
+    job_id = cli.json("run", shell_job(tmp_path, "hungry", "sleep 600"))["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    pod = running_pod(kube, kube_name(dlabd, job_id))
+    assert kube.call("POST", f"/fake/pods/{KUBE_NAMESPACE}/{pod}/oom")[0] == 200
+    first = second_attempt(dlabd, job_id)["attempt_list"][0]
+    assert first["failure"] == "infrastructure" and first["reason"].startswith("out of memory"), \
+        first
+    dlabd.wait_state(job_id, "RUNNING", timeout=60)
+
+
+@kube_only
+def test_kube_an_evicted_pod_is_lost_with_kubernetes_reason_and_restarts(tmp_path, kube, dlabd,
+                                                                        cli):
+    job_id = cli.json("run", shell_job(tmp_path, "evictee", "sleep 600"))["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    pod = running_pod(kube, kube_name(dlabd, job_id))
+    assert kube.call("POST", f"/fake/pods/{KUBE_NAMESPACE}/{pod}/evict")[0] == 200
+    first = second_attempt(dlabd, job_id)["attempt_list"][0]
+    assert first["failure"] == "infrastructure", first
+    assert f"kubernetes: pod {pod} was evicted: The node was low on resource: memory" in \
+        first["reason"], first
+    dlabd.wait_state(job_id, "RUNNING", timeout=60)
+
+
+@kube_only
+def test_kube_an_image_that_cannot_be_pulled_fails_the_job(tmp_path, kube, dlabd, cli):
+    spec = shell_job(tmp_path, "typo", "echo never", extra="image: missing/trainer:1\n")
+    job_id = cli.json("run", spec)["id"]
+    job = dlabd.wait_state(job_id, "FAILED", timeout=60)
+    assert job["reason"].startswith("cannot start command: kubernetes: pod ") and \
+        "ImagePullBackOff" in job["reason"], job["reason"]
+    assert len(job["attempt_list"]) == 1, "not restarted"
+    name = kube_name(dlabd, job_id)
+    assert wait_for(lambda: kube.call(  # and dlab took its Job back
+        "GET", f"/apis/batch/v1/namespaces/{KUBE_NAMESPACE}/jobs/{name}")[0] == 404)
+
+
+@kube_only
+def test_kube_watches_survive_a_lost_history_and_dropped_connections(tmp_path, kube, dlabd, cli):
+    gate = tmp_path / "go"
+    spec = shell_job(tmp_path, "patient",
+                     f"echo waiting; while [ ! -e {gate} ]; do sleep 0.1; done; echo through")
+    job_id = cli.json("run", spec)["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+    # The API server forgets the history dlabd's watches would resume from (410 Gone next
+    # time), then drops them: dlabd must list again to see the job end.
+    assert kube.call("POST", "/fake/compact")[0] == 200
+    assert kube.call("POST", "/fake/close-watches")[0] == 200
+    gate.touch()
+    job = dlabd.wait_state(job_id, "SUCCEEDED", timeout=60)
+    assert len(job["attempt_list"]) == 1
+    assert "waiting\nthrough" in log_of(dlabd, job_id)
+
+
+@kube_only
+def test_kube_roles_run_with_their_commands_and_the_ps_is_stopped_at_the_end(tmp_path, kube,
+                                                                            dlabd, cli):
+    spec = write_job(tmp_path / "roles", """
+name: roles
+command: [/bin/sh, -c, 'echo "worker $DLAB_TASK_INDEX of $TF_CONFIG"']
+tasks:
+  ps: {count: 1, command: [/bin/sh, -c, 'echo "ps up"; exec sleep 600']}
+  worker: 2
+resources: {cpus: 1, memory: 256Mi}
+""")
+    run = cli("run", spec, "--follow", timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    job = cli.json("ls")["jobs"][0]
+    name = kube_name(dlabd, job["id"])
+    assert job["state"] == "SUCCEEDED", job
+    assert "[rank 0] ps up" in run.stdout
+    for index in (0, 1):
+        line = next(l for l in run.stdout.splitlines() if f"worker {index} of" in l)
+        config = json.loads(line.split(" of ", 1)[1])
+        assert config["task"] == {"type": "worker", "index": index}
+        assert config["cluster"]["ps"] == [f"{name}-0.{name}:2222"]
