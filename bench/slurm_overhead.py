@@ -4,16 +4,17 @@ to Slurm with sbatch, and through dlab's local backend, side by side in one sess
 
 Brings up a private one-node Slurm cluster (scripts/slurm-cluster.sh up DIR --cpus 16 --gpus 0
 --wait-scheduler, on two free ports below 32768) and brings it down at the end, also on errors.
-Each round runs three variants one after another (the order reversed every other round), each
+Each round runs four variants one after another (the order reversed every other round), each
 timed from the first submit to the moment all N jobs are seen finished:
 
   sbatch direct  N x `sbatch --parsable --output=/dev/null --nodes=1 --ntasks=1 --cpus-per-task=1
                  --no-requeue --mem=100 --wrap=true` (what dlab's SbatchCommand asks for a job
                  with resources {cpus: 1, memory: 100Mi}), then `squeue --states=all` on the
                  unfinished ids (chunks of 200) until every job is COMPLETED;
-  dlab on Slurm  a fresh dlabd (backend: {type: slurm, poll_interval: 1s}), N jobs
+  dlab on Slurm  a fresh dlabd (backend: {type: slurm, poll_interval: 1s, queue_ahead: 1}), N jobs
                  command [true], resources {cpus: 1, memory: 100Mi} through POST /api/v1/jobs,
                  then GET /api/v1/jobs?state=<not terminal>&limit=1 until none is left;
+                 (queue_ahead: 1 by default, --queue-ahead), and again with queue_ahead: 0;
   dlab local     the same against a fresh dlabd with node {cpus: 16, memory: 32Gi, gpus: none}.
 
 Submissions are sequential from one client by default (--submitters K: K threads, for all three
@@ -60,7 +61,7 @@ SQUEUE_CHUNK = 200
 SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
                 "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SIGNALING", "STAGE_OUT",
                 "RESIZING", "STOPPED", "SPECIAL_EXIT"}
-VARIANTS = ["sbatch direct", "dlab on Slurm", "dlab local"]
+VARIANTS = ["sbatch direct", "dlab on Slurm", "dlab on Slurm, queue_ahead 0", "dlab local"]
 
 
 class BenchError(Exception):
@@ -339,6 +340,8 @@ def command_line(a):
         words.append("--submitters %d" % a.submitters)
     if a.poll_interval != "1s":
         words.append("--poll-interval %s" % a.poll_interval)
+    if a.queue_ahead != 1:
+        words.append("--queue-ahead %d" % a.queue_ahead)
     if a.slurm_cgroup != "auto":
         words.append("--slurm-cgroup %s" % a.slurm_cgroup)
     words.append("--write-docs")
@@ -354,22 +357,25 @@ def section(a, results, env):
         "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from "
         "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster "
         "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d "
-        "trivial jobs three ways, one after another, in %d round(s), the order reversed every "
+        "trivial jobs four ways, one after another, in %d round(s), the order reversed every "
         "other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
     variants = "\n".join(para(item, "  ") for item in [
         "- **sbatch direct**: `%s` for each job (the resources dlab asks for a job with "
         "`{cpus: 1, memory: 100Mi}`), then `squeue --states=all` on the unfinished ids until all "
         "are COMPLETED;" % " ".join(SBATCH),
-        "- **dlab on Slurm**: a fresh dlabd with `backend: {type: slurm, poll_interval: %s}`; "
-        "jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}` through "
+        "- **dlab on Slurm**: a fresh dlabd with `backend: {type: slurm, poll_interval: %s, "
+        "queue_ahead: %d}`; jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}` through "
         "`POST /api/v1/jobs`, then `GET /api/v1/jobs?state=...` until none is in flight;"
-        % a.poll_interval,
+        % (a.poll_interval, a.queue_ahead),
+        "- **dlab on Slurm, queue_ahead 0**: the same with `queue_ahead: 0`: dlab hands Slurm "
+        "only what fits on the node;",
         "- **dlab local**: the same through dlab's local backend (`node: {cpus: %d, memory: 32Gi, "
         "gpus: none}`)." % CPUS])
     notes = para(
         "Submissions are %s. A time is from the first submit until all N jobs are seen finished "
-        "(polled every %.1f s), all of them SUCCEEDED (COMPLETED). dlab admits as many one-CPU "
-        "jobs at a time as the node has CPUs (%d), as Slurm does. Measured %s on %s (%d CPUs), "
+        "(polled every %.1f s), all of them SUCCEEDED (COMPLETED). dlab runs as many one-CPU "
+        "jobs at a time as the node has CPUs (%d), as Slurm does; with queue_ahead N it lets N "
+        "nodes' worth more wait in Slurm's queue. Measured %s on %s (%d CPUs), "
         "%s." % ("sequential, from one client" if a.submitters <= 1
                  else "from %d threads" % a.submitters, a.poll, CPUS,
                  datetime.date.today().isoformat(), platform.node() or "this machine",
@@ -431,6 +437,9 @@ def main():
                     help="threads submitting (sbatch processes / dlab clients); 1: sequential")
     ap.add_argument("--poll-interval", default="1s",
                     help="dlab's backend.poll_interval (how often dlabd asks squeue)")
+    ap.add_argument("--queue-ahead", type=int, default=1,
+                    help="dlab's backend.queue_ahead (nodes' worth of attempts it lets wait in "
+                         "Slurm's queue) for the 'dlab on Slurm' variant")
     ap.add_argument("--poll", type=float, default=0.5,
                     help="how often this script looks whether all jobs are finished, seconds")
     ap.add_argument("--timeout", type=float, default=1800, help="per variant, seconds")
@@ -448,7 +457,10 @@ def main():
     preflight(a)
     dlabd_harness.BIN = a.bin_dir
     configs = {
-        "dlab on Slurm": "backend: {type: slurm, poll_interval: %s}\n" % a.poll_interval,
+        "dlab on Slurm": "backend: {type: slurm, poll_interval: %s, queue_ahead: %d}\n"
+                         % (a.poll_interval, a.queue_ahead),
+        "dlab on Slurm, queue_ahead 0": "backend: {type: slurm, poll_interval: %s, "
+                                        "queue_ahead: 0}\n" % a.poll_interval,
         "dlab local": "node: {cpus: %d, memory: 32Gi, gpus: none}\n" % CPUS,
     }
 
@@ -474,7 +486,7 @@ def main():
                     res = sbatch_direct(a, work, watch)
                 else:
                     res = dlab_variant(a, configs[name],
-                                       watch if name == "dlab on Slurm" else None)
+                                       watch if name.startswith("dlab on Slurm") else None)
                 res["jobs"] = a.jobs
                 results[name].append(res)
                 log("round %d  %-14s %7.1f s  %6.1f jobs/s  (submitting took %.1f s, "

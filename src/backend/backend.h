@@ -109,6 +109,14 @@ class Backend {
   // cluster manager does not answer.
   virtual absl::StatusOr<std::vector<BackendNode>> Inventory() = 0;
 
+  // Whether a job could ever run here, as far as this backend is concerned (resources against
+  // the nodes are checked by dlab's scheduler): InvalidArgument naming the spec field, e.g.
+  // "image: ..." on Kubernetes when neither the spec nor the backend names an image.
+  virtual absl::Status Validate(const JobSpec& spec) {
+    (void)spec;
+    return absl::OkStatus();
+  }
+
   // Starts the supervisor of one attempt and returns once it is spawned; it does not wait
   // for the command. Internal if the supervisor cannot be spawned.
   virtual absl::Status Launch(const LaunchRequest& request) = 0;

@@ -112,7 +112,7 @@ JobController::JobController(ControllerOptions options, Store* store, SnapshotSt
       observer_(std::move(observer)),
       ports_(std::make_unique<PortPool>(options_.first_port, options_.last_port,
                                         options_.port_is_free, options_.machine_wide_ports)) {
-  auto scheduler = NewScheduler(options_.scheduler, {options_.node});
+  auto scheduler = NewScheduler(options_.scheduler, {options_.placement_node.value_or(options_.node)});
   DLAB_CHECK(scheduler.ok());  // the configuration was validated when it was read
   scheduler_ = *std::move(scheduler);
 }
@@ -167,6 +167,7 @@ absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec,
                                                       const std::string& idempotency_key,
                                                       int64_t tenant_id, const std::string& owner) {
   if (auto s = CheckCanEverRun(TaskResources(spec), options_.node); !s.ok()) return s;
+  if (auto s = backend_->Validate(spec); !s.ok()) return s;
   if (!snapshot.empty()) {
     if (auto s = snapshots_->Stat(snapshot); !s.ok()) return s.status();
   }
@@ -212,7 +213,7 @@ TenantUsage JobController::Usage(int64_t tenant_id) {
   std::lock_guard lock(mu_);
   for (const auto& [id, a] : active_) {
     if (a.tenant_id != tenant_id) continue;
-    u += UsageOf(a.allocation, options_.node);
+    u += UsageOf(a.allocation, options_.placement_node.value_or(options_.node));
   }
   for (const auto& [id, tenant] : queued_) u.queued_jobs += tenant == tenant_id;
   return u;
@@ -559,7 +560,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
       .kill_grace = options_.kill_grace};
   std::set<std::string> gpu_types;
   for (int g : allocation.gpus) {
-    for (const GpuSlot& slot : options_.node.gpus) {
+    for (const GpuSlot& slot : options_.placement_node.value_or(options_.node).gpus) {
       if (slot.index == g) gpu_types.insert(slot.type);
     }
   }

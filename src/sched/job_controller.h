@@ -31,7 +31,10 @@ namespace dlab {
 
 struct ControllerOptions {
   std::string data_dir;  // jobs live under data_dir/jobs/<id>/
-  NodeCapacity node;
+  NodeCapacity node;      // what a job may ask for at most (submit-time validation)
+  // What the scheduler fills; unset: node. Larger when the backend keeps a queue of its own
+  // that dlab should keep fed (Slurm's queue_ahead): attempts beyond node wait there.
+  std::optional<NodeCapacity> placement_node;
   SchedulerConfig scheduler;  // the policy; must be valid (NewScheduler accepts it)
   absl::Duration kill_grace = absl::Seconds(30);
   absl::Duration reconcile_interval = absl::Seconds(1);

@@ -130,7 +130,8 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
   }
   if (c.backend == "slurm") {
     if (auto s = Known(b, "backend.",
-                       {"type", "partition", "account", "qos", "bin_dir", "poll_interval"});
+                       {"type", "partition", "account", "qos", "bin_dir", "poll_interval",
+                        "queue_ahead"});
         !s.ok()) {
       return s;
     }
@@ -146,6 +147,13 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
       if (!d.ok()) return d.status();
       if (*d < absl::Milliseconds(100)) return Field("backend.poll_interval", "must be >= 100ms");
       c.slurm_poll_interval = *d;
+    }
+    if (b.contains("queue_ahead")) {
+      const json& v = b["queue_ahead"];
+      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 8) {
+        return Field("backend.queue_ahead", "must be an integer from 0 to 8 (nodes' worth)");
+      }
+      c.slurm_queue_ahead = v.get<int>();
     }
     return absl::OkStatus();
   }

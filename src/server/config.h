@@ -59,6 +59,9 @@ struct ServerConfig {
   std::string backend = "local";
   SlurmOptions slurm;
   absl::Duration slurm_poll_interval = absl::Seconds(1);
+  // How many nodes' worth of attempts beyond what fits dlab hands Slurm to hold in its queue,
+  // so that Slurm starts the next as soon as one ends (its start cost overlaps the runs).
+  int slurm_queue_ahead = 1;
   KubeOptions kube;
 };
 

@@ -68,6 +68,10 @@ TEST(ServerConfigTest, Backends) {
   EXPECT_EQ(slurm->slurm.qos, "high");
   EXPECT_EQ(slurm->slurm.bin_dir, "/opt/slurm/bin");
   EXPECT_EQ(slurm->slurm_poll_interval, absl::Milliseconds(500));
+  EXPECT_EQ(slurm->slurm_queue_ahead, 1);  // the default
+  EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue_ahead: 0}")->slurm_queue_ahead, 0);
+  EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue_ahead: -1}").status().message(),
+            "backend.queue_ahead: must be an integer from 0 to 8 (nodes' worth)");
   auto kube = ParseServerConfig(
       "backend: {type: kubernetes, kubeconfig: /etc/dlab/kubeconfig, namespace: ml, image: "
       "ghcr.io/team/train:1, data_claim: dlab-data, api_url: 'http://dlabd.ml:8080', "

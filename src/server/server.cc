@@ -86,6 +86,21 @@ BackendNode ToBackendNode(const NodeCapacity& n, std::string name) {
   return node;
 }
 
+// The node as `copies` nodes of its size in one: CPUs and memory multiplied, GPU slots repeated
+// under new indices (the Slurm backend numbers granted GPUs by position, not by index).
+NodeCapacity Replicated(const NodeCapacity& node, int copies) {
+  NodeCapacity out{.cpu_millis = node.cpu_millis * copies,
+                   .memory_bytes = node.memory_bytes * copies};
+  int next = 0;
+  for (int c = 0; c < copies; ++c) {
+    for (GpuSlot g : node.gpus) {
+      g.index = next++;
+      out.gpus.push_back(std::move(g));
+    }
+  }
+  return out;
+}
+
 // The node dlab's scheduler places attempts on: the backend's largest (dlab admits and orders
 // the jobs; on Slurm, Slurm places them). Unavailable when the backend lists no node.
 absl::StatusOr<NodeCapacity> SchedulingNode(Backend& backend) {
@@ -242,12 +257,20 @@ absl::Status RunServer(const ServerConfig& config) {
   if (!backend.ok()) return backend.status();
   absl::StatusOr<NodeCapacity> node = SchedulingNode(**backend);
   if (!node.ok()) return node.status();
+  std::optional<NodeCapacity> placement;
+  if (config.backend == "slurm" && config.slurm_queue_ahead > 0) {
+    placement = Replicated(*node, 1 + config.slurm_queue_ahead);
+    spdlog::info("slurm: up to {} node(s)' worth of attempts may wait in Slurm's queue "
+                 "(backend.queue_ahead)",
+                 config.slurm_queue_ahead);
+  }
 
   Metrics metrics;
   MetricsStore* metrics_store = training->get();
   JobController controller(
       {.data_dir = data_dir,
        .node = *node,
+       .placement_node = placement,
        .scheduler = config.scheduler,
        .kill_grace = config.kill_grace,
        .first_port = config.first_port,

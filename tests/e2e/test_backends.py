@@ -545,3 +545,23 @@ resources: {cpus: 1, memory: 256Mi}
         config = json.loads(line.split(" of ", 1)[1])
         assert config["task"] == {"type": "worker", "index": index}
         assert config["cluster"]["ps"] == [f"{name}-0.{name}:2222"]
+
+
+@kube_only
+def test_kube_a_job_without_an_image_is_refused_when_there_is_no_default(tmp_path, kube):
+    own = tmp_path / "no-default-image"
+    own.mkdir()
+    (tmp_path / "data").mkdir()  # the claim's contents (the fixture's dlabd never started)
+    config = "\n".join(line for line in kube.config().splitlines() if "image:" not in line)
+    server = Dlabd(own, config).start()
+    try:
+        spec = {"name": "bare", "command": ["true"], "resources": {"cpus": 1, "memory": "64Mi"}}
+        status, body = server.request("POST", "/api/v1/jobs", {"spec": spec})
+        assert status == 400, body
+        assert body["error"]["message"].startswith("image: is required on this cluster"), body
+        status, body = server.request("POST", "/api/v1/jobs",
+                                      {"spec": dict(spec, image="debian:12")})
+        assert status == 201, body
+        server.wait_state(body["id"], "SUCCEEDED", timeout=60)
+    finally:
+        server.stop()

@@ -154,6 +154,16 @@ class KubeBackend final : public Backend {
     return out;
   }
 
+  absl::Status Validate(const JobSpec& spec) override {
+    if (spec.image.empty() && options_.objects.image.empty()) {
+      return absl::InvalidArgumentError(
+          "image: is required on this cluster (Kubernetes), which has no default image "
+          "(backend.image); name the container image the job runs in, e.g. "
+          "image: ghcr.io/team/train:1.0");
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Launch(const LaunchRequest& request) override {
     const std::string& dir = request.attempt_dir;
     if (absl::Status s = CheckLaunchRequest(request); !s.ok()) return s;
