@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <map>
 #include <mutex>
@@ -54,7 +55,9 @@ bool SignalledFromOutside(const AttemptStatus& status) {
 class SlurmBackend final : public Backend {
  public:
   SlurmBackend(SlurmBackendOptions options, std::string tag)
-      : options_(std::move(options)), tag_(std::move(tag)), thread_([this] { Loop(); }) {}
+      : options_(std::move(options)), tag_(std::move(tag)), thread_([this] { Loop(); }) {
+    for (int i = 0; i < kSubmitters; ++i) submitters_.emplace_back([this] { SubmitLoop(); });
+  }
 
   ~SlurmBackend() override {
     {
@@ -63,6 +66,8 @@ class SlurmBackend final : public Backend {
     }
     cv_.notify_all();
     thread_.join();
+    // Attempts not submitted yet stay so: a later dlabd finds them never submitted (lost).
+    for (std::thread& t : submitters_) t.join();
   }
 
   absl::Status Launch(const LaunchRequest& request) override {
@@ -87,19 +92,14 @@ class SlurmBackend final : public Backend {
     }
     std::vector<std::string> argv = SbatchCommand(
         request, options_.slurm, SlurmJobName(tag_, request.job_id, request.attempt), script);
-    absl::StatusOr<int64_t> id = Submit(argv);
-    if (!id.ok()) {
-      unlink(launch_file.c_str());
-      return id.status();
+    // sbatch takes tens of milliseconds: submitters run it, so that dlab's scheduler is not
+    // held up and several submissions are in flight at once.
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      submitting_.insert(dir);
+      to_submit_.push_back({dir, std::move(argv)});
     }
-    if (auto s = WriteFileAtomically(AttemptFile(dir, kJobIdFile), absl::StrCat(*id, "\n"));
-        !s.ok()) {
-      // Without the id nothing could find the job again: take it back.
-      Run({SlurmProgram(options_.slurm, "scancel"), absl::StrCat(*id)}).IgnoreError();
-      unlink(launch_file.c_str());
-      return absl::InternalError(s.message());
-    }
-    Track(dir, *id);
+    cv_.notify_all();
     return absl::OkStatus();
   }
 
@@ -122,10 +122,11 @@ class SlurmBackend final : public Backend {
 
   absl::StatusOr<AttemptStatus> Inspect(const std::string& attempt_dir) override {
     std::optional<int64_t> id = ReadJobId(attempt_dir);
-    if (!id) id = FindByName(attempt_dir);
+    if (!id && !Submitting(attempt_dir)) id = FindByName(attempt_dir);
     std::string state;
     bool known = false;
     auto alive = [&] {
+      if (Submitting(attempt_dir)) return true;
       if (!id) return false;
       auto s = JobState(*id);
       if (!s.ok()) return true;  // Slurm does not answer: nothing is known to have ended
@@ -180,9 +181,25 @@ class SlurmBackend final : public Backend {
     }
     if (FileExists(AttemptFile(attempt_dir, kExitFile))) return absl::OkStatus();
     (void)WriteFileAtomically(AttemptFile(attempt_dir, kCancelFile), "", {.sync = false});
+    {
+      // Not submitted yet: it never will be (a submission in flight is cancelled by its
+      // submitter, which sees the cancel file once sbatch returns).
+      std::lock_guard<std::mutex> lock(mu_);
+      for (auto it = to_submit_.begin(); it != to_submit_.end(); ++it) {
+        if (it->dir == attempt_dir) {
+          to_submit_.erase(it);
+          submitting_.erase(attempt_dir);
+          break;
+        }
+      }
+      if (submitting_.contains(attempt_dir)) return absl::OkStatus();
+    }
     std::optional<int64_t> id = ReadJobId(attempt_dir);
     if (!id) id = FindByName(attempt_dir);
-    if (!id) return absl::OkStatus();
+    if (!id) {
+      NotifyListener(attempt_dir);
+      return absl::OkStatus();
+    }
     absl::StatusOr<std::string> state = JobState(*id);
     if (!state.ok()) return state.status();
     SlurmStateMeaning meaning = InterpretSlurmState(*state);
@@ -210,6 +227,67 @@ class SlurmBackend final : public Backend {
   }
 
  private:
+  static constexpr int kSubmitters = 4;
+
+  struct Submission {
+    std::string dir;
+    std::vector<std::string> argv;
+  };
+
+  bool Submitting(const std::string& dir) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return submitting_.contains(dir);
+  }
+
+  void NotifyListener(const std::string& dir) {
+    std::function<void(const std::string&)> listener;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      listener = listener_;
+    }
+    if (listener) listener(dir);
+  }
+
+  // Runs sbatch for queued attempts; records the job id, or the failure as the attempt's end.
+  void SubmitLoop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (true) {
+      cv_.wait(lock, [this] { return stop_ || !to_submit_.empty(); });
+      if (stop_) return;
+      Submission next = std::move(to_submit_.front());
+      to_submit_.pop_front();
+      lock.unlock();
+      const std::string& dir = next.dir;
+      absl::StatusOr<int64_t> id = Submit(next.argv);
+      absl::Status recorded = id.status();
+      if (id.ok()) {
+        recorded = WriteFileAtomically(AttemptFile(dir, kJobIdFile), absl::StrCat(*id, "\n"));
+        if (!recorded.ok()) {
+          // Without the id nothing could find the job again: take it back.
+          Run({SlurmProgram(options_.slurm, "scancel"), absl::StrCat(*id)}).IgnoreError();
+        }
+      }
+      if (!recorded.ok()) {
+        (void)WriteExitRecord(AttemptFile(dir, kExitFile),
+                              {.exit_code = 127,
+                               .end_reason = "launch_failed",
+                               .message = absl::StrCat("cannot submit the attempt to Slurm: ",
+                                                       recorded.message()),
+                               .end_time_ms = absl::ToUnixMillis(absl::Now())});
+      }
+      lock.lock();
+      submitting_.erase(dir);
+      lock.unlock();
+      if (recorded.ok()) {
+        Track(dir, *id);
+        if (FileExists(AttemptFile(dir, kCancelFile))) Cancel(dir).IgnoreError();
+      } else {
+        NotifyListener(dir);
+      }
+      lock.lock();
+    }
+  }
+
   struct Watched {
     int64_t job_id = 0;
     std::tuple<bool, bool, std::string> seen;  // started, exited, Slurm state
@@ -336,6 +414,9 @@ class SlurmBackend final : public Backend {
   std::map<int64_t, std::string> polled_ ABSL_GUARDED_BY(mu_);   // job -> state, last poll
   absl::Time polled_at_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   std::function<void(const std::string&)> listener_ ABSL_GUARDED_BY(mu_);
+  std::deque<Submission> to_submit_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> submitting_ ABSL_GUARDED_BY(mu_);  // queued or in sbatch
+  std::vector<std::thread> submitters_;
   std::thread thread_;  // last: started once everything above is initialized
 };
 
