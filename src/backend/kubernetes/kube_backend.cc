@@ -324,13 +324,16 @@ class KubeBackend final : public Backend {
     {
       std::lock_guard<std::mutex> lock(mu_);
       auto& cache = resource == "jobs" ? jobs_ : pods_;
-      if (type == "DELETED" && resource == "jobs") {
+      job = resource == "jobs" ? name : PodJob(object);
+      auto attempt = attempts_.find(job);
+      bool followed = attempt != attempts_.end() && !attempt->second.recorded;
+      if (type == "DELETED" && (resource == "jobs" || !followed)) {
         cache.erase(name);
       } else {
-        if (type == "DELETED") object["dlab_deleted"] = true;  // keeps its last status
+        // A deleted pod of an attempt in flight keeps its last status until the end is known.
+        if (type == "DELETED") object["dlab_deleted"] = true;
         cache[name] = {std::move(object), ++seq_};
       }
-      job = resource == "jobs" ? name : PodJob(cache.contains(name) ? cache[name].object : json());
     }
     if (!job.empty()) Evaluate(job);
   }
@@ -484,6 +487,14 @@ class KubeBackend final : public Backend {
           if (auto s = WriteExitRecord(AttemptFile(dir, kExitFile), verdict.exit); s.ok()) {
             a.recorded = true;
             notify = true;
+            for (auto p = pods_.begin(); p != pods_.end();) {  // deleted pods: no longer needed
+              if (p->second.object.contains("dlab_deleted") && PodJob(p->second.object) == name) {
+                p = pods_.erase(p);
+              } else {
+                ++p;
+              }
+            }
+            attempts_.erase(it);  // its end is on disk: Inspect reads it from there
           } else {
             spdlog::error("kubernetes: {}: cannot record the end: {}", dir, s.ToString());
           }
@@ -554,10 +565,11 @@ class KubeBackend final : public Backend {
     a.following.insert(pod);
     std::string task_log = spec->tasks[rank].log_path;
     std::string gang_log = spec->tasks.size() > 1 ? spec->log_path : "";
-    if (auto old = followers_.find(pod); old != followers_.end()) {
-      old->second.join();  // a finished follower of the same pod: cannot happen twice, but safe
-      followers_.erase(old);
+    for (const std::string& done : finished_) {  // past their last use of mu_: join now
+      followers_[done].join();
+      followers_.erase(done);
     }
+    finished_.clear();
     followers_[pod] = std::thread([this, name, pod, rank, task_log, gang_log] {
       Follow(pod, rank, task_log, gang_log);
       {
@@ -568,6 +580,8 @@ class KubeBackend final : public Backend {
         }
       }
       Evaluate(name);
+      std::lock_guard<std::mutex> lock(mu_);
+      finished_.push_back(pod);
     });
   }
 
@@ -591,6 +605,7 @@ class KubeBackend final : public Backend {
       }
       if (!out.empty()) AppendTo(gang_log, out);
     };
+    int tries_after_end = 0;
     while (!stop_) {
       std::error_code ec;
       auto size = std::filesystem::file_size(task_log, ec);
@@ -618,8 +633,9 @@ class KubeBackend final : public Backend {
         done = it == pods_.end() || MainTerminated(it->second.object) ||
                (status.ok() && *status == 404);
       }
-      if (done && status.ok() && *status == 200) break;
-      if (done && (!status.ok() || *status != 400)) break;
+      // Read to its end once the container has ended; a pod that is gone, or a stream that
+      // keeps failing after the end, is given a few more tries.
+      if (done && ((status.ok() && *status == 200) || ++tries_after_end > 3)) break;
       Pause(absl::Milliseconds(500));  // not started yet, or the stream broke: again
     }
     gang_write("", true);
@@ -647,6 +663,7 @@ class KubeBackend final : public Backend {
   std::set<std::string> rechecks_ ABSL_GUARDED_BY(mu_);
   bool recheck_thread_started_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::thread> followers_ ABSL_GUARDED_BY(mu_);  // by pod name
+  std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);  // followers that are done
   std::function<void(const std::string&)> listener_ ABSL_GUARDED_BY(mu_);
   std::thread jobs_thread_;
   std::thread pods_thread_;
