@@ -34,6 +34,15 @@ absl::StatusOr<absl::Duration> DurationField(const json& v, const std::string& f
   return *d;
 }
 
+// An integer field within [lo, hi]; else the problem, naming the field.
+absl::StatusOr<int> IntInRange(const json& v, const std::string& field, int64_t lo, int64_t hi,
+                               absl::string_view problem) {
+  if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
+    return Field(field, problem);
+  }
+  return v.get<int>();
+}
+
 absl::Status Known(const json& obj, const std::string& prefix,
                    std::initializer_list<const char*> keys) {
   for (const auto& [key, value] : obj.items()) {
@@ -149,11 +158,10 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
       c.slurm_poll_interval = *d;
     }
     if (b.contains("queue_ahead")) {
-      const json& v = b["queue_ahead"];
-      if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > 8) {
-        return Field("backend.queue_ahead", "must be an integer from 0 to 8 (nodes' worth)");
-      }
-      c.slurm_queue_ahead = v.get<int>();
+      auto n = IntInRange(b["queue_ahead"], "backend.queue_ahead", 0, 8,
+                          "must be an integer from 0 to 8 (nodes' worth)");
+      if (!n.ok()) return n.status();
+      c.slurm_queue_ahead = *n;
     }
     return absl::OkStatus();
   }
@@ -194,11 +202,10 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
     }
   }
   if (b.contains("master_port")) {
-    const json& v = b["master_port"];
-    if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 65535) {
-      return Field("backend.master_port", "must be a port number (1-65535)");
-    }
-    k.master_port = v.get<int>();
+    auto port = IntInRange(b["master_port"], "backend.master_port", 1, 65535,
+                           "must be a port number (1-65535)");
+    if (!port.ok()) return port.status();
+    k.master_port = *port;
   }
   if (b.contains("ttl_after_finished")) {
     auto d = DurationField(b["ttl_after_finished"], "backend.ttl_after_finished");

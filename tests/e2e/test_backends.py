@@ -467,29 +467,19 @@ def test_kube_cancel_deletes_the_job_and_its_service(tmp_path, kube, dlabd, cli)
 
 
 @kube_only
-def test_kube_an_oom_killed_pod_is_an_infrastructure_failure_and_restarts(tmp_path, kube, dlabd,
-                                                                         cli):
-    job_id = cli.json("run", shell_job(tmp_path, "hungry", "sleep 600"))["id"]
+@pytest.mark.parametrize("hook,reason", [
+    ("oom", "out of memory"),
+    ("evict", "kubernetes: pod {pod} was evicted: The node was low on resource: memory"),
+])
+def test_kube_an_oom_kill_or_an_eviction_is_an_infrastructure_failure_and_restarts(
+        tmp_path, kube, dlabd, cli, hook, reason):
+    job_id = cli.json("run", shell_job(tmp_path, "unlucky", "sleep 600"))["id"]
     dlabd.wait_state(job_id, "RUNNING")
     pod = running_pod(kube, kube_name(dlabd, job_id))
-    assert kube.call("POST", f"/fake/pods/{KUBE_NAMESPACE}/{pod}/oom")[0] == 200
-    first = second_attempt(dlabd, job_id)["attempt_list"][0]
-    assert first["failure"] == "infrastructure" and first["reason"].startswith("out of memory"), \
-        first
-    dlabd.wait_state(job_id, "RUNNING", timeout=60)
-
-
-@kube_only
-def test_kube_an_evicted_pod_is_lost_with_kubernetes_reason_and_restarts(tmp_path, kube, dlabd,
-                                                                        cli):
-    job_id = cli.json("run", shell_job(tmp_path, "evictee", "sleep 600"))["id"]
-    dlabd.wait_state(job_id, "RUNNING")
-    pod = running_pod(kube, kube_name(dlabd, job_id))
-    assert kube.call("POST", f"/fake/pods/{KUBE_NAMESPACE}/{pod}/evict")[0] == 200
+    assert kube.call("POST", f"/fake/pods/{KUBE_NAMESPACE}/{pod}/{hook}")[0] == 200
     first = second_attempt(dlabd, job_id)["attempt_list"][0]
     assert first["failure"] == "infrastructure", first
-    assert f"kubernetes: pod {pod} was evicted: The node was low on resource: memory" in \
-        first["reason"], first
+    assert first["reason"].startswith(reason.format(pod=pod)), first
     dlabd.wait_state(job_id, "RUNNING", timeout=60)
 
 
