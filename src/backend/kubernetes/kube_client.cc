@@ -65,6 +65,7 @@ absl::Status PemField(const json& object, const std::string& key, const std::fil
 }
 
 struct Transfer {
+  CURL* handle = nullptr;  // streams: on_data gets only a 2xx response's body
   const std::function<bool(absl::string_view)>* on_data = nullptr;
   std::string* body = nullptr;
   const std::atomic<bool>* stop = nullptr;
@@ -75,6 +76,11 @@ size_t OnWrite(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<Transfer*>(user);
   absl::string_view chunk(data, size * n);
   if (t->body) t->body->append(chunk.data(), chunk.size());
+  if (t->handle != nullptr) {
+    long status = 0;
+    curl_easy_getinfo(t->handle, CURLINFO_RESPONSE_CODE, &status);
+    if (status < 200 || status >= 300) return size * n;  // an error's body: not the stream
+  }
   if (t->on_data && !(*t->on_data)(chunk)) {
     t->stopped = true;
     return 0;  // aborts the transfer
@@ -265,7 +271,7 @@ absl::StatusOr<long> KubeClient::Stream(const std::string& path,
   auto h = Handle(connection_, path, &headers);
   if (!h.ok()) return h.status();
   CURL* e = h->get();
-  Transfer t{.on_data = &on_data, .stop = stop};
+  Transfer t{.handle = e, .on_data = &on_data, .stop = stop};
   char error[CURL_ERROR_SIZE] = "";
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error);
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, OnWrite);

@@ -55,9 +55,9 @@ class KubeClient {
 
   // A streamed GET (watch, log follow): on_data gets the body as it arrives (return false to
   // stop). Returns the HTTP status once the server ends the stream, on_data says stop, or
-  // *stop turns true (checked about once a second). On a status other than 200 the body is
-  // given to on_data all the same. Unavailable when the server cannot be reached or the
-  // connection breaks.
+  // *stop turns true (checked about once a second). Only a 2xx response's body reaches
+  // on_data; another status is just returned. Unavailable when the server cannot be reached
+  // or the connection breaks.
   absl::StatusOr<long> Stream(const std::string& path,
                               const std::function<bool(absl::string_view)>& on_data,
                               const std::atomic<bool>* stop) const;
