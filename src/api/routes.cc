@@ -452,7 +452,8 @@ void RegisterRoutes(const ApiContext& ctx, Router* router) {
     if (!counts.ok()) return ErrorResponse(counts.status());
     return HttpResponse{.status = 200,
                         .content_type = "text/plain; version=0.0.4",
-                        .body = ctx.metrics->Render(*counts)};
+                        .body = ctx.metrics->Render(*counts) +
+                                (ctx.extra_metrics ? ctx.extra_metrics() : std::string())};
   });
   router->Add(
       "POST", "/api/v1/snapshots",

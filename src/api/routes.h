@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 
 #include "api/auth_gate.h"
 #include "api/http_server.h"
@@ -24,6 +25,7 @@ struct ApiContext {
   AuthGate* gate = nullptr;                  // every /api/v1 route goes through it
   size_t max_request_bytes = 1 << 20;        // job submissions and other JSON bodies
   size_t max_snapshot_bytes = 512ull << 20;  // code snapshot uploads
+  std::function<std::string()> extra_metrics;  // appended to /metrics (telemetry, alerts)
 };
 
 void RegisterRoutes(const ApiContext& context, Router* router);

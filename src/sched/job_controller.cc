@@ -295,7 +295,10 @@ std::vector<JobController::RunningAttempt> JobController::Running() {
   std::lock_guard lock(mu_);
   std::vector<RunningAttempt> out;
   for (const auto& [id, a] : active_) {
-    out.push_back({.job_id = id, .attempt = a.attempt, .output_dir = OutputDir(id)});
+    out.push_back({.job_id = id,
+                   .attempt = a.attempt,
+                   .output_dir = OutputDir(id),
+                   .gpus = a.allocation.gpus});
   }
   return out;
 }

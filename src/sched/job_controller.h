@@ -95,6 +95,7 @@ class JobController final {
     int64_t job_id = 0;
     int attempt = 0;
     std::string output_dir;
+    std::vector<int> gpus;  // device indices on the node (local backend)
   };
   std::vector<RunningAttempt> Running();
   std::string OutputDir(int64_t job_id) const;

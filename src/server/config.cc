@@ -226,7 +226,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (auto s = Known(
           root, "",
           {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size", "http_threads",
-           "shim_path", "ports", "bootstrap", "session_lifetime", "auth", "scheduler", "backend"});
+           "shim_path", "ports", "bootstrap", "session_lifetime", "auth", "scheduler", "backend",
+           "monitoring", "alerts"});
       !s.ok()) {
     return s;
   }
@@ -324,6 +325,33 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   }
   if (root.contains("backend")) {
     if (auto s = ParseBackend(root["backend"], &c); !s.ok()) return s;
+  }
+  if (root.contains("monitoring")) {
+    const json& m = root["monitoring"];
+    if (!m.is_object()) return Field("monitoring", "must be a mapping {interval, window, telemetry_file}");
+    if (auto s = Known(m, "monitoring.", {"interval", "window", "telemetry_file"}); !s.ok()) return s;
+    if (m.contains("interval")) {
+      auto d = DurationField(m["interval"], "monitoring.interval");
+      if (!d.ok()) return d.status();
+      if (*d < absl::Milliseconds(100)) return Field("monitoring.interval", "must be >= 100ms");
+      c.monitoring_interval = *d;
+    }
+    if (m.contains("window")) {
+      auto d = DurationField(m["window"], "monitoring.window");
+      if (!d.ok()) return d.status();
+      if (*d < c.monitoring_interval) return Field("monitoring.window", "must be >= the interval");
+      c.monitoring_window = *d;
+    }
+    if (m.contains("telemetry_file")) {
+      auto t = Text(m["telemetry_file"], "monitoring.telemetry_file");
+      if (!t.ok()) return t.status();
+      c.telemetry_file = *t;
+    }
+  }
+  if (root.contains("alerts")) {
+    auto rules = ParseAlertRules(root["alerts"]);
+    if (!rules.ok()) return rules.status();
+    c.alert_rules = *std::move(rules);
   }
   if (root.contains("auth")) {
     auto t = Text(root["auth"], "auth");

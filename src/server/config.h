@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backend/kubernetes/kube_options.h"
+#include "monitor/alerts.h"
 #include "backend/slurm/slurm_commands.h"
 #include "sched/framework.h"
 
@@ -63,6 +64,13 @@ struct ServerConfig {
   // so that Slurm starts the next as soon as one ends (its start cost overlaps the runs).
   int slurm_queue_ahead = 1;
   KubeOptions kube;
+  // monitoring: {interval: 5s, window: 1h, telemetry_file: PATH}: telemetry sampling (see
+  // docs/monitoring.md); telemetry_file replaces the GPU readings (tests, demos).
+  absl::Duration monitoring_interval = absl::Seconds(5);
+  absl::Duration monitoring_window = absl::Hours(1);
+  std::string telemetry_file;
+  // alerts: {rules: [...]}, parsed by ParseAlertRules.
+  std::vector<AlertRule> alert_rules;
 };
 
 // InvalidArgument naming the field ("node.memory: ...") or the YAML syntax error.

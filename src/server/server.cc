@@ -19,10 +19,13 @@
 #include "auth/secrets.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
+#include "api/monitor_routes.h"
 #include "backend/kubernetes/kube_backend.h"
+#include "monitor/monitor_service.h"
 #include "backend/slurm/slurm_backend.h"
 #include "common/file_util.h"
 #include "common/job_token.h"
+#include "absl/strings/str_join.h"
 #include "common/quantity.h"
 #include "nlohmann/json.hpp"
 #include "sched/job_controller.h"
@@ -312,12 +315,98 @@ absl::Status RunServer(const ServerConfig& config) {
       store->get(), &snapshots, backend->get(),
       {.on_started = [&metrics](absl::Duration d) { metrics.ObserveSchedulingLatency(d); }});
   Router router;
+  // Monitoring: this node's telemetry and the alert rules (docs/monitoring.md).
+  HostTelemetryOptions host{.node = "localhost",
+                            .data_dir = data_dir,
+                            .use_nvml = config.backend == "local" && config.gpus_mode == "auto"};
+  if (config.backend != "local") {
+    host.note = "dlabd samples only its own host; the cluster's GPUs are not sampled yet";
+  } else if (config.gpus_mode == "declared") {
+    for (const GpuSlot& g : node->gpus) host.configured_gpus.push_back({.index = g.index, .model = g.model});
+    host.note = "GPUs declared in the config (node.gpus): no readings";
+  }
+  std::unique_ptr<TelemetrySource> telemetry = NewHostTelemetry(host);
+  if (!config.telemetry_file.empty()) {
+    telemetry = NewFileTelemetry(config.telemetry_file, std::move(telemetry));
+  }
+  const absl::Time monitor_start = absl::Now();
+  MonitorService monitor(
+      {.interval = config.monitoring_interval,
+       .window = config.monitoring_window,
+       .rules = config.alert_rules},
+      std::move(telemetry),
+      {.job_gpus =
+           [&controller] {
+             std::map<int64_t, std::vector<int>> out;
+             for (const auto& r : controller.Running()) {
+               if (!r.gpus.empty()) out[r.job_id] = r.gpus;
+             }
+             return out;
+           },
+       .failed_jobs =
+           [&store, monitor_start] {
+             std::map<std::string, std::string> out;
+             auto jobs = store->get()->ListJobs({.states = {JobState::kFailed}, .limit = 200});
+             if (!jobs.ok()) return out;
+             for (const JobRecord& j : *jobs) {
+               if (j.end_time && *j.end_time >= monitor_start) {
+                 out[absl::StrCat("job ", j.id)] =
+                     absl::StrCat("job ", j.id, " (", j.spec.name, ") failed: ", j.reason);
+               }
+             }
+             return out;
+           },
+       .lost_nodes =
+           [&backend, &config] {
+             std::map<std::string, std::string> out;
+             if (config.backend == "local") return out;  // this machine: dlabd runs on it
+             auto nodes = (*backend)->Inventory();
+             if (!nodes.ok()) return out;
+             for (const BackendNode& n : *nodes) {
+               if (n.state.find("DOWN") != std::string::npos ||
+                   n.state.find("NOT_RESPONDING") != std::string::npos ||
+                   n.state.find("FAIL") != std::string::npos) {
+                 out[absl::StrCat("node ", n.name)] =
+                     absl::StrCat("node ", n.name, " is ", n.state);
+               }
+             }
+             return out;
+           },
+       .tenants_at_quota =
+           [&identity, &controller] {
+             std::map<std::string, std::string> out;
+             auto tenants = (*identity)->ListTenants();
+             if (!tenants.ok()) return out;
+             for (const Tenant& t : *tenants) {
+               if (t.quota == TenantQuota{}) continue;
+               TenantUsage u = controller.Usage(t.id);
+               std::vector<std::string> full;
+               if (t.quota.gpus && u.gpus >= *t.quota.gpus)
+                 full.push_back(absl::StrCat("gpus ", u.gpus, " of ", *t.quota.gpus));
+               if (t.quota.cpu_millis && u.cpu_millis >= *t.quota.cpu_millis)
+                 full.push_back(absl::StrCat("cpus ", FormatCpuMillis(u.cpu_millis), " of ",
+                                             FormatCpuMillis(*t.quota.cpu_millis)));
+               if (t.quota.memory_bytes && u.memory_bytes >= *t.quota.memory_bytes)
+                 full.push_back(absl::StrCat("memory ", FormatMemoryBytes(u.memory_bytes), " of ",
+                                             FormatMemoryBytes(*t.quota.memory_bytes)));
+               if (t.quota.running_jobs && u.running_jobs >= *t.quota.running_jobs)
+                 full.push_back(absl::StrCat("running jobs ", u.running_jobs, " of ",
+                                             *t.quota.running_jobs));
+               if (!full.empty()) {
+                 out[absl::StrCat("tenant ", t.name)] =
+                     absl::StrCat("tenant ", t.name, " at its quota: ", absl::StrJoin(full, ", "));
+               }
+             }
+             return out;
+           }});
+  RegisterMonitorRoutes({.gate = &gate, .monitor = &monitor}, &router);
   RegisterRoutes({.store = store->get(),
                   .snapshots = &snapshots,
                   .controller = &controller,
                   .metrics = &metrics,
                   .gate = &gate,
-                  .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes)},
+                  .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes),
+                  .extra_metrics = [&monitor] { return monitor.Prometheus(); }},
                  &router);
   RegisterMetricsRoutes({.store = store->get(),
                          .metrics = metrics_store,
@@ -374,6 +463,7 @@ absl::Status RunServer(const ServerConfig& config) {
     return s;
   }
   tensorboard.Start();
+  monitor.Start();
   std::printf("dlabd listening on http://%s:%d\n", config.host.c_str(), (*server)->port());
   std::fflush(stdout);
 

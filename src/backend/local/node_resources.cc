@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cctype>
 #include <functional>
+#include <mutex>
 #include <optional>
 
 #include "absl/strings/ascii.h"
@@ -31,6 +32,14 @@ constexpr NvmlReturn kNvmlSuccess = 0;
 constexpr unsigned kNvmlNameLength = 96;
 constexpr unsigned kNvmlUuidLength = 96;
 
+struct NvmlUtilization {
+  unsigned gpu;     // percent of time a kernel ran over the last sample period
+  unsigned memory;  // percent of time memory was read or written
+};
+constexpr int kNvmlTemperatureGpu = 0;
+constexpr int kNvmlMemoryErrorUncorrected = 1;
+constexpr int kNvmlVolatileEcc = 0;
+
 struct NvmlApi {
   NvmlReturn (*init)();
   NvmlReturn (*shutdown)();
@@ -40,6 +49,11 @@ struct NvmlApi {
   NvmlReturn (*get_name)(NvmlDevice, char*, unsigned);
   NvmlReturn (*get_uuid)(NvmlDevice, char*, unsigned);
   NvmlReturn (*get_memory)(NvmlDevice, NvmlMemory*);
+  // Telemetry (ReadNvmlGpus); optional: a reading NVML does not support stays unset.
+  NvmlReturn (*get_utilization)(NvmlDevice, NvmlUtilization*);
+  NvmlReturn (*get_temperature)(NvmlDevice, int, unsigned*);
+  NvmlReturn (*get_power)(NvmlDevice, unsigned*);  // milliwatts
+  NvmlReturn (*get_ecc)(NvmlDevice, int, int, unsigned long long*);
 };
 
 template <typename Fn>
@@ -148,34 +162,96 @@ std::string GpuTypeFromModel(std::string_view model) {
   return family && words.size() > 1 ? words[0] + words[1] : words[0];
 }
 
-absl::StatusOr<std::vector<GpuDevice>> DiscoverNvmlGpus() {
-  void* lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
+namespace {
+
+// Loads libnvidia-ml.so.1 and binds its functions; *lib is the handle to dlclose.
+absl::StatusOr<NvmlApi> LoadNvml(void** lib) {
+  *lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (*lib == nullptr) {
     const char* error = dlerror();
     return absl::UnavailableError(
         absl::StrCat("cannot load libnvidia-ml.so.1: ", error != nullptr ? error : "unknown"));
   }
   NvmlApi nvml{};
-  Bind(lib, "nvmlErrorString", &nvml.error_string);
-  bool bound = Bind(lib, "nvmlInit_v2", &nvml.init) && Bind(lib, "nvmlShutdown", &nvml.shutdown) &&
-               Bind(lib, "nvmlDeviceGetCount_v2", &nvml.get_count) &&
-               Bind(lib, "nvmlDeviceGetHandleByIndex_v2", &nvml.get_handle) &&
-               Bind(lib, "nvmlDeviceGetName", &nvml.get_name) &&
-               Bind(lib, "nvmlDeviceGetUUID", &nvml.get_uuid) &&
-               Bind(lib, "nvmlDeviceGetMemoryInfo", &nvml.get_memory);
-  absl::StatusOr<std::vector<GpuDevice>> gpus =
-      absl::UnavailableError("libnvidia-ml.so.1 lacks an NVML function");
-  if (bound) {
-    if (NvmlReturn rc = nvml.init(); rc != kNvmlSuccess) {
-      gpus = NvmlError(nvml, "nvmlInit_v2", rc);
-    } else {
-      gpus = QueryNvml(nvml);
-      nvml.shutdown();
-    }
+  Bind(*lib, "nvmlErrorString", &nvml.error_string);
+  Bind(*lib, "nvmlDeviceGetUtilizationRates", &nvml.get_utilization);
+  Bind(*lib, "nvmlDeviceGetTemperature", &nvml.get_temperature);
+  Bind(*lib, "nvmlDeviceGetPowerUsage", &nvml.get_power);
+  Bind(*lib, "nvmlDeviceGetTotalEccErrors", &nvml.get_ecc);
+  bool bound = Bind(*lib, "nvmlInit_v2", &nvml.init) &&
+               Bind(*lib, "nvmlShutdown", &nvml.shutdown) &&
+               Bind(*lib, "nvmlDeviceGetCount_v2", &nvml.get_count) &&
+               Bind(*lib, "nvmlDeviceGetHandleByIndex_v2", &nvml.get_handle) &&
+               Bind(*lib, "nvmlDeviceGetName", &nvml.get_name) &&
+               Bind(*lib, "nvmlDeviceGetUUID", &nvml.get_uuid) &&
+               Bind(*lib, "nvmlDeviceGetMemoryInfo", &nvml.get_memory);
+  if (!bound) {
+    dlclose(*lib);
+    return absl::UnavailableError("libnvidia-ml.so.1 lacks an NVML function");
   }
+  if (NvmlReturn rc = nvml.init(); rc != kNvmlSuccess) {
+    absl::Status s = NvmlError(nvml, "nvmlInit_v2", rc);
+    dlclose(*lib);
+    return s;
+  }
+  return nvml;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<GpuDevice>> DiscoverNvmlGpus() {
+  void* lib = nullptr;
+  absl::StatusOr<NvmlApi> nvml = LoadNvml(&lib);
+  if (!nvml.ok()) return nvml.status();
+  absl::StatusOr<std::vector<GpuDevice>> gpus = QueryNvml(*nvml);
+  nvml->shutdown();
   dlclose(lib);
   return gpus;
 }
+
+absl::StatusOr<std::vector<GpuReading>> ReadNvmlGpus() {
+  // Loaded and initialised once, for the life of the process: sampling every few seconds
+  // should not pay nvmlInit each time.
+  static absl::StatusOr<NvmlApi>* loaded = [] {
+    void* lib = nullptr;
+    return new absl::StatusOr<NvmlApi>(LoadNvml(&lib));
+  }();
+  static std::mutex mu;
+  if (!loaded->ok()) return loaded->status();
+  std::lock_guard<std::mutex> lock(mu);
+  const NvmlApi& nvml = **loaded;
+  absl::StatusOr<std::vector<GpuDevice>> devices = QueryNvml(nvml);
+  if (!devices.ok()) return devices.status();
+  std::vector<GpuReading> out;
+  for (const GpuDevice& d : *devices) {
+    GpuReading r{.index = d.index, .uuid = d.uuid, .model = d.model};
+    NvmlDevice device = nullptr;
+    if (nvml.get_handle(d.index, &device) != kNvmlSuccess) continue;
+    if (NvmlMemory m{}; nvml.get_memory(device, &m) == kNvmlSuccess) {
+      r.memory_used_bytes = static_cast<int64_t>(m.used);
+      r.memory_total_bytes = static_cast<int64_t>(m.total);
+    }
+    if (NvmlUtilization u{}; nvml.get_utilization != nullptr &&
+                             nvml.get_utilization(device, &u) == kNvmlSuccess) {
+      r.utilization_pct = u.gpu;
+    }
+    if (unsigned t = 0; nvml.get_temperature != nullptr &&
+                        nvml.get_temperature(device, kNvmlTemperatureGpu, &t) == kNvmlSuccess) {
+      r.temperature_c = t;
+    }
+    if (unsigned mw = 0; nvml.get_power != nullptr && nvml.get_power(device, &mw) == kNvmlSuccess) {
+      r.power_w = mw / 1000.0;
+    }
+    if (unsigned long long n = 0;
+        nvml.get_ecc != nullptr &&
+        nvml.get_ecc(device, kNvmlMemoryErrorUncorrected, kNvmlVolatileEcc, &n) == kNvmlSuccess) {
+      r.ecc_errors = static_cast<int64_t>(n);
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
 
 int64_t DetectCpuMillis() {
   cpu_set_t set;

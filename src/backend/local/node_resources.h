@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,6 +27,23 @@ struct GpuDevice {
 //   "NVIDIA A100-SXM4-40GB" -> "A100", "NVIDIA GeForce RTX 4090" -> "RTX4090",
 //   "NVIDIA H200" -> "H200", "NVIDIA RTX A6000" -> "RTXA6000". Empty when nothing is left.
 std::string GpuTypeFromModel(std::string_view model);
+
+// What NVML says about a GPU now; a reading the GPU or driver does not support is unset.
+struct GpuReading {
+  int index = 0;
+  std::string uuid;
+  std::string model;
+  std::optional<double> utilization_pct;  // of time a kernel ran, over NVML's sample period
+  std::optional<int64_t> memory_used_bytes;
+  std::optional<int64_t> memory_total_bytes;
+  std::optional<double> temperature_c;
+  std::optional<double> power_w;
+  std::optional<int64_t> ecc_errors;  // uncorrected, volatile (since the driver loaded)
+};
+
+// Current readings of every GPU. NVML is loaded and initialised on the first call and kept.
+// Unavailable as for DiscoverNvmlGpus.
+absl::StatusOr<std::vector<GpuReading>> ReadNvmlGpus();
 
 // The GPUs NVML reports, in index order. Unavailable with the reason when libnvidia-ml.so.1
 // cannot be loaded, NVML fails, or there is no GPU.
