@@ -26,7 +26,9 @@ MonitorService::MonitorService(MonitorOptions options, std::unique_ptr<Telemetry
       notifier_(options_.webhook),
       engine_(options_.rules) {}
 
-MonitorService::~MonitorService() {
+MonitorService::~MonitorService() { Stop(); }
+
+void MonitorService::Stop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;

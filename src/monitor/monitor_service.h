@@ -45,6 +45,7 @@ class MonitorService {
   ~MonitorService();
 
   void Start();
+  void Stop();  // joins the sampling thread; also done by the destructor
   // One sample and one evaluation of every rule at `now` (what the thread does each interval).
   void Tick(absl::Time now);
 

@@ -472,6 +472,7 @@ absl::Status RunServer(const ServerConfig& config) {
   spdlog::info("signal {}: shutting down; running jobs keep running", sig);
   (*server)->Stop();
   tensorboard.Stop();
+  monitor.Stop();  // its thread asks the controller and the backend
   controller.Stop();
   backend->reset();  // joins its notification thread, which calls into the controller
   return absl::OkStatus();
