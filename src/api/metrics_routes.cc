@@ -56,7 +56,8 @@ absl::StatusOr<int64_t> LiveJob(const MetricsApiContext& ctx, const HttpRequest&
   if (!id.ok()) return id;
   auto job = ctx.store->GetJob(*id);
   if (!job.ok()) return job.status();
-  if (IsTerminal(job->state) && job->end_time && absl::Now() - *job->end_time > kTokenLifeAfterEnd) {
+  if (IsTerminal(job->state) && job->end_time &&
+      absl::Now() - *job->end_time > kTokenLifeAfterEnd) {
     return absl::UnauthenticatedError(
         absl::StrCat("Authorization: job ", *id, " ended at ", FormatRfc3339(*job->end_time),
                      "; its token expired ", absl::FormatDuration(kTokenLifeAfterEnd), " later"));

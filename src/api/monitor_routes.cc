@@ -33,26 +33,28 @@ HttpResponse Telemetry(const MonitorApiContext& ctx, const HttpRequest& req) {
   for (const TelemetrySample& s : ctx.monitor->telemetry().Since(from)) {
     samples.push_back(TelemetryJson(s));
   }
-  return JsonResponse(200, {{"latest", latest ? TelemetryJson(*latest) : json(nullptr)},
-                            {"samples", samples}});
+  return JsonResponse(
+      200, {{"latest", latest ? TelemetryJson(*latest) : json(nullptr)}, {"samples", samples}});
 }
 
 }  // namespace
 
 void RegisterMonitorRoutes(const MonitorApiContext& ctx, Router* router) {
-  router->Add("GET", "/api/v1/telemetry",
-              ctx.gate->Wrap(Access::kViewer, "telemetry.get",
-                             [ctx](const HttpRequest& r, const Caller&) { return Telemetry(ctx, r); }));
-  router->Add("GET", "/api/v1/alerts",
-              ctx.gate->Wrap(Access::kViewer, "alerts.list", [ctx](const HttpRequest&, const Caller&) {
-                WebhookStats stats = ctx.monitor->webhook_stats();
-                return JsonResponse(200, {{"firing", EventsJson(ctx.monitor->Firing())},
-                                          {"recent", EventsJson(ctx.monitor->Recent())},
-                                          {"webhooks",
-                                           {{"delivered", stats.delivered},
-                                            {"failed", stats.failed},
-                                            {"pending", stats.pending}}}});
-              }));
+  router->Add(
+      "GET", "/api/v1/telemetry",
+      ctx.gate->Wrap(Access::kViewer, "telemetry.get",
+                     [ctx](const HttpRequest& r, const Caller&) { return Telemetry(ctx, r); }));
+  router->Add(
+      "GET", "/api/v1/alerts",
+      ctx.gate->Wrap(Access::kViewer, "alerts.list", [ctx](const HttpRequest&, const Caller&) {
+        WebhookStats stats = ctx.monitor->webhook_stats();
+        return JsonResponse(200, {{"firing", EventsJson(ctx.monitor->Firing())},
+                                  {"recent", EventsJson(ctx.monitor->Recent())},
+                                  {"webhooks",
+                                   {{"delivered", stats.delivered},
+                                    {"failed", stats.failed},
+                                    {"pending", stats.pending}}}});
+      }));
 }
 
 }  // namespace dlab

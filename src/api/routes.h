@@ -22,9 +22,9 @@ struct ApiContext {
   SnapshotStore* snapshots = nullptr;
   JobController* controller = nullptr;
   Metrics* metrics = nullptr;
-  AuthGate* gate = nullptr;                  // every /api/v1 route goes through it
-  size_t max_request_bytes = 1 << 20;        // job submissions and other JSON bodies
-  size_t max_snapshot_bytes = 512ull << 20;  // code snapshot uploads
+  AuthGate* gate = nullptr;                    // every /api/v1 route goes through it
+  size_t max_request_bytes = 1 << 20;          // job submissions and other JSON bodies
+  size_t max_snapshot_bytes = 512ull << 20;    // code snapshot uploads
   std::function<std::string()> extra_metrics;  // appended to /metrics (telemetry, alerts)
 };
 

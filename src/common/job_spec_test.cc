@@ -130,8 +130,8 @@ TEST(JobSpecTest, AnImageIsKeptAndCheckedLoosely) {
 
 TEST(JobSpecTest, GpuTypeListsAsAListOrACommaSeparatedString) {
   for (const char* form : {"[H100, A100]", "'H100,A100'", "' H100 , A100 '"}) {
-    auto spec = FromYaml(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ",
-                                      form, "}\n"));
+    auto spec =
+        FromYaml(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ", form, "}\n"));
     ASSERT_TRUE(spec.ok()) << form << ": " << spec.status();
     EXPECT_EQ(spec->resources.gpu_type, "H100,A100") << form;
     json j = JobSpecToJson(*spec);
@@ -143,9 +143,9 @@ TEST(JobSpecTest, GpuTypeListsAsAListOrACommaSeparatedString) {
   // Found by the job-spec fuzzer: empty names between commas used to be accepted in a string
   // but refused in the list the spec normalizes to.
   for (const char* bad : {"'A1,,ue'", "'A100,'", "[H100, '']"}) {
-    EXPECT_EQ(ErrorOf(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ", bad,
-                                   "}\n")),
-              "resources.gpu_type: has an empty type name (e.g. [H100, A100] or \"H100,A100\")")
+    EXPECT_EQ(
+        ErrorOf(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ", bad, "}\n")),
+        "resources.gpu_type: has an empty type name (e.g. [H100, A100] or \"H100,A100\")")
         << bad;
   }
 }

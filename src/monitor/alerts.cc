@@ -86,10 +86,11 @@ absl::StatusOr<std::vector<AlertRule>> ParseAlertRules(const json& alerts) {
     if (!known) return Bad(at + ".kind", absl::StrCat("must be one of ", all));
     if (NeedsThreshold(rule.kind)) {
       if (!r.contains("threshold") || !r["threshold"].is_number()) {
-        return Bad(at + ".threshold",
-                   absl::StrCat("is required for ", kind, " (a number: ",
-                                rule.kind == AlertKind::kGpuTemperatureAbove ? "degrees C" : "percent",
-                                ")"));
+        return Bad(
+            at + ".threshold",
+            absl::StrCat("is required for ", kind, " (a number: ",
+                         rule.kind == AlertKind::kGpuTemperatureAbove ? "degrees C" : "percent",
+                         ")"));
       }
       rule.threshold = r["threshold"].get<double>();
     } else if (r.contains("threshold")) {
@@ -114,9 +115,15 @@ absl::StatusOr<std::vector<AlertRule>> ParseAlertRules(const json& alerts) {
 }
 
 json AlertEventJson(const AlertEvent& e) {
-  return {{"rule", e.rule},          {"kind", e.kind},   {"key", e.key},
-          {"state", e.state},        {"message", e.message}, {"value", e.value},
-          {"threshold", e.threshold}, {"since", RFC3339(e.since)}, {"time", RFC3339(e.time)}};
+  return {{"rule", e.rule},
+          {"kind", e.kind},
+          {"key", e.key},
+          {"state", e.state},
+          {"message", e.message},
+          {"value", e.value},
+          {"threshold", e.threshold},
+          {"since", RFC3339(e.since)},
+          {"time", RFC3339(e.time)}};
 }
 
 AlertEngine::AlertEngine(std::vector<AlertRule> rules) : rules_(std::move(rules)) {}

@@ -106,8 +106,10 @@ TEST(AlertRulesTest, ErrorsNameTheField) {
               HasSubstr("alerts.rules[0].threshold: is required for job_gpu_idle_below"));
   EXPECT_EQ(error(R"({"rules": [{"name": "a", "kind": "job_failed", "threshold": 1}]})"),
             "alerts.rules[0].threshold: is not used by job_failed");
-  EXPECT_EQ(error(R"({"rules": [{"name": "a", "kind": "node_lost"}, {"name": "a", "kind": "node_lost"}]})"),
-            "alerts.rules[1].name: 'a' is used by another rule");
+  EXPECT_EQ(
+      error(
+          R"({"rules": [{"name": "a", "kind": "node_lost"}, {"name": "a", "kind": "node_lost"}]})"),
+      "alerts.rules[1].name: 'a' is used by another rule");
   EXPECT_EQ(error(R"({"rules": [{"name": "a", "kind": "node_lost", "webhook": "ftp://x"}]})"),
             "alerts.rules[0].webhook: must be an http:// or https:// URL");
   EXPECT_THAT(error(R"({"rules": [{"name": "a", "kind": "node_lost", "for": "soon"}]})"),

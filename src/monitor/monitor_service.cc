@@ -37,7 +37,9 @@ void MonitorService::Stop() {
   if (thread_.joinable()) thread_.join();
 }
 
-void MonitorService::Start() { thread_ = std::thread([this] { Loop(); }); }
+void MonitorService::Start() {
+  thread_ = std::thread([this] { Loop(); });
+}
 
 void MonitorService::Loop() {
   std::unique_lock<std::mutex> lock(mu_);
@@ -86,8 +88,9 @@ void MonitorService::Tick(absl::Time now) {
           obs[absl::StrCat("job ", job)] = {
               .active = mean < rule.threshold,
               .value = mean,
-              .message = absl::StrFormat("job %d: its %d GPU(s) at %.0f%% utilisation (below %.0f%%)",
-                                         job, known, mean, rule.threshold)};
+              .message =
+                  absl::StrFormat("job %d: its %d GPU(s) at %.0f%% utilisation (below %.0f%%)", job,
+                                  known, mean, rule.threshold)};
         }
         break;
       case AlertKind::kJobFailed:

@@ -32,9 +32,9 @@ struct MonitorOptions {
 
 // What dlab knows, asked at every evaluation; each may be unset.
 struct MonitorInputs {
-  std::function<std::map<int64_t, std::vector<int>>()> job_gpus;  // running job -> GPU indices
-  std::function<std::map<std::string, std::string>()> failed_jobs;       // "job N" -> why
-  std::function<std::map<std::string, std::string>()> lost_nodes;        // "node X" -> why
+  std::function<std::map<int64_t, std::vector<int>>()> job_gpus;    // running job -> GPU indices
+  std::function<std::map<std::string, std::string>()> failed_jobs;  // "job N" -> why
+  std::function<std::map<std::string, std::string>()> lost_nodes;   // "node X" -> why
   std::function<std::map<std::string, std::string>()> tenants_at_quota;  // "tenant X" -> what
 };
 

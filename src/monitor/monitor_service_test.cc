@@ -27,7 +27,10 @@ absl::Time T(int s) { return absl::FromUnixSeconds(1'800'000'000 + s); }
 
 TEST(MonitorServiceTest, TelemetryDrivesAlertsAndMetrics) {
   std::vector<GpuReading> gpus = {
-      {.index = 0, .uuid = "GPU-a", .model = "NVIDIA H100", .utilization_pct = 2,
+      {.index = 0,
+       .uuid = "GPU-a",
+       .model = "NVIDIA H100",
+       .utilization_pct = 2,
        .temperature_c = 91},
       {.index = 1, .uuid = "GPU-b", .model = "NVIDIA H100"}};  // nothing known about it
   auto rules = ParseAlertRules(nlohmann::json::parse(R"({"rules": [
@@ -37,7 +40,10 @@ TEST(MonitorServiceTest, TelemetryDrivesAlertsAndMetrics) {
   ASSERT_TRUE(rules.ok()) << rules.status();
   std::map<std::string, std::string> lost;
   MonitorService monitor({.rules = *rules}, std::make_unique<FakeTelemetry>(&gpus),
-                         {.job_gpus = [] { return std::map<int64_t, std::vector<int>>{{7, {0}}}; },
+                         {.job_gpus =
+                              [] {
+                                return std::map<int64_t, std::vector<int>>{{7, {0}}};
+                              },
                           .lost_nodes = [&lost] { return lost; }});
   monitor.Tick(T(0));
   ASSERT_EQ(monitor.Firing().size(), 1u);  // hot at once; idle only after 30 minutes
@@ -55,8 +61,9 @@ TEST(MonitorServiceTest, TelemetryDrivesAlertsAndMetrics) {
   EXPECT_EQ(monitor.Firing()[0].rule, "lost");
 
   std::string metrics = monitor.Prometheus();
-  EXPECT_THAT(metrics, HasSubstr("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-a\",device=\"nvidia0\","
-                                 "modelName=\"NVIDIA H100\",Hostname=\"node-1\",dlab_job=\"7\"} 80\n"));
+  EXPECT_THAT(metrics,
+              HasSubstr("DCGM_FI_DEV_GPU_UTIL{gpu=\"0\",UUID=\"GPU-a\",device=\"nvidia0\","
+                        "modelName=\"NVIDIA H100\",Hostname=\"node-1\",dlab_job=\"7\"} 80\n"));
   EXPECT_THAT(metrics, HasSubstr("DCGM_FI_DEV_GPU_TEMP{gpu=\"0\""));
   EXPECT_THAT(metrics, Not(HasSubstr("gpu=\"1\"")));  // not available: left out, not zero
   EXPECT_THAT(metrics, HasSubstr("dlab_host_cpu_utilization_percent{Hostname=\"node-1\"} 12.5"));

@@ -66,8 +66,8 @@ class HostTelemetry final : public TelemetrySource {
         s.host.memory_used_bytes = *total - *available;
       }
     }
-    if (struct statvfs fs{}; !options_.data_dir.empty() &&
-                             statvfs(options_.data_dir.c_str(), &fs) == 0) {
+    if (struct statvfs fs{};
+        !options_.data_dir.empty() && statvfs(options_.data_dir.c_str(), &fs) == 0) {
       s.host.disk_total_bytes = static_cast<int64_t>(fs.f_blocks) * fs.f_frsize;
       s.host.disk_used_bytes =
           static_cast<int64_t>(fs.f_blocks - fs.f_bfree) * static_cast<int64_t>(fs.f_frsize);
@@ -114,8 +114,8 @@ class FileTelemetry final : public TelemetrySource {
     s.gpu_note.clear();
     for (const json& g : j["gpus"]) {
       if (!g.is_object()) continue;
-      GpuReading r{.index = g.value("index", 0), .uuid = g.value("uuid", ""),
-                   .model = g.value("model", "")};
+      GpuReading r{
+          .index = g.value("index", 0), .uuid = g.value("uuid", ""), .model = g.value("model", "")};
       Set(g, "utilization_pct", &r.utilization_pct);
       Set(g, "memory_used_bytes", &r.memory_used_bytes);
       Set(g, "memory_total_bytes", &r.memory_total_bytes);
@@ -259,8 +259,8 @@ std::string TelemetryPrometheus(const TelemetrySample& s,
   auto host = [&](const char* name, const char* help, auto v) {
     if (!v) return;
     gauge(name, help);
-    absl::StrAppend(&out, name, "{Hostname=\"", Escape(s.node), "\"} ",
-                    static_cast<double>(*v), "\n");
+    absl::StrAppend(&out, name, "{Hostname=\"", Escape(s.node), "\"} ", static_cast<double>(*v),
+                    "\n");
   };
   host("dlab_host_cpu_utilization_percent", "CPU busy over the last sample (in %).",
        s.host.cpu_pct);

@@ -47,7 +47,7 @@ struct HostTelemetryOptions {
   std::string data_dir;
   bool use_nvml = true;
   std::vector<GpuReading> configured_gpus;  // for fake GPUs: index, model only
-  std::string note;                          // why their readings are not available
+  std::string note;                         // why their readings are not available
 };
 std::unique_ptr<TelemetrySource> NewHostTelemetry(HostTelemetryOptions options);
 

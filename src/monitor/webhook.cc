@@ -54,7 +54,8 @@ WebhookNotifier::~WebhookNotifier() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_ = true;
-    if (!queue_.empty()) spdlog::warn("alerts: {} webhook deliveries dropped at shutdown", queue_.size());
+    if (!queue_.empty())
+      spdlog::warn("alerts: {} webhook deliveries dropped at shutdown", queue_.size());
   }
   cv_.notify_all();
   thread_.join();

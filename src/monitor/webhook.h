@@ -17,17 +17,17 @@
 namespace dlab {
 
 struct WebhookOptions {
-  int max_attempts = 6;                              // per event
-  absl::Duration first_backoff = absl::Seconds(1);   // doubled after each failed attempt
+  int max_attempts = 6;                             // per event
+  absl::Duration first_backoff = absl::Seconds(1);  // doubled after each failed attempt
   absl::Duration max_backoff = absl::Minutes(1);
-  absl::Duration timeout = absl::Seconds(10);        // per attempt
+  absl::Duration timeout = absl::Seconds(10);  // per attempt
 };
 
 struct WebhookStats {
   int64_t delivered = 0;
-  int64_t failed = 0;     // given up after max_attempts
-  int64_t attempts = 0;   // every POST tried
-  int64_t pending = 0;    // queued or being delivered
+  int64_t failed = 0;    // given up after max_attempts
+  int64_t attempts = 0;  // every POST tried
+  int64_t pending = 0;   // queued or being delivered
 };
 
 class WebhookNotifier {

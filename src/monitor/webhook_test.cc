@@ -29,7 +29,9 @@ class Receiver {
     server_ = *HttpServer::Start({.port = 0}, std::move(router));
   }
   ~Receiver() { server_->Stop(); }
-  std::string url() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/hook"; }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/hook";
+  }
   std::vector<json> bodies() {
     std::lock_guard<std::mutex> lock(mu_);
     return bodies_;
@@ -44,8 +46,12 @@ class Receiver {
 };
 
 AlertEvent Event(const std::string& url, const std::string& state) {
-  return {.rule = "hot", .kind = "gpu_temperature_above", .key = "node-1/gpu 0", .state = state,
-          .since = absl::FromUnixSeconds(1'800'000'000), .time = absl::FromUnixSeconds(1'800'000'060),
+  return {.rule = "hot",
+          .kind = "gpu_temperature_above",
+          .key = "node-1/gpu 0",
+          .state = state,
+          .since = absl::FromUnixSeconds(1'800'000'000),
+          .time = absl::FromUnixSeconds(1'800'000'060),
           .webhook = url};
 }
 

@@ -112,7 +112,8 @@ JobController::JobController(ControllerOptions options, Store* store, SnapshotSt
       observer_(std::move(observer)),
       ports_(std::make_unique<PortPool>(options_.first_port, options_.last_port,
                                         options_.port_is_free, options_.machine_wide_ports)) {
-  auto scheduler = NewScheduler(options_.scheduler, {options_.placement_node.value_or(options_.node)});
+  auto scheduler =
+      NewScheduler(options_.scheduler, {options_.placement_node.value_or(options_.node)});
   DLAB_CHECK(scheduler.ok());  // the configuration was validated when it was read
   scheduler_ = *std::move(scheduler);
 }

@@ -31,7 +31,7 @@ namespace dlab {
 
 struct ControllerOptions {
   std::string data_dir;  // jobs live under data_dir/jobs/<id>/
-  NodeCapacity node;      // what a job may ask for at most (submit-time validation)
+  NodeCapacity node;     // what a job may ask for at most (submit-time validation)
   // What the scheduler fills; unset: node. Larger when the backend keeps a queue of its own
   // that dlab should keep fed (Slurm's queue_ahead): attempts beyond node wait there.
   std::optional<NodeCapacity> placement_node;

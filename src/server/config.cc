@@ -115,13 +115,15 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
   } else if (!b.is_object()) {
     return Field("backend", "must be local, slurm, kubernetes, or a mapping {type: slurm, ...}");
   } else {
-    if (!b.contains("type")) return Field("backend.type", "is required (local, slurm or kubernetes)");
+    if (!b.contains("type"))
+      return Field("backend.type", "is required (local, slurm or kubernetes)");
     auto t = Text(b["type"], "backend.type");
     if (!t.ok()) return t.status();
     c.backend = *t;
   }
   if (c.backend != "local" && c.backend != "slurm" && c.backend != "kubernetes") {
-    return Field("backend", absl::StrCat("'", c.backend, "' is not one of local, slurm, kubernetes"));
+    return Field("backend",
+                 absl::StrCat("'", c.backend, "' is not one of local, slurm, kubernetes"));
   }
   if (!b.is_object()) return absl::OkStatus();
   auto strings = [&](std::initializer_list<std::pair<const char*, std::string*>> fields) {
@@ -138,9 +140,9 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
     return absl::OkStatus();
   }
   if (c.backend == "slurm") {
-    if (auto s = Known(b, "backend.",
-                       {"type", "partition", "account", "qos", "bin_dir", "poll_interval",
-                        "queue_ahead"});
+    if (auto s = Known(
+            b, "backend.",
+            {"type", "partition", "account", "qos", "bin_dir", "poll_interval", "queue_ahead"});
         !s.ok()) {
       return s;
     }
@@ -197,7 +199,8 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
     const json& v = b["image_pull_secrets"];
     if (!v.is_array()) return Field("backend.image_pull_secrets", "must be a list of Secret names");
     for (const json& name : v) {
-      if (!name.is_string()) return Field("backend.image_pull_secrets", "must be a list of Secret names");
+      if (!name.is_string())
+        return Field("backend.image_pull_secrets", "must be a list of Secret names");
       k.image_pull_secrets.push_back(name.get<std::string>());
     }
   }
@@ -223,11 +226,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   const json& root = *parsed;
   if (root.is_null()) return c;
   if (!root.is_object()) return absl::InvalidArgumentError("config: must be a mapping");
-  if (auto s = Known(
-          root, "",
-          {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size", "http_threads",
-           "shim_path", "ports", "bootstrap", "session_lifetime", "auth", "scheduler", "backend",
-           "monitoring", "alerts"});
+  if (auto s = Known(root, "",
+                     {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
+                      "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime", "auth",
+                      "scheduler", "backend", "monitoring", "alerts"});
       !s.ok()) {
     return s;
   }
@@ -328,8 +330,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   }
   if (root.contains("monitoring")) {
     const json& m = root["monitoring"];
-    if (!m.is_object()) return Field("monitoring", "must be a mapping {interval, window, telemetry_file}");
-    if (auto s = Known(m, "monitoring.", {"interval", "window", "telemetry_file"}); !s.ok()) return s;
+    if (!m.is_object())
+      return Field("monitoring", "must be a mapping {interval, window, telemetry_file}");
+    if (auto s = Known(m, "monitoring.", {"interval", "window", "telemetry_file"}); !s.ok())
+      return s;
     if (m.contains("interval")) {
       auto d = DurationField(m["interval"], "monitoring.interval");
       if (!d.ok()) return d.status();

@@ -9,8 +9,8 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "backend/kubernetes/kube_options.h"
-#include "monitor/alerts.h"
 #include "backend/slurm/slurm_commands.h"
+#include "monitor/alerts.h"
 #include "sched/framework.h"
 
 namespace dlab {

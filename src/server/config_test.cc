@@ -98,8 +98,9 @@ TEST(ServerConfigTest, Backends) {
             "backend.partition: unknown field");
   EXPECT_EQ(ParseServerConfig("backend: {type: local, partition: gpu}").status().message(),
             "backend: the local backend has no settings besides type");
-  EXPECT_EQ(ParseServerConfig("backend: {type: kubernetes, api_url: dlabd:8080}").status().message(),
-            "backend.api_url: must be an http:// or https:// URL pods can reach dlabd at");
+  EXPECT_EQ(
+      ParseServerConfig("backend: {type: kubernetes, api_url: dlabd:8080}").status().message(),
+      "backend.api_url: must be an http:// or https:// URL pods can reach dlabd at");
   EXPECT_EQ(ParseServerConfig("backend: {type: kubernetes, master_port: 0}").status().message(),
             "backend.master_port: must be a port number (1-65535)");
 }

@@ -9,24 +9,24 @@
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "api/auth_gate.h"
 #include "api/http_server.h"
 #include "api/identity_routes.h"
 #include "api/json_util.h"
 #include "api/metrics.h"
 #include "api/metrics_routes.h"
+#include "api/monitor_routes.h"
 #include "api/routes.h"
 #include "auth/secrets.h"
+#include "backend/kubernetes/kube_backend.h"
 #include "backend/local/local_backend.h"
 #include "backend/local/node_resources.h"
-#include "api/monitor_routes.h"
-#include "backend/kubernetes/kube_backend.h"
-#include "monitor/monitor_service.h"
 #include "backend/slurm/slurm_backend.h"
 #include "common/file_util.h"
 #include "common/job_token.h"
-#include "absl/strings/str_join.h"
 #include "common/quantity.h"
+#include "monitor/monitor_service.h"
 #include "nlohmann/json.hpp"
 #include "sched/job_controller.h"
 #include "spdlog/spdlog.h"
@@ -263,9 +263,10 @@ absl::Status RunServer(const ServerConfig& config) {
   std::optional<NodeCapacity> placement;
   if (config.backend == "slurm" && config.slurm_queue_ahead > 0) {
     placement = Replicated(*node, 1 + config.slurm_queue_ahead);
-    spdlog::info("slurm: up to {} node(s)' worth of attempts may wait in Slurm's queue "
-                 "(backend.queue_ahead)",
-                 config.slurm_queue_ahead);
+    spdlog::info(
+        "slurm: up to {} node(s)' worth of attempts may wait in Slurm's queue "
+        "(backend.queue_ahead)",
+        config.slurm_queue_ahead);
   }
 
   Metrics metrics;
@@ -322,7 +323,8 @@ absl::Status RunServer(const ServerConfig& config) {
   if (config.backend != "local") {
     host.note = "dlabd samples only its own host; the cluster's GPUs are not sampled yet";
   } else if (config.gpus_mode == "declared") {
-    for (const GpuSlot& g : node->gpus) host.configured_gpus.push_back({.index = g.index, .model = g.model});
+    for (const GpuSlot& g : node->gpus)
+      host.configured_gpus.push_back({.index = g.index, .model = g.model});
     host.note = "GPUs declared in the config (node.gpus): no readings";
   }
   std::unique_ptr<TelemetrySource> telemetry = NewHostTelemetry(host);
@@ -390,8 +392,8 @@ absl::Status RunServer(const ServerConfig& config) {
                  full.push_back(absl::StrCat("memory ", FormatMemoryBytes(u.memory_bytes), " of ",
                                              FormatMemoryBytes(*t.quota.memory_bytes)));
                if (t.quota.running_jobs && u.running_jobs >= *t.quota.running_jobs)
-                 full.push_back(absl::StrCat("running jobs ", u.running_jobs, " of ",
-                                             *t.quota.running_jobs));
+                 full.push_back(
+                     absl::StrCat("running jobs ", u.running_jobs, " of ", *t.quota.running_jobs));
                if (!full.empty()) {
                  out[absl::StrCat("tenant ", t.name)] =
                      absl::StrCat("tenant ", t.name, " at its quota: ", absl::StrJoin(full, ", "));
@@ -408,30 +410,28 @@ absl::Status RunServer(const ServerConfig& config) {
                   .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes),
                   .extra_metrics = [&monitor] { return monitor.Prometheus(); }},
                  &router);
-  RegisterMetricsRoutes({.store = store->get(),
-                         .metrics = metrics_store,
-                         .verify_job_token =
-                             [&tokens](int64_t job_id, std::string_view token) {
-                               return tokens->Verify(job_id,
-                                                     absl::string_view(token.data(), token.size()));
-                             },
-                         .authorize_user =
-                             [&gate, &store](const HttpRequest& req, int64_t job_id) {
-                               auto caller = gate.Authenticate(req);
-                               if (!caller.ok()) return caller.status();
-                               return VisibleJob(store->get(), *caller, job_id).status();
-                             },
-                         .job_code = [&store, &snapshots](int64_t job_id)
-                             -> absl::StatusOr<std::string> {
-                           auto job = store->get()->GetJob(job_id);
-                           if (!job.ok()) return job.status();
-                           if (job->snapshot.empty()) {
-                             return absl::NotFoundError(
-                                 absl::StrCat("job ", job_id, " has no code snapshot"));
-                           }
-                           return snapshots.Read(job->snapshot);
-                         }},
-                        &router);
+  RegisterMetricsRoutes(
+      {.store = store->get(),
+       .metrics = metrics_store,
+       .verify_job_token =
+           [&tokens](int64_t job_id, std::string_view token) {
+             return tokens->Verify(job_id, absl::string_view(token.data(), token.size()));
+           },
+       .authorize_user =
+           [&gate, &store](const HttpRequest& req, int64_t job_id) {
+             auto caller = gate.Authenticate(req);
+             if (!caller.ok()) return caller.status();
+             return VisibleJob(store->get(), *caller, job_id).status();
+           },
+       .job_code = [&store, &snapshots](int64_t job_id) -> absl::StatusOr<std::string> {
+         auto job = store->get()->GetJob(job_id);
+         if (!job.ok()) return job.status();
+         if (job->snapshot.empty()) {
+           return absl::NotFoundError(absl::StrCat("job ", job_id, " has no code snapshot"));
+         }
+         return snapshots.Read(job->snapshot);
+       }},
+      &router);
   RegisterIdentityRoutes({.gate = &gate, .identity = identity->get(), .controller = &controller},
                          &router);
   // Scalars that jobs write with TensorBoard under $DLAB_OUTPUT_DIR/tensorboard.

@@ -189,8 +189,9 @@ class KubeBackend final : public Backend {
     if (!r.ok() || r->status != 201) {
       Untrack(name);
       unlink(launch_file.c_str());
-      return absl::UnavailableError(absl::StrCat("kubernetes: cannot create Job ", name, ": ",
-                                                 r.ok() ? KubeErrorMessage(*r) : r.status().message()));
+      return absl::UnavailableError(
+          absl::StrCat("kubernetes: cannot create Job ", name, ": ",
+                       r.ok() ? KubeErrorMessage(*r) : r.status().message()));
     }
     json job = json::parse(r->body, nullptr, false);
     Update("jobs", "ADDED", job);
@@ -202,8 +203,9 @@ class KubeBackend final : public Backend {
       DeleteJob(name).IgnoreError();
       Untrack(name);
       unlink(launch_file.c_str());
-      return absl::UnavailableError(absl::StrCat("kubernetes: cannot create Service ", name, ": ",
-                                                 s.ok() ? KubeErrorMessage(*s) : s.status().message()));
+      return absl::UnavailableError(
+          absl::StrCat("kubernetes: cannot create Service ", name, ": ",
+                       s.ok() ? KubeErrorMessage(*s) : s.status().message()));
     }
     Evaluate(name);
     return absl::OkStatus();
@@ -266,14 +268,14 @@ class KubeBackend final : public Backend {
     bool cancel_requested = false;
     bool started_recorded = false;
     bool recorded = false;
-    bool stopping = false;                   // dlab deleted its Job (it could not start)
+    bool stopping = false;  // dlab deleted its Job (it could not start)
     // Launched by this dlabd: its Job counts as gone only once it has been seen (a pod's
     // event may arrive before the Job's). Recovered after a restart: once the caches are full.
     bool launched_here = false;
     bool job_seen = false;
-    std::optional<absl::Time> ended_at;      // when the end was first judged
-    std::set<std::string> following;         // pods whose log is being streamed
-    std::set<std::string> followed;          // pods whose log has been streamed to its end
+    std::optional<absl::Time> ended_at;  // when the end was first judged
+    std::set<std::string> following;     // pods whose log is being streamed
+    std::set<std::string> followed;      // pods whose log has been streamed to its end
   };
 
   static std::vector<bool> AuxiliaryOf(const LaunchRequest& r) {
@@ -283,8 +285,9 @@ class KubeBackend final : public Backend {
   }
 
   std::string Collection(const char* group_version, const char* resource) const {
-    return absl::StrCat(std::string(group_version) == "v1" ? "/api/v1" : absl::StrCat("/apis/", group_version),
-                        "/namespaces/", options_.objects.namespace_, "/", resource);
+    return absl::StrCat(
+        std::string(group_version) == "v1" ? "/api/v1" : absl::StrCat("/apis/", group_version),
+        "/namespaces/", options_.objects.namespace_, "/", resource);
   }
 
   absl::Status DeleteJob(const std::string& name) {
@@ -391,8 +394,7 @@ class KubeBackend final : public Backend {
       bool expired = false;
       absl::StatusOr<long> status = client_.Stream(
           absl::StrCat(path, "?", selector, "&watch=true&allowWatchBookmarks=true&resourceVersion=",
-                       version, "&timeoutSeconds=",
-                       absl::ToInt64Seconds(options_.watch_timeout)),
+                       version, "&timeoutSeconds=", absl::ToInt64Seconds(options_.watch_timeout)),
           [&](absl::string_view chunk) {
             buffer.append(chunk.data(), chunk.size());
             size_t start = 0;
@@ -417,7 +419,9 @@ class KubeBackend final : public Backend {
       if (stop_) break;
       if (expired || !status.ok() || *status != 200) {
         // 410 Gone: the history has moved past our version; anything else: start over too.
-        if (!status.ok()) spdlog::warn("kubernetes: watch {}: {}", resource, std::string(status.status().message()));
+        if (!status.ok())
+          spdlog::warn("kubernetes: watch {}: {}", resource,
+                       std::string(status.status().message()));
         if (status.ok() && *status == 410) expired = true;
         version.clear();
         if (!expired) Pause(absl::Seconds(1));
@@ -442,8 +446,8 @@ class KubeBackend final : public Backend {
       if (it == attempts_.end() || it->second.recorded) return;
       Attempt& a = it->second;
       dir = a.dir;
-      KubeAttemptView view{.tasks = a.tasks, .auxiliary = a.auxiliary,
-                           .cancel_requested = a.cancel_requested};
+      KubeAttemptView view{
+          .tasks = a.tasks, .auxiliary = a.auxiliary, .cancel_requested = a.cancel_requested};
       if (auto j = jobs_.find(name); j != jobs_.end()) {
         view.job = j->second.object;
         a.job_seen = true;
@@ -466,8 +470,7 @@ class KubeBackend final : public Backend {
       for (const auto& [pod_name, index] : start_following) StartFollower(name, a, pod_name, index);
       KubeVerdict verdict = JudgeAttempt(view);
       if (verdict.start_ms && !a.started_recorded) {
-        StartedRecord started{.start_time_ms = *verdict.start_ms,
-                              .limit_notes = LimitNotes(dir)};
+        StartedRecord started{.start_time_ms = *verdict.start_ms, .limit_notes = LimitNotes(dir)};
         if (WriteStartedRecord(AttemptFile(dir, kStartedFile), started).ok()) {
           a.started_recorded = true;
           notify = true;
@@ -587,8 +590,8 @@ class KubeBackend final : public Backend {
 
   void Follow(const std::string& pod, int rank, const std::string& task_log,
               const std::string& gang_log) {
-    const std::string path = absl::StrCat(Collection("v1", "pods"), "/", pod,
-                                          "/log?container=task&follow=true");
+    const std::string path =
+        absl::StrCat(Collection("v1", "pods"), "/", pod, "/log?container=task&follow=true");
     std::string partial;  // of the current line, for the gang log
     auto gang_write = [&](absl::string_view data, bool flush) {
       if (gang_log.empty()) return;
@@ -663,7 +666,7 @@ class KubeBackend final : public Backend {
   std::set<std::string> rechecks_ ABSL_GUARDED_BY(mu_);
   bool recheck_thread_started_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, std::thread> followers_ ABSL_GUARDED_BY(mu_);  // by pod name
-  std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);  // followers that are done
+  std::vector<std::string> finished_ ABSL_GUARDED_BY(mu_);             // followers that are done
   std::function<void(const std::string&)> listener_ ABSL_GUARDED_BY(mu_);
   std::thread jobs_thread_;
   std::thread pods_thread_;
@@ -682,8 +685,8 @@ absl::StatusOr<std::unique_ptr<Backend>> NewKubeBackend(KubeBackendOptions optio
         connection->namespace_.empty() ? "default" : connection->namespace_;
   }
   KubeClient client(*connection, options.request_timeout);
-  std::string probe = absl::StrCat("/apis/batch/v1/namespaces/", options.objects.namespace_,
-                                   "/jobs?limit=1");
+  std::string probe =
+      absl::StrCat("/apis/batch/v1/namespaces/", options.objects.namespace_, "/jobs?limit=1");
   absl::StatusOr<KubeResponse> r = client.Request("GET", probe);
   if (!r.ok()) return absl::UnavailableError(r.status().message());
   if (r->status != 200) {

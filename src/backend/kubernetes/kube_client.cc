@@ -98,9 +98,9 @@ int OnProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 }
 
 // A curl handle set up for the connection: server URL + path, TLS, authentication.
-absl::StatusOr<std::unique_ptr<CURL, CurlDeleter>> Handle(const KubeConnection& c,
-                                                          const std::string& path,
-                                                          std::unique_ptr<curl_slist, SlistDeleter>* headers) {
+absl::StatusOr<std::unique_ptr<CURL, CurlDeleter>> Handle(
+    const KubeConnection& c, const std::string& path,
+    std::unique_ptr<curl_slist, SlistDeleter>* headers) {
   std::call_once(curl_init, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   std::unique_ptr<CURL, CurlDeleter> h(curl_easy_init());
   if (!h) return absl::InternalError("curl_easy_init failed");
@@ -161,9 +161,11 @@ absl::StatusOr<KubeConnection> LoadKubeconfig(const std::string& path, const std
   }
   absl::StatusOr<json> config = ParseYamlOrJson(*text);
   if (!config.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("kubeconfig ", path, ": ", config.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kubeconfig ", path, ": ", config.status().message()));
   }
-  if (!config->is_object()) return absl::InvalidArgumentError(absl::StrCat("kubeconfig ", path, ": not a mapping"));
+  if (!config->is_object())
+    return absl::InvalidArgumentError(absl::StrCat("kubeconfig ", path, ": not a mapping"));
   std::string name = context.empty() ? Str(*config, "current-context") : context;
   if (name.empty()) {
     return absl::InvalidArgumentError(
@@ -196,12 +198,15 @@ absl::StatusOr<KubeConnection> LoadKubeconfig(const std::string& path, const std
           "give it a service-account token (token or tokenFile) or a client certificate"));
     }
     c.token = Str(*user, "token");
-    if (std::string file = Str(*user, "tokenFile"); !file.empty()) c.token_file = (dir / file).string();
-    if (auto s = PemField(*user, "client-certificate", dir, &c.client_cert_file, &c.client_cert_pem);
+    if (std::string file = Str(*user, "tokenFile"); !file.empty())
+      c.token_file = (dir / file).string();
+    if (auto s =
+            PemField(*user, "client-certificate", dir, &c.client_cert_file, &c.client_cert_pem);
         !s.ok()) {
       return s;
     }
-    if (auto s = PemField(*user, "client-key", dir, &c.client_key_file, &c.client_key_pem); !s.ok()) {
+    if (auto s = PemField(*user, "client-key", dir, &c.client_key_file, &c.client_key_pem);
+        !s.ok()) {
       return s;
     }
   }
@@ -222,9 +227,9 @@ absl::StatusOr<KubeConnection> InClusterConnection(const std::string& root) {
   c.server = absl::StrCat("https://", h, ":", port);
   c.token_file = root + "/token";
   if (!FileExists(c.token_file)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("kubernetes: no service-account token at ", c.token_file,
-                     " (automountServiceAccountToken off?)"));
+    return absl::FailedPreconditionError(absl::StrCat("kubernetes: no service-account token at ",
+                                                      c.token_file,
+                                                      " (automountServiceAccountToken off?)"));
   }
   if (FileExists(root + "/ca.crt")) c.ca_file = root + "/ca.crt";
   if (absl::StatusOr<std::string> ns = ReadFile(root + "/namespace"); ns.ok()) {
@@ -236,8 +241,7 @@ absl::StatusOr<KubeConnection> InClusterConnection(const std::string& root) {
 KubeClient::KubeClient(KubeConnection connection, absl::Duration timeout)
     : connection_(std::move(connection)), timeout_(timeout) {}
 
-absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method,
-                                                 const std::string& path,
+absl::StatusOr<KubeResponse> KubeClient::Request(const std::string& method, const std::string& path,
                                                  const std::string& body) const {
   std::unique_ptr<curl_slist, SlistDeleter> headers;
   auto h = Handle(connection_, path, &headers);

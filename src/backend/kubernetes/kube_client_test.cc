@@ -15,8 +15,8 @@ using ::testing::HasSubstr;
 class KubeClientTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("kube_client_test." + std::to_string(::getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("kube_client_test." + std::to_string(::getpid()));
     std::filesystem::create_directories(dir_);
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
@@ -77,7 +77,8 @@ TEST_F(KubeClientTest, InClusterUsesTheServiceAccountFiles) {
   EXPECT_TRUE(absl::IsFailedPrecondition(InClusterConnection(dir_.string()).status()));
   setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
   setenv("KUBERNETES_SERVICE_PORT", "443", 1);
-  EXPECT_THAT(InClusterConnection(dir_.string()).status().message(), HasSubstr("no service-account token"));
+  EXPECT_THAT(InClusterConnection(dir_.string()).status().message(),
+              HasSubstr("no service-account token"));
   Write("token", "tok\n");
   Write("ca.crt", "pem");
   Write("namespace", "dlab\n");
@@ -95,8 +96,8 @@ TEST(KubeClientErrors, AnUnreachableServerIsUnavailable) {
   KubeClient client({.server = "http://127.0.0.1:1"}, absl::Seconds(5));
   auto r = client.Request("GET", "/api/v1/nodes");
   EXPECT_TRUE(absl::IsUnavailable(r.status())) << r.status();
-  EXPECT_EQ(KubeErrorMessage({.status = 404,
-                              .body = R"({"kind":"Status","message":"jobs \"x\" not found"})"}),
+  EXPECT_EQ(KubeErrorMessage(
+                {.status = 404, .body = R"({"kind":"Status","message":"jobs \"x\" not found"})"}),
             "HTTP 404: jobs \"x\" not found");
 }
 

@@ -104,9 +104,9 @@ bool HasCondition(const json& object, const std::string& type, std::string* reas
 
 // A container waiting for a reason that never passes by itself.
 bool StuckWaiting(const json& status, std::string* why) {
-  static const std::set<std::string> kStuck = {"ImagePullBackOff",         "ErrImageNeverPull",
-                                               "InvalidImageName",         "CreateContainerConfigError",
-                                               "CreateContainerError",     "RunContainerError"};
+  static const std::set<std::string> kStuck = {"ImagePullBackOff",     "ErrImageNeverPull",
+                                               "InvalidImageName",     "CreateContainerConfigError",
+                                               "CreateContainerError", "RunContainerError"};
   const json* waiting = Find(status, {"state", "waiting"});
   if (waiting == nullptr) return false;
   std::string reason = waiting->value("reason", "");
@@ -175,7 +175,8 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
   bool roles = false;
   for (const TaskLaunch& t : request.tasks) {
     if (t.argv.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("launch: task ", t.rank, " has an empty argv"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("launch: task ", t.rank, " has an empty argv"));
     }
     infos.push_back({.rank = t.rank, .role = t.role, .role_index = t.role_index});
     placement.hosts.push_back(KubePodHost(name, t.rank));
@@ -224,8 +225,9 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
       if (!env[0].contains(key)) per_rank.insert(key);
     }
   }
-  bool same_argv = std::all_of(request.tasks.begin(), request.tasks.end(),
-                               [&](const TaskLaunch& t) { return t.argv == request.tasks[0].argv; });
+  bool same_argv =
+      std::all_of(request.tasks.begin(), request.tasks.end(),
+                  [&](const TaskLaunch& t) { return t.argv == request.tasks[0].argv; });
   json command;
   if (per_rank.empty() && same_argv) {
     command = LiteralArray(request.tasks[0].argv);
@@ -235,7 +237,8 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
       absl::StrAppend(&script, r, ")");
       for (const std::string& key : per_rank) {
         auto it = env[r].find(key);
-        if (it != env[r].end()) absl::StrAppend(&script, " export ", key, "=", ShellQuote(it->second), ";");
+        if (it != env[r].end())
+          absl::StrAppend(&script, " export ", key, "=", ShellQuote(it->second), ";");
       }
       std::vector<std::string> words;
       for (const std::string& a : request.tasks[r].argv) words.push_back(ShellQuote(a));
@@ -268,17 +271,16 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
   }
   json mounts = json::array({{{"name", "code"}, {"mountPath", options.code_mount}},
                              {{"name", "data"}, {"mountPath", options.data_dir}}});
-  json container = {{"name", kTaskContainer},
-                    {"image", image},
-                    {"command", command},
-                    {"workingDir", workdir},
-                    {"env", container_env},
-                    {"resources", {{"requests", requests}, {"limits", limits}}},
-                    {"volumeMounts", mounts}};
+  json container = {
+      {"name", kTaskContainer}, {"image", image},
+      {"command", command},     {"workingDir", workdir},
+      {"env", container_env},   {"resources", {{"requests", requests}, {"limits", limits}}},
+      {"volumeMounts", mounts}};
   if (roles) {
     container["ports"] = json::array({{{"name", "task"}, {"containerPort", options.task_port}}});
   } else if (n > 1) {
-    container["ports"] = json::array({{{"name", "master"}, {"containerPort", options.master_port}}});
+    container["ports"] =
+        json::array({{{"name", "master"}, {"containerPort", options.master_port}}});
   }
   json data_volume = {{"name", "data"}};
   if (options.data_claim.empty()) {
@@ -286,14 +288,14 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
   } else {
     data_volume["persistentVolumeClaim"] = {{"claimName", options.data_claim}};
   }
-  json pod_spec = {{"restartPolicy", "Never"},
-                   {"subdomain", name},
-                   {"enableServiceLinks", false},
-                   {"automountServiceAccountToken", false},
-                   {"terminationGracePeriodSeconds", CeilSeconds(request.kill_grace)},
-                   {"containers", json::array({container})},
-                   {"volumes", json::array({{{"name", "code"}, {"emptyDir", json::object()}},
-                                            data_volume})}};
+  json pod_spec = {
+      {"restartPolicy", "Never"},
+      {"subdomain", name},
+      {"enableServiceLinks", false},
+      {"automountServiceAccountToken", false},
+      {"terminationGracePeriodSeconds", CeilSeconds(request.kill_grace)},
+      {"containers", json::array({container})},
+      {"volumes", json::array({{{"name", "code"}, {"emptyDir", json::object()}}, data_volume})}};
   if (!request.snapshot.empty()) {
     auto token = env[0].find("DLAB_TOKEN");
     std::string fetch =
@@ -305,13 +307,13 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
         {{{"name", kCodeContainer},
           {"image", options.init_image},
           {"command", LiteralArray({"sh", "-c", fetch})},
-          {"env", json::array({{{"name", "DLAB_CODE_URL"},
-                                {"value", Literal(absl::StrCat(absl::StripSuffix(api, "/"),
-                                                               "/api/v1/jobs/", request.job_id,
-                                                               "/code"))}},
-                               {{"name", "DLAB_TOKEN"},
-                                {"value", Literal(token == env[0].end() ? "" : token->second)}},
-                               {{"name", "DLAB_CODE_DIR"}, {"value", Literal(options.code_mount)}}})},
+          {"env", json::array(
+                      {{{"name", "DLAB_CODE_URL"},
+                        {"value", Literal(absl::StrCat(absl::StripSuffix(api, "/"), "/api/v1/jobs/",
+                                                       request.job_id, "/code"))}},
+                       {{"name", "DLAB_TOKEN"},
+                        {"value", Literal(token == env[0].end() ? "" : token->second)}},
+                       {{"name", "DLAB_CODE_DIR"}, {"value", Literal(options.code_mount)}}})},
           {"volumeMounts", json::array({{{"name", "code"}, {"mountPath", options.code_mount}}})}}});
   }
   if (!options.service_account.empty()) pod_spec["serviceAccountName"] = options.service_account;
@@ -322,17 +324,17 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
   }
   if (gpus > 0 && !request.acceptable_gpu_types.empty()) {
     json types = json::array();
-    for (absl::string_view t : absl::StrSplit(request.acceptable_gpu_types, ',', absl::SkipEmpty())) {
+    for (absl::string_view t :
+         absl::StrSplit(request.acceptable_gpu_types, ',', absl::SkipEmpty())) {
       types.push_back(std::string(absl::StripAsciiWhitespace(t)));
     }
     pod_spec["affinity"] = {
         {"nodeAffinity",
          {{"requiredDuringSchedulingIgnoredDuringExecution",
            {{"nodeSelectorTerms",
-             json::array({{{"matchExpressions",
-                            json::array({{{"key", options.gpu_type_label},
-                                          {"operator", "In"},
-                                          {"values", types}}})}}})}}}}}};
+             json::array({{{"matchExpressions", json::array({{{"key", options.gpu_type_label},
+                                                              {"operator", "In"},
+                                                              {"values", types}}})}}})}}}}}};
   }
 
   json labels = KubeLabels(tag, request);
@@ -362,14 +364,15 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
              {"spec", job_spec}};
   json service_ports = json::array();
   service_ports.push_back({{"name", "master"}, {"port", options.master_port}});
-  out.service = {{"apiVersion", "v1"},
-                 {"kind", "Service"},
-                 {"metadata", {{"name", name}, {"namespace", options.namespace_}, {"labels", labels}}},
-                 {"spec",
-                  {{"clusterIP", "None"},
-                   {"publishNotReadyAddresses", true},
-                   {"selector", {{"batch.kubernetes.io/job-name", name}}},
-                   {"ports", service_ports}}}};
+  out.service = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", {{"name", name}, {"namespace", options.namespace_}, {"labels", labels}}},
+      {"spec",
+       {{"clusterIP", "None"},
+        {"publishNotReadyAddresses", true},
+        {"selector", {{"batch.kubernetes.io/job-name", name}}},
+        {"ports", service_ports}}}};
   out.hostfile = HostfileText(placement.hosts);
   return out;
 }
@@ -398,8 +401,8 @@ KubeVerdict JudgeAttempt(const KubeAttemptView& view) {
     for (const auto& [index, pod] : view.pods) {
       const json* main = ContainerStatus(pod, "containerStatuses", kTaskContainer);
       if (main == nullptr) continue;
-      latest = std::max(latest,
-                        ParseKubeTime(Text(*main, {"state", "terminated", "finishedAt"})).value_or(0));
+      latest = std::max(
+          latest, ParseKubeTime(Text(*main, {"state", "terminated", "finishedAt"})).value_or(0));
     }
     return latest > 0 ? latest : absl::ToUnixMillis(absl::Now());
   };
@@ -416,11 +419,12 @@ KubeVerdict JudgeAttempt(const KubeAttemptView& view) {
           if (!StuckWaiting(s, &why)) continue;
           verdict.kind = KubeVerdict::kEnded;
           verdict.stop_job = true;
-          verdict.exit = {.exit_code = 127,
-                          .end_reason = "exec_failed",
-                          .message = absl::StrCat("kubernetes: pod ", Text(pod, {"metadata", "name"}),
-                                                  ", container ", s.value("name", ""), ": ", why),
-                          .end_time_ms = absl::ToUnixMillis(absl::Now())};
+          verdict.exit = {
+              .exit_code = 127,
+              .end_reason = "exec_failed",
+              .message = absl::StrCat("kubernetes: pod ", Text(pod, {"metadata", "name"}),
+                                      ", container ", s.value("name", ""), ": ", why),
+              .end_time_ms = absl::ToUnixMillis(absl::Now())};
           return verdict;
         }
       }
@@ -543,7 +547,8 @@ KubeVerdict JudgeAttempt(const KubeAttemptView& view) {
     record.end_reason = "lost";
     record.exit_code = 128 + SIGKILL;
     record.signal = "SIGKILL";
-    record.message = absl::StrCat("kubernetes: the Job failed (", job_reason, ": ", job_message, ")");
+    record.message =
+        absl::StrCat("kubernetes: the Job failed (", job_reason, ": ", job_message, ")");
     return verdict;
   }
   const TaskExit& e = record.tasks[*culprit];
@@ -551,8 +556,9 @@ KubeVerdict JudgeAttempt(const KubeAttemptView& view) {
   record.signal = e.signal;
   if (e.end_reason == "oom_killed") record.end_reason = "oom_killed";
   record.failed_rank = gang ? *culprit : -1;
-  record.message = gang ? absl::StrCat("task ", *culprit, " ", How(e), "; the other tasks were stopped")
-                        : How(e);
+  record.message =
+      gang ? absl::StrCat("task ", *culprit, " ", How(e), "; the other tasks were stopped")
+           : How(e);
   for (TaskExit& t : record.tasks) {
     if (t.rank != *culprit && gang) t.end_reason = t.exit_code == 0 ? t.end_reason : "stopped";
   }

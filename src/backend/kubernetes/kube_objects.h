@@ -20,7 +20,6 @@
 
 namespace dlab {
 
-
 // The Job's and Service's name: "dlab-TAG-JOB-ATTEMPT" (a DNS label; TAG tells this dlabd's
 // objects from another's in the same namespace).
 std::string KubeObjectName(const std::string& tag, int64_t job_id, int attempt);
@@ -46,10 +45,10 @@ nlohmann::json OwnerReference(const nlohmann::json& job);
 // "Ready" etc. for the pods of one attempt, as last seen (from watches or lists). A pod seen
 // deleted keeps its last status.
 struct KubeAttemptView {
-  std::optional<nlohmann::json> job;       // nullopt: the Job is gone
-  std::map<int, nlohmann::json> pods;      // by completion index: the newest pod of that index
+  std::optional<nlohmann::json> job;   // nullopt: the Job is gone
+  std::map<int, nlohmann::json> pods;  // by completion index: the newest pod of that index
   int tasks = 1;
-  std::vector<bool> auxiliary;             // by rank
+  std::vector<bool> auxiliary;  // by rank
   bool cancel_requested = false;
 };
 

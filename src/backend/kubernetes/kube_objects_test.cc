@@ -23,7 +23,8 @@ LaunchRequest Request(int tasks) {
   LaunchRequest r{.job_id = 7,
                   .attempt = 2,
                   .workdir = "/var/lib/dlab/jobs/7/attempts/2/code/src",
-                  .env = {{"DLAB_TOKEN", "tok"}, {"DLAB_API_URL", "http://127.0.0.1:8080"},
+                  .env = {{"DLAB_TOKEN", "tok"},
+                          {"DLAB_API_URL", "http://127.0.0.1:8080"},
                           {"GREETING", "cost $(HOME) $5"}},
                   .attempt_dir = "/var/lib/dlab/jobs/7/attempts/2",
                   .max_runtime = absl::Minutes(90),
@@ -34,7 +35,8 @@ LaunchRequest Request(int tasks) {
   for (int i = 0; i < tasks; ++i) {
     r.tasks.push_back({.rank = i,
                        .argv = {"python3", "train.py"},
-                       .env = {{"RANK", std::to_string(i)}, {"MASTER_ADDR", "127.0.0.1"},
+                       .env = {{"RANK", std::to_string(i)},
+                               {"MASTER_ADDR", "127.0.0.1"},
                                {"DLAB_HOSTFILE", "/var/lib/dlab/jobs/7/attempts/2/hostfile"}},
                        .allocation = {.cpu_millis = 2000, .memory_bytes = 4LL << 30, .gpus = {4}}});
   }
@@ -78,14 +80,14 @@ TEST(KubeObjectsTest, AGangIsAnIndexedJobWhoseRankIsTheCompletionIndex) {
             "metadata.annotations['batch.kubernetes.io/job-completion-index']");
   EXPECT_EQ(EnvOf(c, "MASTER_ADDR"), "dlab-0a1b2c3d-7-2-0.dlab-0a1b2c3d-7-2");
   EXPECT_EQ(EnvOf(c, "MASTER_PORT"), "29500");
-  EXPECT_EQ(EnvOf(c, "LOCAL_RANK"), "0");  // one task per pod
-  EXPECT_EQ(EnvOf(c, "CUDA_VISIBLE_DEVICES"), "0");  // the pod's first GPU, not the node's 4
+  EXPECT_EQ(EnvOf(c, "LOCAL_RANK"), "0");                // one task per pod
+  EXPECT_EQ(EnvOf(c, "CUDA_VISIBLE_DEVICES"), "0");      // the pod's first GPU, not the node's 4
   EXPECT_EQ(EnvOf(c, "GREETING"), "cost $$(HOME) $$5");  // not expanded by Kubernetes
   EXPECT_EQ(c["resources"]["limits"]["nvidia.com/gpu"], "1");
   EXPECT_EQ(c["resources"]["limits"]["memory"], "4Gi");
   EXPECT_EQ(c["resources"]["requests"]["cpu"], "2");
   EXPECT_EQ(pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
-                ["nodeSelectorTerms"][0]["matchExpressions"][0],
+               ["nodeSelectorTerms"][0]["matchExpressions"][0],
             json({{"key", "dlab.io/gpu-type"}, {"operator", "In"}, {"values", {"H100", "A100"}}}));
   EXPECT_EQ(pod["volumes"][1]["persistentVolumeClaim"]["claimName"], "dlab-data");
   EXPECT_EQ(c["volumeMounts"][1]["mountPath"], "/var/lib/dlab");  // same paths as dlabd's
@@ -135,8 +137,8 @@ TEST(KubeObjectsTest, WithoutAnImageNothingCanRun) {
   ASSERT_TRUE(m.ok());
   EXPECT_EQ(m->job["spec"]["template"]["spec"]["containers"][0]["image"], "own/image:2");
   r.snapshot = "";
-  EXPECT_FALSE(AttemptManifests(r, o, "t")->job["spec"]["template"]["spec"].contains(
-      "initContainers"));
+  EXPECT_FALSE(
+      AttemptManifests(r, o, "t")->job["spec"]["template"]["spec"].contains("initContainers"));
 }
 
 // ---- judging an attempt from its Job and pods ----
@@ -172,8 +174,8 @@ TEST(KubeObjectsTest, RunningThenSucceeded) {
   EXPECT_EQ(running.kind, KubeVerdict::kRunning);
   EXPECT_EQ(running.start_ms, ParseKubeTime("2026-11-22T10:00:00Z"));
   v.job = JobWith("Complete");
-  v.pods[0] = Pod(0, "Succeeded",
-                  {{"terminated", Terminated(0, "Completed", "2026-11-22T10:05:00Z")}});
+  v.pods[0] =
+      Pod(0, "Succeeded", {{"terminated", Terminated(0, "Completed", "2026-11-22T10:05:00Z")}});
   KubeVerdict done = JudgeAttempt(v);
   ASSERT_EQ(done.kind, KubeVerdict::kEnded);
   EXPECT_EQ(done.exit.end_reason, "exited");
@@ -204,10 +206,12 @@ TEST(KubeObjectsTest, KubernetesReasonsBecomeDlabEndReasons) {
     bool cancel = false;
     std::string end_reason, message_has;
   };
-  json evicted = Pod(0, "Failed", {{"terminated", Terminated(137, "Error", "2026-11-22T10:00:05Z")}});
+  json evicted =
+      Pod(0, "Failed", {{"terminated", Terminated(137, "Error", "2026-11-22T10:00:05Z")}});
   evicted["status"]["reason"] = "Evicted";
   evicted["status"]["message"] = "The node was low on resource: memory. ";
-  json lost_node = Pod(0, "Failed", {{"terminated", Terminated(137, "Error", "2026-11-22T10:00:05Z")}});
+  json lost_node =
+      Pod(0, "Failed", {{"terminated", Terminated(137, "Error", "2026-11-22T10:00:05Z")}});
   lost_node["status"]["conditions"] = json::array(
       {{{"type", "DisruptionTarget"}, {"status", "True"}, {"reason", "DeletionByTaintManager"}}});
   lost_node["dlab_deleted"] = true;
@@ -227,8 +231,9 @@ TEST(KubeObjectsTest, KubernetesReasonsBecomeDlabEndReasons) {
       {"Failed", "BackoffLimitExceeded", evicted, false, "lost", "was evicted: The node was low"},
       {"Failed", "BackoffLimitExceeded", lost_node, false, "lost", "DeletionByTaintManager"},
       {"Failed", "BackoffLimitExceeded", no_code, false, "lost", "could not fetch the code"},
-      {"", "", Pod(0, "Failed", {{"terminated", Terminated(0, "Completed", "2026-11-22T10:00:05Z")}}),
-       true, "cancelled", "cancelled: exited with code 0"},
+      {"", "",
+       Pod(0, "Failed", {{"terminated", Terminated(0, "Completed", "2026-11-22T10:00:05Z")}}), true,
+       "cancelled", "cancelled: exited with code 0"},
   };
   for (const Case& c : cases) {
     KubeAttemptView v{.tasks = 1, .cancel_requested = c.cancel};
@@ -250,9 +255,9 @@ TEST(KubeObjectsTest, KubernetesReasonsBecomeDlabEndReasons) {
 
 TEST(KubeObjectsTest, AnImageThatCannotBePulledEndsTheAttemptAndTheJob) {
   KubeAttemptView v{.job = JobWith(""), .tasks = 1};
-  v.pods[0] = Pod(0, "Pending",
-                  {{"waiting",
-                    {{"reason", "ImagePullBackOff"}, {"message", "Back-off pulling image \"x\""}}}});
+  v.pods[0] = Pod(
+      0, "Pending",
+      {{"waiting", {{"reason", "ImagePullBackOff"}, {"message", "Back-off pulling image \"x\""}}}});
   KubeVerdict verdict = JudgeAttempt(v);
   ASSERT_EQ(verdict.kind, KubeVerdict::kEnded);
   EXPECT_TRUE(verdict.stop_job);

@@ -231,8 +231,8 @@ absl::StatusOr<std::vector<GpuReading>> ReadNvmlGpus() {
       r.memory_used_bytes = static_cast<int64_t>(m.used);
       r.memory_total_bytes = static_cast<int64_t>(m.total);
     }
-    if (NvmlUtilization u{}; nvml.get_utilization != nullptr &&
-                             nvml.get_utilization(device, &u) == kNvmlSuccess) {
+    if (NvmlUtilization u{};
+        nvml.get_utilization != nullptr && nvml.get_utilization(device, &u) == kNvmlSuccess) {
       r.utilization_pct = u.gpu;
     }
     if (unsigned t = 0; nvml.get_temperature != nullptr &&
@@ -251,7 +251,6 @@ absl::StatusOr<std::vector<GpuReading>> ReadNvmlGpus() {
   }
   return out;
 }
-
 
 int64_t DetectCpuMillis() {
   cpu_set_t set;

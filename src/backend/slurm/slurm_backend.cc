@@ -268,12 +268,12 @@ class SlurmBackend final : public Backend {
         }
       }
       if (!recorded.ok()) {
-        (void)WriteExitRecord(AttemptFile(dir, kExitFile),
-                              {.exit_code = 127,
-                               .end_reason = "launch_failed",
-                               .message = absl::StrCat("cannot submit the attempt to Slurm: ",
-                                                       recorded.message()),
-                               .end_time_ms = absl::ToUnixMillis(absl::Now())});
+        (void)WriteExitRecord(
+            AttemptFile(dir, kExitFile),
+            {.exit_code = 127,
+             .end_reason = "launch_failed",
+             .message = absl::StrCat("cannot submit the attempt to Slurm: ", recorded.message()),
+             .end_time_ms = absl::ToUnixMillis(absl::Now())});
       }
       lock.lock();
       submitting_.erase(dir);
