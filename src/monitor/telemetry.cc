@@ -19,8 +19,8 @@ using json = nlohmann::json;
 std::optional<std::pair<uint64_t, uint64_t>> CpuTimes() {
   absl::StatusOr<std::string> text = ReadFile("/proc/stat");
   if (!text.ok()) return std::nullopt;
-  std::vector<absl::string_view> f =
-      absl::StrSplit(text->substr(0, text->find('\n')), ' ', absl::SkipEmpty());
+  const std::string first = text->substr(0, text->find('\n'));  // outlives the views into it
+  std::vector<absl::string_view> f = absl::StrSplit(first, ' ', absl::SkipEmpty());
   if (f.size() < 5 || f[0] != "cpu") return std::nullopt;
   uint64_t total = 0, idle = 0;
   for (size_t i = 1; i < f.size() && i <= 8; ++i) {
