@@ -182,7 +182,7 @@ class KubeBackend final : public Backend {
     Track(dir, name, request.tasks.size(), AuxiliaryOf(request));
     {
       std::lock_guard<std::mutex> lock(mu_);
-      attempts_[name].launched_here = true;
+      if (auto it = attempts_.find(name); it != attempts_.end()) it->second.launched_here = true;
     }
     absl::StatusOr<KubeResponse> r =
         client_.Request("POST", Collection("batch/v1", "jobs"), m->job.dump());
@@ -248,7 +248,7 @@ class KubeBackend final : public Backend {
     Track(attempt_dir, name, spec->tasks.size(), aux);
     {
       std::lock_guard<std::mutex> lock(mu_);
-      attempts_[name].cancel_requested = true;
+      if (auto it = attempts_.find(name); it != attempts_.end()) it->second.cancel_requested = true;
     }
     absl::Status s = DeleteJob(name);
     Evaluate(name);
@@ -305,8 +305,9 @@ class KubeBackend final : public Backend {
   void Track(const std::string& dir, const std::string& name, size_t tasks,
              std::vector<bool> auxiliary) {
     std::lock_guard<std::mutex> lock(mu_);
+    // Under mu_, as the end is recorded (Evaluate): an attempt whose end is on disk is done.
+    if (attempts_.contains(name) || FileExists(AttemptFile(dir, kExitFile))) return;
     auto [it, inserted] = attempts_.try_emplace(name);
-    if (!inserted) return;
     it->second.dir = dir;
     it->second.tasks = static_cast<int>(tasks);
     it->second.auxiliary = std::move(auxiliary);
@@ -565,14 +566,15 @@ class KubeBackend final : public Backend {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(a.dir, kLaunchFile));
     if (!spec.ok() || rank >= static_cast<int>(spec->tasks.size())) return;
-    a.following.insert(pod);
-    std::string task_log = spec->tasks[rank].log_path;
-    std::string gang_log = spec->tasks.size() > 1 ? spec->log_path : "";
     for (const std::string& done : finished_) {  // past their last use of mu_: join now
       followers_[done].join();
       followers_.erase(done);
     }
     finished_.clear();
+    if (followers_.contains(pod)) return;  // a follower of this pod is still streaming it
+    a.following.insert(pod);
+    std::string task_log = spec->tasks[rank].log_path;
+    std::string gang_log = spec->tasks.size() > 1 ? spec->log_path : "";
     followers_[pod] = std::thread([this, name, pod, rank, task_log, gang_log] {
       Follow(pod, rank, task_log, gang_log);
       {
