@@ -174,12 +174,13 @@ class KubeBackend final : public Backend {
       (void)WriteFileAtomically(h->second, m->hostfile, {.sync = false});
     }
     std::string launch_file = AttemptFile(dir, kLaunchFile);
-    if (auto s = WriteLaunchSpec(launch_file, ToLaunchSpec(request, "")); !s.ok()) {
+    LaunchSpec spec = ToLaunchSpec(request, "");
+    if (auto s = WriteLaunchSpec(launch_file, spec); !s.ok()) {
       return absl::InternalError(s.message());
     }
     (void)WriteFileAtomically(AttemptFile(dir, kManifestFile), m->job.dump(2) + "\n",
                               {.sync = false});
-    Track(dir, name, request.tasks.size(), AuxiliaryOf(request));
+    Track(dir, name, spec);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = attempts_.find(name); it != attempts_.end()) it->second.launched_here = true;
@@ -219,9 +220,7 @@ class KubeBackend final : public Backend {
     if (!spec.ok()) return spec.status();
     std::string name = KubeObjectName(tag_, spec->job_id, spec->attempt);
     if (!FileExists(AttemptFile(attempt_dir, kExitFile))) {
-      std::vector<bool> aux;
-      for (const TaskSpec& t : spec->tasks) aux.push_back(t.auxiliary);
-      Track(attempt_dir, name, spec->tasks.size(), aux);
+      Track(attempt_dir, name, *spec);
       Evaluate(name);
     }
     auto alive = [&] {
@@ -243,9 +242,7 @@ class KubeBackend final : public Backend {
     if (FileExists(AttemptFile(attempt_dir, kExitFile))) return absl::OkStatus();
     (void)WriteFileAtomically(AttemptFile(attempt_dir, kCancelFile), "", {.sync = false});
     std::string name = KubeObjectName(tag_, spec->job_id, spec->attempt);
-    std::vector<bool> aux;
-    for (const TaskSpec& t : spec->tasks) aux.push_back(t.auxiliary);
-    Track(attempt_dir, name, spec->tasks.size(), aux);
+    Track(attempt_dir, name, *spec);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (auto it = attempts_.find(name); it != attempts_.end()) it->second.cancel_requested = true;
@@ -278,12 +275,6 @@ class KubeBackend final : public Backend {
     std::set<std::string> followed;      // pods whose log has been streamed to its end
   };
 
-  static std::vector<bool> AuxiliaryOf(const LaunchRequest& r) {
-    std::vector<bool> aux;
-    for (const TaskLaunch& t : r.tasks) aux.push_back(t.auxiliary);
-    return aux;
-  }
-
   std::string Collection(const char* group_version, const char* resource) const {
     return absl::StrCat(
         std::string(group_version) == "v1" ? "/api/v1" : absl::StrCat("/apis/", group_version),
@@ -302,15 +293,15 @@ class KubeBackend final : public Backend {
     return absl::OkStatus();
   }
 
-  void Track(const std::string& dir, const std::string& name, size_t tasks,
-             std::vector<bool> auxiliary) {
+  // Follows the attempt launched with `spec` (from its launch.json after a restart).
+  void Track(const std::string& dir, const std::string& name, const LaunchSpec& spec) {
     std::lock_guard<std::mutex> lock(mu_);
     // Under mu_, as the end is recorded (Evaluate): an attempt whose end is on disk is done.
     if (attempts_.contains(name) || FileExists(AttemptFile(dir, kExitFile))) return;
-    auto [it, inserted] = attempts_.try_emplace(name);
+    auto it = attempts_.try_emplace(name).first;
     it->second.dir = dir;
-    it->second.tasks = static_cast<int>(tasks);
-    it->second.auxiliary = std::move(auxiliary);
+    it->second.tasks = static_cast<int>(spec.tasks.size());
+    for (const TaskSpec& t : spec.tasks) it->second.auxiliary.push_back(t.auxiliary);
     it->second.cancel_requested = FileExists(AttemptFile(dir, kCancelFile));
     it->second.started_recorded = FileExists(AttemptFile(dir, kStartedFile));
   }
