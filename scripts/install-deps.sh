@@ -15,8 +15,9 @@ packages=(
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
   slurmctld slurmd slurm-client munge  # the Slurm backend's tests (scripts/slurm-cluster.sh)
   wget  # the Kubernetes backend's tests: the pods' init container fetches the code with it
+  chromium  # the web console's browser tests (Playwright drives it headless)
 )
-# Node.js and npm for tests/kube_schema: Debian's, unless a node (e.g. NodeSource's, which bundles
+# Node.js and npm for the web console (web/) and tests/kube_schema: Debian's, unless a node (e.g. NodeSource's, which bundles
 # npm) is already on PATH.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
@@ -39,12 +40,15 @@ if [[ ${#missing[@]} -gt 0 ]]; then
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# The Kubernetes schema validator's packages (tests/kube_schema/validate.mjs), when this script
-# sits in the repository: npm ci when node_modules is missing or older than package-lock.json
-# (npm writes node_modules/.package-lock.json last, so an interrupted install is redone).
-kube_schema="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/kube_schema"
-if [[ -f $kube_schema/package-lock.json &&
-      ! $kube_schema/node_modules/.package-lock.json -nt $kube_schema/package-lock.json ]]; then
-  echo "install-deps: npm ci in tests/kube_schema"
-  npm ci --prefix "$kube_schema" --no-audit --no-fund --loglevel=error >/dev/null
-fi
+# The npm packages of the web console (web/: Vite, TypeScript, uPlot, Playwright) and of the
+# Kubernetes schema validator (tests/kube_schema/validate.mjs), when this script sits in the
+# repository: npm ci when node_modules is missing or older than package-lock.json (npm writes
+# node_modules/.package-lock.json last, so an interrupted install is redone).
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+for dir in "$repo/web" "$repo/tests/kube_schema"; do
+  if [[ -f $dir/package-lock.json &&
+        ! $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
+    echo "install-deps: npm ci in ${dir#"$repo/"}"
+    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+  fi
+done

@@ -150,6 +150,58 @@ HttpResponse Submit(const ApiContext& ctx, const HttpRequest& req, const Caller&
   return JobResponse(ctx, result->created ? 201 : 200, result->job);
 }
 
+// One page of GET /api/v1/jobs: {"jobs": [...], "next_cursor": "ID" or null}.
+absl::StatusOr<json> JobPage(const ApiContext& ctx, const JobFilter& filter) {
+  auto jobs = ctx.store->ListJobs(filter);
+  if (!jobs.ok()) return jobs.status();
+  json list = json::array();
+  for (const JobRecord& j : *jobs) list.push_back(JobJson(ctx, j));
+  json next = jobs->size() == static_cast<size_t>(filter.limit)
+                  ? json(absl::StrCat(jobs->back().id))
+                  : json(nullptr);
+  return json{{"jobs", std::move(list)}, {"next_cursor", next}};
+}
+
+// GET /api/v1/jobs?watch=true: Server-Sent Events, one `event: jobs` with the page at once and
+// again whenever it changes, and a comment every 15 s so that idle connections stay open. It
+// queries only after the job change count moved, so an idle server answers watchers from memory.
+class JobListStream : public StreamSource {
+ public:
+  JobListStream(ApiContext ctx, JobFilter filter)
+      : ctx_(std::move(ctx)), filter_(std::move(filter)) {}
+
+  StreamChunk Next() override {
+    absl::Time now = absl::Now();
+    uint64_t changes = ctx_.job_changes ? ctx_.job_changes() : seen_changes_ + 1;
+    if (sent_once_ && changes == seen_changes_) {
+      if (now - last_write_ < absl::Seconds(15)) return {};
+      last_write_ = now;
+      return {.data = ": keepalive\n\n"};
+    }
+    auto page = JobPage(ctx_, filter_);
+    if (!page.ok()) {
+      json error = {{"code", absl::StatusCodeToString(page.status().code())},
+                    {"message", page.status().message()}};
+      return {.data = absl::StrCat("event: error\ndata: ", error.dump(), "\n\n"), .done = true};
+    }
+    seen_changes_ = changes;
+    std::string body = page->dump();
+    if (sent_once_ && body == last_body_) return {};
+    sent_once_ = true;
+    last_write_ = now;
+    last_body_ = body;
+    return {.data = absl::StrCat("event: jobs\ndata: ", body, "\n\n")};
+  }
+
+ private:
+  ApiContext ctx_;
+  JobFilter filter_;
+  uint64_t seen_changes_ = 0;
+  bool sent_once_ = false;
+  std::string last_body_;
+  absl::Time last_write_ = absl::InfinitePast();
+};
+
 HttpResponse List(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {
   JobFilter filter;
   filter.tenant_id = caller.tenant_id;
@@ -188,14 +240,17 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req, const Caller& c
   }
   std::sort(filter.states.begin(), filter.states.end());
   filter.states.erase(std::unique(filter.states.begin(), filter.states.end()), filter.states.end());
-  auto jobs = ctx.store->ListJobs(filter);
-  if (!jobs.ok()) return ErrorResponse(jobs.status());
-  json list = json::array();
-  for (const JobRecord& j : *jobs) list.push_back(JobJson(ctx, j));
-  json next = jobs->size() == static_cast<size_t>(filter.limit)
-                  ? json(absl::StrCat(jobs->back().id))
-                  : json(nullptr);
-  return JsonResponse(200, {{"jobs", std::move(list)}, {"next_cursor", next}});
+  std::string watch = req.Query("watch").value_or("false");
+  if (watch == "true" || watch == "1") {
+    return HttpResponse{.status = 200,
+                        .content_type = "text/event-stream",
+                        .headers = {{"Cache-Control", "no-cache"}},
+                        .stream = std::make_shared<JobListStream>(ctx, filter),
+                        .stream_poll = absl::Milliseconds(250)};
+  }
+  auto page = JobPage(ctx, filter);
+  if (!page.ok()) return ErrorResponse(page.status());
+  return JsonResponse(200, *page);
 }
 
 HttpResponse Events(const ApiContext& ctx, const HttpRequest& req, const Caller& caller) {

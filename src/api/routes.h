@@ -26,6 +26,9 @@ struct ApiContext {
   size_t max_request_bytes = 1 << 20;          // job submissions and other JSON bodies
   size_t max_snapshot_bytes = 512ull << 20;    // code snapshot uploads
   std::function<std::string()> extra_metrics;  // appended to /metrics (telemetry, alerts)
+  // A count that grows whenever a job changes (CountingStore::changes): GET /api/v1/jobs with
+  // watch=true queries again only when it moved. Unset: it queries every poll.
+  std::function<uint64_t()> job_changes;
 };
 
 void RegisterRoutes(const ApiContext& context, Router* router);

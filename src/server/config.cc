@@ -229,7 +229,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   if (auto s = Known(root, "",
                      {"listen", "data_dir", "node", "kill_grace", "max_snapshot_size",
                       "http_threads", "shim_path", "ports", "bootstrap", "session_lifetime", "auth",
-                      "scheduler", "backend", "monitoring", "alerts"});
+                      "scheduler", "backend", "monitoring", "alerts", "console"});
       !s.ok()) {
     return s;
   }
@@ -350,6 +350,16 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
       auto t = Text(m["telemetry_file"], "monitoring.telemetry_file");
       if (!t.ok()) return t.status();
       c.telemetry_file = *t;
+    }
+  }
+  if (root.contains("console")) {
+    const json& m = root["console"];
+    if (!m.is_object()) return Field("console", "must be a mapping {dir}");
+    if (auto s = Known(m, "console.", {"dir"}); !s.ok()) return s;
+    if (m.contains("dir")) {
+      auto t = Text(m["dir"], "console.dir");
+      if (!t.ok()) return t.status();
+      c.console_dir = *t;
     }
   }
   if (root.contains("alerts")) {

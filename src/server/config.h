@@ -69,6 +69,9 @@ struct ServerConfig {
   absl::Duration monitoring_interval = absl::Seconds(5);
   absl::Duration monitoring_window = absl::Hours(1);
   std::string telemetry_file;
+  // console: {dir: PATH}: the built web console that dlabd serves at / (default: the
+  // share/dlab/console directory beside dlabd's bin/, where the build puts it).
+  std::string console_dir;
   // alerts: {rules: [...]}, parsed by ParseAlertRules.
   std::vector<AlertRule> alert_rules;
 };

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "api/auth_gate.h"
+#include "api/console_routes.h"
 #include "api/http_server.h"
 #include "api/identity_routes.h"
 #include "api/json_util.h"
@@ -30,6 +31,7 @@
 #include "nlohmann/json.hpp"
 #include "sched/job_controller.h"
 #include "spdlog/spdlog.h"
+#include "store/counting_store.h"
 #include "store/identity_store.h"
 #include "store/metrics_store.h"
 #include "store/snapshot_store.h"
@@ -131,6 +133,13 @@ absl::StatusOr<NodeCapacity> SchedulingNode(Backend& backend) {
   return node;
 }
 
+std::string ConsoleDir(const ServerConfig& config) {
+  if (!config.console_dir.empty()) return config.console_dir;
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path().parent_path() / "share" / "dlab" / "console").string();
+}
+
 std::string ShimPath(const ServerConfig& config) {
   if (!config.shim_path.empty()) return config.shim_path;
   std::error_code ec;
@@ -220,8 +229,11 @@ absl::Status RunServer(const ServerConfig& config) {
   // Resolved, so that no symbolic link is on the paths that snapshots are unpacked into.
   data_dir = fs::canonical(data_dir).string();
 
-  auto store = Store::OpenSqlite(absl::StrCat(data_dir, "/dlab.db"));
-  if (!store.ok()) return store.status();
+  auto sqlite_store = Store::OpenSqlite(absl::StrCat(data_dir, "/dlab.db"));
+  if (!sqlite_store.ok()) return sqlite_store.status();
+  // Every reader and writer goes through the counter: live views watch it for changes.
+  CountingStore counting_store(sqlite_store->get());
+  CountingStore* store = &counting_store;
   auto training = MetricsStore::OpenSqlite(absl::StrCat(data_dir, "/metrics.db"));
   if (!training.ok()) return training.status();
   auto tokens = JobTokens::LoadOrCreate(absl::StrCat(data_dir, "/secret"));
@@ -313,7 +325,7 @@ absl::Status RunServer(const ServerConfig& config) {
              }
              return weights;
            }},
-      store->get(), &snapshots, backend->get(),
+      store, &snapshots, backend->get(),
       {.on_started = [&metrics](absl::Duration d) { metrics.ObserveSchedulingLatency(d); }});
   Router router;
   // Monitoring: this node's telemetry and the alert rules (docs/monitoring.md).
@@ -348,7 +360,7 @@ absl::Status RunServer(const ServerConfig& config) {
        .failed_jobs =
            [&store, monitor_start] {
              std::map<std::string, std::string> out;
-             auto jobs = store->get()->ListJobs({.states = {JobState::kFailed}, .limit = 200});
+             auto jobs = store->ListJobs({.states = {JobState::kFailed}, .limit = 200});
              if (!jobs.ok()) return out;
              for (const JobRecord& j : *jobs) {
                if (j.end_time && *j.end_time >= monitor_start) {
@@ -402,16 +414,18 @@ absl::Status RunServer(const ServerConfig& config) {
              return out;
            }});
   RegisterMonitorRoutes({.gate = &gate, .monitor = &monitor}, &router);
-  RegisterRoutes({.store = store->get(),
+  RegisterConsoleRoutes(ConsoleDir(config), &router);
+  RegisterRoutes({.store = store,
                   .snapshots = &snapshots,
                   .controller = &controller,
                   .metrics = &metrics,
                   .gate = &gate,
                   .max_snapshot_bytes = static_cast<size_t>(config.max_snapshot_bytes),
-                  .extra_metrics = [&monitor] { return monitor.Prometheus(); }},
+                  .extra_metrics = [&monitor] { return monitor.Prometheus(); },
+                  .job_changes = [&counting_store] { return counting_store.changes(); }},
                  &router);
   RegisterMetricsRoutes(
-      {.store = store->get(),
+      {.store = store,
        .metrics = metrics_store,
        .verify_job_token =
            [&tokens](int64_t job_id, std::string_view token) {
@@ -421,10 +435,10 @@ absl::Status RunServer(const ServerConfig& config) {
            [&gate, &store](const HttpRequest& req, int64_t job_id) {
              auto caller = gate.Authenticate(req);
              if (!caller.ok()) return caller.status();
-             return VisibleJob(store->get(), *caller, job_id).status();
+             return VisibleJob(store, *caller, job_id).status();
            },
        .job_code = [&store, &snapshots](int64_t job_id) -> absl::StatusOr<std::string> {
-         auto job = store->get()->GetJob(job_id);
+         auto job = store->GetJob(job_id);
          if (!job.ok()) return job.status();
          if (job->snapshot.empty()) {
            return absl::NotFoundError(absl::StrCat("job ", job_id, " has no code snapshot"));
