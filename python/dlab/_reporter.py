@@ -33,6 +33,7 @@ BATCH_INTERVAL = 0.5        # seconds between sends while reports trickle in
 BATCH_SIZE = 1000           # reports per POST at most
 MAX_BODY_BYTES = 256 * 1024  # a batch is split to stay under this (dlabd takes up to 1 MiB)
 MAX_NAME_BYTES = 256        # dlabd refuses longer metric names (and with them the whole batch)
+SYSTEM_PREFIX = "system/"   # dlabd's own series (a job's GPU utilisation); jobs cannot write them
 MAX_QUEUED = 1_000_000      # reports held while the server is away; newer ones are dropped
 REQUEST_TIMEOUT = 10.0      # seconds for one POST
 CHECKPOINT_WAIT = 5.0       # how long checkpoint() waits for dlabd's answer
@@ -147,6 +148,9 @@ class Reporter:
         if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES:
             raise ValueError("dlab: metric name %r... is longer than %d bytes"
                              % (name[:32], MAX_NAME_BYTES))
+        if name.startswith(SYSTEM_PREFIX):
+            raise ValueError("dlab: metric names starting with %r are reserved for what dlab "
+                             "measures itself, got %r" % (SYSTEM_PREFIX, name))
         self._names_ok.add(name)
 
     @staticmethod

@@ -210,6 +210,8 @@ def test_values_are_checked_and_non_finite_ones_dropped_with_one_warning(server,
         reporter.report(1, {"": 0.5})
     with pytest.raises(ValueError, match="longer than 256 bytes"):
         reporter.report(1, {"é" * 129: 0.5})
+    with pytest.raises(ValueError, match="'system/' are reserved"):
+        reporter.report(1, {"system/gpu_utilization_pct": 0.5})
     assert reporter.flush(timeout=10)
     reports = [rep for p in server.metric_posts() for rep in p.json()["reports"]]
     assert [(r["step"], r["metrics"]) for r in reports] == [

@@ -162,6 +162,9 @@ absl::StatusOr<int> Attempt(const json& body) {
 const char* MetricProblem(const std::string& name, const json& value) {
   if (name.empty()) return "metric names must not be empty";
   if (name.size() > kMaxNameBytes) return "metric name longer than 256 bytes";
+  if (absl::StartsWith(name, kSystemMetricPrefix)) {
+    return "metric names starting with system/ are reserved for what dlab measures itself";
+  }
   if (!value.is_number()) return "must be a number";
   if (!std::isfinite(value.get<double>())) return "must be a finite number";
   return nullptr;

@@ -57,18 +57,18 @@ class MetricsRoutesTest : public ::testing::Test {
   void StartServer(size_t max_report_bytes) {
     server_.reset();
     Router router;
-    RegisterMetricsRoutes({.store = store_.get(),
-                           .metrics = metrics_.get(),
-                           .verify_job_token =
-                               [](int64_t job_id, std::string_view token) {
-                                 return token == absl::StrCat("token-", job_id);
-                               },
-                           // Reads as a user who sees every job (the AuthGate's checks have
-                           // their own tests).
-                           .authorize_user = [](const HttpRequest&,
-                                                int64_t) { return absl::OkStatus(); },
-                           .max_report_bytes = max_report_bytes},
-                          &router);
+    RegisterMetricsRoutes(
+        {.store = store_.get(),
+         .metrics = metrics_.get(),
+         .verify_job_token =
+             [](int64_t job_id, std::string_view token) {
+               return token == absl::StrCat("token-", job_id);
+             },
+         // Reads as a user who sees every job (the AuthGate's checks have
+         // their own tests).
+         .authorize_user = [](const HttpRequest&, int64_t) { return absl::OkStatus(); },
+         .max_report_bytes = max_report_bytes},
+        &router);
     auto server = HttpServer::Start({.port = 0}, std::move(router));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
@@ -141,11 +141,11 @@ TEST_F(MetricsRoutesTest, AJobsTokenExpiresAfterTheJobEnded) {
   EXPECT_EQ(client_->Send("POST", MetricsPath(job_), kOneReport.dump(), Bearer(job_)).status, 200);
   end(other_job_, absl::Now() - absl::Minutes(6));
   for (const std::string& path : {MetricsPath(other_job_), CheckpointsPath(other_job_)}) {
-    Reply reply = client_->Send("POST", path,
-                                path == MetricsPath(other_job_)
-                                    ? kOneReport.dump()
-                                    : json{{"step", 1}, {"path", "/ckpt"}}.dump(),
-                                Bearer(other_job_));
+    Reply reply =
+        client_->Send("POST", path,
+                      path == MetricsPath(other_job_) ? kOneReport.dump()
+                                                      : json{{"step", 1}, {"path", "/ckpt"}}.dump(),
+                      Bearer(other_job_));
     EXPECT_EQ(reply.status, 401) << reply.body;
     EXPECT_THAT(reply.Message(), HasSubstr("its token expired 5m later"));
   }
@@ -350,6 +350,40 @@ TEST_F(MetricsRoutesTest, BadCheckpointBodiesAre400NamingTheField) {
     EXPECT_EQ(reply.status, 400) << body << ": " << reply.body;
     EXPECT_THAT(reply.Message(), HasSubstr(message)) << body;
   }
+}
+
+// system/ series are what dlab measures about a job (its GPU utilisation): a job cannot write
+// them, and they are read like the job's own metrics.
+TEST_F(MetricsRoutesTest, SystemMetricNamesAreReservedForDlab) {
+  Reply reply = PostMetrics(
+      {{"reports",
+        {{{"step", 1}, {"metrics", {{"loss", 1}, {"system/gpu_utilization_pct", 99}}}}}}});
+  EXPECT_EQ(reply.status, 400) << reply.body;
+  EXPECT_EQ(reply.Message(),
+            "reports[0].metrics.system/gpu_utilization_pct: metric names starting with system/ "
+            "are reserved for what dlab measures itself");
+  reply = client_->Send("POST", CheckpointsPath(job_),
+                        json{{"step", 1}, {"path", "/c"}, {"metrics", {{"system/x", 1}}}}.dump(),
+                        Bearer(job_));
+  EXPECT_EQ(reply.status, 400) << reply.body;
+  EXPECT_THAT(reply.Message(), HasSubstr("metrics.system/x: metric names starting with system/"));
+  // Names that merely contain it are the job's.
+  EXPECT_EQ(
+      PostMetrics({{"reports", {{{"step", 1}, {"metrics", {{"my/system/loss", 2}}}}}}}).status,
+      200);
+
+  ASSERT_TRUE(
+      metrics_
+          ->Append(job_, 1,
+                   {{.step = 30, .time = 1.0e9, .values = {{"system/gpu_utilization_pct", 87}}}})
+          .ok());
+  reply = client_->Send("GET", MetricsPath(job_));
+  ASSERT_EQ(reply.status, 200) << reply.body;
+  json series = reply.Json()["series"];
+  ASSERT_EQ(series.size(), 2u) << series;
+  EXPECT_EQ(series[0]["name"], "my/system/loss");
+  EXPECT_EQ(series[1]["name"], "system/gpu_utilization_pct");
+  EXPECT_EQ(series[1]["points"], (json{{30, 1.0e9, 87}}));
 }
 
 // Prints the ingestion rate through the real HTTP server (not asserted: the machine is shared):

@@ -20,6 +20,12 @@
 
 namespace dlab {
 
+// Metric names under this prefix are dlab's own (the monitor records a running job's GPU
+// utilisation as system/gpu_utilization_pct, see docs/monitoring.md). Jobs cannot report them:
+// the metrics route refuses them and TensorBoard ingestion skips them, so such a series is
+// always dlab's measurement.
+inline constexpr char kSystemMetricPrefix[] = "system/";
+
 struct MetricValue {
   std::string name;
   double value = 0;

@@ -5,15 +5,19 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/strings/match.h"
+
 namespace dlab {
 namespace {
 
 // Groups consecutive scalars of the same step into one report; values that are not finite
-// (a NaN loss) are left out, since the store and JSON cannot carry them.
+// (a NaN loss) are left out, since the store and JSON cannot carry them, and so are tags under
+// system/, the names of dlab's own series.
 std::vector<MetricReport> ToReports(const std::vector<ScalarEvent>& events, int64_t* skipped) {
   std::vector<MetricReport> reports;
   for (const ScalarEvent& e : events) {
-    if (!std::isfinite(e.value) || e.step < 0 || e.tag.empty()) {
+    if (!std::isfinite(e.value) || e.step < 0 || e.tag.empty() ||
+        absl::StartsWith(e.tag, kSystemMetricPrefix)) {
       ++*skipped;
       continue;
     }
@@ -88,8 +92,10 @@ void TensorBoardIngester::Ingest(int64_t job_id, const Watch& watch) {
   int64_t skipped = 0;
   std::vector<MetricReport> reports = ToReports(events, &skipped);
   if (skipped > 0) {
-    spdlog::debug("tensorboard: job {}: skipped {} scalars that are not finite or lack a tag",
-                  job_id, skipped);
+    spdlog::debug(
+        "tensorboard: job {}: skipped {} scalars that are not finite, lack a tag or "
+        "are tagged system/...",
+        job_id, skipped);
   }
   if (reports.empty()) return;
   auto written = metrics_->Append(job_id, watch.attempt, reports);

@@ -88,9 +88,12 @@ TEST_F(TensorBoardIngesterTest, StoresScalarsOfListedJobsWithAFinalReadAfterThey
   EXPECT_DOUBLE_EQ((*series)[0].latest.time, 1700000002.0);
 }
 
-TEST_F(TensorBoardIngesterTest, NonFiniteScalarsAreLeftOut) {
+// Non-finite values cannot be stored; system/ names are dlab's own series (see MetricsStore).
+TEST_F(TensorBoardIngesterTest, NonFiniteScalarsAndSystemTagsAreLeftOut) {
   AppendToFile(Dir(1) / "events.out.tfevents.1",
-               Scalars(1, {{"loss", std::numeric_limits<float>::quiet_NaN()}, {"lr", 0.1f}}));
+               Scalars(1, {{"loss", std::numeric_limits<float>::quiet_NaN()},
+                           {"lr", 0.1f},
+                           {"system/gpu_utilization_pct", 50}}));
   SetJobs({{.job_id = 1, .tensorboard_dir = Dir(1).string()}});
   TensorBoardIngester ingester(metrics_.get(), [this] { return Jobs(); });
   ingester.PollOnce();
