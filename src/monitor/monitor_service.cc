@@ -1,5 +1,6 @@
 #include "monitor/monitor_service.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -13,6 +14,33 @@ std::map<std::string, AlertObservation> Active(const std::map<std::string, std::
   std::map<std::string, AlertObservation> out;
   for (const auto& [key, why] : keys) out[key] = {.active = true, .message = why};
   return out;
+}
+
+// The mean of a reading over the given GPUs of the sample; nullopt unless every one of them has
+// it (a partial mean would say something about the job that is not known).
+std::optional<double> MeanOver(const TelemetrySample& sample, const std::vector<int>& gpus,
+                               std::optional<double> (*reading)(const GpuReading&)) {
+  if (gpus.empty()) return std::nullopt;
+  double sum = 0;
+  for (int index : gpus) {
+    std::optional<double> value;
+    for (const GpuReading& g : sample.gpus) {
+      if (g.index == index) value = reading(g);
+    }
+    if (!value) return std::nullopt;
+    sum += *value;
+  }
+  return sum / static_cast<double>(gpus.size());
+}
+
+std::optional<double> Utilization(const GpuReading& g) { return g.utilization_pct; }
+
+std::optional<double> MemoryUsedPct(const GpuReading& g) {
+  if (!g.memory_used_bytes || !g.memory_total_bytes || *g.memory_total_bytes <= 0) {
+    return std::nullopt;
+  }
+  return 100.0 * static_cast<double>(*g.memory_used_bytes) /
+         static_cast<double>(*g.memory_total_bytes);
 }
 
 }  // namespace
@@ -54,8 +82,12 @@ void MonitorService::Loop() {
 void MonitorService::Tick(absl::Time now) {
   TelemetrySample sample = source_->Sample();
   sample.time = now;
-  std::map<int64_t, std::vector<int>> job_gpus =
-      inputs_.job_gpus ? inputs_.job_gpus() : std::map<int64_t, std::vector<int>>{};
+  std::map<int64_t, JobGpus> job_gpus =
+      inputs_.job_gpus ? inputs_.job_gpus() : std::map<int64_t, JobGpus>{};
+  for (const auto& [job, held] : job_gpus) {
+    for (int g : held.gpus) sample.gpu_jobs[g] = job;
+  }
+  RecordJobGpus(sample, job_gpus);
   // What each rule sees.
   std::map<std::string, std::map<std::string, AlertObservation>> seen;
   for (const AlertRule& rule : options_.rules) {
@@ -72,25 +104,15 @@ void MonitorService::Tick(absl::Time now) {
         }
         break;
       case AlertKind::kJobGpuIdleBelow:
-        for (const auto& [job, gpus] : job_gpus) {
-          double sum = 0;
-          int known = 0;
-          for (int index : gpus) {
-            for (const GpuReading& g : sample.gpus) {
-              if (g.index == index && g.utilization_pct) {
-                sum += *g.utilization_pct;
-                ++known;
-              }
-            }
-          }
-          if (known == 0 || known != static_cast<int>(gpus.size())) continue;  // not available
-          double mean = sum / known;
+        for (const auto& [job, held] : job_gpus) {
+          std::optional<double> mean = MeanOver(sample, held.gpus, Utilization);
+          if (!mean) continue;  // not available
           obs[absl::StrCat("job ", job)] = {
-              .active = mean < rule.threshold,
-              .value = mean,
+              .active = *mean < rule.threshold,
+              .value = *mean,
               .message =
                   absl::StrFormat("job %d: its %d GPU(s) at %.0f%% utilisation (below %.0f%%)", job,
-                                  known, mean, rule.threshold)};
+                                  held.gpus.size(), *mean, rule.threshold)};
         }
         break;
       case AlertKind::kJobFailed:
@@ -108,7 +130,6 @@ void MonitorService::Tick(absl::Time now) {
   std::vector<AlertEvent> events;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    job_gpus_ = std::move(job_gpus);
     for (const auto& [rule, obs] : seen) {
       for (AlertEvent& e : engine_.Observe(rule, obs, now)) events.push_back(std::move(e));
     }
@@ -123,6 +144,31 @@ void MonitorService::Tick(absl::Time now) {
   }
 }
 
+void MonitorService::RecordJobGpus(const TelemetrySample& sample,
+                                   const std::map<int64_t, JobGpus>& job_gpus) {
+  if (options_.job_metrics == nullptr) return;
+  const double unix_seconds = absl::ToDoubleSeconds(sample.time - absl::UnixEpoch());
+  for (const auto& [job, held] : job_gpus) {
+    if (!held.start_time) continue;
+    MetricReport report{
+        .step = std::max<int64_t>(0, absl::ToInt64Seconds(sample.time - *held.start_time)),
+        .time = unix_seconds};
+    if (auto util = MeanOver(sample, held.gpus, Utilization)) {
+      report.values.push_back({.name = kJobGpuUtilizationMetric, .value = *util});
+    }
+    if (auto memory = MeanOver(sample, held.gpus, MemoryUsedPct)) {
+      report.values.push_back({.name = kJobGpuMemoryUsedMetric, .value = *memory});
+    }
+    if (report.values.empty()) continue;
+    absl::StatusOr<int64_t> written = options_.job_metrics->Append(job, held.attempt, {report});
+    if (!written.ok() && !recording_failed_) {
+      spdlog::warn("monitor: cannot record the GPU utilisation of job {}: {}", job,
+                   written.status().ToString());
+    }
+    recording_failed_ = !written.ok();
+  }
+}
+
 std::vector<AlertEvent> MonitorService::Firing() const {
   std::lock_guard<std::mutex> lock(mu_);
   return engine_.Firing();
@@ -134,22 +180,13 @@ std::vector<AlertEvent> MonitorService::Recent() const {
 }
 
 std::string MonitorService::Prometheus() const {
-  std::map<int, int64_t> holder;
   size_t firing = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (const auto& [job, gpus] : job_gpus_) {
-      for (int g : gpus) holder[g] = job;
-    }
     firing = engine_.Firing().size();
   }
   std::string out;
-  if (std::optional<TelemetrySample> latest = store_.Latest()) {
-    out = TelemetryPrometheus(*latest, [&holder](int gpu) {
-      auto it = holder.find(gpu);
-      return it == holder.end() ? int64_t{0} : it->second;
-    });
-  }
+  if (std::optional<TelemetrySample> latest = store_.Latest()) out = TelemetryPrometheus(*latest);
   WebhookStats stats = notifier_.Stats();
   absl::StrAppend(&out, "# HELP dlab_alerts_firing Alert incidents firing now.\n",
                   "# TYPE dlab_alerts_firing gauge\ndlab_alerts_firing ", firing, "\n",

@@ -1,6 +1,7 @@
-// The monitoring of one dlabd: samples telemetry every interval into a window, evaluates the
-// alert rules against it and against what dlab knows (failed jobs, lost nodes, tenants at
-// quota), delivers alert transitions to webhooks and keeps the recent ones for the API.
+// The monitoring of one dlabd: samples telemetry every interval into a window, records each
+// running job's GPU utilisation with the job (as metric series), evaluates the alert rules
+// against the samples and against what dlab knows (failed jobs, lost nodes, tenants at quota),
+// delivers alert transitions to webhooks and keeps the recent ones for the API.
 // Thread-safe; Start() runs the sampling thread, the destructor stops it.
 #pragma once
 
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -20,21 +22,37 @@
 #include "monitor/alerts.h"
 #include "monitor/telemetry.h"
 #include "monitor/webhook.h"
+#include "store/metrics_store.h"
 
 namespace dlab {
+
+// The series the monitor records for every running job whose GPUs all have the reading: the
+// mean utilisation of its GPUs and the mean of their memory used (% of total). The step of a
+// point is the whole seconds from the job's first start to the sample.
+inline constexpr char kJobGpuUtilizationMetric[] = "system/gpu_utilization_pct";
+inline constexpr char kJobGpuMemoryUsedMetric[] = "system/gpu_memory_used_pct";
 
 struct MonitorOptions {
   absl::Duration interval = absl::Seconds(5);
   absl::Duration window = absl::Hours(1);
   std::vector<AlertRule> rules;
   WebhookOptions webhook;
+  // Where the per-job GPU series are recorded; null: they are not. Must outlive the service.
+  MetricsStore* job_metrics = nullptr;
+};
+
+// What a running job holds of this node's GPUs.
+struct JobGpus {
+  std::vector<int> gpus;  // device indices on the node
+  int attempt = 0;
+  std::optional<absl::Time> start_time;  // the job's first start; unset: not started yet
 };
 
 // What dlab knows, asked at every evaluation; each may be unset.
 struct MonitorInputs {
-  std::function<std::map<int64_t, std::vector<int>>()> job_gpus;    // running job -> GPU indices
-  std::function<std::map<std::string, std::string>()> failed_jobs;  // "job N" -> why
-  std::function<std::map<std::string, std::string>()> lost_nodes;   // "node X" -> why
+  std::function<std::map<int64_t, JobGpus>()> job_gpus;                  // running job -> its GPUs
+  std::function<std::map<std::string, std::string>()> failed_jobs;       // "job N" -> why
+  std::function<std::map<std::string, std::string>()> lost_nodes;        // "node X" -> why
   std::function<std::map<std::string, std::string>()> tenants_at_quota;  // "tenant X" -> what
 };
 
@@ -46,7 +64,8 @@ class MonitorService {
 
   void Start();
   void Stop();  // joins the sampling thread; also done by the destructor
-  // One sample and one evaluation of every rule at `now` (what the thread does each interval).
+  // One sample, the per-job GPU series recorded and one evaluation of every rule at `now` (what
+  // the thread does each interval). A failure to record is logged, once until it succeeds again.
   void Tick(absl::Time now);
 
   const TelemetryStore& telemetry() const { return store_; }
@@ -58,6 +77,7 @@ class MonitorService {
 
  private:
   void Loop();
+  void RecordJobGpus(const TelemetrySample& sample, const std::map<int64_t, JobGpus>& job_gpus);
 
   const MonitorOptions options_;
   std::unique_ptr<TelemetrySource> source_;
@@ -69,7 +89,7 @@ class MonitorService {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   AlertEngine engine_ ABSL_GUARDED_BY(mu_);
   std::deque<AlertEvent> recent_ ABSL_GUARDED_BY(mu_);
-  std::map<int64_t, std::vector<int>> job_gpus_ ABSL_GUARDED_BY(mu_);  // at the last tick
+  bool recording_failed_ = false;  // the last record failed; Tick's alone (one Tick at a time)
   std::thread thread_;
 };
 

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+
+#include "common/testing/temp_dir.h"
 #include "nlohmann/json.hpp"
 
 namespace dlab {
@@ -42,7 +45,7 @@ TEST(MonitorServiceTest, TelemetryDrivesAlertsAndMetrics) {
   MonitorService monitor({.rules = *rules}, std::make_unique<FakeTelemetry>(&gpus),
                          {.job_gpus =
                               [] {
-                                return std::map<int64_t, std::vector<int>>{{7, {0}}};
+                                return std::map<int64_t, JobGpus>{{7, {.gpus = {0}}}};
                               },
                           .lost_nodes = [&lost] { return lost; }});
   monitor.Tick(T(0));
@@ -71,6 +74,81 @@ TEST(MonitorServiceTest, TelemetryDrivesAlertsAndMetrics) {
   nlohmann::json j = TelemetryJson(*monitor.telemetry().Latest());
   EXPECT_TRUE(j["gpus"][1]["temperature_c"].is_null());
   EXPECT_EQ(j["gpus"][0]["temperature_c"], 70);
+  EXPECT_EQ(j["gpus"][0]["job"], 7);
+  EXPECT_TRUE(j["gpus"][1]["job"].is_null());  // free
+}
+
+// name -> (step -> value) of a job's stored metrics.
+using Stored = std::map<std::string, std::map<int64_t, double>>;
+Stored SeriesOf(MetricsStore& store, int64_t job) {
+  Stored out;
+  auto series = store.Series(job, {}, 0);
+  EXPECT_TRUE(series.ok()) << series.status();
+  if (!series.ok()) return out;
+  for (const MetricSeries& s : *series) {
+    for (const MetricPoint& p : s.points) out[s.name][p.step] = p.value;
+  }
+  return out;
+}
+
+void WriteFile(const std::filesystem::path& path, const nlohmann::json& content) {
+  std::ofstream(path) << content.dump();
+}
+
+// The GPU readings of a telemetry file (monitoring.telemetry_file): GPUs 0 and 1 with readings
+// at the given utilisation and memory used (GiB of 80), GPU 2 without any (like a fake GPU).
+nlohmann::json Gpus(double util0, double util1, int64_t gib0, int64_t gib1) {
+  return {{"gpus",
+           {{{"index", 0},
+             {"model", "H100"},
+             {"utilization_pct", util0},
+             {"memory_used_bytes", gib0 << 30},
+             {"memory_total_bytes", int64_t{80} << 30}},
+            {{"index", 1},
+             {"model", "H100"},
+             {"utilization_pct", util1},
+             {"memory_used_bytes", gib1 << 30},
+             {"memory_total_bytes", int64_t{80} << 30}},
+            {{"index", 2}, {"model", "H100"}}}}};
+}
+
+TEST(MonitorServiceTest, RecordsEachRunningJobsGpuUtilisationWithTheJob) {
+  testing::TempDir temp;
+  const std::filesystem::path file = temp.path() / "gpus.json";
+  WriteFile(file, Gpus(30, 50, 20, 40));
+  auto metrics = MetricsStore::OpenSqlite((temp.path() / "metrics.db").string());
+  ASSERT_TRUE(metrics.ok()) << metrics.status();
+  std::map<int64_t, JobGpus> running = {
+      {7, {.gpus = {0, 1}, .attempt = 2, .start_time = T(0)}},
+      {8, {.gpus = {2}, .attempt = 1, .start_time = T(0)}},     // no readings
+      {9, {.gpus = {0, 2}, .attempt = 1, .start_time = T(0)}},  // only some readings
+      {10, {.gpus = {1}, .attempt = 1}},                        // not started yet
+  };
+  MonitorService monitor(
+      {.job_metrics = metrics->get()},
+      NewFileTelemetry(file.string(), NewHostTelemetry({.node = "node-1", .use_nvml = false})),
+      {.job_gpus = [&running] { return running; }});
+  monitor.Tick(T(90));
+  WriteFile(file, Gpus(70, 90, 40, 40));
+  monitor.Tick(T(95));
+
+  EXPECT_EQ(SeriesOf(**metrics, 7), (Stored{{"system/gpu_memory_used_pct", {{90, 37.5}, {95, 50}}},
+                                            {"system/gpu_utilization_pct", {{90, 40}, {95, 80}}}}));
+  EXPECT_EQ(SeriesOf(**metrics, 8), Stored{});  // not available: nothing, never 0
+  EXPECT_EQ(SeriesOf(**metrics, 9), Stored{});
+  EXPECT_EQ(SeriesOf(**metrics, 10), Stored{});
+  auto series = (*metrics)->Series(7, {kJobGpuUtilizationMetric}, 0);
+  ASSERT_TRUE(series.ok() && series->size() == 1u);
+  EXPECT_DOUBLE_EQ((*series)[0].latest.time, absl::ToDoubleSeconds(T(95) - absl::UnixEpoch()));
+
+  // Each sample keeps which job held each GPU then (the jobs above share GPUs, which a real
+  // node never does; here job 7 alone holds two).
+  running = {{7, {.gpus = {0, 1}, .attempt = 2, .start_time = T(0)}}};
+  monitor.Tick(T(100));
+  nlohmann::json j = TelemetryJson(*monitor.telemetry().Latest());
+  EXPECT_EQ(j["gpus"][0]["job"], 7);
+  EXPECT_EQ(j["gpus"][1]["job"], 7);
+  EXPECT_TRUE(j["gpus"][2]["job"].is_null());
 }
 
 }  // namespace

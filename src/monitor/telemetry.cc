@@ -2,6 +2,7 @@
 
 #include <sys/statvfs.h>
 
+#include <functional>
 #include <utility>
 
 #include "absl/strings/numbers.h"
@@ -150,6 +151,12 @@ std::string Escape(const std::string& v) {
   return out;
 }
 
+// The job holding a GPU at the sample's time, or 0.
+int64_t JobOf(const TelemetrySample& s, int gpu) {
+  auto it = s.gpu_jobs.find(gpu);
+  return it == s.gpu_jobs.end() ? 0 : it->second;
+}
+
 }  // namespace
 
 std::unique_ptr<TelemetrySource> NewHostTelemetry(HostTelemetryOptions options) {
@@ -186,6 +193,7 @@ std::vector<TelemetrySample> TelemetryStore::Since(absl::Time since) const {
 json TelemetryJson(const TelemetrySample& s) {
   json gpus = json::array();
   for (const GpuReading& g : s.gpus) {
+    int64_t job = JobOf(s, g.index);
     gpus.push_back({{"index", g.index},
                     {"uuid", g.uuid},
                     {"model", g.model},
@@ -194,7 +202,8 @@ json TelemetryJson(const TelemetrySample& s) {
                     {"memory_total_bytes", Opt(g.memory_total_bytes)},
                     {"temperature_c", Opt(g.temperature_c)},
                     {"power_w", Opt(g.power_w)},
-                    {"ecc_errors", Opt(g.ecc_errors)}});
+                    {"ecc_errors", Opt(g.ecc_errors)},
+                    {"job", job > 0 ? json(job) : json(nullptr)}});
   }
   return {{"time", absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", s.time, absl::UTCTimeZone())},
           {"node", s.node},
@@ -208,8 +217,7 @@ json TelemetryJson(const TelemetrySample& s) {
           {"gpu_note", s.gpu_note.empty() ? json(nullptr) : json(s.gpu_note)}};
 }
 
-std::string TelemetryPrometheus(const TelemetrySample& s,
-                                const std::function<int64_t(int gpu)>& job_of) {
+std::string TelemetryPrometheus(const TelemetrySample& s) {
   std::string out;
   auto gauge = [&out](const char* name, const char* help) {
     absl::StrAppend(&out, "# HELP ", name, " ", help, "\n# TYPE ", name, " gauge\n");
@@ -249,7 +257,7 @@ std::string TelemetryPrometheus(const TelemetrySample& s,
       if (!v) continue;
       if (!any) gauge(f.name, f.help);
       any = true;
-      int64_t job = job_of ? job_of(g.index) : 0;
+      int64_t job = JobOf(s, g.index);
       absl::StrAppend(&out, f.name, "{gpu=\"", g.index, "\",UUID=\"", Escape(g.uuid),
                       "\",device=\"nvidia", g.index, "\",modelName=\"", Escape(g.model),
                       "\",Hostname=\"", Escape(s.node), "\"",

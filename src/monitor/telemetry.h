@@ -5,8 +5,9 @@
 // invented. Thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <deque>
-#include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -32,6 +33,8 @@ struct TelemetrySample {
   HostReading host;
   std::vector<GpuReading> gpus;
   std::string gpu_note;  // why GPU readings are not available, if they are not
+  // GPU index -> the running job holding it when the sample was taken (set by the monitor).
+  std::map<int, int64_t> gpu_jobs;
 };
 
 class TelemetrySource {
@@ -70,15 +73,14 @@ class TelemetryStore {
   std::deque<TelemetrySample> samples_ ABSL_GUARDED_BY(mu_);
 };
 
-// {"time", "node", "host": {...}, "gpus": [{"index", "uuid", "model", "utilization_pct", ...}],
-// "gpu_note"}; unset readings are null.
+// {"time", "node", "host": {...}, "gpus": [{"index", "uuid", "model", "utilization_pct", ...,
+// "job"}], "gpu_note"}; unset readings, and "job" of a GPU no job holds, are null.
 nlohmann::json TelemetryJson(const TelemetrySample& sample);
 
 // DCGM exporter style gauges (DCGM_FI_DEV_GPU_UTIL, DCGM_FI_DEV_FB_USED/FREE in MiB,
 // DCGM_FI_DEV_GPU_TEMP, DCGM_FI_DEV_POWER_USAGE, DCGM_FI_DEV_ECC_DBE_VOL_TOTAL) with labels
-// gpu, UUID, device, modelName, Hostname (and dlab_job where a job holds the GPU), plus
-// dlab_host_* gauges. Unset readings are left out. job_of(gpu index) -> job id or 0.
-std::string TelemetryPrometheus(const TelemetrySample& sample,
-                                const std::function<int64_t(int gpu)>& job_of);
+// gpu, UUID, device, modelName, Hostname (and dlab_job where sample.gpu_jobs has the GPU), plus
+// dlab_host_* gauges. Unset readings are left out.
+std::string TelemetryPrometheus(const TelemetrySample& sample);
 
 }  // namespace dlab

@@ -347,13 +347,21 @@ absl::Status RunServer(const ServerConfig& config) {
   MonitorService monitor(
       {.interval = config.monitoring_interval,
        .window = config.monitoring_window,
-       .rules = config.alert_rules},
+       .rules = config.alert_rules,
+       .job_metrics = metrics_store},
       std::move(telemetry),
       {.job_gpus =
-           [&controller] {
-             std::map<int64_t, std::vector<int>> out;
+           [&controller, &store] {
+             std::map<int64_t, JobGpus> out;
              for (const auto& r : controller.Running()) {
-               if (!r.gpus.empty()) out[r.job_id] = r.gpus;
+               if (r.gpus.empty()) continue;
+               JobGpus& held = out[r.job_id];
+               held.gpus = r.gpus;
+               held.attempt = r.attempt;
+               // The job's first start: the x axis of its GPU series (docs/monitoring.md).
+               if (auto job = store->GetJob(r.job_id); job.ok()) {
+                 held.start_time = job->start_time;
+               }
              }
              return out;
            },
