@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include <unistd.h>
+
 #include <exception>
 #include <functional>
 #include <iostream>
@@ -12,6 +14,8 @@
 #include "cli/prompter.h"
 #include "cli/server_url.h"
 #include "cli/tenancy_commands.h"
+#include "cli/top.h"
+#include "common/quantity.h"
 
 namespace dlab {
 namespace {
@@ -40,6 +44,15 @@ CLI::Validator WholeNumberAtLeast(int min) {
 
 const CLI::Validator kPositiveInteger = WholeNumberAtLeast(1);  // ids and counts
 const CLI::Validator kRank = WholeNumberAtLeast(0);             // a task's rank
+
+// Accepts a positive duration like 2s, 500ms or 1m.
+const CLI::Validator kPositiveDuration(
+    [](std::string& value) -> std::string {
+      absl::StatusOr<absl::Duration> d = ParseDuration(value);
+      if (d.ok() && *d > absl::ZeroDuration()) return "";
+      return absl::StrCat("must be a positive duration like 2s or 500ms, got '", value, "'");
+    },
+    "");
 
 void AddJobId(CLI::App* command, int64_t* job_id) {
   command->add_option("ID", *job_id, "the job id (from `dlab run` or `dlab ls`)")
@@ -443,6 +456,27 @@ int RunCli(int argc, char** argv) {
   JobOptions events;
   AddJobCommand(&app, "events", "Show a job's state transitions, oldest first.",
                 "{\"events\": [...]}", &events, ShowEvents, &action);
+
+  TopOptions top;
+  std::string top_interval = "2s";
+  CLI::App* top_cmd = app.add_subcommand(
+      "top",
+      "Show the node's GPUs and the jobs on them, redrawn every --interval until Ctrl-C: the\n"
+      "host's CPU, memory and disk, then per GPU its model, utilisation, memory used and\n"
+      "total, temperature, power, and the running job that holds it (id, name, owner).\n"
+      "Readings that are not available (fake GPUs from the config, or what the GPU or driver\n"
+      "does not report) show as n/a.");
+  top_cmd->add_option("--interval", top_interval, "time between frames, e.g. 2s or 500ms")
+      ->type_name("DURATION")
+      ->check(kPositiveDuration)
+      ->capture_default_str();
+  top_cmd->add_flag("--once", top.once,
+                    "print one frame, without terminal codes, and exit (for scripts)");
+  top_cmd->callback([&] {
+    top.interval = ParseDuration(top_interval).value_or(absl::Seconds(2));  // checked above
+    top.clear_screen = ::isatty(STDOUT_FILENO) == 1;
+    action = [&](const CommandContext& ctx) { return ExitStatusOf(ShowTop(ctx, top)); };
+  });
 
   IdentityArgs identity;
   AddIdentityCommands(&app, &identity, &resolved, &action, &key_use);

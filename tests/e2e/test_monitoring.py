@@ -127,3 +127,62 @@ def test_a_failed_job_fires_once(tmp_path, dlabd, webhook):
              what="the job_failed alert")
     body = next(b for b in webhook.bodies if b["rule"] == "failed-job")
     assert body["message"] == f"job {job_id} (fails) failed: exited with code 4", body
+
+
+def gpu_rows(frame):
+    """The rows of `dlab top`'s GPU table by GPU index, each split into its columns."""
+    lines = frame.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("GPU  MODEL"))
+    rows = {}
+    for line in lines[header + 1:]:
+        if not line or line.startswith("GPU readings:"):
+            break
+        columns = [c for c in line.split("  ") if c.strip()]
+        rows[int(columns[0])] = [c.strip() for c in columns]
+    return rows
+
+
+def test_gpu_utilisation_is_recorded_with_the_job_and_dlab_top_shows_who_holds_what(
+        tmp_path, dlabd, telemetry):
+    cli = Cli(dlabd)
+    jobs = []
+    for name in ("first", "second"):  # one GPU each: both GPUs are held
+        spec = write_job(tmp_path / name, f"name: {name}\ncommand: [/bin/sleep, '120']\n"
+                                          "resources: {cpus: 1, memory: 64Mi, gpus: 1}\n")
+        jobs.append(cli.json("run", spec)["id"])
+    holder = {}
+    for job_id in jobs:
+        job = dlabd.wait_state(job_id, "RUNNING")
+        holder[job["attempt_list"][-1]["allocation"]["gpus"][0]] = job_id
+    assert sorted(holder) == [0, 1], holder
+
+    def telemetry_knows_the_holders():
+        status, body = dlabd.request("GET", "/api/v1/telemetry?since=1s")
+        assert status == 200, body
+        gpus = (body["latest"] or {}).get("gpus", [])
+        return gpus if [g["job"] for g in gpus] == [holder[0], holder[1]] else None
+    wait_for(telemetry_knows_the_holders, what="each GPU's job in the telemetry")
+
+    frame = cli("top", "--once").stdout
+    assert "\x1b" not in frame, frame
+    assert frame.startswith("node localhost  sampled "), frame
+    assert "\nhost  cpu " in frame, frame
+    rows = gpu_rows(frame)
+    assert rows[0] == ["0", "NVIDIA H100 80GB HBM3", "50%", "1.0 / 80.0 GiB", "60 C", "300 W",
+                       str(holder[0]), "first" if holder[0] == jobs[0] else "second",
+                       "admin"], frame
+    assert rows[1][2:6] == ["n/a", "n/a", "n/a", "n/a"], frame  # no readings: never 0
+    assert rows[1][6] == str(holder[1]), frame
+
+    # The job on GPU 0 has its GPU's utilisation as a series, stepped in seconds since its
+    # start; the job on GPU 1 (no readings) has none.
+    def gpu_series(job_id):
+        status, body = dlabd.request("GET", f"/api/v1/jobs/{job_id}/metrics")
+        assert status == 200, body
+        return {s["name"]: s for s in body["series"]}
+    series = wait_for(lambda: gpu_series(holder[0]).get("system/gpu_utilization_pct"),
+                      what="the GPU utilisation series of the job on GPU 0")
+    assert series["latest"]["value"] == 50 and 0 <= series["latest"]["step"] < 120, series
+    memory = gpu_series(holder[0])["system/gpu_memory_used_pct"]
+    assert memory["latest"]["value"] == 1.25, memory  # 1 GiB of 80
+    assert gpu_series(holder[1]) == {}
