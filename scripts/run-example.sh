@@ -63,4 +63,6 @@ Job $id is $state. Next:
   build/bin/dlab metrics $id        # its training curves (loss, accuracy) as sparklines
   build/bin/dlab events $id         # every state transition
   build/bin/dlab --help           # everything else
+Or open $URL/ in a browser (the web console; user and password in $DATA_DIR/initial-credentials,
+unless you changed the password).
 MSG

@@ -5,10 +5,12 @@ import json
 import os
 import pathlib
 import subprocess
+import time
+import urllib.request
 
 import pytest
 
-from conftest import ADMIN_PASSWORD, ADMIN_USER, BIN, REPO, Dlabd, write_job
+from conftest import ADMIN_KEY, ADMIN_PASSWORD, ADMIN_USER, BIN, REPO, Dlabd, dlab_http, write_job
 from tenancy import create_user
 
 CHROMIUM = "/usr/bin/chromium"
@@ -76,3 +78,48 @@ def test_console_in_chromium(tmp_path, server):
     for name in ["login-error", "jobs-empty", "jobs", "job", "job-as-viewer", "jobs-after-cancel",
                  "compare", "cluster", "admin"]:
         assert (shots / f"{name}.png").stat().st_size > 0, name
+
+
+def read_events(resp, count, timeout=30):
+    """The next `count` SSE events (name, data) from a streaming response."""
+    events, name, data = [], None, []
+    deadline = time.monotonic() + timeout
+    while len(events) < count:
+        assert time.monotonic() < deadline, f"only {len(events)} of {count} events arrived"
+        line = resp.readline().decode().rstrip("\n")
+        if line == "":
+            if data:
+                events.append((name, json.loads("\n".join(data))))
+            name, data = None, []
+        elif line.startswith("event: "):
+            name = line[len("event: "):]
+        elif line.startswith("data: "):
+            data.append(line[len("data: "):])
+    return events
+
+
+def test_the_jobs_watch_stream_pushes_the_filtered_page_when_a_job_changes(tmp_path, dlabd, cli):
+    write_job(tmp_path / "sleeper", "name: sleeper\ncommand: [sleep, '300']\n"
+              "resources: {cpus: 1, memory: 64Mi}\n")
+    write_job(tmp_path / "quick", "name: quick\ncommand: ['true']\nresources: {cpus: 1, memory: 64Mi}\n")
+    quick = int(cli("run", tmp_path / "quick" / "job.yaml").stdout.split()[-1])
+    dlabd.wait_state(quick, "SUCCEEDED")
+    req = urllib.request.Request(dlabd.url + "/api/v1/jobs?watch=true&state=RUNNING,QUEUED",
+                                 headers={"Accept": "text/event-stream"})
+    dlab_http.sign_request(req, None, *ADMIN_KEY)
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        [(name, page)] = read_events(resp, 1)
+        assert name == "jobs" and page["jobs"] == []  # the finished job is filtered out
+        sleeper = int(cli("run", tmp_path / "sleeper" / "job.yaml").stdout.split()[-1])
+        seen = []
+        while not seen or seen[-1] != [(sleeper, "RUNNING")]:
+            [(name, page)] = read_events(resp, 1)
+            assert name == "jobs"
+            seen.append([(j["id"], j["state"]) for j in page["jobs"]])
+        cli("cancel", sleeper)
+        [(name, page)] = read_events(resp, 1)
+        assert page["jobs"] == []  # cancelled: no longer RUNNING or QUEUED
+    # The same filters are checked as for a plain list.
+    status, body = dlabd.request("GET", "/api/v1/jobs?watch=true&state=BOGUS")
+    assert status == 400 and "BOGUS" in body["error"]["message"]

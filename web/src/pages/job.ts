@@ -167,7 +167,10 @@ export function jobPage(ctx: PageContext, id: number): () => void {
     try {
       const r = await api<{ series: Series[] }>("GET", `/api/v1/jobs/${id}/metrics?max_points=1000`);
       if (!alive) return;
-      series = r.series;
+      // The job's own metrics first, dlab's measurements (system/...) after them.
+      series = [...r.series].sort((a, b) =>
+        Number(a.name.startsWith("system/")) - Number(b.name.startsWith("system/")) ||
+        a.name.localeCompare(b.name));
       drawCurves();
     } catch {
       // keep the last curves; the job request reports errors

@@ -35,6 +35,7 @@ export function jobsPage(ctx: PageContext): () => void {
   let sortDesc = params.get("dir") !== "asc";
   const selected = new Set<number>();
   let close: () => void = () => {};
+  let alive = true;
 
   const stateFilter = h("select", { id: "filter-state", "aria-label": "State" },
     h("option", { value: "" }, "Any state"),
@@ -129,8 +130,8 @@ export function jobsPage(ctx: PageContext): () => void {
       const filtered = filterQuery() !== "";
       replace(tableSlot, emptyState(filtered ? "No jobs match these filters." : "No jobs yet.",
         filtered ? "Clear the filters to see every job of this tenant."
-          : h("span", null, "Submit one with ", h("code", null, "dlab run -- python train.py"),
-            " from a directory with your code; it shows up here at once.")));
+          : h("span", null, "Submit one with ", h("code", null, "dlab run job.yaml"),
+            " from the folder with your code (see examples/digits); it shows up here at once.")));
       return;
     }
     const rows = sorted(now).map((j) =>
@@ -144,7 +145,8 @@ export function jobsPage(ctx: PageContext): () => void {
         h("td", { class: "num" }, h("a", { href: `#/jobs/${j.id}` }, String(j.id))),
         h("td", { class: "name", title: j.reason }, j.name || h("span", { class: "muted" }, "(unnamed)"),
           Object.entries(j.labels ?? {}).map(([k, v]) => h("span", { class: "label" }, `${k}=${v}`))),
-        h("td", { class: "state-cell", title: j.reason }, stateBadge(j.state)),
+        h("td", { class: "state-cell", title: j.reason }, stateBadge(j.state),
+          j.state === "QUEUED" && j.reason ? h("div", { class: "why muted" }, j.reason) : null),
         h("td", null, j.owner),
         h("td", { class: "num" }, String(jobGpus(j))),
         h("td", { title: j.submit_time }, ago(j.submit_time, now)),
@@ -173,8 +175,9 @@ export function jobsPage(ctx: PageContext): () => void {
       },
       onError: (err: ApiError) => status.replaceChildren(errorBox(err.message)),
       onClose: () => {
+        if (!alive) return;
         status.replaceChildren(errorBox("Lost the connection to dlabd; reconnecting…"));
-        setTimeout(connect, 2000);
+        setTimeout(() => alive && connect(), 2000);
       },
     });
   }
@@ -187,6 +190,7 @@ export function jobsPage(ctx: PageContext): () => void {
   connect();
   const ticker = setInterval(draw, 5000);
   return () => {
+    alive = false;
     close();
     close = () => {};
     clearInterval(ticker);
