@@ -174,7 +174,7 @@ alternating:
 | idle, {args.consoles} consoles | {statistics.median(busy):.2f} | {', '.join(f'{x:.2f}' for x in busy)} |
 | **added by {args.consoles} consoles** | **{added:+.2f} points** (target <= 5: {'met' if added <= 5 else 'MISSED'}) | |
 
-A stream checks the job change count every 250 ms and reads the database only after a job
+A stream checks the job change count every 500 ms and reads the database only after a job
 changed, so an idle server answers its watchers without a query; the figure is the cost of the
 connections' timers. A console on a job's page polls that job every 2 s instead (not measured
 here).

@@ -1,7 +1,5 @@
 #include "api/console_routes.h"
 
-#include <zlib.h>
-
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -10,6 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "api/gzip.h"
 #include "spdlog/spdlog.h"
 
 namespace dlab {
@@ -40,23 +39,6 @@ std::string ContentType(const fs::path& path) {
   return it == kTypes.end() ? "application/octet-stream" : it->second;
 }
 
-// gzip (RFC 1952) at the best compression; empty on failure.
-std::string Gzip(const std::string& data) {
-  z_stream z{};
-  if (deflateInit2(&z, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 9, Z_DEFAULT_STRATEGY) != Z_OK) {
-    return {};
-  }
-  std::string out(deflateBound(&z, data.size()), '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
-  z.avail_in = static_cast<uInt>(data.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
-  int rc = deflate(&z, Z_FINISH);
-  out.resize(z.total_out);
-  deflateEnd(&z);
-  return rc == Z_STREAM_END ? out : std::string();
-}
-
 std::shared_ptr<const StaticFile> Load(const fs::path& path, std::string cache_control) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return nullptr;
@@ -73,11 +55,6 @@ std::shared_ptr<const StaticFile> Load(const fs::path& path, std::string cache_c
     if (!z.empty() && z.size() < file->body.size()) file->gzipped = std::move(z);
   }
   return file;
-}
-
-bool AcceptsGzip(const HttpRequest& req) {
-  auto accept = req.Header("accept-encoding");
-  return accept && absl::StrContains(*accept, "gzip");
 }
 
 HttpResponse Serve(const StaticFile& file, const HttpRequest& req) {

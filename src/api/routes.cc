@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "api/gzip.h"
 #include "api/json_util.h"
 #include "common/job_spec.h"
 #include "common/quantity.h"
@@ -242,11 +243,13 @@ HttpResponse List(const ApiContext& ctx, const HttpRequest& req, const Caller& c
   filter.states.erase(std::unique(filter.states.begin(), filter.states.end()), filter.states.end());
   std::string watch = req.Query("watch").value_or("false");
   if (watch == "true" || watch == "1") {
-    return HttpResponse{.status = 200,
-                        .content_type = "text/event-stream",
-                        .headers = {{"Cache-Control", "no-cache"}},
-                        .stream = std::make_shared<JobListStream>(ctx, filter),
-                        .stream_poll = absl::Milliseconds(250)};
+    HttpResponse r{.status = 200,
+                   .content_type = "text/event-stream",
+                   .headers = {{"Cache-Control", "no-cache"}},
+                   .stream = std::make_shared<JobListStream>(ctx, filter),
+                   .stream_poll = absl::Milliseconds(500)};
+    GzipStreamIfAccepted(req, &r);  // a page of 500 jobs is ~500 KiB of JSON, ~10x less zipped
+    return r;
   }
   auto page = JobPage(ctx, filter);
   if (!page.ok()) return ErrorResponse(page.status());
@@ -448,11 +451,13 @@ HttpResponse Logs(const ApiContext& ctx, const HttpRequest& req, const Caller& c
   std::string follow = req.Query("follow").value_or("false");
   if (follow == "true" || follow == "1") {
     int start = *attempt > 0 ? static_cast<int>(*attempt) : job->attempts;
-    return HttpResponse{.status = 200,
-                        .content_type = "text/event-stream",
-                        .headers = {{"Cache-Control", "no-cache"}},
-                        .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0,
-                                                              static_cast<int>(*task), *tail)};
+    HttpResponse r{.status = 200,
+                   .content_type = "text/event-stream",
+                   .headers = {{"Cache-Control", "no-cache"}},
+                   .stream = std::make_shared<LogStream>(ctx, *id, start, *attempt > 0,
+                                                         static_cast<int>(*task), *tail)};
+    GzipStreamIfAccepted(req, &r);
+    return r;
   }
   int64_t offset = !path->empty() && *tail > 0 ? TailOffset(*path, *tail) : 0;
   return HttpResponse{.status = 200,

@@ -76,7 +76,7 @@ def test_console_in_chromium(tmp_path, server):
     print(proc.stdout, proc.stderr)
     assert proc.returncode == 0, f"browser tests failed:\n{proc.stdout}\n{proc.stderr}"
     for name in ["login-error", "jobs-empty", "jobs", "job", "job-as-viewer", "jobs-after-cancel",
-                 "compare", "cluster", "admin"]:
+                 "compare", "cluster", "admin", "job-dark", "jobs-phone"]:
         assert (shots / f"{name}.png").stat().st_size > 0, name
 
 

@@ -24,8 +24,8 @@ let browser;
 let jobId;
 mkdirSync(SHOTS, { recursive: true });
 
-async function newPage() {
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+async function newPage(options = {}) {
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, ...options });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
@@ -169,4 +169,23 @@ test("compare, cluster and admin pages render", async () => {
   await shot(admin, "admin");
   await admin.context().close();
   await member.context().close();
+});
+
+test("the dark theme follows the system setting, and a phone-sized screen still works", async () => {
+  const dark = await newPage({ colorScheme: "dark" });
+  await login(dark, MEMBER);
+  await dark.goto(`${URL}/#/jobs/${jobId}`);
+  await dark.waitForSelector('.chart[data-metric="loss"] canvas');
+  const background = await dark.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = background.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 150, `a dark background, got ${background}`);
+  await shot(dark, "job-dark");
+  await dark.context().close();
+  const phone = await newPage({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await login(phone, MEMBER);
+  await phone.waitForSelector(`tr[data-job="${jobId}"]`);
+  const overflow = await phone.evaluate(() => document.querySelector("main").scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 0, `the page is ${overflow}px wider than the screen`);
+  await shot(phone, "jobs-phone");
+  await phone.context().close();
 });
