@@ -4,8 +4,8 @@
   first load   headless Chromium (web/bench/first-load.mjs, Playwright): a fresh browser
                context (empty cache) with a session cookie opens /#/jobs, until the jobs table
                shows its 500 rows (the newest 500 of the 1,000: the page size of the live
-               table); milliseconds and bytes received over the wire (static files gzip-compressed
-               by dlabd, the job list as SSE, uncompressed). --rounds rounds, median.
+               table); milliseconds and bytes received over the wire (static files and the job
+               list's SSE stream gzip-compressed by dlabd). --rounds rounds, median.
   live updates dlabd's CPU time (utime + stime from /proc/PID/stat) over --window seconds while
                idle (no job runs, monitoring samples every 5 s as by default), first with no
                console, then with 100 open consoles: 100 connections holding the jobs table's
@@ -161,8 +161,7 @@ navigation to a jobs table showing its 500 rows; {args.rounds} rounds):
               for x in loads) + f"""| **median** | **{ms:.0f}** | **{kib:.0f}** | |
 
 The built console is {static / 1024:.0f} KiB on disk (index.html, one JS and one CSS bundle,
-favicon); dlabd sends it gzip-compressed. Most of the bytes are the 500 jobs of the first page
-(JSON over SSE, not compressed).
+favicon); dlabd sends it gzip-compressed, and the first page of 500 jobs (JSON over SSE) too.
 
 **Live updates**: dlabd's CPU over {args.window:.0f} s windows, idle, without and with
 {args.consoles} open jobs tables (each a live stream, GET /api/v1/jobs?watch=true&limit=500), {args.rounds} rounds
