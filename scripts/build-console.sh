@@ -10,8 +10,8 @@ if ! command -v npm >/dev/null; then
   exit 1
 fi
 if [[ ! $web/node_modules/.package-lock.json -nt $web/package-lock.json ]]; then
-  echo "build-console: npm ci in web/"
-  npm ci --prefix "$web" --no-audit --no-fund --loglevel=error >/dev/null
+  echo "build-console: npm install in web/ (see scripts/install-deps.sh)"
+  npm install --prefix "$web" --no-audit --no-fund --loglevel=error >/dev/null
 fi
 cd "$web"
 node_modules/.bin/tsc --noEmit -p tsconfig.json

@@ -42,13 +42,16 @@ fi
 
 # The npm packages of the web console (web/: Vite, TypeScript, uPlot, Playwright) and of the
 # Kubernetes schema validator (tests/kube_schema/validate.mjs), when this script sits in the
-# repository: npm ci when node_modules is missing or older than package-lock.json (npm writes
+# repository: npm install when node_modules is missing or older than package-lock.json (npm writes
 # node_modules/.package-lock.json last, so an interrupted install is redone).
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 for dir in "$repo/web" "$repo/tests/kube_schema"; do
   if [[ -f $dir/package-lock.json &&
         ! $dir/node_modules/.package-lock.json -nt $dir/package-lock.json ]]; then
-    echo "install-deps: npm ci in ${dir#"$repo/"}"
-    npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
+    echo "install-deps: npm install in ${dir#"$repo/"}"
+    # `npm install` with the committed lock, not `npm ci`: the registry reachable here lists only
+    # some of rollup's optional per-platform packages, so the lock has only those, and npm ci
+    # refuses such a lock (npm install takes it as it is and leaves it unchanged).
+    npm install --prefix "$dir" --no-audit --no-fund --loglevel=error >/dev/null
   fi
 done

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <charconv>
 #include <fstream>
+#include <map>
 #include <memory>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -163,9 +165,55 @@ absl::StatusOr<json> JobPage(const ApiContext& ctx, const JobFilter& filter) {
   return json{{"jobs", std::move(list)}, {"next_cursor", next}};
 }
 
+// The rendered pages of the open job watches, by filter, with the change count they were read
+// at: watchers with the same filter (every console of a tenant on its unfiltered jobs table)
+// share one query per change instead of one each.
+class JobPageCache {
+ public:
+  // The page for filter as of change count `changes` (read now if the cached one is older).
+  absl::StatusOr<std::shared_ptr<const std::string>> Get(const ApiContext& ctx,
+                                                         const JobFilter& filter,
+                                                         uint64_t changes) {
+    std::string key = Key(filter);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = pages_.find(key);
+      if (it != pages_.end() && it->second.changes == changes) return it->second.body;
+    }
+    auto page = JobPage(ctx, filter);
+    if (!page.ok()) return page.status();
+    auto body = std::make_shared<const std::string>(page->dump());
+    std::lock_guard<std::mutex> lock(mu_);
+    if (pages_.size() > 64) pages_.clear();  // many distinct filters: start over (~0.5 MiB each)
+    Entry& e = pages_[key];
+    if (e.body == nullptr || e.changes <= changes) e = {changes, body};
+    return body;
+  }
+
+ private:
+  struct Entry {
+    uint64_t changes = 0;
+    std::shared_ptr<const std::string> body;
+  };
+  static std::string Key(const JobFilter& f) {
+    std::string key = absl::StrCat(f.tenant_id, "|", f.owner, "|", f.before_id, "|", f.limit, "|");
+    for (JobState s : f.states) absl::StrAppend(&key, static_cast<int>(s), ",");
+    for (const auto& [k, v] : f.labels) absl::StrAppend(&key, "|", k, "=", v);
+    return key;
+  }
+  std::mutex mu_;
+  std::map<std::string, Entry> pages_;
+};
+
+JobPageCache& SharedJobPages() {
+  static JobPageCache* cache = new JobPageCache();
+  return *cache;
+}
+
 // GET /api/v1/jobs?watch=true: Server-Sent Events, one `event: jobs` with the page at once and
-// again whenever it changes, and a comment every 15 s so that idle connections stay open. It
-// queries only after the job change count moved, so an idle server answers watchers from memory.
+// again whenever it changes (at most once a second), and a comment every 15 s so that idle
+// connections stay open. It reads only after the job change count moved, so an idle server
+// answers watchers from memory, and watchers with the same filter share one read per change.
 class JobListStream : public StreamSource {
  public:
   JobListStream(ApiContext ctx, JobFilter filter)
@@ -174,32 +222,40 @@ class JobListStream : public StreamSource {
   StreamChunk Next() override {
     absl::Time now = absl::Now();
     uint64_t changes = ctx_.job_changes ? ctx_.job_changes() : seen_changes_ + 1;
-    if (sent_once_ && changes == seen_changes_) {
+    if (sent_once_ && (changes == seen_changes_ || now - last_read_ < absl::Seconds(1))) {
       if (now - last_write_ < absl::Seconds(15)) return {};
       last_write_ = now;
       return {.data = ": keepalive\n\n"};
     }
-    auto page = JobPage(ctx_, filter_);
+    auto page = Read(changes);
     if (!page.ok()) {
       json error = {{"code", absl::StatusCodeToString(page.status().code())},
                     {"message", page.status().message()}};
       return {.data = absl::StrCat("event: error\ndata: ", error.dump(), "\n\n"), .done = true};
     }
     seen_changes_ = changes;
-    std::string body = page->dump();
-    if (sent_once_ && body == last_body_) return {};
+    last_read_ = now;
+    if (sent_once_ && **page == *last_body_) return {};
     sent_once_ = true;
     last_write_ = now;
-    last_body_ = body;
-    return {.data = absl::StrCat("event: jobs\ndata: ", body, "\n\n")};
+    last_body_ = *page;
+    return {.data = absl::StrCat("event: jobs\ndata: ", **page, "\n\n")};
   }
 
  private:
+  absl::StatusOr<std::shared_ptr<const std::string>> Read(uint64_t changes) {
+    if (ctx_.job_changes) return SharedJobPages().Get(ctx_, filter_, changes);
+    auto own = JobPage(ctx_, filter_);  // no change count to share pages by: read our own
+    if (!own.ok()) return own.status();
+    return std::make_shared<const std::string>(own->dump());
+  }
+
   ApiContext ctx_;
   JobFilter filter_;
   uint64_t seen_changes_ = 0;
   bool sent_once_ = false;
-  std::string last_body_;
+  std::shared_ptr<const std::string> last_body_;
+  absl::Time last_read_ = absl::InfinitePast();
   absl::Time last_write_ = absl::InfinitePast();
 };
 
