@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages dlab needs to build, test and run its examples.
 # Idempotent: when everything is present it only checks (well under a second).
-# Run from the repository, it also installs tests/kube_schema's npm packages (npm ci).
+# Run from the repository, it also installs the npm packages of web/ and tests/kube_schema.
 # Usage: scripts/install-deps.sh [--bench | --fuzz]   (--bench adds jq, bc and wrk for bench/;
 #        --fuzz adds clang and its libFuzzer runtime, libclang-rt-14-dev, for scripts/fuzz.sh)
 set -euo pipefail
@@ -10,15 +10,15 @@ packages=(
   build-essential cmake ninja-build ccache pkg-config git curl ca-certificates
   libboost-dev libabsl-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev
   libssl-dev libarchive-dev libspdlog-dev libfmt-dev libcli11-dev
-  libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   protobuf-compiler libprotobuf-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
   slurmctld slurmd slurm-client munge  # the Slurm backend's tests (scripts/slurm-cluster.sh)
   wget  # the Kubernetes backend's tests: the pods' init container fetches the code with it
   chromium  # the web console's browser tests (Playwright drives it headless)
 )
-# Node.js and npm for the web console (web/) and tests/kube_schema: Debian's, unless a node (e.g. NodeSource's, which bundles
-# npm) is already on PATH.
+# Node.js and npm for the web console (web/) and tests/kube_schema: Debian's, unless a node
+# (e.g. NodeSource's, which bundles npm) is already on PATH.
 command -v node >/dev/null || packages+=(nodejs)
 command -v npm >/dev/null || packages+=(npm)
 if [[ "${1:-}" == "--bench" ]]; then packages+=(jq bc wrk); fi
