@@ -4,11 +4,26 @@
 # GPU device nodes) under DIR; nothing under /etc/slurm or /etc/munge is used.
 # Usage: scripts/slurm-cluster.sh install
 #        eval "$(scripts/slurm-cluster.sh up DIR [--cpus N] [--gpus N] [--gpu-type T] \
-#                [--wait-scheduler])"
+#                [--nodes N] [--wait-scheduler])"
 #        scripts/slurm-cluster.sh down DIR
-# `up` prints `export SLURM_CONF=DIR/slurm.conf` (all else goes to stderr) once sinfo shows the node
-# idle; --wait-scheduler also waits for slurmctld's first scheduling cycle (about 3 s after start;
-# jobs submitted earlier wait for it). Defaults: 16 CPUs, 4 x gpu:a100, partition debug.
+# `up` prints `export SLURM_CONF=DIR/slurm.conf` (all else goes to stderr) once sinfo shows the
+# nodes idle; --wait-scheduler also waits for slurmctld's first scheduling cycle (about 3 s after
+# start; jobs submitted earlier wait for it). Defaults: 1 node, 16 CPUs, 4 x gpu:a100 (per node),
+# partition debug.
+# --nodes N (N > 1): Debian's Slurm is not built with --enable-multiple-slurmd, so each node n1..nN
+# gets its own network and UTS namespace (hostname nI) on the one filesystem: a bridge in the root
+# namespace at SLURM_NET.1 (SLURM_NET: 10.77.0) with a veth into each node's namespace, node I at
+# SLURM_NET.(10+I); slurmctld stays in the root namespace, reached at the bridge address. Node
+# names, namespaces, the bridge and the veths are derived from DIR, so `down DIR` (and an `up DIR`
+# after a crash) removes exactly this cluster's. Each slurmd also gets a private copy of the mount
+# namespace, only to bind DIR/hosts on /etc/hosts: in jobs nI resolve to the node addresses and this
+# machine's name to SLURM_NET.1 (this namespace cannot resolve nI). Jobs reach servers in the root
+# namespace at SLURM_NET.1 (0.0.0.0 listeners), and each other at the node names or addresses
+# (MASTER_ADDR=n1). srun from this namespace works: slurmd answers the address its request came
+# from, SLURM_NET.1.
+# cgroup v1 works as with one node: Slurm 22.05 names its v1 cgroups slurm_NODE, one tree per node
+# (`down` removes those of nI). Two clusters with --nodes at once need different SLURM_NET (and
+# share cgroup names: better not).
 # Environment: SLURM_CTLD_PORT (31817), SLURM_D_PORT (31818; both below the kernel's ephemeral
 # range, so that no outgoing connection holds them), SLURM_MEM_MB (2048 per CPU),
 # SLURM_DEF_MEM_PER_CPU (1024), SLURM_KILL_WAIT (5 s from SIGTERM to SIGKILL), SLURM_MIN_JOB_AGE
@@ -39,12 +54,14 @@ install() {
   "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# pid_of FILE COMM: the pid in FILE when that process is alive and named COMM.
+# pid_of FILE COMM: the pid in FILE when that process is alive (not a zombie: PID 1 may reap
+# late) and named COMM.
 pid_of() {
   local pid
   [[ -s $1 ]] || return 1
   pid=$(<"$1")
   [[ $pid =~ ^[0-9]+$ && -r /proc/$pid/comm && $(</proc/"$pid"/comm) == "$2" ]] || return 1
+  [[ $(awk '/^State:/ {print $2}' /proc/"$pid"/status 2>/dev/null) != Z ]] || return 1
   echo "$pid"
 }
 
@@ -100,41 +117,61 @@ cgroup_v1_usable() {
 }
 
 up() {
-  local cpus=16 gpus=4 gpu_type=a100 wait_sched=""
+  local cpus=16 gpus=4 gpu_type=a100 wait_sched="" nodes=1
   while [[ $# -gt 0 ]]; do
     case $1 in
       --wait-scheduler) wait_sched=1; shift ;;
-      --cpus | --gpus | --gpu-type)
+      --cpus | --gpus | --gpu-type | --nodes)
         [[ $# -ge 2 ]] || die "$1 needs a value"
-        case $1 in --cpus) cpus=$2 ;; --gpus) gpus=$2 ;; *) gpu_type=$2 ;; esac
+        case $1 in
+          --cpus) cpus=$2 ;; --gpus) gpus=$2 ;; --nodes) nodes=$2 ;; *) gpu_type=$2 ;;
+        esac
         shift 2
         ;;
       *) die "unknown option $1" ;;
     esac
   done
   [[ $cpus =~ ^[1-9][0-9]*$ && $gpus =~ ^[0-9]+$ ]] || die "--cpus and --gpus take numbers"
+  [[ $nodes =~ ^[1-9][0-9]*$ && $nodes -le 200 ]] || die "--nodes takes a number from 1 to 200"
   [[ $gpu_type =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad --gpu-type $gpu_type"
   [[ $(id -u) -eq 0 ]] || die "up needs root (slurmd runs jobs as their owners)"
   local b
   for b in munged slurmctld slurmd sinfo; do
     command -v "$b" >/dev/null || die "$b not found: run scripts/slurm-cluster.sh install"
   done
-  if pid_of "$DIR/run/slurmctld.pid" slurmctld >/dev/null ||
-    pid_of "$DIR/run/slurmd.pid" slurmd >/dev/null; then
-    die "a cluster is already running in $DIR (scripts/slurm-cluster.sh down $DIR)"
+  if ((nodes > 1)); then
+    for b in ip nsenter unshare md5sum; do command -v "$b" >/dev/null || die "--nodes needs $b"; done
+    [[ ${SLURM_NET:-10.77.0} =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+      die "SLURM_NET is three octets, like 10.77.0"
   fi
+  local f
+  for f in "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid"; do
+    if pid_of "$f" slurmd >/dev/null || pid_of "$f" slurmctld >/dev/null; then
+      die "a cluster is already running in $DIR (scripts/slurm-cluster.sh down $DIR)"
+    fi
+  done
+  # A crashed run's pid files would make the new daemons look dead until they write theirs.
+  rm -f "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid"
   local ctld_port=${SLURM_CTLD_PORT:-31817} d_port=${SLURM_D_PORT:-31818} p
-  for p in "$ctld_port" "$d_port"; do
+  # Several nodes: each slurmd listens in its own network namespace.
+  for p in "$ctld_port" $( ((nodes > 1)) || echo "$d_port"); do
     port_in_use "$p" && die "port $p is in use (set SLURM_CTLD_PORT/SLURM_D_PORT)"
   done
   # From here on a failure stops whatever this call started.
   trap '[[ -n ${up_done:-} ]] || stop_all' EXIT
   local mem=${SLURM_MEM_MB:-$((cpus * 2048))} def_mem=${SLURM_DEF_MEM_PER_CPU:-1024}
   local min_job_age=${SLURM_MIN_JOB_AGE:-300} kill_wait=${SLURM_KILL_WAIT:-5}
-  local node cgroup=${SLURM_CGROUP:-auto}
+  local node cgroup=${SLURM_CGROUP:-auto} node_list ctld_addr=127.0.0.1
   node=$(hostname -s)
+  node_list=$node
   if [[ $cgroup == auto ]]; then
     if cgroup_v1_usable; then cgroup=v1; else cgroup=none; fi
+  fi
+  if ((nodes > 1)); then
+    net_names
+    net_down  # what a crashed run left behind
+    net_up "$nodes"
+    ctld_addr=$net_prefix.1 node_list="n[1-$nodes]"
   fi
 
   mkdir -p "$DIR"/{munge,state,spool,log,run,dev}
@@ -162,7 +199,7 @@ up() {
     gres_node=" Gres=gpu:$gpu_type:$gpus"
     files=$DIR/dev/gpu0; ((gpus > 1)) && files="$DIR/dev/gpu[0-$((gpus - 1))]"
     printf 'AutoDetect=off\nNodeName=%s Name=gpu Type=%s File=%s\n' \
-      "$node" "$gpu_type" "$files" >"$DIR/gres.conf"
+      "$node_list" "$gpu_type" "$files" >"$DIR/gres.conf"
   else
     printf 'AutoDetect=off\n' >"$DIR/gres.conf"
   fi
@@ -190,7 +227,7 @@ EOF
   cat >"$DIR/slurm.conf" <<EOF
 # Written by scripts/slurm-cluster.sh (cgroup mode: $cgroup)
 ClusterName=dlabtest
-SlurmctldHost=$node(127.0.0.1)
+SlurmctldHost=$node($ctld_addr)
 SlurmctldPort=$ctld_port
 SlurmdPort=$d_port
 SlurmUser=root
@@ -227,26 +264,64 @@ KillWait=$kill_wait
 ReturnToService=1
 SlurmdTimeout=60
 InactiveLimit=0
+EOF
+  if ((nodes == 1)); then
+    cat >>"$DIR/slurm.conf" <<EOF
 NodeName=$node NodeHostname=$node NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem$gres_node \
   State=UNKNOWN
-PartitionName=debug Nodes=$node Default=YES MaxTime=INFINITE State=UP
 EOF
+  else
+    # Per-node paths: %n is the node name (slurmd -N).
+    sed -i -e "s|^SlurmdPidFile=.*|SlurmdPidFile=$DIR/run/slurmd-%n.pid|" \
+      -e "s|^SlurmdLogFile=.*|SlurmdLogFile=$DIR/log/slurmd-%n.log|" \
+      -e "s|^SlurmdSpoolDir=.*|SlurmdSpoolDir=$DIR/spool/%n|" "$DIR/slurm.conf"
+    for ((i = 1; i <= nodes; i++)); do
+      echo "NodeName=n$i NodeHostname=n$i NodeAddr=$net_prefix.$((10 + i)) CPUs=$cpus" \
+        "RealMemory=$mem$gres_node State=UNKNOWN" >>"$DIR/slurm.conf"
+    done
+  fi
+  echo "PartitionName=debug Nodes=$node_list Default=YES MaxTime=INFINITE State=UP" \
+    >>"$DIR/slurm.conf"
 
   export SLURM_CONF=$DIR/slurm.conf
   slurmctld || { show_logs; die "slurmctld did not start"; }
   wait_for 10 ctld_answers "$DIR/run/slurmctld.pid" ||
     { show_logs; die "slurmctld does not answer on port $ctld_port"; }
-  slurmd || { show_logs; die "slurmd did not start"; }
-  local timeout=${SLURM_UP_TIMEOUT:-30} state
+  if ((nodes == 1)); then
+    slurmd || { show_logs; die "slurmd did not start"; }
+  else
+    # Node names resolve in the jobs (MASTER_ADDR=n1; gloo resolves its own hostname), this
+    # machine's name to the bridge address.
+    local fqdn
+    fqdn=$(hostname -f 2>/dev/null || true)
+    [[ $fqdn == "$node" || ! $fqdn =~ ^[A-Za-z0-9.-]+$ ]] && fqdn=""
+    {
+      printf '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n'
+      printf '%s\t%s\n' "$net_prefix.1" "$node${fqdn:+ $fqdn}"
+      for ((i = 1; i <= nodes; i++)); do printf '%s\tn%s\n' "$net_prefix.$((10 + i))" "$i"; done
+    } >"$DIR/hosts"
+    for ((i = 1; i <= nodes; i++)); do
+      mkdir -p "$DIR/spool/n$i"
+      # Own network and UTS namespace, and a mount namespace only to bind DIR/hosts on /etc/hosts:
+      # it starts as a copy of this one (the jobs' files, cgroupfs, ...).
+      # shellcheck disable=SC2016
+      nsenter --net="/run/netns/$net_ns$i" unshare --uts --mount --propagation private \
+        sh -c 'hostname "$1" && mount --bind "$2" /etc/hosts && exec slurmd -N "$1"' \
+        sh "n$i" "$DIR/hosts" || { show_logs; die "slurmd of n$i did not start"; }
+    done
+  fi
+  local timeout=${SLURM_UP_TIMEOUT:-30} states bad
   local deadline=$((SECONDS + timeout))
   while :; do
-    state=$(sinfo -h -N -n "$node" -o %T 2>/dev/null || true)
-    [[ $state == idle ]] && break
+    states=$(sinfo -h -N -n "$node_list" -o '%N %T' 2>/dev/null || true)
+    # Every node listed, each idle.
+    [[ $(grep -c ' idle$' <<<"$states") -eq $nodes ]] && break
     # A drained node (bad gres.conf, too little memory, ...) never becomes idle: say why now.
-    if [[ $state == drain* ]] || ((SECONDS >= deadline)); then
+    bad=$(awk '$2 ~ /^drain/ {print $1}' <<<"$states")
+    if [[ -n $bad ]] || ((SECONDS >= deadline)); then
       show_logs
-      scontrol show node "$node" 2>/dev/null | grep -E 'State=|Reason=' >&2 || true
-      die "node $node is '${state:-unknown}', not idle"
+      scontrol show node "$node_list" 2>/dev/null | grep -E 'NodeName=|State=|Reason=' >&2 || true
+      die "not all nodes are idle: $(tr '\n' ' ' <<<"${states:-none}")"
     fi
     sleep 0.1
   done
@@ -254,8 +329,14 @@ EOF
     wait_for "$timeout" sched_ran || { show_logs; die "slurmctld's scheduler has not run"; }
   fi
   up_done=1
-  log "up in $DIR: node $node, $cpus CPUs, $gpus x gpu:$gpu_type, cgroup $cgroup," \
-    "ports $ctld_port/$d_port"
+  if ((nodes == 1)); then
+    log "up in $DIR: node $node, $cpus CPUs, $gpus x gpu:$gpu_type, cgroup $cgroup," \
+      "ports $ctld_port/$d_port"
+  else
+    log "up in $DIR: nodes $node_list at $net_prefix.11-$((10 + nodes)) (bridge $net_bridge," \
+      "$net_prefix.1; namespaces $net_ns*), each $cpus CPUs, $gpus x gpu:$gpu_type," \
+      "cgroup $cgroup, ports $ctld_port/$d_port"
+  fi
   echo "export SLURM_CONF=$DIR/slurm.conf"
 }
 
@@ -280,8 +361,73 @@ stop() {
 }
 
 stop_all() {
-  stop "$DIR/run/slurmd.pid:slurmd" "$DIR/run/slurmctld.pid:slurmctld" "$DIR/run/munged.pid:munged"
+  local f args=("$DIR/run/slurmd.pid:slurmd")
+  for f in "$DIR"/run/slurmd-*.pid; do [[ -e $f ]] && args+=("$f:slurmd"); done
+  stop "${args[@]}" "$DIR/run/slurmctld.pid:slurmctld" "$DIR/run/munged.pid:munged"
+  net_names
+  net_down
+  # cgroup v1 keeps a slurm_NODE tree per node name; remove the (empty) ones of nodes nI.
+  local d
+  for d in "$DIR"/spool/n*; do
+    [[ -d $d ]] || continue
+    find /sys/fs/cgroup/*/"slurm_${d##*/}" -depth -type d -exec rmdir {} + 2>/dev/null || true
+  done
 }
+
+# net_names: this DIR's network names (several nodes): namespaces ${net_ns}I, bridge $net_bridge,
+# root-side veths ${net_veth}I (interface names have at most 15 characters).
+net_names() {
+  local tag
+  tag=$(printf '%s' "$DIR" | md5sum | cut -c1-6)
+  net_ns=slurm-$tag-n net_bridge=slbr-$tag net_veth=slv$tag-
+  net_prefix=${SLURM_NET:-10.77.0}
+}
+
+# net_up N: bridge at $net_prefix.1, namespace ${net_ns}I with eth0 at $net_prefix.(10+I).
+net_up() {
+  local i ns
+  if ip -o -4 addr show | grep -q " inet $net_prefix\.1/"; then
+    die "$net_prefix.1 is already in use (another cluster with --nodes? set SLURM_NET)"
+  fi
+  ip link add "$net_bridge" type bridge
+  ip addr add "$net_prefix.1/24" dev "$net_bridge"
+  ip link set "$net_bridge" up
+  for ((i = 1; i <= $1; i++)); do
+    ns=$net_ns$i
+    ip netns add "$ns"
+    ip link add "$net_veth$i" type veth peer name eth0 netns "$ns"
+    ip link set "$net_veth$i" master "$net_bridge" up
+    ip -n "$ns" addr add "$net_prefix.$((10 + i))/24" dev eth0
+    ip -n "$ns" link set eth0 up
+    ip -n "$ns" link set lo up
+  done
+}
+
+# net_down: kills what still runs in this DIR's namespaces (stray slurmd, step daemons, jobs),
+# deletes them (with their veths) and the bridge.
+net_down() {
+  local ns pids
+  command -v ip >/dev/null || return 0
+  for ns in $(ip netns list 2>/dev/null | awk -v p="$net_ns" 'index($1, p) == 1 {print $1}'); do
+    pids=$(ip netns pids "$ns" 2>/dev/null || true)
+    if [[ -n $pids ]]; then
+      log "killing processes left in namespace $ns: $(tr '\n' ' ' <<<"$pids")"
+      # shellcheck disable=SC2086
+      kill -KILL $pids 2>/dev/null || true
+      wait_for 5 no_pids_in "$ns" || log "processes of $ns do not exit"
+    fi
+    ip netns del "$ns" || log "could not delete namespace $ns"
+  done
+  # Root-side veths go with their namespaces; one left over (a crash between add and move).
+  for ns in $(ip -o link show 2>/dev/null | awk -F': ' -v p="$net_veth" \
+    'index($2, p) == 1 {sub(/@.*/, "", $2); print $2}'); do
+    ip link del "$ns" 2>/dev/null || true
+  done
+  if ip link show "$net_bridge" >/dev/null 2>&1; then
+    ip link del "$net_bridge" || log "could not delete bridge $net_bridge"
+  fi
+}
+no_pids_in() { [[ -z $(ip netns pids "$1" 2>/dev/null) ]]; }
 
 # Step daemons (and so the jobs) of this cluster outlive slurmd; they hold its log file open.
 stepd_pids() {
@@ -329,6 +475,6 @@ case $cmd in
       down) down ;;
     esac
     ;;
-  *) die "usage: $0 install | up DIR [--cpus N] [--gpus N] [--gpu-type T] [--wait-scheduler]" \
-    "| down DIR" ;;
+  *) die "usage: $0 install | up DIR [--cpus N] [--gpus N] [--gpu-type T] [--nodes N]" \
+    "[--wait-scheduler] | down DIR" ;;
 esac
