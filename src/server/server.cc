@@ -421,7 +421,34 @@ absl::Status RunServer(const ServerConfig& config) {
              }
              return out;
            }});
-  RegisterMonitorRoutes({.gate = &gate, .monitor = &monitor}, &router);
+  RegisterMonitorRoutes({.gate = &gate,
+                         .monitor = &monitor,
+                         .backend = config.backend,
+                         .inventory = [&backend, &controller, &store,
+                                       &config]() -> absl::StatusOr<std::vector<BackendNode>> {
+                           auto nodes = (*backend)->Inventory();
+                           if (!nodes.ok() || config.backend != "local" || nodes->empty())
+                             return nodes;
+                           // The local backend's node: what dlab's running attempts hold.
+                           BackendNode& node = nodes->front();
+                           for (const auto& r : controller.Running()) {
+                             auto job = store->GetJob(r.job_id);
+                             if (!job.ok() || job->attempt_list.empty()) continue;
+                             const Allocation& a = job->attempt_list.back().allocation;
+                             node.cpu_millis_used += a.cpu_millis;
+                             node.memory_bytes_used += a.memory_bytes;
+                           }
+                           return nodes;
+                         },
+                         .gpu_holders =
+                             [&controller] {
+                               std::map<int, int64_t> out;
+                               for (const auto& r : controller.Running()) {
+                                 for (int g : r.gpus) out[g] = r.job_id;
+                               }
+                               return out;
+                             }},
+                        &router);
   RegisterConsoleRoutes(ConsoleDir(config), &router);
   RegisterRoutes({.store = store,
                   .snapshots = &snapshots,

@@ -208,6 +208,36 @@ def test_success_and_its_log(backend, tmp_path, dlabd, cli):
     assert "hello from" in log_of(dlabd, job["id"])
 
 
+def test_the_nodes_api_reports_the_backends_inventory(backend, tmp_path, dlabd, cli):
+    spec = write_job(tmp_path / "holder", "name: holder\ncommand: [/bin/sleep, '600']\n"
+                                          "resources: {cpus: 1, memory: 256Mi, gpus: 1}\n")
+    job_id = cli.json("run", spec)["id"]
+    dlabd.wait_state(job_id, "RUNNING")
+
+    def nodes():
+        status, body = dlabd.request("GET", "/api/v1/nodes")
+        assert status == 200, body
+        return body
+    body = nodes()
+    assert body["backend"] == backend
+    assert body["nodes"] and all(n["name"] and n["cpus"] for n in body["nodes"]), body
+    assert sum(len(n["gpus"]) for n in body["nodes"]) >= 2, body  # the gang test needs two
+    if backend == "local":  # dlab's own account: what the job holds, and which GPU
+        job = dlabd.job(job_id)
+        [node] = body["nodes"]
+        gpu = job["attempt_list"][-1]["allocation"]["gpus"][0]
+        assert body["gpu_holders_known"] and node["cpus_used"] == "1", body
+        assert [g["job"] for g in node["gpus"] if g["index"] == gpu] == [job_id], body
+    else:  # the cluster manager's account; which job holds which GPU is not known
+        assert not body["gpu_holders_known"]
+        assert all(g["job"] is None for n in body["nodes"] for g in n["gpus"]), body
+    if backend == "slurm":  # sinfo's word and use, read again at most every 2 s
+        assert wait_for(lambda: [n for n in nodes()["nodes"]
+                                 if n["state"] in ("MIXED", "ALLOCATED") and n["cpus_used"] != "0"],
+                        timeout=20, what="the node in use in sinfo")
+    cli("cancel", job_id)
+
+
 def test_failure_with_its_exit_code(tmp_path, dlabd, cli):
     spec = shell_job(tmp_path, "fails", "echo about to fail; exit 3")
     run = cli("run", spec, "--follow", check=False, timeout=120)

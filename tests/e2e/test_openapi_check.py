@@ -98,6 +98,7 @@ def test_every_documented_endpoint_is_present(spec):
         ("get", "/api/v1/jobs/{id}/metrics"), ("post", "/api/v1/jobs/{id}/metrics"),
         ("get", "/api/v1/jobs/{id}/checkpoints"), ("post", "/api/v1/jobs/{id}/checkpoints"),
         ("get", "/api/v1/jobs/{id}/code"), ("get", "/api/v1/telemetry"), ("get", "/api/v1/alerts"),
+        ("get", "/api/v1/nodes"),
         ("post", "/api/v1/login"), ("post", "/api/v1/logout"), ("get", "/api/v1/whoami"),
         ("post", "/api/v1/keys"), ("get", "/api/v1/keys"), ("delete", "/api/v1/keys/{id}"),
         ("get", "/api/v1/tenants"), ("post", "/api/v1/tenants"),

@@ -108,6 +108,20 @@ export interface Alert {
   time: string;
 }
 
+export interface NodeList {
+  backend: string;
+  gpu_holders_known: boolean;
+  nodes: {
+    name: string;
+    state: string;
+    cpus: string;
+    memory: string;
+    cpus_used: string;
+    memory_used: string;
+    gpus: { index: number; type: string; model: string; job: number | null }[];
+  }[];
+}
+
 export const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 
 export function jobGpus(job: Job): number {

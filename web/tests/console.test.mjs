@@ -159,6 +159,8 @@ test("compare, cluster and admin pages render", async () => {
   await member.waitForSelector('#gpus [data-gpu="0"]');
   assert.match(await member.locator('#gpus [data-gpu="0"]').textContent(), /71 %/);
   assert.match(await member.locator('#gpus [data-gpu="1"]').textContent(), /n\/a/);
+  await member.waitForSelector("#nodes tr[data-node]");  // GET /api/v1/nodes: the inventory
+  assert.match(await member.locator("#nodes").textContent(), /0:H100.*1:H100/);
   await shot(member, "cluster");
   const admin = await newPage();
   await login(admin, ADMIN);

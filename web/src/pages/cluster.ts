@@ -4,7 +4,7 @@ import { api } from "../api";
 import { Curve, LineChart } from "../chart";
 import { ago, bytes, emptyState, errorBox, h, localTime, replace } from "../dom";
 import { PageContext } from "../main";
-import { Alert, Gpu, JobList, QueuedJob, Sample } from "../types";
+import { Alert, Gpu, JobList, NodeList, QueuedJob, Sample } from "../types";
 
 const na = (v: number | null | undefined, unit = "", digits = 0) =>
   v === null || v === undefined ? h("span", { class: "na", title: "not available" }, "n/a") : `${v.toFixed(digits)}${unit}`;
@@ -21,11 +21,12 @@ export function clusterPage(ctx: PageContext): () => void {
   let timer = 0;
   const charts = new Map<string, LineChart>();
   const status = h("div", { class: "slot" });
+  const nodes = h("section", { class: "card", id: "nodes" });
   const host = h("section", { class: "card", id: "host" });
   const gpus = h("section", { class: "card", id: "gpus" });
   const queue = h("section", { class: "card", id: "queue" });
   const alerts = h("section", { class: "card", id: "alerts" });
-  replace(main, h("div", { class: "page-head" }, h("h1", null, "Cluster")), status, alerts, host, gpus, queue);
+  replace(main, h("div", { class: "page-head" }, h("h1", null, "Cluster")), status, alerts, nodes, host, gpus, queue);
 
   function chart(key: string, parent: HTMLElement, title: string, curves: Curve[], yLabel: string): void {
     let c = charts.get(key);
@@ -82,9 +83,25 @@ export function clusterPage(ctx: PageContext): () => void {
     return card;
   }
 
+  function drawNodes(inv: NodeList): void {
+    const usage = (used: string, total: string) => (used === "0" ? `— / ${total}` : `${used} / ${total}`);
+    replace(nodes, h("h2", null, "Nodes", h("span", { class: "muted small" }, ` ${inv.backend} backend`)),
+      inv.nodes.length === 0 ? emptyState("No nodes.", "The backend reports no machines to run on.")
+        : h("table", null, h("thead", null, h("tr", null, ["Node", "State", "CPUs used", "Memory used", "GPUs"].map((c) => h("th", null, c)))),
+          h("tbody", null, inv.nodes.map((n) => h("tr", { "data-node": n.name }, h("td", null, n.name),
+            h("td", null, n.state || "up"), h("td", null, usage(n.cpus_used, n.cpus)),
+            h("td", null, usage(n.memory_used, n.memory)),
+            h("td", null, n.gpus.length === 0 ? h("span", { class: "muted" }, "none")
+              : n.gpus.map((g) => h("span", { class: `gpu-chip ${g.job ? "held" : ""}`, title: g.model },
+                `${g.index}:${g.type || "gpu"}`, g.job ? h("a", { href: `#/jobs/${g.job}` }, ` job ${g.job}`) : null))))))),
+      inv.gpu_holders_known ? null : h("p", { class: "muted small" },
+        "The cluster manager places jobs on these nodes; which job holds which GPU is its own business."));
+  }
+
   async function refresh(): Promise<void> {
     try {
-      const [tel, running, q, al] = await Promise.all([
+      const [inv, tel, running, q, al] = await Promise.all([
+        api<NodeList>("GET", "/api/v1/nodes"),
         api<{ latest: Sample | null; samples: Sample[] }>("GET", "/api/v1/telemetry?since=1h"),
         api<JobList>("GET", "/api/v1/jobs?state=RUNNING,STARTING&limit=500"),
         api<{ jobs: QueuedJob[] }>("GET", "/api/v1/queue"),
@@ -99,6 +116,7 @@ export function clusterPage(ctx: PageContext): () => void {
         const a = j.attempt_list[j.attempt_list.length - 1];
         for (const g of a?.allocation?.gpus ?? []) holders.set(g, { id: j.id, name: j.name, owner: j.owner });
       }
+      drawNodes(inv);
       const latest = tel.latest;
       if (!latest) {
         replace(host, h("h2", null, "Node"), emptyState("No telemetry yet.", "dlabd samples its node every few seconds; this fills in shortly."));
