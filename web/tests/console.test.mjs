@@ -168,6 +168,16 @@ test("compare, cluster and admin pages render", async () => {
   await admin.waitForSelector("#audit table tbody tr");
   await admin.waitForSelector("#members table");
   assert.match(await admin.locator("#members").textContent(), new RegExp(VIEWER.user));
+  // A superadmin sets the quota from the form; a bad value is refused with what to fix.
+  await admin.fill('#quota-form input[name="gpus"]', "-1");
+  await admin.click('#quota-form button[type="submit"]');
+  await admin.waitForSelector(".error");
+  assert.match(await admin.locator(".error").textContent(), /gpus: a whole number/);
+  await admin.fill('#quota-form input[name="gpus"]', "3");
+  await admin.fill('#quota-form input[name="memory"]', "6Gi");
+  await admin.click('#quota-form button[type="submit"]');
+  await admin.waitForFunction(() => /GPUs\s*0 of 3/.test(document.querySelector("#quota")?.textContent ?? ""));
+  assert.match(await admin.locator("#quota").textContent(), /of 6Gi/);
   await shot(admin, "admin");
   await admin.context().close();
   await member.context().close();

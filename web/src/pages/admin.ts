@@ -85,7 +85,40 @@ export function adminPage(ctx: PageContext): () => void {
       bar("Running jobs", q.used.running_jobs, q.limits.running_jobs, `${q.used.running_jobs} of ${lim(q.limits.running_jobs)}`),
       bar("Queued jobs", q.used.queued_jobs, q.limits.queued_jobs, `${q.used.queued_jobs} of ${lim(q.limits.queued_jobs)}`),
       Object.entries(q.limits.gpus_by_type).map(([t, l]) => bar(`GPUs ${t}`, q.used.gpus_by_type[t] ?? 0, l, `${q.used.gpus_by_type[t] ?? 0} of ${l}`)),
-      me.superadmin ? h("p", { class: "muted" }, "Set it with ", h("code", null, `dlab quota set ${tenant} --gpus N`), ".") : null);
+      me.superadmin ? quotaForm(q) : null);
+  }
+
+  // Superadmins set the whole quota; an empty field has no limit (PUT replaces every field).
+  function quotaForm(q: Quota): HTMLElement {
+    const field = (name: string, label: string, value: unknown, hint: string) =>
+      h("label", { class: "quota-field" }, label,
+        h("input", { name, value: value === null || value === undefined ? "" : String(value), placeholder: hint, "aria-label": `Quota ${label}` }));
+    const form = h("form", { class: "quota-form", id: "quota-form", onsubmit: async (e: Event) => {
+      e.preventDefault();
+      const data = new FormData(form);
+      const text = (k: string) => String(data.get(k) ?? "").trim();
+      const int = (k: string) => (text(k) === "" ? null : Number(text(k)));
+      for (const k of ["gpus", "running_jobs", "queued_jobs"]) {
+        const v = int(k);
+        if (v !== null && !(Number.isInteger(v) && v >= 0)) { fail(new Error(`${k}: a whole number of at least 0, or empty for no limit`)); return; }
+      }
+      try {
+        await api("PUT", `/api/v1/tenants/${encodeURIComponent(tenant)}/quota`, {
+          gpus: int("gpus"), cpus: text("cpus") || null, memory: text("memory") || null,
+          running_jobs: int("running_jobs"), queued_jobs: int("queued_jobs"),
+          gpus_by_type: q.limits.gpus_by_type,
+        });
+        ok();
+        await quota();
+      } catch (err) { fail(err); }
+    } },
+      h("div", { class: "quota-fields" },
+        field("gpus", "GPUs", q.limits.gpus, "no limit"), field("cpus", "CPUs", q.limits.cpus, "e.g. 16"),
+        field("memory", "Memory", q.limits.memory, "e.g. 64Gi"),
+        field("running_jobs", "Running jobs", q.limits.running_jobs, "no limit"),
+        field("queued_jobs", "Queued jobs", q.limits.queued_jobs, "no limit")),
+      h("button", { type: "submit" }, "Set quota"));
+    return form;
   }
 
   async function keys(secret?: { id: string; secret: string }): Promise<void> {
