@@ -4,13 +4,16 @@ to Slurm with sbatch, and through dlab's local backend, side by side in one sess
 
 Brings up a private one-node Slurm cluster (scripts/slurm-cluster.sh up DIR --cpus 16 --gpus 0
 --wait-scheduler, on two free ports below 32768) and brings it down at the end, also on errors.
-Each round runs four variants one after another (the order reversed every other round), each
+Each round runs five variants one after another (the order reversed every other round), each
 timed from the first submit to the moment all N jobs are seen finished:
 
   sbatch direct  N x `sbatch --parsable --output=/dev/null --nodes=1 --ntasks=1 --cpus-per-task=1
                  --no-requeue --mem=100 --wrap=true` (what dlab's SbatchCommand asks for a job
                  with resources {cpus: 1, memory: 100Mi}), then `squeue --states=all` on the
                  unfinished ids (chunks of 200) until every job is COMPLETED;
+  sbatch + dlab-shim  the same, but each batch job is what dlab's would be without dlabd: an
+                 attempt directory with launch.json (the task `true`) and a batch script that
+                 execs dlab-shim (what the shim, its files and its process tree cost);
   dlab on Slurm  a fresh dlabd (backend: {type: slurm, poll_interval: 1s, queue_ahead: 1}), N jobs
                  command [true], resources {cpus: 1, memory: 100Mi} through POST /api/v1/jobs,
                  then GET /api/v1/jobs?state=<not terminal>&limit=1 until none is left;
@@ -31,6 +34,7 @@ Needs root (slurmd runs the jobs as their owners) and Slurm installed
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import shutil
@@ -61,7 +65,8 @@ SQUEUE_CHUNK = 200
 SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
                 "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SIGNALING", "STAGE_OUT",
                 "RESIZING", "STOPPED", "SPECIAL_EXIT"}
-VARIANTS = ["sbatch direct", "dlab on Slurm", "dlab on Slurm, queue_ahead 0", "dlab local"]
+VARIANTS = ["sbatch direct", "sbatch + dlab-shim", "dlab on Slurm", "dlab on Slurm, queue_ahead 0",
+            "dlab local"]
 
 
 class BenchError(Exception):
@@ -187,15 +192,43 @@ def wait_slurm_idle(timeout=120):
         time.sleep(0.2)
 
 
-def sbatch_direct(a, work, watch):
+def shim_attempt(work, i, shim):
+    """An attempt directory as dlab's Slurm backend prepares it for `true` (launch.json and the
+    batch script that execs dlab-shim, SlurmBatchScript); returns the sbatch arguments for it."""
+    d = os.path.join(work, "shim", str(i))
+    os.makedirs(d, exist_ok=True)
+    log_path = os.path.join(d, "log")
+    launch = {"job_id": i + 1, "attempt": 1, "workdir": d, "env": {}, "log_path": log_path,
+              "tasks": [{"rank": 0, "argv": ["true"], "env": {}, "log_path": log_path,
+                         "cpu_millis": 1000, "memory_bytes": 100 << 20, "gpus": [],
+                         "auxiliary": False}],
+              "max_runtime_ms": 0, "kill_grace_ms": 10000, "notify_socket": ""}
+    with open(os.path.join(d, "launch.json"), "w") as f:
+        json.dump(launch, f)
+    script = os.path.join(d, "batch.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\nexport DLAB_NO_CGROUPS=1\nexport DLAB_GRANTED_GPUS=\"${CUDA_VISIBLE_DEVICES-}\"\n"
+                "exec %s --attempt-dir %s\n" % (shim, d))
+    return [x for x in SBATCH if not x.startswith(("--wrap", "--output"))] + [
+        "--chdir=" + d, "--output=" + os.path.join(d, "shim.log"), script]
+
+
+def sbatch_direct(a, work, watch, with_shim=False):
+    """sbatch straight to Slurm: `true`, or (with_shim) dlab-shim running `true` from an
+    attempt directory, as dlab's batch jobs do, without dlabd: what the shim costs."""
     chdir = os.path.join(work, "sbatch")
     os.makedirs(chdir, exist_ok=True)
     argv = SBATCH + ["--chdir=" + chdir]
     ids = [None] * a.jobs
+    shim = os.path.join(a.bin_dir, "dlab-shim")
+    if with_shim:
+        shutil.rmtree(os.path.join(work, "shim"), ignore_errors=True)
 
     def worker():
         def submit(i):
-            r = run(argv + ["--job-name=direct-%d" % i])
+            cmd = shim_attempt(work, i, shim) if with_shim else argv
+            r = run(cmd[:-1] + ["--job-name=direct-%d" % i, cmd[-1]] if with_shim
+                    else cmd + ["--job-name=direct-%d" % i])
             if r.returncode != 0:
                 raise BenchError("sbatch exited %d: %s" % (r.returncode, r.stderr.strip()))
             ids[i] = int(r.stdout.strip().split(";")[0])
@@ -326,8 +359,11 @@ def verdict(results):
     base = median([r["seconds"] for r in results["sbatch direct"]])
     dlab = median([r["seconds"] for r in results["dlab on Slurm"]])
     overhead = 100.0 * (dlab / base - 1.0)
-    return "dlab on Slurm overhead: %.1f%% (target <= 10%%: %s)" % (
-        overhead, "met" if overhead <= 10.0 else "MISSED")
+    shim = median([r["seconds"] for r in results["sbatch + dlab-shim"]])
+    return ("dlab on Slurm overhead: %.1f%% (target <= 10%%: %s); of it, dlab-shim without "
+            "dlabd: %+.1f%%, dlabd on top of that: %+.1f%%" % (
+                overhead, "met" if overhead <= 10.0 else "MISSED", 100.0 * (shim / base - 1.0),
+                100.0 * (dlab / shim - 1.0)))
 
 
 def command_line(a):
@@ -357,12 +393,16 @@ def section(a, results, env):
         "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from "
         "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster "
         "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d "
-        "trivial jobs four ways, one after another, in %d round(s), the order reversed every "
+        "trivial jobs five ways, one after another, in %d round(s), the order reversed every "
         "other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
     variants = "\n".join(para(item, "  ") for item in [
         "- **sbatch direct**: `%s` for each job (the resources dlab asks for a job with "
         "`{cpus: 1, memory: 100Mi}`), then `squeue --states=all` on the unfinished ids until all "
         "are COMPLETED;" % " ".join(SBATCH),
+        "- **sbatch + dlab-shim**: the same, but each batch job is dlab's own without dlabd: an "
+        "attempt directory with `launch.json` (the task `true`) and a batch script that execs "
+        "`dlab-shim --attempt-dir DIR`, as dlab's Slurm backend writes them; it separates what "
+        "the shim costs per job from what dlabd adds;",
         "- **dlab on Slurm**: a fresh dlabd with `backend: {type: slurm, poll_interval: %s, "
         "queue_ahead: %d}`; jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}` through "
         "`POST /api/v1/jobs`, then `GET /api/v1/jobs?state=...` until none is in flight;"
@@ -482,8 +522,8 @@ def main():
             order = VARIANTS if rnd % 2 == 0 else VARIANTS[::-1]
             for name in order:
                 wait_slurm_idle()
-                if name == "sbatch direct":
-                    res = sbatch_direct(a, work, watch)
+                if name.startswith("sbatch"):
+                    res = sbatch_direct(a, work, watch, with_shim=name == "sbatch + dlab-shim")
                 else:
                     res = dlab_variant(a, configs[name],
                                        watch if name.startswith("dlab on Slurm") else None)
