@@ -151,6 +151,18 @@ test("the member cancels the job from the console", async () => {
   await shot(member, "jobs-after-cancel");
 });
 
+test("older jobs than the live page are shown on demand", async () => {
+  await member.goto(`${URL}/#/jobs?page_size=1`);  // two jobs exist: one live, one older
+  await member.waitForSelector(`tr[data-job="${jobId}"]`);
+  assert.equal(await member.locator("#jobs-table tbody tr").count(), 1);
+  await member.click("#older-jobs");
+  await member.waitForFunction(() => document.querySelectorAll("#jobs-table tbody tr").length === 2);
+  // A full page may have more behind it (the API's next_cursor); the next one is empty here.
+  await member.click("#older-jobs");
+  await member.waitForFunction(() => !document.querySelector("#older-jobs"));
+  assert.equal(await member.locator("#jobs-table tbody tr").count(), 2);
+});
+
 test("compare, cluster and admin pages render", async () => {
   await member.goto(`${URL}/#/compare?ids=${jobId}&metric=loss`);
   await member.waitForSelector("#compare-chart canvas");

@@ -7,7 +7,7 @@ import { Job, JobList, TERMINAL, jobGpus } from "../types";
 
 const STATES = ["QUEUED", "STARTING", "RUNNING", "RESTARTING", "PREEMPTED", "SUCCEEDED", "FAILED",
   "CANCELLED"];
-const LIMIT = 500;
+const MAX_PAGE = 500; // the API's largest page
 
 type SortKey = "id" | "name" | "state" | "owner" | "gpus" | "age" | "duration";
 
@@ -30,7 +30,12 @@ export async function resubmitJob(job: Job): Promise<Job> {
 export function jobsPage(ctx: PageContext): () => void {
   const { main, params } = ctx;
   const canWrite = roleAtLeast(ctx.me, "member");
+  // The live page (newest first), and older pages fetched on demand (not live).
+  const pageSize = Math.min(MAX_PAGE, Math.max(1, Number(params.get("page_size")) || MAX_PAGE));
   let jobs: Job[] = [];
+  let liveCursor: string | null = null;
+  let older: Job[] = [];
+  let olderCursor: string | null = null;
   let sortKey: SortKey = (params.get("sort") as SortKey) ?? "id";
   let sortDesc = params.get("dir") !== "asc";
   const selected = new Set<number>();
@@ -63,7 +68,8 @@ export function jobsPage(ctx: PageContext): () => void {
 
   function applyFilters(): void {
     const q = filterQuery();
-    history.replaceState(null, "", `#/jobs${q ? "?" + q : ""}`);
+    const keep = pageSize < MAX_PAGE ? `${q ? "&" : ""}page_size=${pageSize}` : "";
+    history.replaceState(null, "", `#/jobs${q || keep ? "?" + q + keep : ""}`);
     connect();
   }
   for (const el of [stateFilter, labelFilter, ownerFilter]) {
@@ -82,7 +88,8 @@ export function jobsPage(ctx: PageContext): () => void {
         default: return j.id;
       }
     };
-    return [...jobs].sort((a, b) => {
+    const live = new Set(jobs.map((j) => j.id));
+    return [...jobs, ...older.filter((j) => !live.has(j.id))].sort((a, b) => {
       const ka = key(a);
       const kb = key(b);
       const c = ka < kb ? -1 : ka > kb ? 1 : a.id - b.id;
@@ -157,16 +164,37 @@ export function jobsPage(ctx: PageContext): () => void {
         header("State", "state"), header("Owner", "owner"), header("GPUs", "gpus"),
         header("Age", "age"), header("Duration", "duration"), h("th", null, ""))),
       h("tbody", null, rows)),
-      jobs.length >= LIMIT ? h("p", { class: "muted" }, `Showing the newest ${LIMIT} jobs; filter to see others.`) : null);
+      moreButton());
+  }
+
+  function moreButton(): HTMLElement | null {
+    const cursor = older.length > 0 ? olderCursor : liveCursor;
+    if (!cursor) return null;
+    return h("p", { class: "more" }, h("button", { id: "older-jobs", onclick: async () => {
+      try {
+        const q = filterQuery();
+        const page = await api<JobList>("GET",
+          `/api/v1/jobs?limit=${pageSize}&cursor=${encodeURIComponent(cursor)}${q ? "&" + q : ""}`);
+        older = [...older, ...page.jobs];
+        olderCursor = page.next_cursor;
+        draw();
+      } catch (err) { status.replaceChildren(errorBox((err as Error).message)); }
+    } }, `Show ${pageSize} older jobs`),
+      h("span", { class: "muted" }, older.length > 0 ? ` ${older.length} older jobs shown; they do not update live.`
+        : ` The newest ${jobs.length} update live.`));
   }
 
   function connect(): void {
     close();
     const q = filterQuery();
-    close = stream(`/api/v1/jobs?watch=true&limit=${LIMIT}${q ? "&" + q : ""}`, {
+    older = [];
+    olderCursor = null;
+    close = stream(`/api/v1/jobs?watch=true&limit=${pageSize}${q ? "&" + q : ""}`, {
       onEvent: (event, data) => {
         if (event === "jobs") {
-          jobs = (JSON.parse(data) as JobList).jobs;
+          const page = JSON.parse(data) as JobList;
+          jobs = page.jobs;
+          liveCursor = page.next_cursor;
           status.replaceChildren();
           draw();
         } else if (event === "error") {
