@@ -291,6 +291,7 @@ class SlurmBackend final : public Backend {
   struct Watched {
     int64_t job_id = 0;
     std::tuple<bool, bool, std::string> seen;  // started, exited, Slurm state
+    absl::Time tracked_at;                     // when it joined the poll
   };
 
   absl::StatusOr<CommandResult> Run(const std::vector<std::string>& argv) {
@@ -326,9 +327,15 @@ class SlurmBackend final : public Backend {
   absl::StatusOr<std::string> JobState(int64_t id) {
     {
       std::lock_guard<std::mutex> lock(mu_);
+      const bool fresh = absl::Now() - polled_at_ < 2 * options_.poll_interval;
       auto it = polled_.find(id);
-      if (it != polled_.end() && absl::Now() - polled_at_ < 2 * options_.poll_interval) {
-        return it->second;
+      if (it != polled_.end() && fresh) return it->second;
+      // Submitted since the last poll: the next one asks about it. Asking now as well cost a
+      // squeue per job (500 trivial jobs: as many squeue as sbatch runs).
+      if (fresh) {
+        for (const auto& [dir, w] : watched_) {
+          if (w.job_id == id && w.tracked_at > polled_at_) return std::string("PENDING");
+        }
       }
     }
     absl::StatusOr<std::map<int64_t, std::string>> states = Squeue({id});
@@ -355,11 +362,15 @@ class SlurmBackend final : public Backend {
   }
 
   void Track(const std::string& dir, int64_t id) {
+    bool first;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      watched_.try_emplace(dir, Watched{.job_id = id});
+      first = watched_.empty();
+      watched_.try_emplace(dir, Watched{.job_id = id, .tracked_at = absl::Now()});
     }
-    cv_.notify_all();
+    // The poll loop idles while nothing is watched: wake it for the first job. Later ones wait
+    // for its next round (waking it for each was a squeue per submitted job).
+    if (first) cv_.notify_all();
   }
 
   // Polls the attempts in flight: files and squeue, and tells the listener of every change.
