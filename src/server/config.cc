@@ -25,12 +25,16 @@ absl::StatusOr<std::string> Text(const json& v, const std::string& field) {
   return Field(field, "must be a string");
 }
 
-// A duration field ("30s", "5m"), its errors naming the field.
-absl::StatusOr<absl::Duration> DurationField(const json& v, const std::string& field) {
+// A duration field ("30s", "5m"), its errors naming the field; below `min`, the problem
+// `too_small`.
+absl::StatusOr<absl::Duration> DurationField(const json& v, const std::string& field,
+                                             absl::Duration min = -absl::InfiniteDuration(),
+                                             absl::string_view too_small = "") {
   auto t = Text(v, field);
   if (!t.ok()) return t.status();
   auto d = ParseDuration(*t);
   if (!d.ok()) return Field(field, d.status().message());
+  if (*d < min) return Field(field, too_small);
   return *d;
 }
 
@@ -154,9 +158,9 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
       return s;
     }
     if (b.contains("poll_interval")) {
-      auto d = DurationField(b["poll_interval"], "backend.poll_interval");
+      auto d = DurationField(b["poll_interval"], "backend.poll_interval", absl::Milliseconds(100),
+                             "must be >= 100ms");
       if (!d.ok()) return d.status();
-      if (*d < absl::Milliseconds(100)) return Field("backend.poll_interval", "must be >= 100ms");
       c.slurm_poll_interval = *d;
     }
     if (b.contains("queue_ahead")) {
@@ -335,15 +339,15 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     if (auto s = Known(m, "monitoring.", {"interval", "window", "telemetry_file"}); !s.ok())
       return s;
     if (m.contains("interval")) {
-      auto d = DurationField(m["interval"], "monitoring.interval");
+      auto d = DurationField(m["interval"], "monitoring.interval", absl::Milliseconds(100),
+                             "must be >= 100ms");
       if (!d.ok()) return d.status();
-      if (*d < absl::Milliseconds(100)) return Field("monitoring.interval", "must be >= 100ms");
       c.monitoring_interval = *d;
     }
     if (m.contains("window")) {
-      auto d = DurationField(m["window"], "monitoring.window");
+      auto d = DurationField(m["window"], "monitoring.window", c.monitoring_interval,
+                             "must be >= the interval");
       if (!d.ok()) return d.status();
-      if (*d < c.monitoring_interval) return Field("monitoring.window", "must be >= the interval");
       c.monitoring_window = *d;
     }
     if (m.contains("telemetry_file")) {
@@ -374,9 +378,9 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
     c.auth = *t;
   }
   if (root.contains("session_lifetime")) {
-    auto d = DurationField(root["session_lifetime"], "session_lifetime");
+    auto d = DurationField(root["session_lifetime"], "session_lifetime", absl::Minutes(1),
+                           "must be at least 1m");
     if (!d.ok()) return d.status();
-    if (*d < absl::Minutes(1)) return Field("session_lifetime", "must be at least 1m");
     c.session_lifetime = *d;
   }
   if (root.contains("http_threads")) {

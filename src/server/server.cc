@@ -133,18 +133,20 @@ absl::StatusOr<NodeCapacity> SchedulingNode(Backend& backend) {
   return node;
 }
 
+// The directory of the running dlabd (its bin/).
+fs::path SelfDir() {
+  std::error_code ec;
+  return fs::read_symlink("/proc/self/exe", ec).parent_path();
+}
+
 std::string ConsoleDir(const ServerConfig& config) {
   if (!config.console_dir.empty()) return config.console_dir;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path().parent_path() / "share" / "dlab" / "console").string();
+  return (SelfDir().parent_path() / "share" / "dlab" / "console").string();
 }
 
 std::string ShimPath(const ServerConfig& config) {
   if (!config.shim_path.empty()) return config.shim_path;
-  std::error_code ec;
-  fs::path self = fs::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "dlab-shim").string();
+  return (SelfDir() / "dlab-shim").string();
 }
 
 // The Python SDK: installed beside dlabd (PREFIX/share/dlab/python), or in the source tree that

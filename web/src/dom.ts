@@ -72,6 +72,11 @@ export function bytes(n: number | null | undefined): string {
   return `${v.toFixed(v < 10 && i > 0 ? 1 : 0)} ${units[i]}`;
 }
 
+// One section of a page, found again by its id (the tests' selectors).
+export function card(id: string): HTMLElement {
+  return h("section", { class: "card", id });
+}
+
 export function stateBadge(state: string): HTMLElement {
   return h("span", { class: `badge state-${state.toLowerCase()}` }, state);
 }

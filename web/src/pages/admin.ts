@@ -1,7 +1,7 @@
 // Admin: tenants, the members of the current tenant, its quota (use against limit), access keys
 // (a new key's secret is shown once), users (superadmins) and the audit trail.
 import { api } from "../api";
-import { emptyState, errorBox, h, localTime, replace } from "../dom";
+import { card, emptyState, errorBox, h, localTime, replace } from "../dom";
 import { PageContext } from "../main";
 
 interface Tenant { name: string; create_time: string; role: string | null }
@@ -23,12 +23,12 @@ export function adminPage(ctx: PageContext): () => void {
   const tenant = me.tenant ?? "";
   const status = h("div", { class: "slot" });
   const sections = {
-    tenants: h("section", { class: "card", id: "tenants" }),
-    members: h("section", { class: "card", id: "members" }),
-    quota: h("section", { class: "card", id: "quota" }),
-    keys: h("section", { class: "card", id: "keys" }),
-    users: h("section", { class: "card", id: "users" }),
-    audit: h("section", { class: "card", id: "audit" }),
+    tenants: card("tenants"),
+    members: card("members"),
+    quota: card("quota"),
+    keys: card("keys"),
+    users: card("users"),
+    audit: card("audit"),
   };
   replace(main, h("div", { class: "page-head" }, h("h1", null, "Admin"), h("span", { class: "muted" }, `tenant ${tenant}`)), status,
     h("div", { class: "admin-grid" }, sections.quota, sections.members, sections.keys, sections.tenants, me.superadmin ? sections.users : null),

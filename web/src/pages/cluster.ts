@@ -2,7 +2,7 @@
 // job holding each), the host, the queue with reasons for waiting, and alerts.
 import { api } from "../api";
 import { Curve, LineChart } from "../chart";
-import { ago, bytes, emptyState, errorBox, h, localTime, replace } from "../dom";
+import { ago, bytes, card, emptyState, errorBox, h, localTime, replace } from "../dom";
 import { PageContext } from "../main";
 import { Alert, Gpu, JobList, NodeList, QueuedJob, Sample } from "../types";
 
@@ -21,11 +21,11 @@ export function clusterPage(ctx: PageContext): () => void {
   let timer = 0;
   const charts = new Map<string, LineChart>();
   const status = h("div", { class: "slot" });
-  const nodes = h("section", { class: "card", id: "nodes" });
-  const host = h("section", { class: "card", id: "host" });
-  const gpus = h("section", { class: "card", id: "gpus" });
-  const queue = h("section", { class: "card", id: "queue" });
-  const alerts = h("section", { class: "card", id: "alerts" });
+  const nodes = card("nodes");
+  const host = card("host");
+  const gpus = card("gpus");
+  const queue = card("queue");
+  const alerts = card("alerts");
   replace(main, h("div", { class: "page-head" }, h("h1", null, "Cluster")), status, alerts, nodes, host, gpus, queue);
 
   function chart(key: string, parent: HTMLElement, title: string, curves: Curve[], yLabel: string): void {

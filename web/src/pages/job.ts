@@ -2,10 +2,10 @@
 // with search, live training curves of every reported metric, checkpoints.
 import { api, roleAtLeast, stream } from "../api";
 import { Curve, LineChart, XAxis } from "../chart";
-import { duration, emptyState, errorBox, h, localTime, replace, stateBadge } from "../dom";
+import { card, duration, emptyState, errorBox, h, localTime, replace, stateBadge } from "../dom";
 import { go, PageContext } from "../main";
 import { Checkpoint, Job, JobEvent, Series, TERMINAL, jobGpus } from "../types";
-import { cancelJob, resubmitJob } from "./jobs";
+import { resubmitJob } from "./jobs";
 
 const MAX_LOG_LINES = 20000;
 
@@ -19,12 +19,12 @@ export function jobPage(ctx: PageContext, id: number): () => void {
   const head = h("div", { class: "page-head" });
   const status = h("div", { class: "slot" });
   const summary = h("div", { class: "summary" });
-  const curves = h("section", { class: "card", id: "curves" });
-  const logs = h("section", { class: "card", id: "logs" });
-  const attempts = h("section", { class: "card", id: "attempts" });
-  const events = h("section", { class: "card", id: "events" });
-  const checkpoints = h("section", { class: "card", id: "checkpoints" });
-  const spec = h("section", { class: "card", id: "spec" });
+  const curves = card("curves");
+  const logs = card("logs");
+  const attempts = card("attempts");
+  const events = card("events");
+  const checkpoints = card("checkpoints");
+  const spec = card("spec");
   replace(main, h("p", null, h("a", { href: "#/jobs" }, "← Jobs")), head, status, summary, curves,
     logs, attempts, checkpoints, events, spec);
 
@@ -46,7 +46,6 @@ export function jobPage(ctx: PageContext, id: number): () => void {
         catch (e) { status.replaceChildren(errorBox((e as Error).message)); }
       } }, "Resubmit"));
     }
-    void cancelJob; // the table's cancel; the page posts itself to draw the answer at once
     replace(head, h("h1", null, `Job ${j.id}`, h("span", { class: "job-name" }, j.name)),
       stateBadge(j.state), h("div", { class: "spacer" }), buttons);
     const run = j.start_time

@@ -17,7 +17,7 @@ function runSeconds(job: Job, now: number): number {
   return (end - Date.parse(job.start_time)) / 1000;
 }
 
-export async function cancelJob(job: Job): Promise<void> {
+async function cancelJob(job: Job): Promise<void> {
   await api("POST", `/api/v1/jobs/${job.id}/cancel`);
 }
 
