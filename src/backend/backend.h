@@ -4,6 +4,7 @@
 // Implementations are thread-safe: Launch, Inspect and Cancel may be called from any thread.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -16,6 +17,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/job.h"
+#include "common/tasks.h"
 
 namespace dlab {
 
@@ -32,6 +34,20 @@ struct TaskLaunch {
   std::string role;    // "" for `tasks: N` jobs; else e.g. "ps", "worker"
   int role_index = 0;  // index within its role (== rank without roles)
 };
+
+// The largest share any of the tasks holds, CPUs, memory and GPUs each taken separately: what
+// a cluster manager that sizes a gang's tasks alike gives every task. Its gpus lists no device,
+// only as many entries as the most GPUs a task holds.
+inline TaskAllocation LargestTaskShare(const std::vector<TaskLaunch>& tasks) {
+  TaskAllocation largest;
+  for (const TaskLaunch& t : tasks) {
+    largest.cpu_millis = std::max(largest.cpu_millis, t.allocation.cpu_millis);
+    largest.memory_bytes = std::max(largest.memory_bytes, t.allocation.memory_bytes);
+    if (t.allocation.gpus.size() > largest.gpus.size())
+      largest.gpus.resize(t.allocation.gpus.size());
+  }
+  return largest;
+}
 
 // The tasks of an attempt form a gang: they start together, and when one fails the others
 // are stopped (SIGTERM, SIGKILL after kill_grace) and the attempt fails.
@@ -56,6 +72,9 @@ struct LaunchRequest {
   int64_t tenant_id = 0;
   std::string snapshot;  // the job's code snapshot id ("" when it has none)
   std::string image;     // the job spec's image ("" : the backend's default)
+  // Where dlab placed the tasks (hosts, MASTER_PORT, TF_CONFIG ports, hostfile) when it made
+  // their environment; a backend whose cluster manager places them (Slurm) makes it again.
+  GangPlacement placement;
 };
 
 enum class AttemptPhase {

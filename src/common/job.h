@@ -81,6 +81,9 @@ struct TaskAllocation {
   int64_t cpu_millis = 0;
   int64_t memory_bytes = 0;
   std::vector<int> gpus;  // device indices on the node
+  // Which of the scheduler's nodes (by index) the task was placed on: always 0 on the local
+  // backend; on Slurm and Kubernetes dlab admits against every node, and their manager places.
+  int node = 0;
 };
 
 // What the scheduler handed to one attempt on this machine: the totals, and each task's share.

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -1106,6 +1107,32 @@ std::vector<std::string> PolicyNames() { return PluginRegistry::Default().Policy
 
 std::map<std::string, std::string> PolicyParams(const std::string& policy) {
   return PluginRegistry::Default().Defaults(policy);
+}
+
+absl::Status CheckCanEverRun(const std::vector<Resources>& tasks,
+                             const std::vector<NodeCapacity>& nodes) {
+  if (nodes.size() == 1) return CheckCanEverRun(tasks, nodes[0]);
+  auto size = [](const NodeCapacity& n) {
+    return std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes);
+  };
+  const NodeCapacity* largest = &nodes.front();
+  for (const NodeCapacity& n : nodes) {
+    if (size(n) > size(*largest)) largest = &n;
+  }
+  for (const Resources& task : tasks) {
+    bool fits = false;
+    for (const NodeCapacity& n : nodes) fits = fits || CheckCanEverRun({task}, n).ok();
+    if (!fits) return CheckCanEverRun({task}, *largest);
+  }
+  if (tasks.size() == 1) return absl::OkStatus();
+  // The gang as a whole: placed by fifo on the empty cluster.
+  absl::StatusOr<std::unique_ptr<Scheduler>> trial = NewScheduler({.policy = "fifo"}, nodes);
+  if (!trial.ok()) return trial.status();
+  (*trial)->Enqueue({.id = 1, .tasks = tasks}, 0);
+  if (!(*trial)->Schedule(0, /*explain=*/false).start.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat("tasks: the ", tasks.size(),
+                                                 " tasks do not fit on the cluster's ",
+                                                 nodes.size(), " nodes together"));
 }
 
 }  // namespace dlab

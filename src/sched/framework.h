@@ -123,6 +123,12 @@ class Scheduler {
 absl::StatusOr<std::unique_ptr<Scheduler>> NewScheduler(const SchedulerConfig& config,
                                                         std::vector<NodeCapacity> nodes);
 
+// CheckCanEverRun for a cluster of nodes (at least one): every task must fit one node, and the
+// tasks together must fit the empty cluster as the scheduler places gangs (a task never spans
+// nodes). InvalidArgument naming the field otherwise.
+absl::Status CheckCanEverRun(const std::vector<Resources>& tasks,
+                             const std::vector<NodeCapacity>& nodes);
+
 // The policies, and the parameters each accepts with their defaults, for --help and errors.
 std::vector<std::string> PolicyNames();
 std::map<std::string, std::string> PolicyParams(const std::string& policy);

@@ -313,6 +313,28 @@ TEST(Framework, PackKeepsWholeNodesFreeAndGangsStayOnOneNode) {
   EXPECT_NE(rg.start[1].tasks[0].node, rg.start[0].tasks[0].node);
 }
 
+TEST(CheckCanEverRun, AGangMaySpanNodesButATaskMustFitOne) {
+  // Two nodes of 4 GPUs and 64 CPUs: 2 x 4 GPUs fits (one task per node), 1 x 8 never does.
+  std::vector<NodeCapacity> two = Nodes(2, 4);
+  EXPECT_TRUE(CheckCanEverRun({Resources{.gpus = 4}, Resources{.gpus = 4}}, two).ok());
+  EXPECT_EQ(CheckCanEverRun({Resources{.gpus = 8}}, two).message(),
+            "resources.gpus: 8 GPUs requested, but the largest node has 4");
+  EXPECT_EQ(CheckCanEverRun({Resources{.gpus = 4}, Resources{.gpus = 4}, Resources{.gpus = 1}}, two)
+                .message(),
+            "tasks: the 3 tasks do not fit on the cluster's 2 nodes together");
+  EXPECT_THAT(std::string(CheckCanEverRun({Resources{.cpu_millis = 65000}}, two).message()),
+              HasSubstr("resources.cpus"));
+  // A task that fits only the smaller of two unlike nodes.
+  std::vector<NodeCapacity> unlike = Nodes(1, 8, "A100");
+  unlike.push_back(Nodes(1, 2, "T4")[0]);
+  EXPECT_TRUE(CheckCanEverRun({Resources{.gpus = 2, .gpu_type = "T4"}}, unlike).ok());
+  // One node: the gang's totals against it, as before.
+  EXPECT_THAT(
+      std::string(
+          CheckCanEverRun({Resources{.gpus = 4}, Resources{.gpus = 4}}, Nodes(1, 4)).message()),
+      HasSubstr("2 tasks need 8 GPUs in total"));
+}
+
 TEST(Framework, SpreadPutsJobsOnTheEmptiestNode) {
   auto s = *NewScheduler({.policy = "fifo", .params = {{"score", "spread"}}}, Nodes(2, 4));
   s->Enqueue(Request({.id = 1, .gpus = 1}), 0);

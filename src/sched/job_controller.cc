@@ -1,6 +1,8 @@
 #include "sched/job_controller.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -51,7 +53,10 @@ JobRequest RequestOf(const JobRecord& job) {
 
 std::vector<NodeTask> NodeTasksOf(const Allocation& a) {
   std::vector<NodeTask> out;
-  for (const TaskAllocation& t : a.tasks) out.push_back({.node = 0, .alloc = t});
+  for (TaskAllocation t : a.tasks) {
+    int node = std::exchange(t.node, 0);
+    out.push_back({.node = node, .alloc = std::move(t)});
+  }
   if (out.empty()) {  // recorded before gangs: the totals
     out.push_back(
         {.node = 0,
@@ -67,6 +72,7 @@ Allocation AllocationOf(const std::vector<NodeTask>& tasks) {
     a.memory_bytes += t.alloc.memory_bytes;
     a.gpus.insert(a.gpus.end(), t.alloc.gpus.begin(), t.alloc.gpus.end());
     a.tasks.push_back(t.alloc);
+    a.tasks.back().node = t.node;
   }
   std::sort(a.gpus.begin(), a.gpus.end());
   return a;
@@ -75,6 +81,21 @@ Allocation AllocationOf(const std::vector<NodeTask>& tasks) {
 // user or infrastructure: whose fault an attempt's failure was. A process killed by SIGKILL or
 // SIGTERM that dlab did not send was killed by the machine or an operator (or the kernel's OOM
 // killer outside the job's own limit); a non-zero exit or another signal is the program's.
+// What an attempt holds, for its tenant's quota: each task's GPUs counted by the type of its node.
+TenantUsage UsageOnNodes(const Allocation& a, const std::vector<NodeCapacity>& nodes) {
+  auto node = [&](int i) -> const NodeCapacity& {
+    return nodes[std::clamp<size_t>(i, 0, nodes.size() - 1)];
+  };
+  if (a.tasks.empty()) return UsageOf(a, node(0));  // recorded before gangs
+  TenantUsage u;
+  for (const TaskAllocation& t : a.tasks) {
+    u += UsageOf({.cpu_millis = t.cpu_millis, .memory_bytes = t.memory_bytes, .gpus = t.gpus},
+                 node(t.node));
+  }
+  u.running_jobs = 1;
+  return u;
+}
+
 std::string FailureClass(const AttemptStatus& s) {
   if (s.end_reason == "lost" || s.end_reason == "oom_killed") return "infrastructure";
   if (s.end_reason == "launch_failed") {
@@ -110,10 +131,15 @@ JobController::JobController(ControllerOptions options, Store* store, SnapshotSt
       snapshots_(snapshots),
       backend_(backend),
       observer_(std::move(observer)),
+      placement_nodes_([this] {
+        std::vector<NodeCapacity> all = options_.nodes;
+        all.insert(all.end(), options_.queue_ahead_nodes.begin(), options_.queue_ahead_nodes.end());
+        return all;
+      }()),
       ports_(std::make_unique<PortPool>(options_.first_port, options_.last_port,
                                         options_.port_is_free, options_.machine_wide_ports)) {
-  auto scheduler =
-      NewScheduler(options_.scheduler, {options_.placement_node.value_or(options_.node)});
+  DLAB_CHECK(!options_.nodes.empty());
+  auto scheduler = NewScheduler(options_.scheduler, placement_nodes_);
   DLAB_CHECK(scheduler.ok());  // the configuration was validated when it was read
   scheduler_ = *std::move(scheduler);
 }
@@ -167,7 +193,7 @@ absl::StatusOr<CreateJobResult> JobController::Submit(const JobSpec& spec,
                                                       const std::string& snapshot,
                                                       const std::string& idempotency_key,
                                                       int64_t tenant_id, const std::string& owner) {
-  if (auto s = CheckCanEverRun(TaskResources(spec), options_.node); !s.ok()) return s;
+  if (auto s = CheckCanEverRun(TaskResources(spec), options_.nodes); !s.ok()) return s;
   if (auto s = backend_->Validate(spec); !s.ok()) return s;
   if (!snapshot.empty()) {
     if (auto s = snapshots_->Stat(snapshot); !s.ok()) return s.status();
@@ -214,7 +240,7 @@ TenantUsage JobController::Usage(int64_t tenant_id) {
   std::lock_guard lock(mu_);
   for (const auto& [id, a] : active_) {
     if (a.tenant_id != tenant_id) continue;
-    u += UsageOf(a.allocation, options_.placement_node.value_or(options_.node));
+    u += UsageOnNodes(a.allocation, placement_nodes_);
   }
   for (const auto& [id, tenant] : queued_) u.queued_jobs += tenant == tenant_id;
   return u;
@@ -541,7 +567,8 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
     return FailLaunch(active, absl::StrCat("workdir '", job.spec.workdir,
                                            "' is not a directory in the code snapshot"));
   }
-  // Every task of this backend runs here, on one node.
+  // The local backend runs every task here, on one node; the Slurm backend makes the hosts
+  // again from where Slurm placed the tasks (LaunchRequest::placement).
   GangPlacement placement{.hosts = std::vector<std::string>(tasks.size(), "127.0.0.1"),
                           .master_port = allocation.ports[0],
                           .hostfile = absl::StrCat(active.dir, "/hostfile")};
@@ -563,13 +590,17 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
       .max_runtime = job.spec.max_runtime,
       .kill_grace = options_.kill_grace};
   std::set<std::string> gpu_types;
-  for (int g : allocation.gpus) {
-    for (const GpuSlot& slot : options_.placement_node.value_or(options_.node).gpus) {
-      if (slot.index == g) gpu_types.insert(slot.type);
+  for (const TaskAllocation& t : allocation.tasks) {
+    if (t.node < 0 || static_cast<size_t>(t.node) >= placement_nodes_.size()) continue;
+    for (int g : t.gpus) {
+      for (const GpuSlot& slot : placement_nodes_[t.node].gpus) {
+        if (slot.index == g) gpu_types.insert(slot.type);
+      }
     }
   }
   if (gpu_types.size() == 1) req.gpu_type = *gpu_types.begin();
   req.acceptable_gpu_types = job.spec.resources.gpu_type;
+  req.placement = placement;
   req.tenant_id = job.tenant_id;
   req.snapshot = job.snapshot;
   req.image = job.spec.image;

@@ -31,10 +31,13 @@ namespace dlab {
 
 struct ControllerOptions {
   std::string data_dir;  // jobs live under data_dir/jobs/<id>/
-  NodeCapacity node;     // what a job may ask for at most (submit-time validation)
-  // What the scheduler fills; unset: node. Larger when the backend keeps a queue of its own
-  // that dlab should keep fed (Slurm's queue_ahead): attempts beyond node wait there.
-  std::optional<NodeCapacity> placement_node;
+  // The nodes attempts run on: the local backend's one, or every node of a Slurm or Kubernetes
+  // cluster (whose manager places the tasks; dlab admits against the nodes). A job must fit
+  // them (submit-time validation). At least one.
+  std::vector<NodeCapacity> nodes;
+  // More nodes the scheduler fills, when the backend keeps a queue of its own that dlab should
+  // keep fed (Slurm's queue_ahead): attempts placed on them wait there.
+  std::vector<NodeCapacity> queue_ahead_nodes;
   SchedulerConfig scheduler;  // the policy; must be valid (NewScheduler accepts it)
   absl::Duration kill_grace = absl::Seconds(30);
   absl::Duration reconcile_interval = absl::Seconds(1);
@@ -109,8 +112,6 @@ class JobController final {
   };
   std::vector<QueuedJobView> Queue();
 
-  const NodeCapacity& node() const { return options_.node; }
-
  private:
   struct Active {
     int64_t job_id = 0;
@@ -141,6 +142,7 @@ class JobController final {
   SnapshotStore* const snapshots_;
   Backend* const backend_;
   const ControllerObserver observer_;
+  const std::vector<NodeCapacity> placement_nodes_;  // nodes, then queue_ahead_nodes
 
   std::mutex mu_;
   std::condition_variable cv_;

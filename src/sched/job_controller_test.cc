@@ -128,21 +128,22 @@ class JobControllerTest : public ::testing::Test {
   void TearDown() override { controller_.reset(); }
   void StartController() {
     controller_ = std::make_unique<JobController>(
-        ControllerOptions{
-            .data_dir = dir_.string(),
-            .node = {.cpu_millis = 2000, .memory_bytes = 4LL << 30, .gpus = {{0, "H100", "H100"}}},
-            .reconcile_interval = absl::Milliseconds(20),
-            .first_port = 30000,
-            .last_port = 30009,
-            .port_is_free = [](int) { return true; },
-            .machine_wide_ports = false,
-            .latest_checkpoint = [this](int64_t id) -> std::optional<CheckpointRef> {
-              std::lock_guard lock(checkpoints_mu_);
-              auto it = checkpoints_.find(id);
-              if (it == checkpoints_.end()) return std::nullopt;
-              return it->second;
-            },
-            .job_token = [](int64_t id) { return absl::StrCat("token-", id); }},
+        ControllerOptions{.data_dir = dir_.string(),
+                          .nodes = {{.cpu_millis = 2000,
+                                     .memory_bytes = 4LL << 30,
+                                     .gpus = {{0, "H100", "H100"}}}},
+                          .reconcile_interval = absl::Milliseconds(20),
+                          .first_port = 30000,
+                          .last_port = 30009,
+                          .port_is_free = [](int) { return true; },
+                          .machine_wide_ports = false,
+                          .latest_checkpoint = [this](int64_t id) -> std::optional<CheckpointRef> {
+                            std::lock_guard lock(checkpoints_mu_);
+                            auto it = checkpoints_.find(id);
+                            if (it == checkpoints_.end()) return std::nullopt;
+                            return it->second;
+                          },
+                          .job_token = [](int64_t id) { return absl::StrCat("token-", id); }},
         store_.get(), snapshots_.get(), &backend_);
     ASSERT_TRUE(controller_->Start("http://127.0.0.1:1").ok());
   }

@@ -144,18 +144,24 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
     return absl::OkStatus();
   }
   if (c.backend == "slurm") {
-    if (auto s = Known(
-            b, "backend.",
-            {"type", "partition", "account", "qos", "bin_dir", "poll_interval", "queue_ahead"});
+    if (auto s = Known(b, "backend.",
+                       {"type", "partition", "account", "qos", "bin_dir", "poll_interval",
+                        "queue_ahead", "api_url"});
         !s.ok()) {
       return s;
     }
     if (auto s = strings({{"partition", &c.slurm.partition},
                           {"account", &c.slurm.account},
                           {"qos", &c.slurm.qos},
-                          {"bin_dir", &c.slurm.bin_dir}});
+                          {"bin_dir", &c.slurm.bin_dir},
+                          {"api_url", &c.slurm_api_url}});
         !s.ok()) {
       return s;
+    }
+    if (!c.slurm_api_url.empty() && !c.slurm_api_url.starts_with("http://") &&
+        !c.slurm_api_url.starts_with("https://")) {
+      return Field("backend.api_url",
+                   "must be an http:// or https:// URL the compute nodes can reach dlabd at");
     }
     if (b.contains("poll_interval")) {
       auto d = DurationField(b["poll_interval"], "backend.poll_interval", absl::Milliseconds(100),

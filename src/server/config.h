@@ -54,15 +54,18 @@ struct ServerConfig {
   // scheduler: {policy: fifo, params: {preemption.min_runtime: 5m}}; see docs/scheduling.md.
   SchedulerConfig scheduler;
   // Where attempts run: "local" (this machine), "slurm" (batch jobs on a Slurm cluster;
-  // backend: {type: slurm, partition, account, qos, bin_dir, poll_interval}; see
-  // docs/deploy-slurm.md) or "kubernetes" (an Indexed Job per attempt; backend: {type:
-  // kubernetes, namespace, image, data_claim, ...}; see docs/deploy-kubernetes.md).
+  // backend: {type: slurm, partition, account, qos, bin_dir, poll_interval, queue_ahead,
+  // api_url}; see docs/deploy-slurm.md) or "kubernetes" (an Indexed Job per attempt; backend:
+  // {type: kubernetes, namespace, image, data_claim, ...}; see docs/deploy-kubernetes.md).
   std::string backend = "local";
   SlurmOptions slurm;
   absl::Duration slurm_poll_interval = absl::Seconds(1);
   // How many nodes' worth of attempts beyond what fits dlab hands Slurm to hold in its queue,
   // so that Slurm starts the next as soon as one ends (its start cost overlaps the runs).
   int slurm_queue_ahead = 1;
+  // The URL jobs on the compute nodes reach dlabd at (DLAB_API_URL, for the SDK); "": dlabd's
+  // own listen address, which only jobs on dlabd's machine reach when it is 127.0.0.1.
+  std::string slurm_api_url;
   KubeOptions kube;
   // monitoring: {interval: 5s, window: 1h, telemetry_file: PATH}: telemetry sampling (see
   // docs/monitoring.md); telemetry_file replaces the GPU readings (tests, demos).

@@ -69,6 +69,12 @@ TEST(ServerConfigTest, Backends) {
   EXPECT_EQ(slurm->slurm.bin_dir, "/opt/slurm/bin");
   EXPECT_EQ(slurm->slurm_poll_interval, absl::Milliseconds(500));
   EXPECT_EQ(slurm->slurm_queue_ahead, 1);  // the default
+  EXPECT_EQ(
+      ParseServerConfig("backend: {type: slurm, api_url: 'http://10.0.0.5:8080'}")->slurm_api_url,
+      "http://10.0.0.5:8080");
+  EXPECT_EQ(ParseServerConfig("backend: {type: slurm, api_url: 10.0.0.5}").status().message(),
+            "backend.api_url: must be an http:// or https:// URL the compute nodes can reach dlabd "
+            "at");
   EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue_ahead: 0}")->slurm_queue_ahead, 0);
   EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue_ahead: -1}").status().message(),
             "backend.queue_ahead: must be an integer from 0 to 8 (nodes' worth)");

@@ -91,46 +91,23 @@ BackendNode ToBackendNode(const NodeCapacity& n, std::string name) {
   return node;
 }
 
-// The node as `copies` nodes of its size in one: CPUs and memory multiplied, GPU slots repeated
-// under new indices (the Slurm backend numbers granted GPUs by position, not by index).
-NodeCapacity Replicated(const NodeCapacity& node, int copies) {
-  NodeCapacity out{.cpu_millis = node.cpu_millis * copies,
-                   .memory_bytes = node.memory_bytes * copies};
-  int next = 0;
-  for (int c = 0; c < copies; ++c) {
-    for (GpuSlot g : node.gpus) {
-      g.index = next++;
-      out.gpus.push_back(std::move(g));
-    }
+// The nodes dlab's scheduler places attempts on: the backend's (dlab admits and orders the
+// jobs; on Slurm and Kubernetes their manager places the tasks). Unavailable when the backend
+// lists no node.
+absl::StatusOr<std::vector<NodeCapacity>> SchedulingNodes(Backend& backend) {
+  auto listed = backend.Inventory();
+  if (!listed.ok()) return listed.status();
+  if (listed->empty()) return absl::UnavailableError("the backend has no node to run attempts on");
+  std::vector<NodeCapacity> nodes;
+  for (const BackendNode& b : *listed) {
+    NodeCapacity node{.cpu_millis = b.cpu_millis, .memory_bytes = b.memory_bytes};
+    for (const BackendNode::Gpu& g : b.gpus) node.gpus.push_back({g.index, g.type, g.model});
+    spdlog::info("scheduling onto node {}: {} CPUs, {} memory, {} GPUs", b.name,
+                 FormatCpuMillis(node.cpu_millis), FormatMemoryBytes(node.memory_bytes),
+                 node.gpus.size());
+    nodes.push_back(std::move(node));
   }
-  return out;
-}
-
-// The node dlab's scheduler places attempts on: the backend's largest (dlab admits and orders
-// the jobs; on Slurm, Slurm places them). Unavailable when the backend lists no node.
-absl::StatusOr<NodeCapacity> SchedulingNode(Backend& backend) {
-  auto nodes = backend.Inventory();
-  if (!nodes.ok()) return nodes.status();
-  if (nodes->empty()) return absl::UnavailableError("the backend has no node to run attempts on");
-  const BackendNode* best = &nodes->front();
-  auto size = [](const BackendNode& n) {
-    return std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes);
-  };
-  for (const BackendNode& n : *nodes) {
-    if (size(n) > size(*best)) best = &n;
-  }
-  if (nodes->size() > 1) {
-    spdlog::warn(
-        "{} nodes; dlab admits attempts as if the cluster were its largest node ({}) until "
-        "multi-node scheduling lands",
-        nodes->size(), best->name);
-  }
-  NodeCapacity node{.cpu_millis = best->cpu_millis, .memory_bytes = best->memory_bytes};
-  for (const BackendNode::Gpu& g : best->gpus) node.gpus.push_back({g.index, g.type, g.model});
-  spdlog::info("scheduling onto node {}: {} CPUs, {} memory, {} GPUs", best->name,
-               FormatCpuMillis(node.cpu_millis), FormatMemoryBytes(node.memory_bytes),
-               node.gpus.size());
-  return node;
+  return nodes;
 }
 
 // The directory of the running dlabd (its bin/).
@@ -272,11 +249,19 @@ absl::Status RunServer(const ServerConfig& config) {
                                .node = ToBackendNode(DiscoverNode(config), "localhost")});
   }
   if (!backend.ok()) return backend.status();
-  absl::StatusOr<NodeCapacity> node = SchedulingNode(**backend);
-  if (!node.ok()) return node.status();
-  std::optional<NodeCapacity> placement;
+  absl::StatusOr<std::vector<NodeCapacity>> nodes = SchedulingNodes(**backend);
+  if (!nodes.ok()) return nodes.status();
+  std::vector<NodeCapacity> queue_ahead;
   if (config.backend == "slurm" && config.slurm_queue_ahead > 0) {
-    placement = Replicated(*node, 1 + config.slurm_queue_ahead);
+    // Copies of the largest node: that many nodes' worth of attempts wait in Slurm's queue.
+    const NodeCapacity* largest = &nodes->front();
+    for (const NodeCapacity& n : *nodes) {
+      if (std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes) >
+          std::tuple(largest->gpus.size(), largest->cpu_millis, largest->memory_bytes)) {
+        largest = &n;
+      }
+    }
+    queue_ahead.assign(config.slurm_queue_ahead, *largest);
     spdlog::info(
         "slurm: up to {} node(s)' worth of attempts may wait in Slurm's queue "
         "(backend.queue_ahead)",
@@ -287,8 +272,8 @@ absl::Status RunServer(const ServerConfig& config) {
   MetricsStore* metrics_store = training->get();
   JobController controller(
       {.data_dir = data_dir,
-       .node = *node,
-       .placement_node = placement,
+       .nodes = *nodes,
+       .queue_ahead_nodes = queue_ahead,
        .scheduler = config.scheduler,
        .kill_grace = config.kill_grace,
        .first_port = config.first_port,
@@ -337,7 +322,7 @@ absl::Status RunServer(const ServerConfig& config) {
   if (config.backend != "local") {
     host.note = "dlabd samples only its own host; the cluster's GPUs are not sampled yet";
   } else if (config.gpus_mode == "declared") {
-    for (const GpuSlot& g : node->gpus)
+    for (const GpuSlot& g : nodes->front().gpus)
       host.configured_gpus.push_back({.index = g.index, .model = g.model});
     host.note = "GPUs declared in the config (node.gpus): no readings";
   }
@@ -509,8 +494,9 @@ absl::Status RunServer(const ServerConfig& config) {
   std::string api_host =
       config.host == "0.0.0.0" || config.host.empty() ? "127.0.0.1" : config.host;
   if (api_host.find(':') != std::string::npos) api_host = absl::StrCat("[", api_host, "]");
-  if (auto s = controller.Start(absl::StrCat("http://", api_host, ":", (*server)->port()));
-      !s.ok()) {
+  std::string api_url = absl::StrCat("http://", api_host, ":", (*server)->port());
+  if (config.backend == "slurm" && !config.slurm_api_url.empty()) api_url = config.slurm_api_url;
+  if (auto s = controller.Start(api_url); !s.ok()) {
     return s;
   }
   tensorboard.Start();

@@ -40,8 +40,10 @@ JobState StateFrom(const std::string& text) {
 json AllocationToJson(const Allocation& a) {
   json tasks = json::array();
   for (const TaskAllocation& t : a.tasks) {
-    tasks.push_back(
-        {{"cpu_millis", t.cpu_millis}, {"memory_bytes", t.memory_bytes}, {"gpus", t.gpus}});
+    tasks.push_back({{"cpu_millis", t.cpu_millis},
+                     {"memory_bytes", t.memory_bytes},
+                     {"gpus", t.gpus},
+                     {"node", t.node}});
   }
   return {{"cpu_millis", a.cpu_millis},
           {"memory_bytes", a.memory_bytes},
@@ -59,7 +61,8 @@ Allocation AllocationFromJson(const std::string& text) {
   for (const json& t : j.value("tasks", json::array())) {
     a.tasks.push_back({.cpu_millis = t.at("cpu_millis").get<int64_t>(),
                        .memory_bytes = t.at("memory_bytes").get<int64_t>(),
-                       .gpus = t.at("gpus").get<std::vector<int>>()});
+                       .gpus = t.at("gpus").get<std::vector<int>>(),
+                       .node = t.value("node", 0)});
   }
   a.ports = j.value("ports", std::vector<int>{});
   return a;
@@ -483,8 +486,8 @@ class SqliteStore final : public Store {
   static constexpr size_t kCacheSize = 1024;
 
   std::mutex mu_;
-  std::unique_ptr<SqliteDb> db_;                      // GUARDED_BY(mu_)
-  std::unordered_map<int64_t, JobRecord> cache_;      // GUARDED_BY(mu_)
+  std::unique_ptr<SqliteDb> db_;                  // GUARDED_BY(mu_)
+  std::unordered_map<int64_t, JobRecord> cache_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace

@@ -1,8 +1,10 @@
 """End-to-end fixtures: a real dlabd on a free port with a temporary data dir, and the real CLI."""
+import contextlib
 import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -33,6 +35,52 @@ def wait_for(predicate, timeout=30.0, interval=0.05, what="condition"):
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)
+
+
+def port_is_free(port):
+    with socket.socket() as s:
+        try:
+            s.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
+@contextlib.contextmanager
+def private_slurm_cluster(path, *args, ports_from=31000):
+    """A private Slurm cluster in path (scripts/slurm-cluster.sh up path *args), with SLURM_CONF
+    set in this process (dlabd, the CLI and squeue find it) until it is torn down. Test modules
+    run at once (ctest -j) pass different ports_from: two looking for free ports at the same
+    moment would pick the same."""
+    if os.geteuid() != 0:
+        pytest.skip("a private Slurm cluster needs root (slurmd runs jobs as their owners)")
+    # Two free ports below the ephemeral range (a port an outgoing connection holds, or one in
+    # TIME_WAIT, cannot be bound by slurmctld/slurmd).
+    ports = [p for p in range(ports_from, ports_from + 800, 7) if port_is_free(p)][:2]
+    script = REPO / "scripts" / "slurm-cluster.sh"
+    up = subprocess.run([str(script), "up", str(path), *args, "--wait-scheduler"],
+                        capture_output=True, text=True, timeout=120,
+                        # Without Slurm's cgroup plugins: jobs of two clusters on one machine
+                        # (or of this one and the last) cannot meet in /sys/fs/cgroup/*/slurm,
+                        # where a clash once drained the node (task_p_pre_setuid error).
+                        env=dict(os.environ, SLURM_CTLD_PORT=str(ports[0]),
+                                 SLURM_D_PORT=str(ports[1]), SLURM_CGROUP="none"))
+    if up.returncode != 0:
+        subprocess.run([str(script), "down", str(path)], capture_output=True, timeout=120)
+    assert up.returncode == 0, up.stderr
+    env = dict(line.removeprefix("export ").split("=", 1)
+               for line in up.stdout.splitlines() if line.startswith("export "))
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield path
+    finally:
+        subprocess.run([str(script), "down", str(path)], capture_output=True, timeout=120)
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 class Dlabd:

@@ -16,10 +16,9 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, Cli, Dlabd, wait_for, write_job
+from conftest import REPO, Cli, Dlabd, private_slurm_cluster, wait_for, write_job
 from test_kube_schema import validate_manifests
 
-CLUSTER = REPO / "scripts" / "slurm-cluster.sh"
 FAKE_KUBE = REPO / "tests" / "e2e" / "fake_kube.py"
 KUBE_NAMESPACE = "e2e"
 DIGITS = REPO / "examples" / "digits"
@@ -35,44 +34,12 @@ kill_grace: 2s
 }
 
 
-def port_is_free(port):
-    with socket.socket() as s:
-        try:
-            s.bind(("0.0.0.0", port))
-            return True
-        except OSError:
-            return False
-
-
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
     """One private Slurm cluster for this module: 8 CPUs, 2 fake GPUs of type a100."""
-    if os.geteuid() != 0:
-        pytest.skip("a private Slurm cluster needs root (slurmd runs jobs as their owners)")
-    cluster = tmp_path_factory.mktemp("slurm")
-    # Two free ports below the ephemeral range (a port an outgoing connection holds, or one in
-    # TIME_WAIT, cannot be bound by slurmctld/slurmd).
-    ports = [p for p in range(31000, 32700, 7) if port_is_free(p)][:2]
-    up = subprocess.run([str(CLUSTER), "up", str(cluster), "--cpus", "8", "--gpus", "2",
-                         "--gpu-type", "a100", "--wait-scheduler"],
-                        capture_output=True, text=True, timeout=120,
-                        # Without Slurm's cgroup plugins: jobs of two clusters on one machine
-                        # (or of this one and the last) cannot meet in /sys/fs/cgroup/*/slurm,
-                        # where a clash once drained the node (task_p_pre_setuid error).
-                        env=dict(os.environ, SLURM_CTLD_PORT=str(ports[0]),
-                                 SLURM_D_PORT=str(ports[1]), SLURM_CGROUP="none"))
-    assert up.returncode == 0, up.stderr
-    env = dict(line.removeprefix("export ").split("=", 1)
-               for line in up.stdout.splitlines() if line.startswith("export "))
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)  # dlabd, the CLI and squeue below find the cluster
-    yield cluster
-    subprocess.run([str(CLUSTER), "down", str(cluster)], capture_output=True, timeout=120)
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with private_slurm_cluster(tmp_path_factory.mktemp("slurm"), "--cpus", "8", "--gpus", "2",
+                               "--gpu-type", "a100") as cluster:
+        yield cluster
 
 
 class FakeKube:
@@ -395,6 +362,37 @@ def test_slurm_the_batch_job_ends_with_the_attempt(tmp_path, dlabd, cli):
     dlabd.wait_state(job_id, "CANCELLED", timeout=60)
     assert wait_for(lambda: squeue_state(slurm_id) in ("COMPLETED", "CANCELLED"),
                     what="the Slurm job to end")
+
+
+@slurm_only
+def test_slurm_a_gangs_steps_fail_together_and_are_cancelled_with_sigterm(tmp_path, dlabd, cli):
+    # Each task is a Slurm step of its own: a failed one stops the other, and a cancel reaches
+    # every task as a SIGTERM it can act on (not srun's kill of its step).
+    waiter = ('trap "echo rank $RANK got TERM; exit 0" TERM; echo rank $RANK ready; '
+              'while true; do sleep 0.1; done')
+    failing = write_job(tmp_path / "failing", f"""
+name: failing
+command: [/bin/sh, -c, 'if [ "$RANK" = 1 ]; then sleep 1; exit 3; fi; {waiter}']
+tasks: 2
+resources: {{cpus: 1, memory: 256Mi}}
+""")
+    job = dlabd.wait_state(cli.json("run", failing)["id"], {"FAILED", "SUCCEEDED"}, timeout=90)
+    assert job["state"] == "FAILED", job
+    assert "task 1 exited with code 3; the other tasks were stopped" in job["reason"], job
+    assert "[rank 0] rank 0 got TERM" in log_of(dlabd, job["id"])
+    steady = write_job(tmp_path / "steady", f"""
+name: steady
+command: [/bin/sh, -c, '{waiter}']
+tasks: 2
+resources: {{cpus: 1, memory: 256Mi}}
+""")
+    job_id = cli.json("run", steady)["id"]
+    wait_for(lambda: log_of(dlabd, job_id).count(" ready") == 2, timeout=60,
+             what="both tasks to start")
+    cli("cancel", job_id)
+    dlabd.wait_state(job_id, "CANCELLED", timeout=60)
+    log = log_of(dlabd, job_id)
+    assert "[rank 0] rank 0 got TERM" in log and "[rank 1] rank 1 got TERM" in log, log
 
 
 @slurm_only

@@ -251,13 +251,9 @@ absl::StatusOr<KubeManifests> AttemptManifests(const LaunchRequest& request,
   }
 
   // One pod template: every pod asks for what the largest task holds.
-  int64_t cpu = 0, memory = 0;
-  size_t gpus = 0;
-  for (const TaskLaunch& t : request.tasks) {
-    cpu = std::max(cpu, t.allocation.cpu_millis);
-    memory = std::max(memory, t.allocation.memory_bytes);
-    gpus = std::max(gpus, t.allocation.gpus.size());
-  }
+  TaskAllocation share = LargestTaskShare(request.tasks);
+  int64_t cpu = share.cpu_millis, memory = share.memory_bytes;
+  size_t gpus = share.gpus.size();
   json requests = json::object(), limits = json::object();
   if (cpu > 0) requests["cpu"] = limits["cpu"] = FormatCpuMillis(cpu);
   if (memory > 0) requests["memory"] = limits["memory"] = FormatMemoryBytes(memory);

@@ -56,7 +56,9 @@ absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
                      {"cpu_millis", t.cpu_millis},
                      {"memory_bytes", t.memory_bytes},
                      {"gpus", t.gpus},
-                     {"auxiliary", t.auxiliary}});
+                     {"auxiliary", t.auxiliary},
+                     {"role", t.role},
+                     {"role_index", t.role_index}});
   }
   json j = {{"job_id", spec.job_id},
             {"attempt", spec.attempt},
@@ -67,6 +69,14 @@ absl::Status WriteLaunchSpec(const std::string& path, const LaunchSpec& spec) {
             {"max_runtime_ms", spec.max_runtime_ms},
             {"kill_grace_ms", spec.kill_grace_ms},
             {"notify_socket", spec.notify_socket}};
+  if (spec.slurm_steps) {
+    const SlurmStepsSpec& s = *spec.slurm_steps;
+    j["slurm_steps"] = {{"bin_dir", s.bin_dir},
+                        {"gpu_type", s.gpu_type},
+                        {"master_port", s.master_port},
+                        {"task_ports", s.task_ports},
+                        {"hostfile", s.hostfile}};
+  }
   return WriteFileAtomically(path, j.dump(2) + "\n", {.sync = false});
 }
 
@@ -86,11 +96,21 @@ absl::StatusOr<LaunchSpec> ReadLaunchSpec(const std::string& path) {
                             .cpu_millis = t.at("cpu_millis").get<int64_t>(),
                             .memory_bytes = t.at("memory_bytes").get<int64_t>(),
                             .gpus = t.at("gpus").get<std::vector<int>>(),
-                            .auxiliary = t.value("auxiliary", false)});
+                            .auxiliary = t.value("auxiliary", false),
+                            .role = t.value("role", ""),
+                            .role_index = t.value("role_index", 0)});
     }
     spec.max_runtime_ms = j.at("max_runtime_ms").get<int64_t>();
     spec.kill_grace_ms = j.at("kill_grace_ms").get<int64_t>();
     spec.notify_socket = j.value("notify_socket", "");
+    if (j.contains("slurm_steps")) {
+      const json& s = j.at("slurm_steps");
+      spec.slurm_steps = SlurmStepsSpec{.bin_dir = s.at("bin_dir").get<std::string>(),
+                                        .gpu_type = s.at("gpu_type").get<std::string>(),
+                                        .master_port = s.at("master_port").get<int>(),
+                                        .task_ports = s.at("task_ports").get<std::vector<int>>(),
+                                        .hostfile = s.at("hostfile").get<std::string>()};
+    }
     return spec;
   });
 }

@@ -33,6 +33,20 @@ struct TaskSpec {
   int64_t memory_bytes = 0;                // 0: no limit
   std::vector<int> gpus;
   bool auxiliary = false;  // stopped, not awaited, once every other task has succeeded
+  std::string role;        // "" for `tasks: N` jobs (for the environment contract)
+  int role_index = 0;
+};
+
+// Set by the Slurm backend for an attempt of several tasks: the shim runs each task as a job
+// step (srun) on a node of its batch job's allocation, and fills in the host-dependent part of
+// the environment contract (MASTER_ADDR, LOCAL_RANK, NODE_RANK, TF_CONFIG, the hostfile) from
+// where Slurm put the tasks.
+struct SlurmStepsSpec {
+  std::string bin_dir;          // of srun and scancel; "": on PATH
+  std::string gpu_type;         // "": untyped GPUs (--gres=gpu:N)
+  int master_port = 0;          // on rank 0's node
+  std::vector<int> task_ports;  // by rank, for role-based jobs (TF_CONFIG); else empty
+  std::string hostfile;         // rewritten with the nodes' names
 };
 
 // Everything the shim needs to run one attempt.
@@ -47,7 +61,8 @@ struct LaunchSpec {
   std::vector<TaskSpec> tasks;  // by rank
   int64_t max_runtime_ms = 0;   // 0: no limit
   int64_t kill_grace_ms = 10000;
-  std::string notify_socket;  // abstract unix socket name, without the leading NUL
+  std::string notify_socket;                  // abstract unix socket name, without the leading NUL
+  std::optional<SlurmStepsSpec> slurm_steps;  // unset: the shim forks the tasks itself
 };
 
 struct StartedRecord {

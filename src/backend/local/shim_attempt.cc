@@ -43,7 +43,9 @@ LaunchSpec ToLaunchSpec(const LaunchRequest& request, const std::string& notify_
                      .cpu_millis = t.allocation.cpu_millis,
                      .memory_bytes = t.allocation.memory_bytes,
                      .gpus = t.allocation.gpus,
-                     .auxiliary = t.auxiliary});
+                     .auxiliary = t.auxiliary,
+                     .role = t.role,
+                     .role_index = t.role_index});
   }
   return {.job_id = request.job_id,
           .attempt = request.attempt,

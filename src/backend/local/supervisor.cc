@@ -7,10 +7,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -21,11 +23,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "backend/local/attempt_files.h"
 #include "backend/local/cgroup.h"
+#include "backend/local/slurm_steps.h"
 #include "common/quantity.h"
+#include "common/subprocess.h"
+#include "common/tasks.h"
 
 extern char** environ;
 
@@ -50,11 +56,14 @@ struct ChildError {
 // argv and envp for execvp, built before fork so that the child does not allocate.
 struct ExecArgs {
   std::vector<std::string> env_storage;
+  std::vector<std::string> argv_storage;
   std::vector<char*> argv;
   std::vector<char*> envp;
 };
 
-ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task) {
+// launcher: what runs the task's argv (srun and its options), if anything.
+ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task,
+                       std::vector<std::string> launcher) {
   std::map<std::string, std::string> env;
   for (char** e = environ; *e != nullptr; ++e) {
     absl::string_view entry(*e);
@@ -64,9 +73,17 @@ ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task) {
   }
   for (const auto& [key, value] : spec.env) env[key] = value;
   for (const auto& [key, value] : task.env) env[key] = value;
-  // Under a cluster manager (the Slurm backend's batch script), the task's GPUs are positions
-  // in the list of GPUs the manager granted the attempt.
-  if (auto granted = env.find("DLAB_GRANTED_GPUS"); granted != env.end()) {
+  if (spec.slurm_steps) {
+    // Slurm gives each step its own GPUs (CUDA_VISIBLE_DEVICES); a step without any sees none.
+    env.erase("DLAB_GRANTED_GPUS");
+    if (task.gpus.empty()) {
+      env["CUDA_VISIBLE_DEVICES"] = "";
+    } else {
+      env.erase("CUDA_VISIBLE_DEVICES");
+    }
+  } else if (auto granted = env.find("DLAB_GRANTED_GPUS"); granted != env.end()) {
+    // Under a cluster manager (the Slurm backend's batch script), the task's GPUs are
+    // positions in the list of GPUs the manager granted the attempt.
     std::vector<std::string> ids = absl::StrSplit(granted->second, ',', absl::SkipEmpty());
     std::vector<std::string> mine;
     for (int g : task.gpus) {
@@ -82,7 +99,9 @@ ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task) {
   for (const auto& [key, value] : env) args.env_storage.push_back(absl::StrCat(key, "=", value));
   for (std::string& entry : args.env_storage) args.envp.push_back(entry.data());
   args.envp.push_back(nullptr);
-  for (const std::string& arg : task.argv) args.argv.push_back(const_cast<char*>(arg.c_str()));
+  args.argv_storage = std::move(launcher);
+  args.argv_storage.insert(args.argv_storage.end(), task.argv.begin(), task.argv.end());
+  for (std::string& arg : args.argv_storage) args.argv.push_back(arg.data());
   args.argv.push_back(nullptr);
   return args;
 }
@@ -189,6 +208,11 @@ class Supervisor {
     if (gang) {
       merged_fd_ = open(spec_.log_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
     }
+    if (spec_.slurm_steps) {
+      if (absl::Status placed = PlaceSteps(); !placed.ok()) {
+        return Finish(FailedStart(std::string(placed.message())));
+      }
+    }
     for (Task& t : tasks_) {
       absl::Status started = Start(t);
       if (!started.ok()) {
@@ -221,6 +245,57 @@ class Supervisor {
     return notes;
   }
 
+  // Under Slurm (slurm_steps): the node of each task, and the environment contract that follows
+  // from it. On one node the tasks reach each other at 127.0.0.1, as on the local backend.
+  absl::Status PlaceSteps() {
+    const char* nodelist = std::getenv("SLURM_JOB_NODELIST");
+    const char* counts = std::getenv("SLURM_TASKS_PER_NODE");
+    const char* job = std::getenv("SLURM_JOB_ID");
+    if (nodelist == nullptr || counts == nullptr || job == nullptr) {
+      return absl::FailedPreconditionError(
+          "slurm steps: not inside a Slurm batch job (SLURM_JOB_ID, SLURM_JOB_NODELIST or "
+          "SLURM_TASKS_PER_NODE unset)");
+    }
+    slurm_job_id_ = job;
+    absl::StatusOr<std::vector<std::string>> hosts =
+        SlurmRankHosts(nodelist, counts, static_cast<int>(tasks_.size()));
+    if (!hosts.ok()) {
+      return absl::FailedPreconditionError(absl::StrCat("slurm steps: ", hosts.status().message()));
+    }
+    step_hosts_ = *hosts;
+    const SlurmStepsSpec& steps = *spec_.slurm_steps;
+    GangPlacement placement{.hosts = *hosts,
+                            .master_port = steps.master_port,
+                            .task_ports = steps.task_ports,
+                            .hostfile = steps.hostfile};
+    if (std::all_of(hosts->begin(), hosts->end(),
+                    [&](const std::string& h) { return h == hosts->front(); })) {
+      placement.hosts.assign(hosts->size(), "127.0.0.1");
+    }
+    std::vector<TaskInfo> infos;
+    for (const Task& t : tasks_) {
+      infos.push_back({.rank = t.spec.rank, .role = t.spec.role, .role_index = t.spec.role_index});
+    }
+    std::vector<std::map<std::string, std::string>> envs = TaskEnvironments(infos, placement);
+    for (size_t r = 0; r < tasks_.size(); ++r) {
+      envs[r].erase("CUDA_VISIBLE_DEVICES");  // Slurm's, per step
+      for (auto& [key, value] : envs[r]) tasks_[r].spec.env[key] = std::move(value);
+    }
+    if (!steps.hostfile.empty()) {
+      absl::Status written =
+          WriteFileAtomically(steps.hostfile, HostfileText(placement.hosts), {.sync = false});
+      if (!written.ok()) return written;
+    }
+    MergedNote(absl::StrCat("tasks run as Slurm steps of job ", slurm_job_id_, " on ",
+                            absl::StrJoin(*hosts, " "), " (by rank)"));
+    return absl::OkStatus();
+  }
+
+  // The wait status of a task: srun reports a task killed by signal N as exit status 128+N.
+  int TaskWaitStatus(int status) const {
+    return spec_.slurm_steps ? SrunWaitStatus(status) : status;
+  }
+
   ExitRecord FailedStart(std::string message) {
     AppendToLog(spec_.log_path, message);
     return {.exit_code = 127, .end_reason = "exec_failed", .message = std::move(message)};
@@ -228,7 +303,10 @@ class Supervisor {
 
   // Forks and execs one task in its own process group and cgroup.
   absl::Status Start(Task& t) {
-    ExecArgs args = BuildExecArgs(spec_, t.spec);
+    ExecArgs args = BuildExecArgs(
+        spec_, t.spec,
+        spec_.slurm_steps ? SrunCommand(*spec_.slurm_steps, t.spec, step_hosts_[t.spec.rank])
+                          : std::vector<std::string>{});
     int pipe_fds[2];
     if (pipe2(pipe_fds, O_CLOEXEC) != 0) {
       return absl::InternalError(absl::StrCat("pipe: ", std::strerror(errno)));
@@ -281,14 +359,39 @@ class Supervisor {
     return absl::OkStatus();
   }
 
-  // Signals the process group of every task still running.
+  // Signals the process group of every task still running. Slurm steps: srun turns a SIGTERM
+  // into killing its step, so SIGTERM goes to the tasks through scancel, and SIGKILL is that
+  // SIGTERM to srun.
   void StopAll(int sig, bool auxiliary_only = false) {
+    bool any = false;
     for (Task& t : tasks_) {
       if (t.pid <= 0 || t.status.has_value()) continue;
       if (auxiliary_only && !t.spec.auxiliary) continue;
       t.signalled = true;
+      any = true;
+      if (spec_.slurm_steps) {
+        if (sig == SIGKILL) kill(-t.pid, SIGTERM);
+        continue;
+      }
       kill(-t.pid, sig);
       if (sig == SIGKILL) t.cgroup->KillAll();
+    }
+    if (any && spec_.slurm_steps && sig != SIGKILL) SignalSteps(sig);
+  }
+
+  // Sends sig to the tasks of every step of the job (only the tasks still running have steps;
+  // the batch step, this shim, is not signalled).
+  void SignalSteps(int sig) {
+    std::vector<std::string> argv = {SlurmBinary(spec_.slurm_steps->bin_dir, "scancel"),
+                                     absl::StrCat("--signal=", SignalName(sig).substr(3)),
+                                     slurm_job_id_};
+    absl::StatusOr<CommandResult> r = RunCommand(argv, {.timeout = absl::Seconds(10)});
+    if (r.ok() && r->exit_code == 0) return;
+    MergedNote(absl::StrCat(CommandText(argv), " failed (",
+                            r.ok() ? absl::StripAsciiWhitespace(r->err) : r.status().message(),
+                            "); stopping the steps through srun"));
+    for (Task& t : tasks_) {
+      if (t.signalled && t.pid > 0 && !t.status.has_value()) kill(-t.pid, SIGTERM);
     }
   }
 
@@ -298,7 +401,7 @@ class Supervisor {
       int status;
       while (waitpid(t.pid, &status, 0) < 0 && errno == EINTR) {
       }
-      t.status = status;
+      t.status = TaskWaitStatus(status);
     }
   }
 
@@ -310,7 +413,7 @@ class Supervisor {
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
       for (Task& t : tasks_) {
         if (t.pid == pid) {
-          t.status = status;
+          t.status = TaskWaitStatus(status);
           t.reaped_seq = reap_seq_;
         }
       }
@@ -586,6 +689,8 @@ class Supervisor {
   const LaunchSpec spec_;
   std::vector<Task> tasks_;
   int merged_fd_ = -1;
+  std::string slurm_job_id_;             // slurm_steps: the batch job's id
+  std::vector<std::string> step_hosts_;  // slurm_steps: the node of each rank
   int failed_rank_ = -1;
   int reap_seq_ = 0;
   // "cancelled", "max_runtime", "gang" (a task failed) or "completed" (the main tasks

@@ -80,7 +80,15 @@ class SlurmBackend final : public Backend {
     for (TaskLaunch& t : granted.tasks) {
       for (int& g : t.allocation.gpus) g = next++;
     }
-    if (auto s = WriteLaunchSpec(launch_file, ToLaunchSpec(granted, "")); !s.ok()) {
+    LaunchSpec spec = ToLaunchSpec(granted, "");
+    if (request.tasks.size() > 1) {  // one job step per task, on the nodes Slurm allocates
+      spec.slurm_steps = SlurmStepsSpec{.bin_dir = options_.slurm.bin_dir,
+                                        .gpu_type = request.gpu_type,
+                                        .master_port = request.placement.master_port,
+                                        .task_ports = request.placement.task_ports,
+                                        .hostfile = request.placement.hostfile};
+    }
+    if (auto s = WriteLaunchSpec(launch_file, spec); !s.ok()) {
       return absl::InternalError(s.message());
     }
     std::string script = AttemptFile(dir, kScriptFile);

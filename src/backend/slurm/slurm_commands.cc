@@ -10,6 +10,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "backend/local/slurm_steps.h"
 
 namespace dlab {
 namespace {
@@ -83,8 +84,7 @@ absl::StatusOr<std::vector<SlurmNode>> ParseSlurmNodes(absl::string_view text) {
 }
 
 std::string SlurmProgram(const SlurmOptions& options, absl::string_view name) {
-  if (options.bin_dir.empty()) return std::string(name);
-  return absl::StrCat(absl::StripSuffix(options.bin_dir, "/"), "/", name);
+  return SlurmBinary(options.bin_dir, name);
 }
 
 std::string SlurmBatchScript(const std::string& shim_path, const std::string& attempt_dir) {
@@ -105,29 +105,42 @@ std::vector<std::string> SbatchCommand(const LaunchRequest& request, const Slurm
                                        const std::string& job_name,
                                        const std::string& script_path) {
   const std::string& gpu_type = request.gpu_type;
-  int64_t cpu_millis = 0, memory_bytes = 0;
-  size_t gpus = 0;
-  for (const TaskLaunch& t : request.tasks) {
-    cpu_millis += t.allocation.cpu_millis;
-    memory_bytes += t.allocation.memory_bytes;
-    gpus += t.allocation.gpus.size();
-  }
-  std::vector<std::string> argv = {
-      SlurmProgram(options, "sbatch"),
-      "--parsable",
-      absl::StrCat("--job-name=", job_name),
-      absl::StrCat("--output=", request.attempt_dir, "/shim.log"),
-      absl::StrCat("--chdir=", request.attempt_dir),
-      "--nodes=1",
-      "--ntasks=1",
-      absl::StrCat("--cpus-per-task=", std::max<int64_t>(1, (cpu_millis + 999) / 1000)),
-      "--no-requeue"};
-  if (memory_bytes > 0) {
-    argv.push_back(absl::StrCat("--mem=", (memory_bytes + (1 << 20) - 1) >> 20));
-  }
-  if (gpus > 0) {
-    argv.push_back(gpu_type.empty() ? absl::StrCat("--gres=gpu:", gpus)
-                                    : absl::StrCat("--gres=gpu:", gpu_type, ":", gpus));
+  auto mib = [](int64_t bytes) { return (bytes + (1 << 20) - 1) >> 20; };
+  auto cpus = [](int64_t millis) { return std::max<int64_t>(1, (millis + 999) / 1000); };
+  std::vector<std::string> argv = {SlurmProgram(options, "sbatch"),
+                                   "--parsable",
+                                   absl::StrCat("--job-name=", job_name),
+                                   absl::StrCat("--output=", request.attempt_dir, "/shim.log"),
+                                   absl::StrCat("--chdir=", request.attempt_dir),
+                                   "--no-requeue"};
+  if (request.tasks.size() == 1) {
+    // The shim runs the one task itself, on one node.
+    const TaskAllocation& a = request.tasks[0].allocation;
+    argv.insert(argv.end(),
+                {"--nodes=1", "--ntasks=1", absl::StrCat("--cpus-per-task=", cpus(a.cpu_millis))});
+    if (a.memory_bytes > 0) argv.push_back(absl::StrCat("--mem=", mib(a.memory_bytes)));
+    if (!a.gpus.empty()) {
+      argv.push_back(gpu_type.empty() ? absl::StrCat("--gres=gpu:", a.gpus.size())
+                                      : absl::StrCat("--gres=gpu:", gpu_type, ":", a.gpus.size()));
+    }
+  } else {
+    // A gang: one Slurm task per dlab task, as many per node as fit (Slurm places them, on
+    // one node or several); the shim starts each as a job step. Tasks of different sizes
+    // (roles) are each given the largest task's share.
+    TaskAllocation share = LargestTaskShare(request.tasks);
+    int64_t memory_bytes = share.memory_bytes;
+    size_t gpus = share.gpus.size();
+    int64_t task_cpus = cpus(share.cpu_millis);
+    argv.insert(argv.end(), {absl::StrCat("--ntasks=", request.tasks.size()),
+                             absl::StrCat("--cpus-per-task=", task_cpus)});
+    if (memory_bytes > 0) {
+      argv.push_back(
+          absl::StrCat("--mem-per-cpu=", (mib(memory_bytes) + task_cpus - 1) / task_cpus));
+    }
+    if (gpus > 0) {
+      argv.push_back(gpu_type.empty() ? absl::StrCat("--gpus-per-task=", gpus)
+                                      : absl::StrCat("--gpus-per-task=", gpu_type, ":", gpus));
+    }
   }
   if (request.max_runtime > absl::ZeroDuration()) {
     argv.push_back(absl::StrCat(

@@ -50,10 +50,12 @@ std::string SlurmBatchScript(const std::string& shim_path, const std::string& at
 // another's on the same cluster (a hash of its data directory).
 std::string SlurmJobName(absl::string_view tag, int64_t job_id, int attempt);
 
-// sbatch's command line for the attempt: one node, one task (the shim), the CPUs, memory and
-// GPUs of all the attempt's tasks (typed when request.gpu_type is set), max_runtime plus kill_grace
-// (whole minutes) as --time, no requeue by Slurm (dlab restarts attempts itself), output to
-// attempt_dir/shim.log.
+// sbatch's command line for the attempt: for one task, one node and one Slurm task (the shim,
+// which runs it) with the task's CPUs, memory and GPUs; for several, one Slurm task per task
+// (--ntasks, --cpus-per-task, --mem-per-cpu, --gpus-per-task: the largest task's share), placed
+// by Slurm on one node or several, each run by the shim as a job step (see slurm_steps.h). GPUs
+// typed when request.gpu_type is set; max_runtime plus kill_grace (whole minutes) as --time; no
+// requeue by Slurm (dlab restarts attempts itself); output to attempt_dir/shim.log.
 std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
                                        const std::string& job_name, const std::string& script_path);
 

@@ -52,19 +52,33 @@ LaunchRequest TwoTasks() {
   return r;
 }
 
-TEST(SbatchCommand, AsksForTheWholeGangOnOneNode) {
+TEST(SbatchCommand, AsksForOneSlurmTaskPerTaskOfAGangEachWithTheLargestShare) {
   LaunchRequest r = TwoTasks();
   r.max_runtime = absl::Minutes(10);
   r.kill_grace = absl::Seconds(30);
   r.gpu_type = "a100";
   auto argv = SbatchCommand(r, {.partition = "gpu", .account = "ml", .qos = "high"},
                             SlurmJobName("0123abcd", 7, 2), "/data/jobs/7/attempt-2/slurm.sbatch");
+  // 1.5 CPUs -> 2 per task; 1 GiB over 2 CPUs -> 512 MiB per CPU; no --nodes: Slurm spreads
+  // the tasks over as many nodes as it needs.
   EXPECT_THAT(argv, ElementsAre("sbatch", "--parsable", "--job-name=dlab-0123abcd-7-2",
                                 "--output=/data/jobs/7/attempt-2/shim.log",
-                                "--chdir=/data/jobs/7/attempt-2", "--nodes=1", "--ntasks=1",
-                                "--cpus-per-task=2", "--no-requeue", "--mem=1536",
-                                "--gres=gpu:a100:2", "--time=12", "--partition=gpu", "--account=ml",
-                                "--qos=high", "/data/jobs/7/attempt-2/slurm.sbatch"));
+                                "--chdir=/data/jobs/7/attempt-2", "--no-requeue", "--ntasks=2",
+                                "--cpus-per-task=2", "--mem-per-cpu=512", "--gpus-per-task=a100:1",
+                                "--time=12", "--partition=gpu", "--account=ml", "--qos=high",
+                                "/data/jobs/7/attempt-2/slurm.sbatch"));
+}
+
+TEST(SbatchCommand, RunsOneTaskOnOneNodeWithItsOwnShare) {
+  LaunchRequest r = TwoTasks();
+  r.tasks.pop_back();
+  r.gpu_type = "a100";
+  auto argv = SbatchCommand(r, {}, "dlab-x-7-2", "/s");
+  EXPECT_THAT(
+      argv, ElementsAre("sbatch", "--parsable", "--job-name=dlab-x-7-2",
+                        "--output=/data/jobs/7/attempt-2/shim.log",
+                        "--chdir=/data/jobs/7/attempt-2", "--no-requeue", "--nodes=1", "--ntasks=1",
+                        "--cpus-per-task=2", "--mem=1024", "--gres=gpu:a100:1", "/s"));
 }
 
 TEST(SbatchCommand, LeavesOutWhatIsNotAskedFor) {
@@ -73,11 +87,12 @@ TEST(SbatchCommand, LeavesOutWhatIsNotAskedFor) {
   auto argv = SbatchCommand(r, {.bin_dir = "/opt/slurm/bin/"}, "dlab-x-1-1", "/d/slurm.sbatch");
   EXPECT_EQ(argv[0], "/opt/slurm/bin/sbatch");
   EXPECT_THAT(argv, Contains("--cpus-per-task=1"));
-  for (const char* absent : {"--mem=", "--gres=", "--time=", "--partition=", "--account="}) {
+  for (const char* absent :
+       {"--mem", "--gres=", "--gpus", "--time=", "--partition=", "--account="}) {
     for (const std::string& a : argv) EXPECT_THAT(a, Not(HasSubstr(absent)));
   }
   LaunchRequest untyped = TwoTasks();
-  EXPECT_THAT(SbatchCommand(untyped, {}, "dlab-x-7-2", "/s"), Contains("--gres=gpu:2"));
+  EXPECT_THAT(SbatchCommand(untyped, {}, "dlab-x-7-2", "/s"), Contains("--gpus-per-task=1"));
 }
 
 TEST(SlurmBatchScript, ExecsTheShimWithQuotedPaths) {
