@@ -78,9 +78,6 @@ Allocation AllocationOf(const std::vector<NodeTask>& tasks) {
   return a;
 }
 
-// user or infrastructure: whose fault an attempt's failure was. A process killed by SIGKILL or
-// SIGTERM that dlab did not send was killed by the machine or an operator (or the kernel's OOM
-// killer outside the job's own limit); a non-zero exit or another signal is the program's.
 // What an attempt holds, for its tenant's quota: each task's GPUs counted by the type of its node.
 TenantUsage UsageOnNodes(const Allocation& a, const std::vector<NodeCapacity>& nodes) {
   auto node = [&](int i) -> const NodeCapacity& {
@@ -96,6 +93,9 @@ TenantUsage UsageOnNodes(const Allocation& a, const std::vector<NodeCapacity>& n
   return u;
 }
 
+// user or infrastructure: whose fault an attempt's failure was. A process killed by SIGKILL or
+// SIGTERM that dlab did not send was killed by the machine or an operator (or the kernel's OOM
+// killer outside the job's own limit); a non-zero exit or another signal is the program's.
 std::string FailureClass(const AttemptStatus& s) {
   if (s.end_reason == "lost" || s.end_reason == "oom_killed") return "infrastructure";
   if (s.end_reason == "launch_failed") {

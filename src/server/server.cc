@@ -99,13 +99,24 @@ absl::StatusOr<std::vector<NodeCapacity>> SchedulingNodes(Backend& backend) {
   if (!listed.ok()) return listed.status();
   if (listed->empty()) return absl::UnavailableError("the backend has no node to run attempts on");
   std::vector<NodeCapacity> nodes;
+  NodeCapacity total;
+  size_t gpus = 0;
   for (const BackendNode& b : *listed) {
     NodeCapacity node{.cpu_millis = b.cpu_millis, .memory_bytes = b.memory_bytes};
     for (const BackendNode::Gpu& g : b.gpus) node.gpus.push_back({g.index, g.type, g.model});
-    spdlog::info("scheduling onto node {}: {} CPUs, {} memory, {} GPUs", b.name,
-                 FormatCpuMillis(node.cpu_millis), FormatMemoryBytes(node.memory_bytes),
-                 node.gpus.size());
+    if (listed->size() <= 8) {
+      spdlog::info("scheduling onto node {}: {} CPUs, {} memory, {} GPUs", b.name,
+                   FormatCpuMillis(node.cpu_millis), FormatMemoryBytes(node.memory_bytes),
+                   node.gpus.size());
+    }
+    total.cpu_millis += node.cpu_millis;
+    total.memory_bytes += node.memory_bytes;
+    gpus += node.gpus.size();
     nodes.push_back(std::move(node));
+  }
+  if (listed->size() > 8) {
+    spdlog::info("scheduling onto {} nodes: {} CPUs, {} memory, {} GPUs in all", listed->size(),
+                 FormatCpuMillis(total.cpu_millis), FormatMemoryBytes(total.memory_bytes), gpus);
   }
   return nodes;
 }
