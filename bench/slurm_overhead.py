@@ -4,13 +4,16 @@ to Slurm with sbatch, and through dlab's local backend, side by side in one sess
 
 Brings up a private one-node Slurm cluster (scripts/slurm-cluster.sh up DIR --cpus 16 --gpus 0
 --wait-scheduler, on two free ports below 32768) and brings it down at the end, also on errors.
-Each round runs five variants one after another (the order reversed every other round), each
+Each round runs six variants one after another (the order reversed every other round), each
 timed from the first submit to the moment all N jobs are seen finished:
 
   sbatch direct  N x `sbatch --parsable --output=/dev/null --nodes=1 --ntasks=1 --cpus-per-task=1
-                 --no-requeue --mem=100 --wrap=true` (what dlab's SbatchCommand asks for a job
-                 with resources {cpus: 1, memory: 100Mi}), then `squeue --states=all` on the
-                 unfinished ids (chunks of 200) until every job is COMPLETED;
+                 --no-requeue --mem=100 --wrap=/usr/bin/true` (what dlab's SbatchCommand asks for
+                 a job with resources {cpus: 1, memory: 100Mi}, running the program dlab's job
+                 runs), then `squeue --states=all` on the unfinished ids (chunks of 200) until
+                 every job is COMPLETED;
+  sbatch direct, builtin true  the same with --wrap=true: the shell's builtin, so the batch job
+                 starts no process at all (the baseline of sessions 6 and 7);
   sbatch + dlab-shim  the same, but each batch job is what dlab's would be without dlabd: an
                  attempt directory with launch.json (the task `true`) and a batch script that
                  execs dlab-shim (what the shim, its files and its process tree cost);
@@ -60,13 +63,15 @@ BODY = {"spec": {"name": "t", "command": ["true"],
 # What SbatchCommand (src/backend/slurm/slurm_commands.cc) asks for BODY's job, less the batch
 # script (dlab's execs dlab-shim; this one runs `true`), the job name and the output file.
 SBATCH = ["sbatch", "--parsable", "--output=/dev/null", "--nodes=1", "--ntasks=1",
-          "--cpus-per-task=1", "--no-requeue", "--mem=100", "--wrap=true"]
+          "--cpus-per-task=1", "--no-requeue", "--mem=100", "--wrap=/usr/bin/true"]
+# sh runs `true` as a builtin: a batch job that starts no process.
+SBATCH_BUILTIN = SBATCH[:-1] + ["--wrap=true"]
 SQUEUE_CHUNK = 200
 SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED",
                 "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SIGNALING", "STAGE_OUT",
                 "RESIZING", "STOPPED", "SPECIAL_EXIT"}
-VARIANTS = ["sbatch direct", "sbatch + dlab-shim", "dlab on Slurm", "dlab on Slurm, queue_ahead 0",
-            "dlab local"]
+VARIANTS = ["sbatch direct", "sbatch direct, builtin true", "sbatch + dlab-shim", "dlab on Slurm",
+            "dlab on Slurm, queue_ahead 0", "dlab local"]
 
 
 class BenchError(Exception):
@@ -213,12 +218,13 @@ def shim_attempt(work, i, shim):
         "--chdir=" + d, "--output=" + os.path.join(d, "shim.log"), script]
 
 
-def sbatch_direct(a, work, watch, with_shim=False):
-    """sbatch straight to Slurm: `true`, or (with_shim) dlab-shim running `true` from an
-    attempt directory, as dlab's batch jobs do, without dlabd: what the shim costs."""
+def sbatch_direct(a, work, watch, with_shim=False, builtin=False):
+    """sbatch straight to Slurm: /usr/bin/true (builtin: the shell's `true`), or (with_shim)
+    dlab-shim running `true` from an attempt directory, as dlab's batch jobs do, without dlabd:
+    what the shim costs."""
     chdir = os.path.join(work, "sbatch")
     os.makedirs(chdir, exist_ok=True)
-    argv = SBATCH + ["--chdir=" + chdir]
+    argv = (SBATCH_BUILTIN if builtin else SBATCH) + ["--chdir=" + chdir]
     ids = [None] * a.jobs
     shim = os.path.join(a.bin_dir, "dlab-shim")
     if with_shim:
@@ -393,12 +399,15 @@ def section(a, results, env):
         "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from "
         "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster "
         "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d "
-        "trivial jobs five ways, one after another, in %d round(s), the order reversed every "
+        "trivial jobs six ways, one after another, in %d round(s), the order reversed every "
         "other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
     variants = "\n".join(para(item, "  ") for item in [
         "- **sbatch direct**: `%s` for each job (the resources dlab asks for a job with "
-        "`{cpus: 1, memory: 100Mi}`), then `squeue --states=all` on the unfinished ids until all "
-        "are COMPLETED;" % " ".join(SBATCH),
+        "`{cpus: 1, memory: 100Mi}`, running the program dlab's job runs), then `squeue "
+        "--states=all` on the unfinished ids until all are COMPLETED;" % " ".join(SBATCH),
+        "- **sbatch direct, builtin true**: the same with `--wrap=true`, which the shell runs as "
+        "a builtin: a batch job that starts no process at all. Sessions 6 and 7 compared "
+        "against this one;",
         "- **sbatch + dlab-shim**: the same, but each batch job is dlab's own without dlabd: an "
         "attempt directory with `launch.json` (the task `true`) and a batch script that execs "
         "`dlab-shim --attempt-dir DIR`, as dlab's Slurm backend writes them; it separates what "
@@ -523,7 +532,8 @@ def main():
             for name in order:
                 wait_slurm_idle()
                 if name.startswith("sbatch"):
-                    res = sbatch_direct(a, work, watch, with_shim=name == "sbatch + dlab-shim")
+                    res = sbatch_direct(a, work, watch, with_shim=name == "sbatch + dlab-shim",
+                                        builtin=name == "sbatch direct, builtin true")
                 else:
                     res = dlab_variant(a, configs[name],
                                        watch if name.startswith("dlab on Slurm") else None)
