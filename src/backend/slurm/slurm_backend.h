@@ -1,6 +1,7 @@
 // The Slurm backend: each attempt is one Slurm batch job whose script runs dlab-shim on the
 // attempt directory, which must be on a filesystem shared by dlabd and the compute nodes. The
-// shim runs the tasks and records how they end, exactly as on the local backend; Slurm
+// shim runs the tasks and records how they end, exactly as on the local backend (a gang's tasks
+// each as a job step on the nodes Slurm allocated, see backend/local/slurm_steps.h); Slurm
 // places the job, grants its CPUs, memory and GPUs, and enforces them. dlabd learns of
 // progress by polling the attempt files and squeue, and reports an attempt whose job Slurm
 // ended without a record from the shim as lost, with Slurm's reason (NODE_FAIL, TIMEOUT,
