@@ -369,10 +369,11 @@ def test_slurm_a_gangs_steps_fail_together_and_are_cancelled_with_sigterm(tmp_pa
     # Each task is a Slurm step of its own: a failed one stops the other, and a cancel reaches
     # every task as a SIGTERM it can act on (not srun's kill of its step).
     waiter = ('trap "echo rank $RANK got TERM; exit 0" TERM; echo rank $RANK ready; '
-              'while true; do sleep 0.1; done')
+              f'touch {tmp_path}/ready-$RANK; while true; do sleep 0.1; done')
+    # Rank 1 fails once rank 0 is waiting with its trap set.
     failing = write_job(tmp_path / "failing", f"""
 name: failing
-command: [/bin/sh, -c, 'if [ "$RANK" = 1 ]; then sleep 1; exit 3; fi; {waiter}']
+command: [/bin/sh, -c, 'if [ "$RANK" = 1 ]; then while [ ! -e {tmp_path}/ready-0 ]; do sleep 0.1; done; exit 3; fi; {waiter}']
 tasks: 2
 resources: {{cpus: 1, memory: 256Mi}}
 """)
