@@ -4,7 +4,6 @@
 #include <cmath>
 #include <limits>
 #include <set>
-#include <tuple>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -1112,17 +1111,13 @@ std::map<std::string, std::string> PolicyParams(const std::string& policy) {
 absl::Status CheckCanEverRun(const std::vector<Resources>& tasks,
                              const std::vector<NodeCapacity>& nodes) {
   if (nodes.size() == 1) return CheckCanEverRun(tasks, nodes[0]);
-  auto size = [](const NodeCapacity& n) {
-    return std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes);
-  };
-  const NodeCapacity* largest = &nodes.front();
-  for (const NodeCapacity& n : nodes) {
-    if (size(n) > size(*largest)) largest = &n;
-  }
+  const NodeCapacity& largest = LargestNode(nodes);
+  // Most jobs fit one node whole: no trial placement for them.
+  if (CheckCanEverRun(tasks, largest).ok()) return absl::OkStatus();
   for (const Resources& task : tasks) {
     bool fits = false;
     for (const NodeCapacity& n : nodes) fits = fits || CheckCanEverRun({task}, n).ok();
-    if (!fits) return CheckCanEverRun({task}, *largest);
+    if (!fits) return CheckCanEverRun({task}, largest);
   }
   if (tasks.size() == 1) return absl::OkStatus();
   // The gang as a whole: placed by fifo on the empty cluster.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -177,6 +178,17 @@ absl::Status CheckQuotaCanEverAdmit(const std::vector<Resources>& tasks, const T
   if (over.empty()) return absl::OkStatus();
   return absl::PermissionDeniedError(
       absl::StrCat("exceeds the tenant's quota, so it could never start: ", over));
+}
+
+const NodeCapacity& LargestNode(const std::vector<NodeCapacity>& nodes) {
+  auto size = [](const NodeCapacity& n) {
+    return std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes);
+  };
+  const NodeCapacity* largest = &nodes.front();
+  for (const NodeCapacity& n : nodes) {
+    if (size(n) > size(*largest)) largest = &n;
+  }
+  return *largest;
 }
 
 absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapacity& node) {

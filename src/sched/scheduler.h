@@ -26,6 +26,9 @@ struct NodeCapacity {
   std::vector<GpuSlot> gpus;
 };
 
+// The largest of nodes (at least one): most GPUs, then CPUs, then memory.
+const NodeCapacity& LargestNode(const std::vector<NodeCapacity>& nodes);
+
 // InvalidArgument naming the field when the request (the tasks of one attempt, all on one
 // node) exceeds what the node has in total, or asks for a GPU type it does not have, so it
 // could never run.

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
-#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -265,14 +264,7 @@ absl::Status RunServer(const ServerConfig& config) {
   std::vector<NodeCapacity> queue_ahead;
   if (config.backend == "slurm" && config.slurm_queue_ahead > 0) {
     // Copies of the largest node: that many nodes' worth of attempts wait in Slurm's queue.
-    const NodeCapacity* largest = &nodes->front();
-    for (const NodeCapacity& n : *nodes) {
-      if (std::tuple(n.gpus.size(), n.cpu_millis, n.memory_bytes) >
-          std::tuple(largest->gpus.size(), largest->cpu_millis, largest->memory_bytes)) {
-        largest = &n;
-      }
-    }
-    queue_ahead.assign(config.slurm_queue_ahead, *largest);
+    queue_ahead.assign(config.slurm_queue_ahead, LargestNode(*nodes));
     spdlog::info(
         "slurm: up to {} node(s)' worth of attempts may wait in Slurm's queue "
         "(backend.queue_ahead)",
