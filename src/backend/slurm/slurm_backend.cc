@@ -65,6 +65,7 @@ class SlurmBackend final : public Backend {
       stop_ = true;
     }
     cv_.notify_all();
+    submit_cv_.notify_all();
     thread_.join();
     // Attempts not submitted yet stay so: a later dlabd finds them never submitted (lost).
     for (std::thread& t : submitters_) t.join();
@@ -107,7 +108,7 @@ class SlurmBackend final : public Backend {
       submitting_.insert(dir);
       to_submit_.push_back({dir, std::move(argv)});
     }
-    cv_.notify_all();
+    submit_cv_.notify_one();
     return absl::OkStatus();
   }
 
@@ -260,7 +261,7 @@ class SlurmBackend final : public Backend {
   void SubmitLoop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
-      cv_.wait(lock, [this] { return stop_ || !to_submit_.empty(); });
+      submit_cv_.wait(lock, [this] { return stop_ || !to_submit_.empty(); });
       if (stop_) return;
       Submission next = std::move(to_submit_.front());
       to_submit_.pop_front();
@@ -370,34 +371,43 @@ class SlurmBackend final : public Backend {
   }
 
   void Track(const std::string& dir, int64_t id) {
-    bool first;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      first = watched_.empty();
+      // The poll loop idles while nothing is watched: wake it for the first job. Later ones
+      // wait for its next round (waking it for each was a squeue per submitted job).
+      if (watched_.empty()) wake_ = true;
       watched_.try_emplace(dir, Watched{.job_id = id, .tracked_at = absl::Now()});
     }
-    // The poll loop idles while nothing is watched: wake it for the first job. Later ones wait
-    // for its next round (waking it for each was a squeue per submitted job).
-    if (first) cv_.notify_all();
+    cv_.notify_all();
   }
 
   // Polls the attempts in flight: files and squeue, and tells the listener of every change.
   void Loop() {
     std::unique_lock<std::mutex> lock(mu_);
     while (!stop_) {
-      cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval));
+      // Only a stop or the first job cuts the wait short (a launch does not).
+      cv_.wait_for(lock, absl::ToChronoMilliseconds(options_.poll_interval),
+                   [this] { return stop_ || wake_; });
       if (stop_) break;
+      wake_ = false;
       if (watched_.empty()) continue;
       std::set<int64_t> ids;
       for (const auto& [dir, w] : watched_) ids.insert(w.job_id);
+      // The answer is as of now: a job tracked from here on is newer than the poll (JobState).
+      const absl::Time asked = absl::Now();
       lock.unlock();
       absl::StatusOr<std::map<int64_t, std::string>> states = Squeue(ids);
       lock.lock();
       if (!states.ok()) continue;  // Slurm is not answering: try again later
       polled_ = *states;
-      polled_at_ = absl::Now();
+      polled_at_ = asked;
       std::vector<std::string> changed;
       for (auto it = watched_.begin(); it != watched_.end();) {
+        if (!ids.contains(it->second.job_id)) {
+          // Tracked while squeue ran, so not asked about: absent from its answer is not ended.
+          ++it;
+          continue;
+        }
         auto found = polled_.find(it->second.job_id);
         std::string state = found == polled_.end() ? "" : found->second;
         bool exited = FileExists(AttemptFile(it->first, kExitFile));
@@ -407,7 +417,6 @@ class SlurmBackend final : public Backend {
           it->second.seen = seen;
           changed.push_back(it->first);
         }
-        // Done once the end is recorded, or Slurm has ended the job (reported lost).
         // Done once Slurm has ended the job (an end the shim recorded is final only then).
         if (!InterpretSlurmState(state).active) {
           it = watched_.erase(it);
@@ -427,7 +436,9 @@ class SlurmBackend final : public Backend {
   const SlurmBackendOptions options_;
   const std::string tag_;  // in every job name: this dlabd's jobs (see SlurmJobName)
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;              // the poll loop's: stop_, wake_
+  std::condition_variable submit_cv_;       // the submitters': stop_, to_submit_
+  bool wake_ ABSL_GUARDED_BY(mu_) = false;  // poll now: the first job to watch
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::map<std::string, Watched> watched_ ABSL_GUARDED_BY(mu_);  // attempt dir -> its job
   std::map<int64_t, std::string> polled_ ABSL_GUARDED_BY(mu_);   // job -> state, last poll
