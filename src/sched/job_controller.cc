@@ -419,13 +419,13 @@ void JobController::ScheduleOnce() {
     for (const StartDecision& s : decision.start) queued_.erase(s.job_id);
   }
   std::map<int64_t, std::string> reasons;
+  std::map<int64_t, std::string> changed;
   for (const WaitReason& w : decision.wait) {
     auto last = waiting_reason_.find(w.job_id);
-    if (last == waiting_reason_.end() || last->second != w.reason) {
-      if (auto s = store_->SetReason(w.job_id, w.reason); !s.ok()) spdlog::warn("{}", s.ToString());
-    }
+    if (last == waiting_reason_.end() || last->second != w.reason) changed[w.job_id] = w.reason;
     reasons[w.job_id] = w.reason;
   }
+  if (auto s = store_->SetReasons(changed); !s.ok()) spdlog::warn("{}", s.ToString());
   waiting_reason_ = std::move(reasons);
   for (const PreemptDecision& p : decision.preempt) Preempt(p);
   for (const StartDecision& p : decision.start) {
@@ -492,7 +492,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
     if (!ports.ok()) {
       // Leave it queued: ports come back as attempts end.
       spdlog::warn("job {}: {}", job.id, ports.status().ToString());
-      store_->SetReason(job.id, absl::StrCat("waiting for ports: ", ports.status().message()))
+      store_->SetReasons({{job.id, absl::StrCat("waiting for ports: ", ports.status().message())}})
           .IgnoreError();
       std::lock_guard lock(mu_);
       scheduler_->Requeue(job.id, Seconds(absl::Now()));

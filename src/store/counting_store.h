@@ -43,8 +43,8 @@ class CountingStore final : public Store {
   absl::Status SetCancelRequested(int64_t job_id) override {
     return Counted(inner_->SetCancelRequested(job_id));
   }
-  absl::Status SetReason(int64_t job_id, const std::string& reason) override {
-    return Counted(inner_->SetReason(job_id, reason));
+  absl::Status SetReasons(const std::map<int64_t, std::string>& reasons) override {
+    return Counted(inner_->SetReasons(reasons));
   }
   absl::StatusOr<std::map<JobState, int64_t>> CountByState() override {
     return inner_->CountByState();

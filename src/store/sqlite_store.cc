@@ -333,13 +333,20 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
-  absl::Status SetReason(int64_t job_id, const std::string& reason) override {
+  absl::Status SetReasons(const std::map<int64_t, std::string>& reasons) override {
+    if (reasons.empty()) return absl::OkStatus();
     std::lock_guard lock(mu_);
-    cache_.erase(job_id);
+    // One commit (one fsync) for a scheduling pass's changes, however many jobs wait.
+    SqliteDb::Transaction tx(db_.get());
+    if (auto s = tx.Begin(); !s.ok()) return s;
     SqlStmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ?");
-    st.Bind(1, reason).Bind(2, job_id);
-    if (st.Step() != SQLITE_DONE) return Error("set reason");
-    return absl::OkStatus();
+    for (const auto& [job_id, reason] : reasons) {
+      cache_.erase(job_id);
+      st.Reset();
+      st.Bind(1, reason).Bind(2, job_id);
+      if (st.Step() != SQLITE_DONE) return Error("set reason");
+    }
+    return tx.Commit();
   }
 
   absl::StatusOr<JobRecord> FindJobByIdempotencyKey(const std::string& key) override {

@@ -209,6 +209,23 @@ TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
   EXPECT_EQ((*active)[1].id, low);
 }
 
+TEST_F(SqliteStoreTest, SetReasonsUpdatesEveryJobNamedAndSkipsUnknownIds) {
+  int64_t a = store_->CreateJob(Job("a"))->job.id;
+  int64_t b = store_->CreateJob(Job("b"))->job.id;
+  int64_t c = store_->CreateJob(Job("c"))->job.id;
+  ASSERT_EQ(store_->GetJob(a)->reason, "submitted");  // cached, so the update must drop it
+  ASSERT_TRUE(
+      store_->SetReasons({{a, "waiting for 2 GPUs"}, {b, "behind job 1"}, {999, "x"}}).ok());
+  EXPECT_EQ(store_->GetJob(a)->reason, "waiting for 2 GPUs");
+  EXPECT_EQ(store_->GetJob(b)->reason, "behind job 1");
+  EXPECT_EQ(store_->GetJob(c)->reason, "submitted");
+  EXPECT_TRUE(store_->SetReasons({}).ok());
+  store_.reset();
+  store_ = Open();
+  EXPECT_EQ(store_->GetJob(b)->reason, "behind job 1");
+  EXPECT_EQ(store_->ListEvents(a)->size(), 1u) << "a reason is not an event";
+}
+
 TEST_F(SqliteStoreTest, RefusesAFileThatIsNotADatabase) {
   store_.reset();
   std::ofstream(dir_ / "junk.db")

@@ -270,7 +270,9 @@ class SlurmBackend final : public Backend {
       absl::StatusOr<int64_t> id = Submit(next.argv);
       absl::Status recorded = id.status();
       if (id.ok()) {
-        recorded = WriteFileAtomically(AttemptFile(dir, kJobIdFile), absl::StrCat(*id, "\n"));
+        // Not synced: were it lost in a crash, FindByName finds the job by its name.
+        recorded = WriteFileAtomically(AttemptFile(dir, kJobIdFile), absl::StrCat(*id, "\n"),
+                                       {.sync = false});
         if (!recorded.ok()) {
           // Without the id nothing could find the job again: take it back.
           Run({SlurmProgram(options_.slurm, "scancel"), absl::StrCat(*id)}).IgnoreError();
