@@ -20,6 +20,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/testing/poll.h"
 
 namespace dlab {
 namespace {
@@ -27,24 +28,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
-constexpr auto kDeadline = std::chrono::seconds(30);
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Polls fn every 20 ms until it returns true or the deadline passes.
-bool PollUntil(const std::function<bool()>& fn) {
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!fn()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return true;
-}
+using testing::PollUntil;
+using testing::ReadText;
 
 class LocalBackendTest : public ::testing::Test {
  protected:

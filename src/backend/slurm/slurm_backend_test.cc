@@ -5,45 +5,26 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <stdlib.h>
 #include <sys/stat.h>
 
-#include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>
-#include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/testing/poll.h"
+#include "common/testing/temp_dir.h"
 
 namespace dlab {
 namespace {
 
 using ::testing::ElementsAre;
 
-constexpr auto kDeadline = std::chrono::seconds(30);
-
-std::string ReadText(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-// Polls fn every 10 ms until it returns true or the deadline passes.
-bool PollUntil(const std::function<bool()>& fn) {
-  auto deadline = std::chrono::steady_clock::now() + kDeadline;
-  while (!fn()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return true;
-}
+using testing::PollUntil;
+using testing::ReadText;
 
 void WriteScript(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
@@ -53,9 +34,7 @@ void WriteScript(const std::string& path, const std::string& text) {
 class SlurmBackendTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/dlab-slurm-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    root_ = tmpl;
+    root_ = temp_.path().string();
     bin_ = root_ + "/bin";
     std::filesystem::create_directories(bin_);
     WriteScript(bin_ + "/scontrol", "#!/bin/sh\necho 'Slurmctld(primary) at fake is UP'\n");
@@ -78,7 +57,6 @@ class SlurmBackendTest : public ::testing::Test {
   void TearDown() override {
     std::filesystem::remove(bin_ + "/hold");
     backend_.reset();
-    std::filesystem::remove_all(root_);
   }
 
   void Start(absl::Duration poll_interval) {
@@ -116,6 +94,7 @@ class SlurmBackendTest : public ::testing::Test {
     return absl::StrSplit(ReadText(bin_ + "/squeue.log"), '\n', absl::SkipEmpty());
   }
 
+  testing::TempDir temp_;
   std::string root_;
   std::string bin_;
   std::unique_ptr<Backend> backend_;
