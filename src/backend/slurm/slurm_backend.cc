@@ -373,14 +373,16 @@ class SlurmBackend final : public Backend {
   }
 
   void Track(const std::string& dir, int64_t id) {
+    bool first;
     {
       std::lock_guard<std::mutex> lock(mu_);
       // The poll loop idles while nothing is watched: wake it for the first job. Later ones
       // wait for its next round (waking it for each was a squeue per submitted job).
-      if (watched_.empty()) wake_ = true;
+      first = watched_.empty();
+      if (first) wake_ = true;
       watched_.try_emplace(dir, Watched{.job_id = id, .tracked_at = absl::Now()});
     }
-    cv_.notify_all();
+    if (first) cv_.notify_all();
   }
 
   // Polls the attempts in flight: files and squeue, and tells the listener of every change.
