@@ -1,6 +1,8 @@
 #include "sim/fairness_meter.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <numeric>
 
 #include "common/check.h"
@@ -26,14 +28,20 @@ std::vector<double> WaterFill(const std::vector<double>& demands,
   return share;
 }
 
-FairnessMeter::FairnessMeter(double cluster_gpus, std::vector<double> weights)
+FairnessMeter::FairnessMeter(double cluster_gpus, std::vector<double> weights, double grace_s)
     : cluster_gpus_(cluster_gpus),
       weights_(std::move(weights)),
+      grace_s_(grace_s),
       held_(weights_.size(), 0),
       queued_(weights_.size(), 0),
       share_(weights_.size(), 0),
+      queued_jobs_(weights_.size()),
       queued_s_(weights_.size(), 0),
-      ratio_s_(weights_.size(), 0) {}
+      ratio_s_(weights_.size(), 0),
+      one_job_s_(weights_.size(), 0),
+      deprived_since_(weights_.size(), -1),
+      busy_held_s_(weights_.size(), 0),
+      busy_share_s_(weights_.size(), 0) {}
 
 void FairnessMeter::AdvanceTo(double t) {
   DLAB_CHECK(t >= now_s_);
@@ -42,9 +50,27 @@ void FairnessMeter::AdvanceTo(double t) {
   now_s_ = t;
   if (dt == 0) return;
   for (size_t i = 0; i < weights_.size(); ++i) {
-    if (queued_[i] <= 0 || share_[i] <= 0) continue;
+    double held = static_cast<double>(held_[i]);
+    if (held_[i] + queued_[i] > 0) {
+      busy_held_s_[i] += dt * held;
+      busy_share_s_[i] += dt * share_[i];
+    }
+    if (queued_[i] <= 0 || share_[i] <= 0) {
+      deprived_since_[i] = -1;
+      continue;
+    }
     queued_s_[i] += dt;
-    ratio_s_[i] += dt * static_cast<double>(held_[i]) / share_[i];
+    double ratio = held / share_[i];
+    ratio_s_[i] += dt * ratio;
+    bool deprived = queued_jobs_[i].empty() || held + *queued_jobs_[i].begin() <= share_[i] + 1e-9;
+    double served = dt;  // of dt, the time counted as served
+    if (deprived) {
+      if (deprived_since_[i] < 0) deprived_since_[i] = t - dt;
+      served = std::clamp(deprived_since_[i] + grace_s_ - (t - dt), 0.0, dt);
+    } else {
+      deprived_since_[i] = -1;
+    }
+    one_job_s_[i] += served * std::max(1.0, ratio) + (dt - served) * ratio;
   }
 }
 
@@ -55,6 +81,12 @@ void FairnessMeter::AddHeld(int64_t tenant_id, int gpus) {
 
 void FairnessMeter::AddQueued(int64_t tenant_id, int gpus) {
   queued_[tenant_id - 1] += gpus;
+  std::multiset<int>& jobs = queued_jobs_[tenant_id - 1];
+  if (gpus > 0) {
+    jobs.insert(gpus);
+  } else if (auto it = jobs.find(-gpus); gpus < 0 && it != jobs.end()) {
+    jobs.erase(it);
+  }
   dirty_ = dirty_ || gpus != 0;
 }
 
@@ -71,7 +103,11 @@ std::vector<TenantFairness> FairnessMeter::Result() const {
   std::vector<TenantFairness> out(weights_.size());
   for (size_t i = 0; i < weights_.size(); ++i) {
     out[i].queued_s = queued_s_[i];
-    if (queued_s_[i] > 0) out[i].ratio = ratio_s_[i] / queued_s_[i];
+    if (queued_s_[i] > 0) {
+      out[i].ratio = ratio_s_[i] / queued_s_[i];
+      out[i].ratio_one_job = one_job_s_[i] / queued_s_[i];
+    }
+    if (busy_share_s_[i] > 0) out[i].busy_ratio = busy_held_s_[i] / busy_share_s_[i];
   }
   return out;
 }

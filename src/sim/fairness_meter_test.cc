@@ -55,5 +55,44 @@ TEST(FairnessMeterTest, WeightsSetTheEntitlement) {
   EXPECT_DOUBLE_EQ(result[1].ratio, 1.0 / 3);
 }
 
+TEST(FairnessMeterTest, UpToOneJobAndOverBusyTime) {
+  // 8 GPUs. [0, 10): tenant 1 holds 8; tenant 2 queues a 6-GPU job. Demands 8 and 6: shares 4
+  // and 4. Tenant 2 holds nothing, but its one job would take it past its share: served, up to
+  // one job. [10, 20): tenant 2 also queues a 2-GPU job, which fits its share: deprived.
+  // [20, 30): tenant 1's job ends, tenant 2's two start (demand 8, share 8).
+  FairnessMeter meter(8, {1, 1});
+  meter.AddHeld(1, 8);
+  meter.AddQueued(2, 6);
+  meter.AdvanceTo(10);
+  meter.AddQueued(2, 2);
+  meter.AdvanceTo(20);
+  meter.AddHeld(1, -8);
+  meter.AddQueued(2, -6);
+  meter.AddQueued(2, -2);
+  meter.AddHeld(2, 8);
+  meter.AdvanceTo(30);
+  auto result = meter.Result();
+  EXPECT_DOUBLE_EQ(result[1].queued_s, 20);
+  EXPECT_DOUBLE_EQ(result[1].ratio, 0);
+  EXPECT_DOUBLE_EQ(result[1].ratio_one_job, 0.5);
+  // GPU-seconds held over entitled while it had work: 8 * 10 of 4 * 20 + 8 * 10.
+  EXPECT_DOUBLE_EQ(result[1].busy_ratio, 0.5);
+  // Tenant 1 held 8 of its 4 for 20 s, never queued.
+  EXPECT_DOUBLE_EQ(result[0].busy_ratio, 2);
+  EXPECT_DOUBLE_EQ(result[0].ratio_one_job, 1);
+}
+
+TEST(FairnessMeterTest, TheGraceCountsTheFirstSecondsOfADeprivationAsServed) {
+  // As above with a grace of 4 s: of tenant 2's 10 s deprived, the first 4 count as served.
+  FairnessMeter meter(8, {1, 1}, 4);
+  meter.AddHeld(1, 8);
+  meter.AddQueued(2, 6);
+  meter.AdvanceTo(10);
+  meter.AddQueued(2, 2);
+  meter.AdvanceTo(12);  // an event inside the grace does not restart it
+  meter.AdvanceTo(20);
+  EXPECT_DOUBLE_EQ(meter.Result()[1].ratio_one_job, (10 + 4) / 20.0);
+}
+
 }  // namespace
 }  // namespace dlab::sim

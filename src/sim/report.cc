@@ -17,9 +17,11 @@ void SummarizeFairness(const std::vector<TenantFairness>& tenants, Summary* s) {
   if (tenants.size() <= 1) return;
   std::optional<double> low, high;
   for (const TenantFairness& t : tenants) {
+    s->fairness_min_busy = std::min(s->fairness_min_busy, t.busy_ratio);
     if (t.queued_s <= 0) continue;
     low = std::min(low.value_or(t.ratio), t.ratio);
     high = std::max(high.value_or(t.ratio), t.ratio);
+    s->fairness_min_one_job = std::min(s->fairness_min_one_job, t.ratio_one_job);
   }
   if (!low) return;
   s->fairness_min = *low;
@@ -47,7 +49,10 @@ nlohmann::json TenantFairnessJson(const Workload& workload, const SimResult& res
   nlohmann::json out = nlohmann::json::object();
   for (size_t i = 0; i < result.tenants.size() && i < workload.tenants.size(); ++i) {
     const TenantFairness& t = result.tenants[i];
-    out[workload.tenants[i]] = {{"queued_s", t.queued_s}, {"ratio", t.ratio}};
+    out[workload.tenants[i]] = {{"queued_s", t.queued_s},
+                                {"ratio", t.ratio},
+                                {"ratio_one_job", t.ratio_one_job},
+                                {"busy_ratio", t.busy_ratio}};
   }
   return out;
 }
@@ -103,6 +108,7 @@ nlohmann::json ReportJson(const SimReport& report) {
       {"policy", report.policy},
       {"params", report.params},
       {"restart_cost_s", report.restart_cost_s},
+      {"fairness_grace_s", report.fairness_grace_s},
       {"cluster_nodes", report.cluster_nodes},
       {"cluster_gpus", report.cluster_gpus},
       {"jobs", s.jobs},
@@ -122,6 +128,8 @@ nlohmann::json ReportJson(const SimReport& report) {
       {"preemptions", s.preemptions},
       {"fairness_min", s.fairness_min},
       {"fairness_max_over_min", fairness_ratio},
+      {"fairness_min_one_job", s.fairness_min_one_job},
+      {"fairness_min_busy", s.fairness_min_busy},
       {"tenant_fairness", TenantFairnessJson(workload, result)},
       {"utilization_over_time", result.utilization_over_time},
       {"instants", result.instants},
@@ -163,8 +171,10 @@ std::string ReportText(const SimReport& report) {
       absl::StrFormat("GPU utilization   %.1f%%  %s\n", 100 * s.gpu_utilization,
                       Sparkline(result.utilization_over_time)),
       "preemptions       ", s.preemptions, "\n",
-      absl::StrFormat("fairness          min %.3g, max/min %s (%d tenants)\n", s.fairness_min,
-                      ratio, workload.tenants.size()),
+      absl::StrFormat("fairness          min %.3g, max/min %s (%d tenants); fair up to one job "
+                      "min %.3g; over busy time min %.3g\n",
+                      s.fairness_min, ratio, workload.tenants.size(), s.fairness_min_one_job,
+                      s.fairness_min_busy),
       absl::StrFormat("wall time         %.2f s (%.2f s in the scheduler, %d cycles at %d "
                       "instants)\n",
                       report.sim_wall_s, result.scheduler_wall_s, result.cycles, result.instants));

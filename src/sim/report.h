@@ -30,6 +30,10 @@ struct Summary {
   // highest over the lowest (unset when the lowest is 0). Both 1 with one tenant.
   double fairness_min = 1;
   std::optional<double> fairness_max_over_min = 1;
+  // The lowest TenantFairness::ratio_one_job over the same tenants, and the lowest busy_ratio
+  // over the tenants that had work.
+  double fairness_min_one_job = 1;
+  double fairness_min_busy = 1;
 };
 
 // The value at `percent` (0-100] of sorted values by the nearest-rank method: the
@@ -45,6 +49,7 @@ struct SimReport {
   std::string policy;
   std::map<std::string, std::string> params;  // as given to the scheduler
   double restart_cost_s = 0;
+  double fairness_grace_s = 0;  // SimOptions::fairness_grace_s
   int cluster_nodes = 0;
   int cluster_gpus = 0;
   const Workload* workload = nullptr;

@@ -150,6 +150,12 @@ class SimCommand {
            << KnownParams(flags_.policy) << "\n";
       return kSimExitUsage;
     }
+    // The fairness measure's grace: the policy's minimum run time before preemption.
+    std::map<std::string, std::string> effective = PolicyParams(flags_.policy);
+    for (const auto& [key, value] : params->config.params) effective[key] = value;
+    if (auto it = effective.find("preemption.min_runtime"); it != effective.end()) {
+      absl::SimpleAtod(it->second, &params->options.fairness_grace_s);
+    }
     absl::StatusOr<Trace> trace = LoadTrace(flags_.trace);
     if (!trace.ok()) return Fail(trace.status(), kSimExitFailure);
     Workload workload = BuildWorkload(SelectJobs(*trace, *selection), (*scheduler)->nodes());
@@ -164,6 +170,7 @@ class SimCommand {
         .policy = flags_.policy,
         .params = params->config.params,
         .restart_cost_s = params->options.restart_cost_s,
+        .fairness_grace_s = params->options.fairness_grace_s,
         .cluster_nodes = cluster_nodes,
         .cluster_gpus = TotalGpus((*scheduler)->nodes()),
         .workload = &workload,

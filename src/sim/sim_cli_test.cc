@@ -70,6 +70,8 @@ TEST_F(SimCliTest, PrintsOneJsonObject) {
   EXPECT_EQ(j["preemptions"], 0);
   EXPECT_EQ(j["fairness_min"], 1.0);
   EXPECT_EQ(j["fairness_max_over_min"], 1.0);
+  EXPECT_EQ(j["fairness_min_one_job"], 1.0);
+  EXPECT_EQ(j["fairness_grace_s"], 0.0);  // fifo never preempts
   EXPECT_EQ(j["utilization_over_time"].size(), 50u);
   EXPECT_EQ(j["policy"], "fifo");
   EXPECT_EQ(j["cluster_gpus"], 4);
@@ -113,6 +115,13 @@ TEST_F(SimCliTest, TwoRunsGiveTheSameReport) {
     EXPECT_EQ(a["jobs"], 300) << policy;
     EXPECT_EQ(a["finished"], 300) << policy;
   }
+  // The fairness measure's grace is the policy's minimum run time before preemption.
+  nlohmann::json fair = RunJson({"--trace", trace, "--cluster", "2x4", "--policy", "fair-share",
+                                 "--param", "preemption.min_runtime=120"});
+  EXPECT_EQ(fair["fairness_grace_s"], 120.0);
+  EXPECT_EQ(
+      RunJson({"--trace", trace, "--cluster", "2x4", "--policy", "fair-share"})["fairness_grace_s"],
+      300.0);
 }
 
 TEST_F(SimCliTest, PrintsReadableTextByDefault) {

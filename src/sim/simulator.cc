@@ -61,7 +61,7 @@ class Simulation {
         options_(options),
         cluster_gpus_(TotalGpus(scheduler.nodes())),
         jobs_(workload.jobs.size()),
-        fairness_(cluster_gpus_, WeightsByIndex(workload, options)) {
+        fairness_(cluster_gpus_, WeightsByIndex(workload, options), options.fairness_grace_s) {
     result_.jobs.resize(workload.jobs.size());
     for (size_t i = 0; i < jobs_.size(); ++i) jobs_[i].remaining_s = workload.jobs[i].duration_s;
   }

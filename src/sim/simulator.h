@@ -21,6 +21,9 @@ struct SimOptions {
   double restart_cost_s = 30;                // added to a preempted job's next attempt
   std::map<int64_t, double> tenant_weights;  // by tenant id; tenants not named weigh 1
   int utilization_buckets = 50;
+  // How long a tenant may be deprived before the fairness measure fair up to one job counts it
+  // (TenantFairness::ratio_one_job); dlab-sim uses the policy's preemption.min_runtime.
+  double fairness_grace_s = 0;
   // Cycles at one instant after which a scheduler that keeps preempting is reported as broken.
   int max_cycles_per_instant = 10000;
 };

@@ -206,6 +206,12 @@ TEST(SimulatorTest, FairnessIsHeldOverEntitledWhileQueued) {
   EXPECT_DOUBLE_EQ(run->result.tenants[1].ratio, 0.5);
   EXPECT_DOUBLE_EQ(run->summary.fairness_min, 0.5);
   EXPECT_EQ(run->summary.fairness_max_over_min, 2.0);
+  // Fair up to one job, t2 is served: D would take it to 3 GPUs, past its 2.
+  EXPECT_DOUBLE_EQ(run->result.tenants[1].ratio_one_job, 1.0);
+  EXPECT_DOUBLE_EQ(run->summary.fairness_min_one_job, 1.0);
+  // Over its busy time [0, 200) t2 held 1 then 2 GPUs of its 2: 300 of 400 GPU-seconds.
+  EXPECT_DOUBLE_EQ(run->result.tenants[1].busy_ratio, 0.75);
+  EXPECT_DOUBLE_EQ(run->summary.fairness_min_busy, 0.75);
   EXPECT_DOUBLE_EQ(run->summary.gpu_utilization, 700.0 / 800);
 }
 
