@@ -145,9 +145,9 @@ class Pool {
            (r.gpus == 0 || UsableGpus(n, r, allowed) >= r.gpus);
   }
 
-  // The best node for the task by the Score mode; -1 when none can take it.
-  int FindNode(const Resources& r, const SlotFilter& allowed) const {
-    auto usable = [&](int node) { return NodeFits(nodes_[node], r, allowed); };
+  // The best node for the task by the Score mode, other than `except`; -1 when none can take it.
+  int FindNode(const Resources& r, const SlotFilter& allowed, int except = -1) const {
+    auto usable = [&](int node) { return node != except && NodeFits(nodes_[node], r, allowed); };
     int best = -1;
     for (const NodeClass& c : classes_) {
       if (r.gpus > 0 && c.uniform && (!TypeOk(c.rep, r.gpu_type) || (allowed && !allowed(c.rep)))) {
@@ -745,7 +745,12 @@ class Impl final : public Scheduler, public ClusterView {
           }
         }
       }
-      if (found < 0) return {};
+      if (found < 0) {
+        if (job.req.tasks.size() == 1 && policy_.move_to_make_room) {
+          return ChooseMoves(job, candidates, eligible, nodes);
+        }
+        return {};
+      }
       nodes->push_back(found);
       for (const SchedJob* v : trials.at(found).second) {
         chosen.insert(v->req.id);
@@ -756,6 +761,104 @@ class Impl final : public Scheduler, public ClusterView {
       if (job.req.tasks.size() > 1) future.Take(found, task, nullptr);
     }
     return {chosen.begin(), chosen.end()};
+  }
+
+  // Policy::move_to_make_room, for a job of one task of a tenant below its entitlement that
+  // found no victims: a node is cleared of jobs the Preempt plugin allows (`eligible`, as
+  // ChooseVictims left it) and of jobs that can start again at once on another node, in room
+  // free now or made by preempting there a job the plugin allows. Nodes are tried in the order
+  // of their cheapest candidate, each victim's lost work; the first that clears wins.
+  std::vector<int64_t> ChooseMoves(
+      const SchedJob& job, const std::vector<std::pair<double, const SchedJob*>>& candidates,
+      std::vector<char>& eligible, std::vector<int>* nodes) {
+    int64_t tenant = job.req.tenant_id;
+    if (TenantGpus(tenant) + 1e-9 >= TenantEntitlement(tenant)) return {};
+    const Resources& task = job.req.tasks[0];
+    auto allows = [&](size_t i) {
+      if (eligible[i] == 2) {
+        eligible[i] = policy_.preempt->MayPreempt(job, *candidates[i].second, *this) ? 1 : 0;
+      }
+      return eligible[i] == 1;
+    };
+    std::vector<int> order;  // nodes, by their cheapest candidate
+    std::unordered_map<int, std::vector<size_t>> on_node;
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      const SchedJob& v = *candidates[i].second;
+      if (v.phase != SchedJob::Phase::kRunning) continue;
+      for (const NodeTask& t : v.placed) {
+        auto& list = on_node[t.node];
+        if (list.empty()) order.push_back(t.node);
+        list.push_back(i);
+      }
+    }
+    Pool elsewhere = pool_;  // with the moved victims placed
+    // Undo log of one node's try: (node, allocation, true when taken in `elsewhere`).
+    std::vector<std::tuple<int, TaskAllocation, bool>> log;
+    int budget = 4096;  // candidates looked at as room for a move, over all nodes
+    for (int node : order) {
+      if (nodes->size() > 0 || budget <= 0) break;
+      const NodeState& n = pool_.nodes()[node];
+      if (task.gpus > 0 &&
+          !Pool::TypeOk(n.cap->gpus.empty() ? GpuSlot{} : n.cap->gpus[0], task.gpu_type) &&
+          pool_.classes()[n.klass].uniform) {
+        continue;
+      }
+      NodeState trial = n;
+      std::vector<int64_t> victims;
+      std::set<int64_t> used;  // victims, and jobs preempted for a move's room
+      log.clear();
+      for (size_t i : on_node[node]) {
+        const SchedJob& v = *candidates[i].second;
+        if (used.contains(v.req.id)) continue;
+        bool go = allows(i);
+        if (!go && v.req.tasks.size() == 1 && v.placed.size() == 1 &&
+            v.req.priority <= job.req.priority) {
+          const Resources& need = v.req.tasks[0];
+          SlotFilter types = QuotaTypes(v);
+          if (int to = elsewhere.FindNode(need, types, node); to >= 0) {
+            log.emplace_back(to, elsewhere.Take(to, need, types), true);
+            go = true;
+          } else {
+            for (size_t j = 0; j < candidates.size() && budget > 0 && !go; ++j) {
+              const SchedJob& w = *candidates[j].second;
+              if (w.phase != SchedJob::Phase::kRunning || w.placed.size() != 1 ||
+                  w.placed[0].node == node || used.contains(w.req.id)) {
+                continue;
+              }
+              --budget;
+              if (!allows(j)) continue;
+              int at = w.placed[0].node;
+              NodeState room = elsewhere.nodes()[at];
+              ReleaseOn(room, at, w);
+              if (!elsewhere.NodeFits(room, need, types)) continue;
+              elsewhere.Release(at, w.placed[0].alloc);
+              log.emplace_back(at, w.placed[0].alloc, false);
+              log.emplace_back(at, elsewhere.Take(at, need, types), true);
+              used.insert(w.req.id);
+              victims.push_back(w.req.id);
+              go = true;
+            }
+          }
+        }
+        if (!go) continue;
+        used.insert(v.req.id);
+        victims.push_back(v.req.id);
+        ReleaseOn(trial, node, v);
+        if (pool_.NodeFits(trial, task, nullptr)) {
+          nodes->push_back(node);
+          return victims;
+        }
+      }
+      for (auto it = log.rbegin(); it != log.rend(); ++it) {  // this node will not do
+        auto& [at, alloc, taken] = *it;
+        if (taken) {
+          elsewhere.Release(at, alloc);
+        } else {
+          elsewhere.Hold(at, alloc);
+        }
+      }
+    }
+    return {};
   }
 
   // What is free now of what the job's tasks need on the nodes it preempted for is held for it
@@ -829,11 +932,13 @@ class Impl final : public Scheduler, public ClusterView {
         --c.preemptions_left;
         for (int64_t id : victims) {
           SchedJob& v = jobs_.at(id);
-          v.phase = SchedJob::Phase::kEvicting;
-          c.result.preempt.push_back({id, job.req.id,
-                                      absl::StrCat("preempted for job ", job.req.id, " (",
-                                                   policy_.preempt->Why(job, v, *this), ")")});
+          std::string why = policy_.preempt->MayPreempt(job, v, *this)
+                                ? policy_.preempt->Why(job, v, *this)
+                                : "moved: it can start again at once on another node";
+          c.result.preempt.push_back(
+              {id, job.req.id, absl::StrCat("preempted for job ", job.req.id, " (", why, ")")});
         }
+        for (int64_t id : victims) jobs_.at(id).phase = SchedJob::Phase::kEvicting;
         job.waiting_for = victims;
         Hold(job, nodes);
         nominated_.insert(job.req.id);

@@ -273,6 +273,79 @@ TEST(Framework, FairShareSaysWhichJobItDrainsFor) {
                                 "start in 3100 s"));
 }
 
+// Fragmented GPUs: two nodes of 4, 3 GPUs free on node 0 beside tenant 3's 1-GPU job 3, 1 free
+// on node 1 beside tenant 2's job 2. Every tenant gets what it asks (8 GPUs, 8 asked), so no
+// tenant is above its entitlement and no job may be preempted for below-share tenant 4's
+// whole-node job 4; but job 3 can move to node 1.
+std::unique_ptr<Scheduler> FragmentedForAWholeNodeJob(const std::string& move) {
+  auto s =
+      *NewScheduler({.policy = "fair-share", .params = {{"fair_share.move", move}}}, Nodes(2, 4));
+  s->Enqueue(Request({.id = 1, .gpus = 3, .tenant = 1}), 0);
+  s->Enqueue(Request({.id = 2, .gpus = 3, .tenant = 2}), 0);
+  s->Enqueue(Request({.id = 3, .gpus = 1, .tenant = 3}), 0);
+  auto r = s->Schedule(0, false);
+  EXPECT_EQ(r.start.size(), 3u);
+  EXPECT_EQ(r.start[2].tasks[0].node, 0) << "job 3 shares node 0 with job 1";
+  s->Remove(1, 100);
+  s->Enqueue(Request({.id = 4, .gpus = 4, .tenant = 4, .submit = 1000}), 1000);
+  return s;
+}
+
+TEST(Framework, FairShareMovesAJobToClearANodeForABelowShareTenant) {
+  auto s = FragmentedForAWholeNodeJob("1");
+  auto r = s->Schedule(1000, true);
+  ASSERT_EQ(r.preempt.size(), 1u);
+  EXPECT_EQ(r.preempt[0].job_id, 3);
+  EXPECT_EQ(r.preempt[0].reason,
+            "preempted for job 4 (moved: it can start again at once on another node)");
+  s->Requeue(3, 1010);
+  auto after = s->Schedule(1010, false);
+  ASSERT_EQ(after.start.size(), 2u);
+  EXPECT_EQ(after.start[0].job_id, 4);
+  EXPECT_EQ(after.start[0].tasks[0].node, 0);
+  EXPECT_EQ(after.start[1].job_id, 3);
+  EXPECT_EQ(after.start[1].tasks[0].node, 1);
+}
+
+TEST(Framework, FairShareWithoutMovesDrainsInstead) {
+  auto s = FragmentedForAWholeNodeJob("0");
+  auto r = s->Schedule(1000, true);
+  EXPECT_TRUE(r.preempt.empty());
+  EXPECT_TRUE(r.start.empty());
+}
+
+TEST(Framework, FairShareMovesAJobIntoRoomItPreemptsAnOverShareJobFor) {
+  // Three nodes of 4 GPUs. Node 0: 3 free beside tenant 3's job 2. Nodes 1 and 2: tenant 2's
+  // 1-GPU jobs, one of each node not preemptible. Tenant 2 holds 8 of its entitled 7 (12 GPUs
+  // over demands 8, 1 and 4); its jobs may be preempted for tenant 4, but no node clears of
+  // them. Job 2 moves to node 1 in the room of tenant 2's cheapest job there (4).
+  auto s = *NewScheduler({.policy = "fair-share"}, Nodes(3, 4));
+  s->Enqueue(Request({.id = 1, .gpus = 3, .tenant = 1}), 0);
+  s->Enqueue(Request({.id = 2, .gpus = 1, .tenant = 3}), 0);
+  auto first = s->Schedule(0, false);
+  ASSERT_EQ(first.start.size(), 2u);
+  EXPECT_EQ(first.start[1].tasks[0].node, 0) << "job 2 shares node 0 with job 1";
+  for (int64_t id = 3; id <= 10; ++id) {
+    J j{.id = id, .tenant = 2, .preemptible = id != 3 && id != 7};
+    s->Enqueue(Request(j), 0);
+  }
+  ASSERT_EQ(s->Schedule(0, false).start.size(), 8u);
+  s->Remove(1, 100);
+  s->Enqueue(Request({.id = 11, .gpus = 4, .tenant = 4, .submit = 1000}), 1000);
+  auto cycle = s->Schedule(1000, false);
+  std::vector<int64_t> victims;
+  for (const auto& p : cycle.preempt) victims.push_back(p.job_id);
+  std::sort(victims.begin(), victims.end());
+  EXPECT_THAT(victims, ElementsAre(2, 4));
+  s->Requeue(2, 1010);
+  s->Requeue(4, 1010);
+  auto after = s->Schedule(1010, false);
+  ASSERT_EQ(after.start.size(), 2u);
+  EXPECT_EQ(after.start[0].job_id, 11);
+  EXPECT_EQ(after.start[1].job_id, 2);  // tenant 3 now holds nothing: its turn comes first
+  EXPECT_EQ(after.start[1].tasks[0].node, 1);
+}
+
 TEST(Framework, UnknownPolicyAndParameterAreRefusedByName) {
   auto bad = NewScheduler({.policy = "lottery"}, Nodes(1, 1));
   ASSERT_FALSE(bad.ok());

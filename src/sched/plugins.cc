@@ -317,6 +317,7 @@ absl::StatusOr<Policy> PluginRegistry::Build(
   if (spec.sort == "drf") {
     p.history_half_life_s = params.Number("fair_share.half_life", 3600);
     p.reserve_below_share = params.Number("fair_share.drain", 1) > 0;
+    p.move_to_make_room = params.Number("fair_share.move", 1) > 0;
   }
   if (auto s = params.Check(); !s.ok()) return s;
   p.params = params.defaults();

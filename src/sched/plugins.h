@@ -169,7 +169,12 @@ struct Policy {
   // With ReserveMode::kNone: the first job of a tenant below its entitlement that neither fits
   // nor finds victims gets a backfill reservation (the nodes it needs are drained for it).
   bool reserve_below_share = false;
-  std::map<std::string, std::string> params;     // every parameter, with the value in effect
+  // A below-entitlement tenant's job that does not fit may also preempt jobs the Preempt plugin
+  // would spare, when each can start again at once on another node (a move: it loses the work
+  // since its checkpoint and a restart, its tenant nothing). Undoes fragmentation: free GPUs
+  // scattered over nodes while a whole-node job waits.
+  bool move_to_make_room = false;
+  std::map<std::string, std::string> params;  // every parameter, with the value in effect
 };
 
 // Plugins by name; refuses duplicate names. Policies are named lists of plugins.
