@@ -1,8 +1,6 @@
 #include "sim/fairness_meter.h"
 
 #include <algorithm>
-#include <cstdio>
-#include <cstdlib>
 #include <numeric>
 
 #include "common/check.h"
