@@ -1,6 +1,6 @@
 """Preemption on the real local backend: a high-priority job stops a running low-priority one,
 which saves a checkpoint in its grace period, waits in the queue, resumes from the checkpoint and
-still succeeds."""
+still succeeds; and fair share does the same for a tenant below its share."""
 from conftest import wait_for
 
 CONFIG = """
@@ -98,3 +98,54 @@ def test_fifo_never_preempts(tmp_path, make_dlabd):
     assert server.job(low["id"])["state"] == "RUNNING"
     server.request("POST", f"/api/v1/jobs/{low['id']}/cancel")
     assert server.wait_state(high["id"], "SUCCEEDED")["exit_code"] == 0
+
+
+FAIR_CONFIG = """
+listen: 127.0.0.1:0
+node:
+  cpus: 4
+  memory: 4Gi
+  gpus: [{type: H100, count: 2}]
+kill_grace: 10s
+scheduler:
+  policy: fair-share
+  params: {preemption.min_runtime: 0, fair_share.half_life: 0}
+"""
+
+
+def test_fair_share_takes_a_gpu_back_from_a_tenant_above_its_share(make_dlabd):
+    # Tenant alpha holds both GPUs when beta asks for one: alpha is entitled to 1 of 2 (demands
+    # 2 and 1), so one of its jobs is preempted for beta's; it checkpoints, waits and resumes.
+    from tenancy import create_tenant, create_user, submit
+    server = make_dlabd(FAIR_CONFIG)
+    for tenant, user in (("alpha", "ann"), ("beta", "bob")):
+        create_tenant(server, tenant)
+    ann = create_user(server, "ann", "alpha", "member")
+    bob = create_user(server, "bob", "beta", "member")
+    alpha = []
+    for name in ("a1", "a2"):
+        status, job = submit(server, {"name": name, "resources": {"cpus": 1, "gpus": 1},
+                                      "command": ["/usr/bin/python3", "-c", TRAIN]},
+                             credentials=ann)
+        assert status == 201, job
+        alpha.append(job["id"])
+    for job_id in alpha:
+        server.wait_state(job_id, "RUNNING")
+    logs = [server.data_dir / "jobs" / str(j) / "attempts" / "1" / "task-0.log" for j in alpha]
+    wait_for(lambda: all(p.exists() and "warmed up" in p.read_text() for p in logs),
+             what="alpha's jobs to run")
+
+    status, beta = submit(server, {"name": "b1", "resources": {"cpus": 1, "gpus": 1},
+                                   "command": "echo beta ran"}, credentials=bob)
+    assert status == 201, beta
+    assert server.wait_state(beta["id"], "SUCCEEDED", timeout=60)["exit_code"] == 0
+
+    finals = [server.wait_state(j, {"SUCCEEDED", "FAILED"}, timeout=120) for j in alpha]
+    assert all(f["state"] == "SUCCEEDED" for f in finals), [f["reason"] for f in finals]
+    victims = [f for f in finals if len(f["attempt_list"]) > 1]
+    assert len(victims) == 1, [f["attempt_list"] for f in finals]
+    first, second = victims[0]["attempt_list"][:2]
+    assert first["state"] == "PREEMPTED"
+    assert first["reason"].startswith(f"preempted for job {beta['id']} (fair share: tenant "), \
+        first["reason"]
+    assert second["resumed_from"] is not None
