@@ -100,17 +100,8 @@ def test_fifo_never_preempts(tmp_path, make_dlabd):
     assert server.wait_state(high["id"], "SUCCEEDED")["exit_code"] == 0
 
 
-FAIR_CONFIG = """
-listen: 127.0.0.1:0
-node:
-  cpus: 4
-  memory: 4Gi
-  gpus: [{type: H100, count: 2}]
-kill_grace: 10s
-scheduler:
-  policy: fair-share
-  params: {preemption.min_runtime: 0, fair_share.half_life: 0}
-"""
+FAIR_CONFIG = CONFIG.replace("policy: priority", "policy: fair-share").replace(
+    "{preemption.min_runtime: 0}", "{preemption.min_runtime: 0, fair_share.half_life: 0}")
 
 
 def test_fair_share_takes_a_gpu_back_from_a_tenant_above_its_share(make_dlabd):
@@ -118,7 +109,7 @@ def test_fair_share_takes_a_gpu_back_from_a_tenant_above_its_share(make_dlabd):
     # 2 and 1), so one of its jobs is preempted for beta's; it checkpoints, waits and resumes.
     from tenancy import create_tenant, create_user, submit
     server = make_dlabd(FAIR_CONFIG)
-    for tenant, user in (("alpha", "ann"), ("beta", "bob")):
+    for tenant in ("alpha", "beta"):
         create_tenant(server, tenant)
     ann = create_user(server, "ann", "alpha", "member")
     bob = create_user(server, "bob", "beta", "member")
