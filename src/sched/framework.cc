@@ -796,13 +796,10 @@ class Impl final : public Scheduler, public ClusterView {
     std::vector<std::tuple<int, TaskAllocation, bool>> log;
     int budget = 4096;  // candidates looked at as room for a move, over all nodes
     for (int node : order) {
-      if (nodes->size() > 0 || budget <= 0) break;
+      if (budget <= 0) break;
       const NodeState& n = pool_.nodes()[node];
-      if (task.gpus > 0 &&
-          !Pool::TypeOk(n.cap->gpus.empty() ? GpuSlot{} : n.cap->gpus[0], task.gpu_type) &&
-          pool_.classes()[n.klass].uniform) {
-        continue;
-      }
+      const NodeClass& klass = pool_.classes()[n.klass];
+      if (task.gpus > 0 && klass.uniform && !Pool::TypeOk(klass.rep, task.gpu_type)) continue;
       NodeState trial = n;
       std::vector<int64_t> victims;
       std::set<int64_t> used;  // victims, and jobs preempted for a move's room
