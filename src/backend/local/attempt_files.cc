@@ -1,8 +1,6 @@
 #include "backend/local/attempt_files.h"
 
 #include <fcntl.h>
-#include <limits.h>
-#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -10,7 +8,6 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -187,57 +184,17 @@ std::string NotifySocketName(absl::string_view canonical_data_dir) {
   return absl::StrFormat("dlab-%016x", hash);
 }
 
-namespace {
-
-// The abstract-namespace address of a socket name; its length, 0 when the name does not fit.
-socklen_t AbstractAddress(absl::string_view socket_name, sockaddr_un* addr) {
-  if (socket_name.empty() || socket_name.size() + 1 > sizeof(sockaddr_un::sun_path)) return 0;
-  *addr = sockaddr_un{};
-  addr->sun_family = AF_UNIX;
-  std::memcpy(addr->sun_path + 1, socket_name.data(), socket_name.size());
-  return static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socket_name.size());
-}
-
-}  // namespace
-
 void SendNotification(absl::string_view socket_name, absl::string_view attempt_dir) {
-  sockaddr_un addr;
-  socklen_t len = AbstractAddress(socket_name, &addr);
-  if (len == 0) return;
+  if (socket_name.empty() || socket_name.size() + 1 > sizeof(sockaddr_un::sun_path)) return;
   int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, socket_name.data(), socket_name.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + socket_name.size());
   (void)sendto(fd, attempt_dir.data(), attempt_dir.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
                reinterpret_cast<const sockaddr*>(&addr), len);
   close(fd);
-}
-
-absl::StatusOr<int> BindNotificationSocket(absl::string_view socket_name) {
-  sockaddr_un addr;
-  socklen_t len = AbstractAddress(socket_name, &addr);
-  if (len == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("bad socket name '", socket_name, "'"));
-  }
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return absl::InternalError(absl::StrCat("notification socket: ", strerror(errno)));
-  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
-    int err = errno;
-    close(fd);
-    std::string what = absl::StrCat("bind notification socket: ", strerror(err));
-    if (err == EADDRINUSE) return absl::AlreadyExistsError(what);
-    return absl::InternalError(what);
-  }
-  return fd;
-}
-
-void ReceiveNotifications(int fd, int timeout_ms,
-                          const std::function<void(const std::string& attempt_dir)>& fn) {
-  pollfd pfd{.fd = fd, .events = POLLIN, .revents = 0};
-  if (poll(&pfd, 1, timeout_ms) <= 0 || (pfd.revents & POLLIN) == 0) return;
-  std::vector<char> buf(PATH_MAX + 1);
-  ssize_t n;
-  while ((n = recv(fd, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
-    fn(std::string(buf.data(), static_cast<size_t>(n)));
-  }
 }
 
 }  // namespace dlab

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -114,11 +113,5 @@ std::string NotifySocketName(absl::string_view canonical_data_dir);
 // Sends attempt_dir as one datagram to the named socket. Best effort: errors are ignored,
 // since dlabd may be down.
 void SendNotification(absl::string_view socket_name, absl::string_view attempt_dir);
-// Binds the named socket for receiving them: a non-blocking datagram socket's fd, or
-// AlreadyExists when another process holds the name (another dlabd serves the data dir).
-absl::StatusOr<int> BindNotificationSocket(absl::string_view socket_name);
-// Waits up to timeout_ms for datagrams on `fd`, then calls `fn` with each attempt dir received.
-void ReceiveNotifications(int fd, int timeout_ms,
-                          const std::function<void(const std::string& attempt_dir)>& fn);
 
 }  // namespace dlab

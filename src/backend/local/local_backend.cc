@@ -1,9 +1,12 @@
 #include "backend/local/local_backend.h"
 
 #include <fcntl.h>
+#include <poll.h>
 #include <spawn.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -240,9 +243,15 @@ class LocalBackend final : public Backend {
  private:
   // Receives the shims' datagrams and reaps this process's own shims, until stopped.
   void Loop() {
+    std::vector<char> buf(PATH_MAX + 1);
     while (!stop_) {
-      ReceiveNotifications(socket_fd_, kPollTimeoutMs,
-                           [this](const std::string& dir) { Notify(dir); });
+      pollfd pfd{.fd = socket_fd_, .events = POLLIN, .revents = 0};
+      if (poll(&pfd, 1, kPollTimeoutMs) > 0 && (pfd.revents & POLLIN) != 0) {
+        ssize_t n;
+        while ((n = recv(socket_fd_, buf.data(), buf.size(), MSG_DONTWAIT)) > 0) {
+          Notify(std::string(buf.data(), static_cast<size_t>(n)));
+        }
+      }
       for (const std::string& dir : ReapShims()) Notify(dir);
     }
   }
@@ -298,13 +307,22 @@ absl::StatusOr<std::unique_ptr<Backend>> NewLocalBackend(LocalBackendOptions opt
   options.data_dir = data_dir.string();
   std::string name = NotifySocketName(options.data_dir);
 
-  absl::StatusOr<int> fd = BindNotificationSocket(name);
-  if (absl::IsAlreadyExists(fd.status())) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("another dlabd serves data dir ", options.data_dir));
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ErrnoError("notification socket", errno);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path + 1, name.data(), name.size());
+  socklen_t len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+  if (bind(fd, reinterpret_cast<const sockaddr*>(&addr), len) != 0) {
+    int err = errno;
+    close(fd);
+    if (err == EADDRINUSE) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("another dlabd serves data dir ", options.data_dir));
+    }
+    return ErrnoError("bind notification socket", err);
   }
-  if (!fd.ok()) return fd.status();
-  return std::make_unique<LocalBackend>(std::move(options), std::move(name), *fd);
+  return std::make_unique<LocalBackend>(std::move(options), std::move(name), fd);
 }
 
 }  // namespace dlab

@@ -54,16 +54,9 @@ bool SignalledFromOutside(const AttemptStatus& status) {
 
 class SlurmBackend final : public Backend {
  public:
-  // notify_fd: bound to socket_name (see BindNotificationSocket), or -1 (polling only).
-  SlurmBackend(SlurmBackendOptions options, std::string tag, std::string socket_name,
-               int notify_fd)
-      : options_(std::move(options)),
-        tag_(std::move(tag)),
-        socket_name_(notify_fd >= 0 ? std::move(socket_name) : std::string()),
-        notify_fd_(notify_fd),
-        thread_([this] { Loop(); }) {
+  SlurmBackend(SlurmBackendOptions options, std::string tag)
+      : options_(std::move(options)), tag_(std::move(tag)), thread_([this] { Loop(); }) {
     for (int i = 0; i < kSubmitters; ++i) submitters_.emplace_back([this] { SubmitLoop(); });
-    if (notify_fd_ >= 0) notify_thread_ = std::thread([this] { ReceiveLoop(); });
   }
 
   ~SlurmBackend() override {
@@ -76,8 +69,6 @@ class SlurmBackend final : public Backend {
     thread_.join();
     // Attempts not submitted yet stay so: a later dlabd finds them never submitted (lost).
     for (std::thread& t : submitters_) t.join();
-    if (notify_thread_.joinable()) notify_thread_.join();
-    if (notify_fd_ >= 0) close(notify_fd_);
   }
 
   absl::Status Launch(const LaunchRequest& request) override {
@@ -90,9 +81,7 @@ class SlurmBackend final : public Backend {
     for (TaskLaunch& t : granted.tasks) {
       for (int& g : t.allocation.gpus) g = next++;
     }
-    // A shim on this host tells dlabd at once when its tasks start and end (on other hosts
-    // the datagram goes nowhere, and the squeue poll sees the end).
-    LaunchSpec spec = ToLaunchSpec(granted, socket_name_);
+    LaunchSpec spec = ToLaunchSpec(granted, "");
     if (request.tasks.size() > 1) {  // one job step per task, on the nodes Slurm allocates
       spec.slurm_steps = SlurmStepsSpec{.bin_dir = options_.slurm.bin_dir,
                                         .gpu_type = request.gpu_type,
@@ -248,7 +237,6 @@ class SlurmBackend final : public Backend {
 
  private:
   static constexpr int kSubmitters = 4;
-  static constexpr int kReceiveTimeoutMs = 200;  // how soon ReceiveLoop sees a stop
 
   struct Submission {
     std::string dir;
@@ -397,19 +385,6 @@ class SlurmBackend final : public Backend {
     if (first) cv_.notify_all();
   }
 
-  // Passes on the shims' datagrams (started, exited) until stopped: the listener inspects
-  // the attempt at once instead of at the next poll.
-  void ReceiveLoop() {
-    while (true) {
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        if (stop_) return;
-      }
-      ReceiveNotifications(notify_fd_, kReceiveTimeoutMs,
-                           [this](const std::string& dir) { NotifyListener(dir); });
-    }
-  }
-
   // Polls the attempts in flight: files and squeue, and tells the listener of every change.
   void Loop() {
     std::unique_lock<std::mutex> lock(mu_);
@@ -464,8 +439,6 @@ class SlurmBackend final : public Backend {
 
   const SlurmBackendOptions options_;
   const std::string tag_;  // in every job name: this dlabd's jobs (see SlurmJobName)
-  const std::string socket_name_;  // the shims' notifications; "" when none
-  const int notify_fd_;
   std::mutex mu_;
   std::condition_variable cv_;              // the poll loop's: stop_, wake_
   std::condition_variable submit_cv_;       // the submitters': stop_, to_submit_
@@ -478,7 +451,6 @@ class SlurmBackend final : public Backend {
   std::deque<Submission> to_submit_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> submitting_ ABSL_GUARDED_BY(mu_);  // queued or in sbatch
   std::vector<std::thread> submitters_;
-  std::thread notify_thread_;
   std::thread thread_;  // last: started once everything above is initialized
 };
 
@@ -516,12 +488,8 @@ absl::StatusOr<std::unique_ptr<Backend>> NewSlurmBackend(SlurmBackendOptions opt
   }
   std::error_code ec;
   std::filesystem::path data_dir = std::filesystem::weakly_canonical(options.data_dir, ec);
-  std::string socket_name = NotifySocketName(data_dir.string());
-  std::string tag = socket_name.substr(5, 8);  // after "dlab-"
-  // Another dlabd on the data dir holds the name (AlreadyExists); then only squeue tells.
-  absl::StatusOr<int> fd = BindNotificationSocket(socket_name);
-  return std::make_unique<SlurmBackend>(std::move(options), std::move(tag),
-                                        std::move(socket_name), fd.ok() ? *fd : -1);
+  std::string tag = NotifySocketName(data_dir.string()).substr(5, 8);  // after "dlab-"
+  return std::make_unique<SlurmBackend>(std::move(options), std::move(tag));
 }
 
 }  // namespace dlab

@@ -8,16 +8,13 @@
 #include <sys/stat.h>
 
 #include <filesystem>
-#include <algorithm>
 #include <fstream>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "backend/local/attempt_files.h"
 #include "common/testing/poll.h"
 #include "common/testing/temp_dir.h"
 
@@ -138,35 +135,6 @@ TEST_F(SlurmBackendTest, AJobSubmittedWhileSqueueRunsIsAskedAboutByTheNextPoll) 
   })) << "squeue calls: "
       << ReadText(bin_ + "/squeue.log");
   for (const std::string& call : SqueueCalls()) EXPECT_NE(call, second) << "asked alone";
-}
-
-TEST_F(SlurmBackendTest, AShimOnThisHostReportsTheEndWithoutWaitingForThePoll) {
-  Start(absl::Hours(1));
-  std::mutex mu;
-  std::vector<std::string> told;
-  backend_->SetListener([&](const std::string& dir) {
-    std::lock_guard<std::mutex> lock(mu);
-    told.push_back(dir);
-  });
-  Launch();
-  const std::string& dir = dirs_[0];
-  absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(dir, kLaunchFile));
-  ASSERT_TRUE(spec.ok()) << spec.status();
-  ASSERT_FALSE(spec->notify_socket.empty()) << "the shim is given no socket to notify";
-  // What dlab-shim does when its task ends; squeue still says RUNNING, the next poll is an
-  // hour away.
-  ASSERT_TRUE(WriteExitRecord(AttemptFile(dir, kExitFile),
-                              {.exit_code = 3, .end_reason = "exited", .end_time_ms = 1})
-                  .ok());
-  SendNotification(spec->notify_socket, dir);
-  EXPECT_TRUE(PollUntil([&] {
-    std::lock_guard<std::mutex> lock(mu);
-    return std::find(told.begin(), told.end(), dir) != told.end();
-  }));
-  absl::StatusOr<AttemptStatus> s = backend_->Inspect(dir);
-  ASSERT_TRUE(s.ok()) << s.status();
-  EXPECT_EQ(s->phase, AttemptPhase::kExited);
-  EXPECT_EQ(s->exit_code, 3);
 }
 
 }  // namespace
