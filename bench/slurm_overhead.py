@@ -2,9 +2,9 @@
 """dlab on Slurm against sbatch (issue 6): N trivial jobs through dlab's Slurm backend, straight
 to Slurm with sbatch, and through dlab's local backend, side by side in one session.
 
-Brings up a private one-node Slurm cluster (scripts/slurm-cluster.sh up DIR --cpus 16 --gpus 0
---wait-scheduler, on two free ports below 32768) and brings it down at the end, also on errors.
-Each round runs six variants one after another (the order reversed every other round), each
+Brings up a private one-node Slurm cluster with slurmrestd (scripts/slurm-cluster.sh up DIR
+--cpus 16 --gpus 0 --wait-scheduler --rest, on two free ports below 32768) and brings it down at
+the end, also on errors. Each round runs seven variants one after another (the order reversed every other round), each
 timed from the first submit to the moment all N jobs are seen finished:
 
   sbatch direct  N x `sbatch --parsable --output=/dev/null --nodes=1 --ntasks=1 --cpus-per-task=1
@@ -20,7 +20,9 @@ timed from the first submit to the moment all N jobs are seen finished:
   dlab on Slurm  a fresh dlabd (backend: {type: slurm, poll_interval: 1s, queue_ahead: 1}), N jobs
                  command [true], resources {cpus: 1, memory: 100Mi} through POST /api/v1/jobs,
                  then GET /api/v1/jobs?state=<not terminal>&limit=1 until none is left;
-                 (queue_ahead: 1 by default, --queue-ahead), and again with queue_ahead: 0;
+                 (queue_ahead: 1 by default, --queue-ahead); again submitting through the
+                 cluster's slurmrestd (slurmrestd: unix:DIR/run/slurmrestd.sock) instead of
+                 sbatch; and again with queue_ahead: 0;
   dlab local     the same against a fresh dlabd with node {cpus: 16, memory: 32Gi, gpus: none}.
 
 Submissions are sequential from one client by default (--submitters K: K threads, for all three
@@ -71,7 +73,7 @@ SLURM_ACTIVE = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", 
                 "REQUEUE_HOLD", "REQUEUE_FED", "RESV_DEL_HOLD", "SIGNALING", "STAGE_OUT",
                 "RESIZING", "STOPPED", "SPECIAL_EXIT"}
 VARIANTS = ["sbatch direct", "sbatch direct, builtin true", "sbatch + dlab-shim", "dlab on Slurm",
-            "dlab on Slurm, queue_ahead 0", "dlab local"]
+            "dlab on Slurm, slurmrestd", "dlab on Slurm, queue_ahead 0", "dlab local"]
 
 
 class BenchError(Exception):
@@ -363,13 +365,17 @@ def jobs_per_s(runs, med):
 
 def verdict(results):
     base = median([r["seconds"] for r in results["sbatch direct"]])
-    dlab = median([r["seconds"] for r in results["dlab on Slurm"]])
-    overhead = 100.0 * (dlab / base - 1.0)
     shim = median([r["seconds"] for r in results["sbatch + dlab-shim"]])
-    return ("dlab on Slurm overhead: %.1f%% (target <= 10%%: %s); of it, dlab-shim without "
-            "dlabd: %+.1f%%, dlabd on top of that: %+.1f%%" % (
-                overhead, "met" if overhead <= 10.0 else "MISSED", 100.0 * (shim / base - 1.0),
-                100.0 * (dlab / shim - 1.0)))
+    lines = []
+    for name, how in (("dlab on Slurm", "submitting with sbatch"),
+                      ("dlab on Slurm, slurmrestd", "submitting through slurmrestd")):
+        dlab = median([r["seconds"] for r in results[name]])
+        overhead = 100.0 * (dlab / base - 1.0)
+        lines.append("dlab on Slurm overhead, %s: %.1f%% (target <= 10%%: %s); dlabd on top of "
+                     "dlab-shim: %+.1f%%" % (how, overhead, "met" if overhead <= 10.0 else
+                                             "MISSED", 100.0 * (dlab / shim - 1.0)))
+    lines.append("dlab-shim without dlabd: %+.1f%%" % (100.0 * (shim / base - 1.0)))
+    return "\n\n".join(lines)
 
 
 def command_line(a):
@@ -398,8 +404,8 @@ def section(a, results, env):
     intro = para(
         "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from "
         "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster "
-        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler`) and runs %d "
-        "trivial jobs six ways, one after another, in %d round(s), the order reversed every "
+        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler --rest`) and runs %d "
+        "trivial jobs seven ways, one after another, in %d round(s), the order reversed every "
         "other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
     variants = "\n".join(para(item, "  ") for item in [
         "- **sbatch direct**: `%s` for each job (the resources dlab asks for a job with "
@@ -416,8 +422,11 @@ def section(a, results, env):
         "queue_ahead: %d}`; jobs `command: [true]`, `resources: {cpus: 1, memory: 100Mi}` through "
         "`POST /api/v1/jobs`, then `GET /api/v1/jobs?state=...` until none is in flight;"
         % (a.poll_interval, a.queue_ahead),
-        "- **dlab on Slurm, queue_ahead 0**: the same with `queue_ahead: 0`: dlab hands Slurm "
-        "only what fits on the node;",
+        "- **dlab on Slurm, slurmrestd**: the same, dlabd submitting through the cluster's "
+        "slurmrestd (`slurmrestd: unix:DIR/run/slurmrestd.sock`, started by `up --rest`) "
+        "instead of running sbatch;",
+        "- **dlab on Slurm, queue_ahead 0**: the same as dlab on Slurm with `queue_ahead: 0`: "
+        "dlab hands Slurm only what fits on the node;",
         "- **dlab local**: the same through dlab's local backend (`node: {cpus: %d, memory: 32Gi, "
         "gpus: none}`)." % CPUS])
     notes = para(
@@ -441,7 +450,8 @@ def preflight(a):
     if os.geteuid() != 0:
         sys.exit("slurm_overhead.py needs root: it starts a private Slurm cluster "
                  "(slurmd runs jobs as their owners); run it with sudo")
-    missing = [b for b in ("sbatch", "squeue", "sinfo", "slurmctld", "slurmd", "munged")
+    missing = [b for b in ("sbatch", "squeue", "sinfo", "slurmctld", "slurmd", "munged",
+                           "slurmrestd")
                if not shutil.which(b)]
     if missing:
         sys.exit("Slurm is not installed (no %s): run scripts/slurm-cluster.sh install "
@@ -457,7 +467,7 @@ def cluster_up(cluster, cgroup):
     if len(ports) < 2:
         raise BenchError("no two free ports in 31000-32700 for slurmctld and slurmd")
     up = subprocess.run([CLUSTER, "up", cluster, "--cpus", str(CPUS), "--gpus", "0",
-                         "--wait-scheduler"], capture_output=True, text=True, timeout=180,
+                         "--wait-scheduler", "--rest"], capture_output=True, text=True, timeout=180,
                         env=dict(os.environ, SLURM_CTLD_PORT=str(ports[0]),
                                  SLURM_D_PORT=str(ports[1]), SLURM_CGROUP=cgroup))
     if up.returncode != 0:
@@ -505,16 +515,20 @@ def main():
     a.bin_dir = os.path.abspath(a.bin_dir)
     preflight(a)
     dlabd_harness.BIN = a.bin_dir
+
+    work = tempfile.mkdtemp(prefix="dlab-slurm-bench-")
+    cluster = os.path.join(work, "slurm")
+    rest_socket = os.path.join(cluster, "run", "slurmrestd.sock")  # where up --rest starts it
     configs = {
         "dlab on Slurm": "backend: {type: slurm, poll_interval: %s, queue_ahead: %d}\n"
                          % (a.poll_interval, a.queue_ahead),
+        "dlab on Slurm, slurmrestd": "backend: {type: slurm, poll_interval: %s, queue_ahead: %d, "
+                                     "slurmrestd: '%s'}\n"
+                                     % (a.poll_interval, a.queue_ahead, "unix:" + rest_socket),
         "dlab on Slurm, queue_ahead 0": "backend: {type: slurm, poll_interval: %s, "
                                         "queue_ahead: 0}\n" % a.poll_interval,
         "dlab local": "node: {cpus: %d, memory: 32Gi, gpus: none}\n" % CPUS,
     }
-
-    work = tempfile.mkdtemp(prefix="dlab-slurm-bench-")
-    cluster = os.path.join(work, "slurm")
     results = {name: [] for name in VARIANTS}
     env = {}
     started = time.monotonic()

@@ -4,12 +4,15 @@
 # GPU device nodes) under DIR; nothing under /etc/slurm or /etc/munge is used.
 # Usage: scripts/slurm-cluster.sh install
 #        eval "$(scripts/slurm-cluster.sh up DIR [--cpus N] [--gpus N] [--gpu-type T] \
-#                [--nodes N] [--wait-scheduler])"
+#                [--nodes N] [--wait-scheduler] [--rest])"
 #        scripts/slurm-cluster.sh down DIR
 # `up` prints `export SLURM_CONF=DIR/slurm.conf` (all else goes to stderr) once sinfo shows the
 # nodes idle; --wait-scheduler also waits for slurmctld's first scheduling cycle (about 3 s after
 # start; jobs submitted earlier wait for it). Defaults: 1 node, 16 CPUs, 4 x gpu:a100 (per node),
 # partition debug.
+# --rest also starts slurmrestd (API v0.0.38, rest_auth/local: clients of its own uid, root here)
+# on the unix socket DIR/run/slurmrestd.sock, and `up` then also prints
+# `export SLURMRESTD=unix:DIR/run/slurmrestd.sock`.
 # --nodes N (N > 1): Debian's Slurm is not built with --enable-multiple-slurmd, so each node n1..nN
 # gets its own network and UTS namespace (hostname nI) on the one filesystem: a bridge in the root
 # namespace at SLURM_NET.1 (SLURM_NET: 10.77.0) with a veth into each node's namespace, node I at
@@ -36,7 +39,7 @@ set -euo pipefail
 die() { echo "slurm-cluster: $*" >&2; exit 1; }
 log() { echo "slurm-cluster: $*" >&2; }
 
-packages=(slurmctld slurmd slurm-client munge)
+packages=(slurmctld slurmd slurm-client munge slurmrestd)
 
 install() {
   local missing=() p
@@ -117,10 +120,11 @@ cgroup_v1_usable() {
 }
 
 up() {
-  local cpus=16 gpus=4 gpu_type=a100 wait_sched="" nodes=1
+  local cpus=16 gpus=4 gpu_type=a100 wait_sched="" nodes=1 rest=""
   while [[ $# -gt 0 ]]; do
     case $1 in
       --wait-scheduler) wait_sched=1; shift ;;
+      --rest) rest=1; shift ;;
       --cpus | --gpus | --gpu-type | --nodes)
         [[ $# -ge 2 ]] || die "$1 needs a value"
         case $1 in
@@ -136,7 +140,7 @@ up() {
   [[ $gpu_type =~ ^[A-Za-z0-9_.-]+$ ]] || die "bad --gpu-type $gpu_type"
   [[ $(id -u) -eq 0 ]] || die "up needs root (slurmd runs jobs as their owners)"
   local b
-  for b in munged slurmctld slurmd sinfo; do
+  for b in munged slurmctld slurmd sinfo $([[ -z $rest ]] || echo slurmrestd); do
     command -v "$b" >/dev/null || die "$b not found: run scripts/slurm-cluster.sh install"
   done
   if ((nodes > 1)); then
@@ -145,13 +149,14 @@ up() {
       die "SLURM_NET is three octets, like 10.77.0"
   fi
   local f
-  for f in "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid"; do
-    if pid_of "$f" slurmd >/dev/null || pid_of "$f" slurmctld >/dev/null; then
+  for f in "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid" "$DIR/run/slurmrestd.pid"; do
+    if pid_of "$f" slurmd >/dev/null || pid_of "$f" slurmctld >/dev/null ||
+      pid_of "$f" slurmrestd >/dev/null; then
       die "a cluster is already running in $DIR (scripts/slurm-cluster.sh down $DIR)"
     fi
   done
   # A crashed run's pid files would make the new daemons look dead until they write theirs.
-  rm -f "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid"
+  rm -f "$DIR"/run/slurmd*.pid "$DIR/run/slurmctld.pid" "$DIR/run/slurmrestd.pid"
   local ctld_port=${SLURM_CTLD_PORT:-31817} d_port=${SLURM_D_PORT:-31818} p
   # Several nodes: each slurmd listens in its own network namespace.
   for p in "$ctld_port" $( ((nodes > 1)) || echo "$d_port"); do
@@ -328,6 +333,15 @@ EOF
   if [[ -n $wait_sched ]]; then
     wait_for "$timeout" sched_ran || { show_logs; die "slurmctld's scheduler has not run"; }
   fi
+  if [[ -n $rest ]]; then
+    # It does not daemonize; as root it needs SLURMRESTD_SECURITY=disable_user_check.
+    local rest_sock=$DIR/run/slurmrestd.sock
+    rm -f "$rest_sock"
+    SLURMRESTD_SECURITY=disable_user_check setsid slurmrestd -a rest_auth/local \
+      -s openapi/v0.0.38 "unix:$rest_sock" </dev/null >>"$DIR/log/slurmrestd.log" 2>&1 &
+    echo $! >"$DIR/run/slurmrestd.pid"
+    wait_for 10 test -S "$rest_sock" || { show_logs; die "slurmrestd did not start"; }
+  fi
   up_done=1
   if ((nodes == 1)); then
     log "up in $DIR: node $node, $cpus CPUs, $gpus x gpu:$gpu_type, cgroup $cgroup," \
@@ -338,6 +352,7 @@ EOF
       "cgroup $cgroup, ports $ctld_port/$d_port"
   fi
   echo "export SLURM_CONF=$DIR/slurm.conf"
+  [[ -z $rest ]] || echo "export SLURMRESTD=unix:$DIR/run/slurmrestd.sock"
 }
 
 # stop PIDFILE:COMM...: SIGTERM to all at once (each takes about 2 s to exit), wait up to 10 s,
@@ -363,6 +378,7 @@ stop() {
 stop_all() {
   local f args=("$DIR/run/slurmd.pid:slurmd")
   for f in "$DIR"/run/slurmd-*.pid; do [[ -e $f ]] && args+=("$f:slurmd"); done
+  stop "$DIR/run/slurmrestd.pid:slurmrestd"
   stop "${args[@]}" "$DIR/run/slurmctld.pid:slurmctld" "$DIR/run/munged.pid:munged"
   net_names
   net_down
@@ -476,5 +492,5 @@ case $cmd in
     esac
     ;;
   *) die "usage: $0 install | up DIR [--cpus N] [--gpus N] [--gpu-type T] [--nodes N]" \
-    "[--wait-scheduler] | down DIR" ;;
+    "[--wait-scheduler] [--rest] | down DIR" ;;
 esac

@@ -146,7 +146,8 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
   if (c.backend == "slurm") {
     if (auto s = Known(b, "backend.",
                        {"type", "partition", "account", "qos", "bin_dir", "poll_interval",
-                        "queue_ahead", "api_url"});
+                        "queue_ahead", "api_url", "slurmrestd", "slurmrestd_token_file",
+                        "slurmrestd_user"});
         !s.ok()) {
       return s;
     }
@@ -154,9 +155,22 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
                           {"account", &c.slurm.account},
                           {"qos", &c.slurm.qos},
                           {"bin_dir", &c.slurm.bin_dir},
-                          {"api_url", &c.slurm_api_url}});
+                          {"api_url", &c.slurm_api_url},
+                          {"slurmrestd", &c.slurm.rest_url},
+                          {"slurmrestd_token_file", &c.slurm.rest_token_file},
+                          {"slurmrestd_user", &c.slurm.rest_user}});
         !s.ok()) {
       return s;
+    }
+    const std::string& rest = c.slurm.rest_url;
+    if (!rest.empty() && !rest.starts_with("unix:/") && !rest.starts_with("http://") &&
+        !rest.starts_with("https://")) {
+      return Field("backend.slurmrestd",
+                   "must be unix:/PATH (slurmrestd's socket) or an http:// or https:// URL");
+    }
+    if (rest.empty() && (!c.slurm.rest_token_file.empty() || !c.slurm.rest_user.empty())) {
+      return Field("backend.slurmrestd",
+                   "is required with slurmrestd_token_file and slurmrestd_user");
     }
     if (!c.slurm_api_url.empty() && !c.slurm_api_url.starts_with("http://") &&
         !c.slurm_api_url.starts_with("https://")) {

@@ -75,6 +75,23 @@ TEST(ServerConfigTest, Backends) {
   EXPECT_EQ(ParseServerConfig("backend: {type: slurm, api_url: 10.0.0.5}").status().message(),
             "backend.api_url: must be an http:// or https:// URL the compute nodes can reach dlabd "
             "at");
+  EXPECT_EQ(ParseServerConfig("backend: {type: slurm, slurmrestd: 'unix:/run/slurmrestd.sock'}")
+                ->slurm.rest_url,
+            "unix:/run/slurmrestd.sock");
+  auto jwt = ParseServerConfig(
+      "backend: {type: slurm, slurmrestd: 'http://ctl:6820', slurmrestd_token_file: /etc/dlab/jwt, "
+      "slurmrestd_user: dlab}");
+  ASSERT_TRUE(jwt.ok()) << jwt.status();
+  EXPECT_EQ(jwt->slurm.rest_token_file, "/etc/dlab/jwt");
+  EXPECT_EQ(jwt->slurm.rest_user, "dlab");
+  EXPECT_EQ(ParseServerConfig("backend: {type: slurm, slurmrestd: /run/slurmrestd.sock}")
+                .status()
+                .message(),
+            "backend.slurmrestd: must be unix:/PATH (slurmrestd's socket) or an http:// or "
+            "https:// URL");
+  EXPECT_EQ(
+      ParseServerConfig("backend: {type: slurm, slurmrestd_token_file: /jwt}").status().message(),
+      "backend.slurmrestd: is required with slurmrestd_token_file and slurmrestd_user");
   EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue_ahead: 0}")->slurm_queue_ahead, 0);
   EXPECT_EQ(ParseServerConfig("backend: {type: slurm, queue_ahead: -1}").status().message(),
             "backend.queue_ahead: must be an integer from 0 to 8 (nodes' worth)");

@@ -1,6 +1,7 @@
 """The backend contract: the same scenarios against every backend dlabd can run attempts on —
 the local one, Slurm (a real one-machine Slurm 22.05 brought up by scripts/slurm-cluster.sh,
-where each attempt is a batch job running dlab-shim), and Kubernetes (against
+where each attempt is a batch job running dlab-shim; "slurm-rest": the same cluster, dlabd
+submitting through its slurmrestd instead of sbatch), and Kubernetes (against
 tests/e2e/fake_kube.py, a fake API server that runs the pods' commands as local processes;
 every object dlabd creates is also checked against the official schemas). Then what only Slurm
 or Kubernetes can do to an attempt: keep it queued, cancel it from outside, lose its node,
@@ -16,7 +17,7 @@ import urllib.request
 
 import pytest
 
-from conftest import REPO, Cli, Dlabd, private_slurm_cluster, wait_for, write_job
+from conftest import BIN, REPO, Cli, Dlabd, private_slurm_cluster, wait_for, write_job
 from test_kube_schema import validate_manifests
 
 FAKE_KUBE = REPO / "tests" / "e2e" / "fake_kube.py"
@@ -31,14 +32,19 @@ kill_grace: 2s
 backend: {type: slurm, partition: debug, poll_interval: 200ms}
 kill_grace: 2s
 """,
+    "slurm-rest": """
+backend: {type: slurm, partition: debug, poll_interval: 200ms, slurmrestd: '%(SLURMRESTD)s'}
+kill_grace: 2s
+""",
 }
 
 
 @pytest.fixture(scope="module")
 def slurm_cluster(tmp_path_factory):
-    """One private Slurm cluster for this module: 8 CPUs, 2 fake GPUs of type a100."""
+    """One private Slurm cluster for this module: 8 CPUs, 2 fake GPUs of type a100, and
+    slurmrestd (SLURMRESTD: its socket)."""
     with private_slurm_cluster(tmp_path_factory.mktemp("slurm"), "--cpus", "8", "--gpus", "2",
-                               "--gpu-type", "a100") as cluster:
+                               "--gpu-type", "a100", "--rest") as cluster:
         yield cluster
 
 
@@ -100,9 +106,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-@pytest.fixture(params=["local", "slurm", "kubernetes"])
+@pytest.fixture(params=["local", "slurm", "slurm-rest", "kubernetes"])
 def backend(request):
-    if request.param == "slurm":
+    if request.param.startswith("slurm"):
         request.getfixturevalue("slurm_cluster")
     return request.param
 
@@ -124,7 +130,7 @@ def kube(backend, tmp_path):
 
 @pytest.fixture
 def dlabd(backend, kube, tmp_path):
-    server = Dlabd(tmp_path, kube.config() if kube else CONFIGS[backend]).start()
+    server = Dlabd(tmp_path, kube.config() if kube else CONFIGS[backend] % os.environ).start()
     yield server
     server.stop()
 
@@ -165,7 +171,7 @@ def test_success_and_its_log(backend, tmp_path, dlabd, cli):
     assert run.returncode == 0, run.stdout + run.stderr
     job = cli.json("ls")["jobs"][0]
     assert job["state"] == "SUCCEEDED" and job["exit_code"] == 0
-    if backend == "slurm":  # it ran as the Slurm job dlab recorded
+    if backend.startswith("slurm"):  # it ran as the Slurm job dlab recorded
         slurm_id = (attempt_dir(dlabd, job["id"]) / "slurm_job_id").read_text().strip()
         assert f"hello from {slurm_id}" in run.stdout
     elif backend == "kubernetes":  # it ran as rank 0 of the Indexed Job dlab recorded
@@ -175,6 +181,12 @@ def test_success_and_its_log(backend, tmp_path, dlabd, cli):
     assert "hello from" in log_of(dlabd, job["id"])
 
 
+# Submitting through slurmrestd changes nothing else: these run on the other backends only.
+not_via_slurmrestd = pytest.mark.parametrize("backend", ["local", "slurm", "kubernetes"],
+                                             indirect=True)
+
+
+@not_via_slurmrestd
 def test_the_nodes_api_reports_the_backends_inventory(backend, tmp_path, dlabd, cli):
     spec = write_job(tmp_path / "holder", "name: holder\ncommand: [/bin/sleep, '600']\n"
                                           "resources: {cpus: 1, memory: 256Mi, gpus: 1}\n")
@@ -304,6 +316,7 @@ def test_dlabd_killed_mid_run_reattaches_and_the_job_finishes(tmp_path, dlabd, c
     assert "through" in log_of(dlabd, job_id)
 
 
+@not_via_slurmrestd
 def test_ddp_digits_trains_and_both_ranks_agree(dlabd, cli):
     run = cli("run", DIGITS / "job-ddp.yaml", "--follow", timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -465,6 +478,38 @@ def test_slurm_an_attempt_whose_job_id_was_never_written_is_found_by_its_name(tm
     job = dlabd.wait_state(job_id, "SUCCEEDED", timeout=60)
     assert len(job["attempt_list"]) == 1
     assert int(id_file.read_text()) == slurm_id
+
+
+def test_slurmrestd_a_refused_submission_fails_the_attempt_with_slurms_reason(slurm_cluster,
+                                                                              tmp_path):
+    # An operator has drained the partition: slurmrestd refuses the job, and the attempt ends
+    # with Slurm's own words, as an infrastructure failure (retried under max_infra_restarts).
+    server = Dlabd(tmp_path, CONFIGS["slurm-rest"] % os.environ).start()
+    update = ["scontrol", "update", "partitionname=debug"]
+    subprocess.run(update + ["state=drain"], check=True, timeout=30)
+    try:
+        spec = shell_job(tmp_path, "refused", "echo never", "max_infra_restarts: 0\n")
+        job_id = Cli(server).json("run", spec)["id"]
+        job = server.wait_state(job_id, {"FAILED", "SUCCEEDED"}, timeout=60)
+    finally:
+        subprocess.run(update + ["state=up"], check=True, timeout=30)
+        server.stop()
+    assert job["state"] == "FAILED", job
+    assert job["attempt_list"][0]["failure"] == "infrastructure", job
+    assert job["reason"].startswith("cannot submit the attempt to Slurm: slurmrestd refused "
+                                    "the submission (HTTP "), job["reason"]
+    assert "Required partition not available (inactive or drain)" in job["reason"], job["reason"]
+
+
+def test_slurmrestd_that_cannot_be_reached_stops_dlabd_at_start(slurm_cluster, tmp_path):
+    config = tmp_path / "dlabd.yaml"
+    config.write_text(f"backend: {{type: slurm, slurmrestd: 'unix:{tmp_path}/none.sock'}}\n")
+    r = subprocess.run([str(BIN / "dlabd"), "--listen", "127.0.0.1:0", "--data-dir",
+                        str(tmp_path / "data"), "--config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert f"slurmrestd at unix:{tmp_path}/none.sock: Couldn't connect to server" in r.stderr, \
+        r.stderr
 
 
 # ---- what only Kubernetes does to an attempt ------------------------------------------------

@@ -14,14 +14,18 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "backend/local/attempt_files.h"
 #include "backend/local/shim_attempt.h"
+#include "backend/slurm/slurm_rest.h"
 #include "common/file_util.h"
 #include "common/subprocess.h"
+
+extern char** environ;
 
 namespace dlab {
 namespace {
@@ -35,6 +39,18 @@ std::optional<int64_t> ReadJobId(const std::string& attempt_dir) {
   int64_t id = 0;
   if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &id)) return std::nullopt;
   return id;
+}
+
+// dlabd's environment, for batch jobs submitted through slurmrestd (sbatch passes its own).
+std::map<std::string, std::string> OwnEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    absl::string_view entry(*e);
+    size_t eq = entry.find('=');
+    if (eq == absl::string_view::npos || eq == 0) continue;
+    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
+  }
+  return env;
 }
 
 // A command's failure, with what it printed.
@@ -55,7 +71,11 @@ bool SignalledFromOutside(const AttemptStatus& status) {
 class SlurmBackend final : public Backend {
  public:
   SlurmBackend(SlurmBackendOptions options, std::string tag)
-      : options_(std::move(options)), tag_(std::move(tag)), thread_([this] { Loop(); }) {
+      : options_(std::move(options)),
+        tag_(std::move(tag)),
+        environment_(options_.slurm.rest_url.empty() ? std::map<std::string, std::string>()
+                                                     : OwnEnvironment()),
+        thread_([this] { Loop(); }) {
     for (int i = 0; i < kSubmitters; ++i) submitters_.emplace_back([this] { SubmitLoop(); });
   }
 
@@ -93,20 +113,25 @@ class SlurmBackend final : public Backend {
       return absl::InternalError(s.message());
     }
     std::string script = AttemptFile(dir, kScriptFile);
-    if (auto s =
-            WriteFileAtomically(script, SlurmBatchScript(options_.shim_path, dir), {.sync = false});
-        !s.ok()) {
+    std::string script_text = SlurmBatchScript(options_.shim_path, dir);
+    if (auto s = WriteFileAtomically(script, script_text, {.sync = false}); !s.ok()) {
       unlink(launch_file.c_str());
       return absl::InternalError(s.message());
     }
-    std::vector<std::string> argv = SbatchCommand(
-        request, options_.slurm, SlurmJobName(tag_, request.job_id, request.attempt), script);
+    std::string name = SlurmJobName(tag_, request.job_id, request.attempt);
+    Submission submission{.dir = dir};
+    if (options_.slurm.rest_url.empty()) {
+      submission.argv = SbatchCommand(request, options_.slurm, name, script);
+    } else {
+      submission.rest_body =
+          SlurmRestSubmitBody(request, options_.slurm, name, script_text, environment_);
+    }
     // sbatch takes tens of milliseconds: submitters run it, so that dlab's scheduler is not
     // held up and several submissions are in flight at once.
     {
       std::lock_guard<std::mutex> lock(mu_);
       submitting_.insert(dir);
-      to_submit_.push_back({dir, std::move(argv)});
+      to_submit_.push_back(std::move(submission));
     }
     submit_cv_.notify_one();
     return absl::OkStatus();
@@ -240,7 +265,8 @@ class SlurmBackend final : public Backend {
 
   struct Submission {
     std::string dir;
-    std::vector<std::string> argv;
+    std::vector<std::string> argv;  // sbatch's; or
+    std::string rest_body;          // slurmrestd's
   };
 
   bool Submitting(const std::string& dir) {
@@ -257,8 +283,13 @@ class SlurmBackend final : public Backend {
     if (listener) listener(dir);
   }
 
-  // Runs sbatch for queued attempts; records the job id, or the failure as the attempt's end.
+  // Runs sbatch (or asks slurmrestd) for queued attempts; records the job id, or the failure
+  // as the attempt's end.
   void SubmitLoop() {
+    std::unique_ptr<SlurmRestClient> rest;  // this thread's connection
+    if (!options_.slurm.rest_url.empty()) {
+      rest = std::make_unique<SlurmRestClient>(options_.slurm, options_.command_timeout);
+    }
     std::unique_lock<std::mutex> lock(mu_);
     while (true) {
       submit_cv_.wait(lock, [this] { return stop_ || !to_submit_.empty(); });
@@ -267,7 +298,7 @@ class SlurmBackend final : public Backend {
       to_submit_.pop_front();
       lock.unlock();
       const std::string& dir = next.dir;
-      absl::StatusOr<int64_t> id = Submit(next.argv);
+      absl::StatusOr<int64_t> id = rest ? rest->Submit(next.rest_body) : Submit(next.argv);
       absl::Status recorded = id.status();
       if (id.ok()) {
         // Not synced: were it lost in a crash, FindByName finds the job by its name.
@@ -439,6 +470,7 @@ class SlurmBackend final : public Backend {
 
   const SlurmBackendOptions options_;
   const std::string tag_;  // in every job name: this dlabd's jobs (see SlurmJobName)
+  const std::map<std::string, std::string> environment_;  // for slurmrestd submissions
   std::mutex mu_;
   std::condition_variable cv_;              // the poll loop's: stop_, wake_
   std::condition_variable submit_cv_;       // the submitters': stop_, to_submit_
@@ -485,6 +517,17 @@ absl::StatusOr<std::unique_ptr<Backend>> NewSlurmBackend(SlurmBackendOptions opt
     return absl::UnavailableError(absl::StrCat("slurm: slurmctld does not answer (",
                                                CommandText(ping),
                                                "): ", absl::StripAsciiWhitespace(r->out + r->err)));
+  }
+  if (!options.slurm.rest_url.empty()) {
+    if (!absl::StartsWith(options.slurm.rest_url, "unix:/") &&
+        !absl::StartsWith(options.slurm.rest_url, "http://") &&
+        !absl::StartsWith(options.slurm.rest_url, "https://")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("slurmrestd '", options.slurm.rest_url,
+                       "': must be unix:/PATH or an http:// or https:// URL"));
+    }
+    SlurmRestClient rest(options.slurm, options.command_timeout);
+    if (absl::Status s = rest.Ping(); !s.ok()) return s;
   }
   std::error_code ec;
   std::filesystem::path data_dir = std::filesystem::weakly_canonical(options.data_dir, ec);

@@ -7,10 +7,12 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "backend/local/slurm_steps.h"
+#include "nlohmann/json.hpp"
 
 namespace dlab {
 namespace {
@@ -54,9 +56,6 @@ std::string ShellQuoted(absl::string_view text) {
   return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
 }
 
-std::string Minutes(absl::Duration d) {
-  return absl::StrCat(static_cast<int64_t>(std::ceil(absl::ToDoubleMinutes(d))));
-}
 
 }  // namespace
 
@@ -101,56 +100,125 @@ std::string SlurmJobName(absl::string_view tag, int64_t job_id, int attempt) {
   return absl::StrCat("dlab-", tag, "-", job_id, "-", attempt);
 }
 
+SlurmJobResources SlurmResources(const LaunchRequest& request) {
+  auto mib = [](int64_t bytes) { return (bytes + (1 << 20) - 1) >> 20; };
+  auto cpus = [](int64_t millis) { return std::max<int64_t>(1, (millis + 999) / 1000); };
+  SlurmJobResources r;
+  if (request.tasks.size() == 1) {
+    // The shim runs the one task itself, on one node.
+    const TaskAllocation& a = request.tasks[0].allocation;
+    r = {.one_node = true, .tasks = 1, .cpus_per_task = cpus(a.cpu_millis)};
+    if (a.memory_bytes > 0) r.memory_mb = mib(a.memory_bytes);
+    r.gpus = static_cast<int>(a.gpus.size());
+  } else {
+    // A gang: one Slurm task per dlab task, as many per node as fit (Slurm places them, on
+    // one node or several); the shim starts each as a job step. Tasks of different sizes
+    // (roles) are each given the largest task's share.
+    TaskAllocation share = LargestTaskShare(request.tasks);
+    r = {.tasks = static_cast<int>(request.tasks.size()), .cpus_per_task = cpus(share.cpu_millis)};
+    if (share.memory_bytes > 0) {
+      r.memory_mb_per_cpu = (mib(share.memory_bytes) + r.cpus_per_task - 1) / r.cpus_per_task;
+    }
+    r.gpus = static_cast<int>(share.gpus.size());
+  }
+  r.gpu_type = request.gpu_type;
+  if (request.max_runtime > absl::ZeroDuration()) {
+    r.time_minutes = static_cast<int64_t>(std::ceil(absl::ToDoubleMinutes(
+        request.max_runtime + request.kill_grace + absl::Minutes(1))));
+  }
+  return r;
+}
+
+std::string SlurmJobResources::Gres() const {
+  return gpu_type.empty() ? absl::StrCat("gpu:", gpus) : absl::StrCat("gpu:", gpu_type, ":", gpus);
+}
+
+std::string SlurmJobResources::GpusPerTask() const {
+  return gpu_type.empty() ? absl::StrCat(gpus) : absl::StrCat(gpu_type, ":", gpus);
+}
+
 std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
                                        const std::string& job_name,
                                        const std::string& script_path) {
-  const std::string& gpu_type = request.gpu_type;
-  auto mib = [](int64_t bytes) { return (bytes + (1 << 20) - 1) >> 20; };
-  auto cpus = [](int64_t millis) { return std::max<int64_t>(1, (millis + 999) / 1000); };
+  SlurmJobResources r = SlurmResources(request);
   std::vector<std::string> argv = {SlurmProgram(options, "sbatch"),
                                    "--parsable",
                                    absl::StrCat("--job-name=", job_name),
                                    absl::StrCat("--output=", request.attempt_dir, "/shim.log"),
                                    absl::StrCat("--chdir=", request.attempt_dir),
                                    "--no-requeue"};
-  if (request.tasks.size() == 1) {
-    // The shim runs the one task itself, on one node.
-    const TaskAllocation& a = request.tasks[0].allocation;
-    argv.insert(argv.end(),
-                {"--nodes=1", "--ntasks=1", absl::StrCat("--cpus-per-task=", cpus(a.cpu_millis))});
-    if (a.memory_bytes > 0) argv.push_back(absl::StrCat("--mem=", mib(a.memory_bytes)));
-    if (!a.gpus.empty()) {
-      argv.push_back(gpu_type.empty() ? absl::StrCat("--gres=gpu:", a.gpus.size())
-                                      : absl::StrCat("--gres=gpu:", gpu_type, ":", a.gpus.size()));
-    }
-  } else {
-    // A gang: one Slurm task per dlab task, as many per node as fit (Slurm places them, on
-    // one node or several); the shim starts each as a job step. Tasks of different sizes
-    // (roles) are each given the largest task's share.
-    TaskAllocation share = LargestTaskShare(request.tasks);
-    int64_t memory_bytes = share.memory_bytes;
-    size_t gpus = share.gpus.size();
-    int64_t task_cpus = cpus(share.cpu_millis);
-    argv.insert(argv.end(), {absl::StrCat("--ntasks=", request.tasks.size()),
-                             absl::StrCat("--cpus-per-task=", task_cpus)});
-    if (memory_bytes > 0) {
-      argv.push_back(
-          absl::StrCat("--mem-per-cpu=", (mib(memory_bytes) + task_cpus - 1) / task_cpus));
-    }
-    if (gpus > 0) {
-      argv.push_back(gpu_type.empty() ? absl::StrCat("--gpus-per-task=", gpus)
-                                      : absl::StrCat("--gpus-per-task=", gpu_type, ":", gpus));
-    }
+  if (r.one_node) argv.push_back("--nodes=1");
+  argv.insert(argv.end(), {absl::StrCat("--ntasks=", r.tasks),
+                           absl::StrCat("--cpus-per-task=", r.cpus_per_task)});
+  if (r.memory_mb > 0) argv.push_back(absl::StrCat("--mem=", r.memory_mb));
+  if (r.memory_mb_per_cpu > 0) argv.push_back(absl::StrCat("--mem-per-cpu=", r.memory_mb_per_cpu));
+  if (r.gpus > 0) {
+    argv.push_back(r.one_node ? absl::StrCat("--gres=", r.Gres())
+                              : absl::StrCat("--gpus-per-task=", r.GpusPerTask()));
   }
-  if (request.max_runtime > absl::ZeroDuration()) {
-    argv.push_back(absl::StrCat(
-        "--time=", Minutes(request.max_runtime + request.kill_grace + absl::Minutes(1))));
-  }
+  if (r.time_minutes > 0) argv.push_back(absl::StrCat("--time=", r.time_minutes));
   if (!options.partition.empty()) argv.push_back(absl::StrCat("--partition=", options.partition));
   if (!options.account.empty()) argv.push_back(absl::StrCat("--account=", options.account));
   if (!options.qos.empty()) argv.push_back(absl::StrCat("--qos=", options.qos));
   argv.push_back(script_path);
   return argv;
+}
+
+std::string SlurmRestSubmitBody(const LaunchRequest& request, const SlurmOptions& options,
+                                const std::string& job_name, const std::string& script,
+                                const std::map<std::string, std::string>& environment) {
+  SlurmJobResources r = SlurmResources(request);
+  nlohmann::json job = {{"name", job_name},
+                        {"current_working_directory", request.attempt_dir},
+                        {"standard_output", absl::StrCat(request.attempt_dir, "/shim.log")},
+                        {"requeue", false},
+                        {"tasks", r.tasks},
+                        {"cpus_per_task", r.cpus_per_task},
+                        {"environment", environment}};
+  if (r.one_node) job["nodes"] = {1, 1};
+  if (r.memory_mb > 0) job["memory_per_node"] = r.memory_mb;
+  if (r.memory_mb_per_cpu > 0) job["memory_per_cpu"] = r.memory_mb_per_cpu;
+  if (r.gpus > 0) {
+    if (r.one_node) {
+      job["gres"] = r.Gres();
+    } else {
+      job["gpus_per_task"] = r.GpusPerTask();
+    }
+  }
+  if (r.time_minutes > 0) job["time_limit"] = r.time_minutes;
+  if (!options.partition.empty()) job["partition"] = options.partition;
+  if (!options.account.empty()) job["account"] = options.account;
+  if (!options.qos.empty()) job["qos"] = options.qos;
+  nlohmann::json body = {{"script", script}, {"job", std::move(job)}};
+  // An environment variable that is not UTF-8 must not make the submission fail.
+  return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+absl::StatusOr<int64_t> ParseSlurmRestSubmit(long http_status, absl::string_view body) {
+  nlohmann::json j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  std::vector<std::string> errors;
+  if (j.is_object() && j.contains("errors") && j["errors"].is_array()) {
+    for (const nlohmann::json& e : j["errors"]) {
+      if (!e.is_object()) continue;
+      std::string text;
+      for (const char* key : {"error", "description"}) {
+        if (e.contains(key) && e[key].is_string() && !e[key].get<std::string>().empty()) {
+          absl::StrAppend(&text, text.empty() ? "" : ": ", e[key].get<std::string>());
+        }
+      }
+      if (!text.empty()) errors.push_back(std::move(text));
+    }
+  }
+  int64_t id = 0;
+  if (j.is_object() && j.contains("job_id") && j["job_id"].is_number_integer()) {
+    id = j["job_id"].get<int64_t>();
+  }
+  if (http_status == 200 && id > 0 && errors.empty()) return id;
+  std::string said = !errors.empty() ? absl::StrJoin(errors, "; ")
+                     : j.is_discarded() ? std::string(body.substr(0, 200))
+                                        : "no job id in the answer";
+  return absl::UnavailableError(
+      absl::StrCat("slurmrestd refused the submission (HTTP ", http_status, "): ", said));
 }
 
 absl::StatusOr<int64_t> ParseSbatchJobId(absl::string_view out) {

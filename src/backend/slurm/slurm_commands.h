@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -19,6 +20,13 @@ struct SlurmOptions {
   std::string account;    // "": the user's default account
   std::string qos;        // "": the default QOS
   std::string bin_dir;    // where sbatch, squeue, scancel and scontrol are; "": on PATH
+  // Where slurmrestd listens, to submit through it instead of running sbatch for each attempt:
+  // "unix:/run/slurmrestd.sock" (rest_auth/local: dlabd's own user) or "http(s)://host:port"
+  // (JWT: rest_token_file and rest_user). "": sbatch. squeue, scancel and scontrol are run
+  // either way.
+  std::string rest_url;
+  std::string rest_token_file;  // holds a JWT (scontrol token), read before each request
+  std::string rest_user;        // X-SLURM-USER-NAME with a token; "": dlabd's user
 };
 
 // One node as `scontrol show node --oneliner` describes it.
@@ -50,14 +58,42 @@ std::string SlurmBatchScript(const std::string& shim_path, const std::string& at
 // another's on the same cluster (a hash of its data directory).
 std::string SlurmJobName(absl::string_view tag, int64_t job_id, int attempt);
 
-// sbatch's command line for the attempt: for one task, one node and one Slurm task (the shim,
-// which runs it) with the task's CPUs, memory and GPUs; for several, one Slurm task per task
-// (--ntasks, --cpus-per-task, --mem-per-cpu, --gpus-per-task: the largest task's share), placed
-// by Slurm on one node or several, each run by the shim as a job step (see slurm_steps.h). GPUs
-// typed when request.gpu_type is set; max_runtime plus kill_grace (whole minutes) as --time; no
-// requeue by Slurm (dlab restarts attempts itself); output to attempt_dir/shim.log.
+// What an attempt asks Slurm for: for one task, one node and one Slurm task (the shim, which
+// runs it) with the task's CPUs, memory and GPUs; for several, one Slurm task per task (the
+// largest task's share each: CPUs, memory per CPU, GPUs per task), placed by Slurm on one node
+// or several, each run by the shim as a job step (see slurm_steps.h). GPUs typed when
+// request.gpu_type is set; max_runtime plus kill_grace plus a minute as the time limit.
+struct SlurmJobResources {
+  bool one_node = false;
+  int tasks = 1;
+  int64_t cpus_per_task = 1;
+  int64_t memory_mb = 0;          // per node (one task); 0: not asked
+  int64_t memory_mb_per_cpu = 0;  // a gang's; 0: not asked
+  int gpus = 0;                   // of the one task, or per task of a gang
+  std::string gpu_type;           // "": any
+  int64_t time_minutes = 0;       // 0: no limit asked
+  std::string Gres() const;        // "gpu:N" or "gpu:TYPE:N"
+  std::string GpusPerTask() const; // "N" or "TYPE:N"
+};
+SlurmJobResources SlurmResources(const LaunchRequest& request);
+
+// sbatch's command line for the attempt: SlurmResources as options (--nodes=1, --ntasks,
+// --cpus-per-task, --mem or --mem-per-cpu, --gres=gpu[:TYPE]:N for one task or
+// --gpus-per-task for a gang, --time), no requeue by Slurm (dlab restarts attempts itself),
+// output to attempt_dir/shim.log, and the configured partition, account and QOS.
 std::vector<std::string> SbatchCommand(const LaunchRequest& request, const SlurmOptions& options,
                                        const std::string& job_name, const std::string& script_path);
+
+// The same submission as slurmrestd's JSON body (POST /slurm/v0.0.38/job/submit): the batch
+// script's text, and `environment` (sbatch's default --export=ALL passes dlabd's own; slurmrestd
+// passes only what it is given).
+std::string SlurmRestSubmitBody(const LaunchRequest& request, const SlurmOptions& options,
+                                const std::string& job_name, const std::string& script,
+                                const std::map<std::string, std::string>& environment);
+
+// The job id in slurmrestd's answer to a submit; Unavailable with Slurm's error otherwise
+// (e.g. "Requested node configuration is not available").
+absl::StatusOr<int64_t> ParseSlurmRestSubmit(long http_status, absl::string_view body);
 
 // The job id in `sbatch --parsable` output ("123" or "123;cluster"). InvalidArgument otherwise.
 absl::StatusOr<int64_t> ParseSbatchJobId(absl::string_view out);

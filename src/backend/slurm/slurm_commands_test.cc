@@ -2,6 +2,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
 
 namespace dlab {
 namespace {
@@ -93,6 +94,51 @@ TEST(SbatchCommand, LeavesOutWhatIsNotAskedFor) {
   }
   LaunchRequest untyped = TwoTasks();
   EXPECT_THAT(SbatchCommand(untyped, {}, "dlab-x-7-2", "/s"), Contains("--gpus-per-task=1"));
+}
+
+// slurmrestd gets the same request as sbatch, as v0.0.38's job properties.
+TEST(SlurmRestSubmitBody, AsksForWhatSbatchAsksFor) {
+  LaunchRequest gang = TwoTasks();
+  gang.max_runtime = absl::Minutes(10);
+  gang.kill_grace = absl::Seconds(30);
+  gang.gpu_type = "a100";
+  auto body = nlohmann::json::parse(SlurmRestSubmitBody(
+      gang, {.partition = "gpu", .account = "ml", .qos = "high"}, "dlab-x-7-2", "#!/bin/sh\n",
+      {{"PATH", "/usr/bin"}}));
+  EXPECT_EQ(body["script"], "#!/bin/sh\n");
+  EXPECT_EQ(body["job"], nlohmann::json::parse(R"({
+      "name": "dlab-x-7-2", "current_working_directory": "/data/jobs/7/attempt-2",
+      "standard_output": "/data/jobs/7/attempt-2/shim.log", "requeue": false,
+      "tasks": 2, "cpus_per_task": 2, "memory_per_cpu": 512, "gpus_per_task": "a100:1",
+      "time_limit": 12, "partition": "gpu", "account": "ml", "qos": "high",
+      "environment": {"PATH": "/usr/bin"}})"));
+
+  LaunchRequest one = TwoTasks();
+  one.tasks.pop_back();
+  auto job = nlohmann::json::parse(SlurmRestSubmitBody(one, {}, "n", "s", {}))["job"];
+  EXPECT_EQ(job["nodes"], nlohmann::json::parse("[1, 1]"));
+  EXPECT_EQ(job["tasks"], 1);
+  EXPECT_EQ(job["memory_per_node"], 1024);
+  EXPECT_EQ(job["gres"], "gpu:1");
+  for (const char* absent : {"time_limit", "partition", "account", "qos", "memory_per_cpu"}) {
+    EXPECT_FALSE(job.contains(absent)) << absent;
+  }
+  // An environment that is not UTF-8 is still a valid body.
+  EXPECT_NO_THROW(nlohmann::json::parse(SlurmRestSubmitBody(one, {}, "n", "s", {{"X", "\xff"}})));
+}
+
+TEST(ParseSlurmRestSubmit, TakesTheJobIdOrSaysWhatSlurmRefused) {
+  EXPECT_EQ(*ParseSlurmRestSubmit(200, R"({"job_id": 41, "step_id": "batch", "errors": []})"),
+            41);
+  auto refused = ParseSlurmRestSubmit(
+      500, R"({"errors": [{"error": "Requested node configuration is not available",
+                            "errno": 2014}], "job_id": 0})");
+  EXPECT_EQ(refused.status().message(),
+            "slurmrestd refused the submission (HTTP 500): Requested node configuration is not "
+            "available");
+  EXPECT_FALSE(ParseSlurmRestSubmit(200, R"({"errors": []})").ok());
+  EXPECT_EQ(ParseSlurmRestSubmit(502, "Bad Gateway").status().message(),
+            "slurmrestd refused the submission (HTTP 502): Bad Gateway");
 }
 
 TEST(SlurmBatchScript, ExecsTheShimWithQuotedPaths) {
