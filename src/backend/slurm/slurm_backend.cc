@@ -14,7 +14,6 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -518,14 +517,7 @@ absl::StatusOr<std::unique_ptr<Backend>> NewSlurmBackend(SlurmBackendOptions opt
                                                CommandText(ping),
                                                "): ", absl::StripAsciiWhitespace(r->out + r->err)));
   }
-  if (!options.slurm.rest_url.empty()) {
-    if (!absl::StartsWith(options.slurm.rest_url, "unix:/") &&
-        !absl::StartsWith(options.slurm.rest_url, "http://") &&
-        !absl::StartsWith(options.slurm.rest_url, "https://")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("slurmrestd '", options.slurm.rest_url,
-                       "': must be unix:/PATH or an http:// or https:// URL"));
-    }
+  if (!options.slurm.rest_url.empty()) {  // (its form is checked with the configuration)
     SlurmRestClient rest(options.slurm, options.command_timeout);
     if (absl::Status s = rest.Ping(); !s.ok()) return s;
   }

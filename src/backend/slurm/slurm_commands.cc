@@ -56,7 +56,6 @@ std::string ShellQuoted(absl::string_view text) {
   return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "'\\''"}}), "'");
 }
 
-
 }  // namespace
 
 absl::StatusOr<std::vector<SlurmNode>> ParseSlurmNodes(absl::string_view text) {
