@@ -4,8 +4,8 @@ to Slurm with sbatch, and through dlab's local backend, side by side in one sess
 
 Brings up a private one-node Slurm cluster with slurmrestd (scripts/slurm-cluster.sh up DIR
 --cpus 16 --gpus 0 --wait-scheduler --rest, on two free ports below 32768) and brings it down at
-the end, also on errors. Each round runs seven variants one after another (the order reversed every other round), each
-timed from the first submit to the moment all N jobs are seen finished:
+the end, also on errors. Each round runs seven variants one after another (the order reversed
+every other round), each timed from the first submit to the moment all N jobs are seen finished:
 
   sbatch direct  N x `sbatch --parsable --output=/dev/null --nodes=1 --ntasks=1 --cpus-per-task=1
                  --no-requeue --mem=100 --wrap=/usr/bin/true` (what dlab's SbatchCommand asks for
@@ -408,9 +408,9 @@ def section(a, results, env):
     intro = para(
         "Command: `sudo /usr/bin/python3 %s` (after `make build`; Slurm from "
         "`scripts/slurm-cluster.sh install`). It brings up a private one-node Slurm cluster "
-        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler --rest`) and runs %d "
-        "trivial jobs seven ways, one after another, in %d round(s), the order reversed every "
-        "other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
+        "(`scripts/slurm-cluster.sh up DIR --cpus %d --gpus 0 --wait-scheduler --rest`) and "
+        "runs %d trivial jobs seven ways, one after another, in %d round(s), the order "
+        "reversed every other round:" % (command_line(a), CPUS, a.jobs, a.rounds))
     variants = "\n".join(para(item, "  ") for item in [
         "- **sbatch direct**: `%s` for each job (the resources dlab asks for a job with "
         "`{cpus: 1, memory: 100Mi}`, running the program dlab's job runs), then `squeue "

@@ -13,7 +13,7 @@ packages=(
   libcurl4-openssl-dev libgtest-dev libgmock-dev libbenchmark-dev zlib1g-dev
   protobuf-compiler libprotobuf-dev
   python3-torch python3-sklearn python3-numpy python3-pytest python3-yaml python3-jsonschema
-  slurmctld slurmd slurm-client munge slurmrestd  # the Slurm backend's tests (scripts/slurm-cluster.sh)
+  slurmctld slurmd slurm-client munge slurmrestd  # the Slurm backend (scripts/slurm-cluster.sh)
   iproute2  # its two-node cluster: a network namespace per node
   wget  # the Kubernetes backend's tests: the pods' init container fetches the code with it
   chromium  # the web console's browser tests (Playwright drives it headless)

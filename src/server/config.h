@@ -55,7 +55,8 @@ struct ServerConfig {
   SchedulerConfig scheduler;
   // Where attempts run: "local" (this machine), "slurm" (batch jobs on a Slurm cluster;
   // backend: {type: slurm, partition, account, qos, bin_dir, poll_interval, queue_ahead,
-  // api_url, slurmrestd, slurmrestd_token_file, slurmrestd_user}; see docs/deploy-slurm.md) or "kubernetes" (an Indexed Job per attempt; backend:
+  // api_url, slurmrestd, slurmrestd_token_file, slurmrestd_user}; see docs/deploy-slurm.md) or
+  // "kubernetes" (an Indexed Job per attempt; backend:
   // {type: kubernetes, namespace, image, data_claim, ...}; see docs/deploy-kubernetes.md).
   std::string backend = "local";
   SlurmOptions slurm;

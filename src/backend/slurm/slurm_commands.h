@@ -72,8 +72,8 @@ struct SlurmJobResources {
   int gpus = 0;                   // of the one task, or per task of a gang
   std::string gpu_type;           // "": any
   int64_t time_minutes = 0;       // 0: no limit asked
-  std::string Gres() const;        // "gpu:N" or "gpu:TYPE:N"
-  std::string GpusPerTask() const; // "N" or "TYPE:N"
+  std::string Gres() const;         // "gpu:N" or "gpu:TYPE:N"
+  std::string GpusPerTask() const;  // "N" or "TYPE:N"
 };
 SlurmJobResources SlurmResources(const LaunchRequest& request);
 
