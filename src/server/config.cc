@@ -442,6 +442,7 @@ void ApplyBootstrapEnvironment(ServerConfig* config) {
         std::pair{"DLAB_BOOTSTRAP_SECRET_ACCESS_KEY", &config->bootstrap.secret_access_key}}) {
     const char* value = std::getenv(name);
     if (value != nullptr && *value != '\0') *target = value;
+    unsetenv(name);  // jobs inherit dlabd's environment (the shim's, sbatch's --export=ALL)
   }
 }
 

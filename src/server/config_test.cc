@@ -142,5 +142,18 @@ TEST(ServerConfigTest, SchedulerPolicyAndParameters) {
             "scheduler.weights.team-a: must be a positive number");
 }
 
+TEST(ServerConfigTest, BootstrapValuesFromTheEnvironmentAreTakenOutOfIt) {
+  setenv("DLAB_BOOTSTRAP_PASSWORD", "from-the-environment", 1);
+  setenv("DLAB_BOOTSTRAP_USER", "", 1);  // empty: the file's value stays
+  ServerConfig c =
+      ParseServerConfig("bootstrap: {user: root-admin, password: from-the-file}").value();
+  ApplyBootstrapEnvironment(&c);
+  EXPECT_EQ(c.bootstrap.password, "from-the-environment");
+  EXPECT_EQ(c.bootstrap.user, "root-admin");
+  // Jobs inherit dlabd's environment: the secrets are no longer in it.
+  EXPECT_EQ(std::getenv("DLAB_BOOTSTRAP_PASSWORD"), nullptr);
+  EXPECT_EQ(std::getenv("DLAB_BOOTSTRAP_USER"), nullptr);
+}
+
 }  // namespace
 }  // namespace dlab

@@ -181,6 +181,15 @@ def test_success_and_its_log(backend, tmp_path, dlabd, cli):
     assert "hello from" in log_of(dlabd, job["id"])
 
 
+def test_a_job_does_not_inherit_dlabds_bootstrap_secrets(tmp_path, dlabd, cli):
+    # dlabd was started with DLAB_BOOTSTRAP_* (the superadmin's password and access key).
+    spec = shell_job(tmp_path, "env", 'echo "inherited: $(env | grep -c ^DLAB_BOOTSTRAP_)";'
+                                      ' echo "path set: ${PATH:+yes}"')
+    run = cli("run", spec, "--follow", timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "path set: yes" in run.stdout and "inherited: 0" in run.stdout, run.stdout
+
+
 # Submitting through slurmrestd changes nothing else: these run on the other backends only.
 not_via_slurmrestd = pytest.mark.parametrize("backend", ["local", "slurm", "kubernetes"],
                                              indirect=True)
