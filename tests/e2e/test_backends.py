@@ -6,12 +6,15 @@ tests/e2e/fake_kube.py, a fake API server that runs the pods' commands as local 
 every object dlabd creates is also checked against the official schemas). Then what only Slurm
 or Kubernetes can do to an attempt: keep it queued, cancel it from outside, lose its node,
 evict or OOM-kill a pod, fail to pull an image, lose a watch's history."""
+import http.client
+import http.server
 import json
 import os
 import pathlib
 import re
 import socket
 import subprocess
+import threading
 import urllib.error
 import urllib.request
 
@@ -519,6 +522,110 @@ def test_slurmrestd_that_cannot_be_reached_stops_dlabd_at_start(slurm_cluster, t
     assert r.returncode != 0
     assert f"slurmrestd at unix:{tmp_path}/none.sock: Couldn't connect to server" in r.stderr, \
         r.stderr
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("localhost", timeout=60)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(60)
+        self.sock.connect(self.unix_path)
+
+
+class JwtGate:
+    """slurmrestd as a site runs it for remote clients (auth/jwt, on a TCP port), played in
+    front of the test cluster's: a request without the expected X-SLURM-USER-NAME and
+    X-SLURM-USER-TOKEN gets 401; the rest go on to the real slurmrestd's unix socket."""
+
+    def __init__(self, socket_path, user, token):
+        self.user, self.token, self.seen = user, token, []
+        gate = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def forward(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                user = self.headers.get("X-SLURM-USER-NAME")
+                token = self.headers.get("X-SLURM-USER-TOKEN")
+                gate.seen.append((self.command, self.path, user, token))
+                if (user, token) != (gate.user, gate.token):
+                    status, data = 401, b'{"errors": [{"error": "Authentication failure"}]}'
+                else:
+                    conn = UnixHTTPConnection(socket_path)
+                    conn.request(self.command, self.path, body=body,
+                                 headers={"Content-Type": "application/json"} if body else {})
+                    resp = conn.getresponse()
+                    status, data = resp.status, resp.read()
+                    conn.close()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = forward
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def jwt_gate(slurm_cluster):
+    gate = JwtGate(os.environ["SLURMRESTD"].removeprefix("unix:"), "dlab-svc", "token-1")
+    yield gate
+    gate.stop()
+
+
+def jwt_config(gate, token_file):
+    return (f"backend: {{type: slurm, partition: debug, poll_interval: 200ms, "
+            f"slurmrestd: '{gate.url}', slurmrestd_token_file: '{token_file}', "
+            f"slurmrestd_user: dlab-svc}}\n")
+
+
+def test_slurmrestd_over_http_sends_the_jwt_and_reads_a_renewed_one(jwt_gate, tmp_path):
+    token_file = tmp_path / "slurm.jwt"
+    token_file.write_text("token-1\n")
+    server = Dlabd(tmp_path, jwt_config(jwt_gate, token_file)).start()
+    try:
+        cli = Cli(server)
+        first = cli.json("run", shell_job(tmp_path, "first", "echo one"))["id"]
+        assert server.wait_state(first, {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
+        assert ("GET", "/slurm/v0.0.38/ping", "dlab-svc", "token-1") in jwt_gate.seen
+        assert ("POST", "/slurm/v0.0.38/job/submit", "dlab-svc", "token-1") in jwt_gate.seen
+        # The site renews the token (they expire): the next submission carries the new one.
+        token_file.write_text("token-2\n")
+        jwt_gate.token = "token-2"
+        second = cli.json("run", shell_job(tmp_path, "second", "echo two"))["id"]
+        assert server.wait_state(second, {"SUCCEEDED", "FAILED"})["state"] == "SUCCEEDED"
+        assert jwt_gate.seen[-1] == ("POST", "/slurm/v0.0.38/job/submit", "dlab-svc", "token-2")
+    finally:
+        server.stop()
+
+
+def test_slurmrestd_refusing_the_jwt_stops_dlabd_at_start(jwt_gate, tmp_path):
+    token_file = tmp_path / "slurm.jwt"
+    token_file.write_text("expired\n")
+    config = tmp_path / "dlabd.yaml"
+    config.write_text(jwt_config(jwt_gate, token_file))
+    r = subprocess.run([str(BIN / "dlabd"), "--listen", "127.0.0.1:0", "--data-dir",
+                        str(tmp_path / "data"), "--config", str(config)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert f"slurmrestd at {jwt_gate.url} refused dlabd (HTTP 401)" in r.stderr, r.stderr
+    assert jwt_gate.seen == [("GET", "/slurm/v0.0.38/ping", "dlab-svc", "expired")]
 
 
 # ---- what only Kubernetes does to an attempt ------------------------------------------------
