@@ -22,6 +22,8 @@ timeout 1800 bench/sched/run.py
 echo
 timeout 600 bench/sched/gittins_bound.py
 echo
+timeout 600 bench/sched/load_sweep.py
+echo
 timeout 600 build/bin/dlab-sched-bench
 echo
 timeout 1500 bench/slurm_overhead.py
