@@ -50,7 +50,7 @@ int main(int argc, char** argv) {
     }
   }
   if (!data_dir.empty()) config.data_dir = data_dir;
-  dlab::ApplyBootstrapEnvironment(&config);
+  dlab::TakeEnvironmentSecrets(&config);
   if (auto s = dlab::RunServer(config); !s.ok()) {
     std::fprintf(stderr, "dlabd: %s\n", std::string(s.message()).c_str());
     return 1;

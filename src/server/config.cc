@@ -434,7 +434,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
   return c;
 }
 
-void ApplyBootstrapEnvironment(ServerConfig* config) {
+void TakeEnvironmentSecrets(ServerConfig* config) {
   for (auto [name, target] :
        {std::pair{"DLAB_BOOTSTRAP_USER", &config->bootstrap.user},
         std::pair{"DLAB_BOOTSTRAP_PASSWORD", &config->bootstrap.password},
@@ -444,6 +444,10 @@ void ApplyBootstrapEnvironment(ServerConfig* config) {
     if (value != nullptr && *value != '\0') *target = value;
     unsetenv(name);  // jobs inherit dlabd's environment (the shim's, sbatch's --export=ALL)
   }
+  // The dlab CLI's access key, when dlabd was started from a shell that uses the CLI: a job
+  // that inherited it would act with that user's rights instead of its own token's.
+  unsetenv("DLAB_ACCESS_KEY_ID");
+  unsetenv("DLAB_SECRET_ACCESS_KEY");
 }
 
 }  // namespace dlab

@@ -85,9 +85,10 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text,
                                                ServerConfig base = {});
 // Bootstrap values from the environment (DLAB_BOOTSTRAP_USER, DLAB_BOOTSTRAP_PASSWORD,
 // DLAB_BOOTSTRAP_ACCESS_KEY_ID, DLAB_BOOTSTRAP_SECRET_ACCESS_KEY) over those of the file. Removes
-// them from the process environment, so that no job or command dlabd starts inherits them; call
-// it before any thread starts.
-void ApplyBootstrapEnvironment(ServerConfig* config);
+// them, and the dlab CLI's access key (DLAB_ACCESS_KEY_ID, DLAB_SECRET_ACCESS_KEY), from the
+// process environment, so that no job or command dlabd starts inherits them; call it before any
+// thread starts.
+void TakeEnvironmentSecrets(ServerConfig* config);
 
 // "HOST:PORT" into config. InvalidArgument when malformed.
 absl::Status ParseListen(const std::string& listen, ServerConfig* config);

@@ -142,17 +142,20 @@ TEST(ServerConfigTest, SchedulerPolicyAndParameters) {
             "scheduler.weights.team-a: must be a positive number");
 }
 
-TEST(ServerConfigTest, BootstrapValuesFromTheEnvironmentAreTakenOutOfIt) {
+TEST(ServerConfigTest, SecretsAreTakenOutOfTheEnvironment) {
   setenv("DLAB_BOOTSTRAP_PASSWORD", "from-the-environment", 1);
   setenv("DLAB_BOOTSTRAP_USER", "", 1);  // empty: the file's value stays
+  setenv("DLAB_SECRET_ACCESS_KEY", "a-cli-users-secret", 1);
   ServerConfig c =
       ParseServerConfig("bootstrap: {user: root-admin, password: from-the-file}").value();
-  ApplyBootstrapEnvironment(&c);
+  TakeEnvironmentSecrets(&c);
   EXPECT_EQ(c.bootstrap.password, "from-the-environment");
   EXPECT_EQ(c.bootstrap.user, "root-admin");
   // Jobs inherit dlabd's environment: the secrets are no longer in it.
   EXPECT_EQ(std::getenv("DLAB_BOOTSTRAP_PASSWORD"), nullptr);
   EXPECT_EQ(std::getenv("DLAB_BOOTSTRAP_USER"), nullptr);
+  EXPECT_EQ(std::getenv("DLAB_SECRET_ACCESS_KEY"), nullptr);
+  EXPECT_EQ(c.bootstrap.secret_access_key, "");  // not a bootstrap value
 }
 
 }  // namespace

@@ -99,10 +99,13 @@ class Dlabd:
 
     def start(self):
         listen = f"127.0.0.1:{self.port}"
+        # Started as from an operator's shell that also uses the CLI with the admin's key;
+        # dlabd must pass none of these secrets on to jobs.
         env = dict(os.environ, DLAB_BOOTSTRAP_USER=ADMIN_USER,
                    DLAB_BOOTSTRAP_PASSWORD=ADMIN_PASSWORD,
                    DLAB_BOOTSTRAP_ACCESS_KEY_ID=ADMIN_KEY[0],
-                   DLAB_BOOTSTRAP_SECRET_ACCESS_KEY=ADMIN_KEY[1])
+                   DLAB_BOOTSTRAP_SECRET_ACCESS_KEY=ADMIN_KEY[1],
+                   DLAB_ACCESS_KEY_ID=ADMIN_KEY[0], DLAB_SECRET_ACCESS_KEY=ADMIN_KEY[1])
         self.proc = subprocess.Popen(
             [str(BIN / "dlabd"), "--listen", listen, "--data-dir", str(self.data_dir),
              "--config", str(self.config)],

@@ -184,9 +184,11 @@ def test_success_and_its_log(backend, tmp_path, dlabd, cli):
     assert "hello from" in log_of(dlabd, job["id"])
 
 
-def test_a_job_does_not_inherit_dlabds_bootstrap_secrets(tmp_path, dlabd, cli):
-    # dlabd was started with DLAB_BOOTSTRAP_* (the superadmin's password and access key).
-    spec = shell_job(tmp_path, "env", 'echo "inherited: $(env | grep -c ^DLAB_BOOTSTRAP_)";'
+def test_a_job_does_not_inherit_dlabds_secrets(tmp_path, dlabd, cli):
+    # dlabd was started with DLAB_BOOTSTRAP_* (the superadmin's password and access key) and
+    # the CLI's DLAB_ACCESS_KEY_ID and DLAB_SECRET_ACCESS_KEY (conftest.Dlabd).
+    secrets = "^DLAB_BOOTSTRAP_|^DLAB_ACCESS_KEY_ID=|^DLAB_SECRET_ACCESS_KEY="
+    spec = shell_job(tmp_path, "env", f'echo "inherited: $(env | grep -cE "{secrets}")";'
                                       ' echo "path set: ${PATH:+yes}"')
     run = cli("run", spec, "--follow", timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
