@@ -43,17 +43,10 @@ absl::Status ErrnoError(absl::string_view what, int err) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
 }
 
-// The supervisor of attempt_dir died without recording an exit: SIGKILLs every process that
-// still runs with the attempt's environment (DLAB_CHECKPOINT_DIR names this dlabd's data dir
-// and the job; DLAB_ATTEMPT the attempt), whatever process group it moved to. Immune to pid
-// reuse: processes are matched by what they were started with.
-void KillLeftovers(const std::string& attempt_dir) {
-  absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(attempt_dir, kLaunchFile));
-  if (!spec.ok()) return;
-  auto checkpoint = spec->env.find("DLAB_CHECKPOINT_DIR");
-  if (checkpoint == spec->env.end()) return;
-  const std::string want_dir = absl::StrCat("DLAB_CHECKPOINT_DIR=", checkpoint->second);
-  const std::string want_attempt = absl::StrCat("DLAB_ATTEMPT=", spec->attempt);
+// One scan of /proc: SIGKILLs every process whose environment holds both entries; returns how
+// many it found.
+int KillProcessesWithEnvironment(const std::string& want_dir, const std::string& want_attempt) {
+  int found = 0;
   std::error_code ec;
   for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
     pid_t pid = 0;
@@ -66,7 +59,32 @@ void KillLeftovers(const std::string& attempt_dir) {
       dir_matches = dir_matches || var == want_dir;
       attempt_matches = attempt_matches || var == want_attempt;
     }
-    if (dir_matches && attempt_matches) kill(pid, SIGKILL);
+    if (dir_matches && attempt_matches) {
+      kill(pid, SIGKILL);
+      ++found;
+    }
+  }
+  return found;
+}
+
+// The supervisor of attempt_dir died without recording an exit: SIGKILLs every process that
+// still runs with the attempt's environment (DLAB_CHECKPOINT_DIR names this dlabd's data dir
+// and the job; DLAB_ATTEMPT the attempt), whatever process group it moved to. Immune to pid
+// reuse: processes are matched by what they were started with.
+void KillLeftovers(const std::string& attempt_dir) {
+  absl::StatusOr<LaunchSpec> spec = ReadLaunchSpec(AttemptFile(attempt_dir, kLaunchFile));
+  if (!spec.ok()) return;
+  auto checkpoint = spec->env.find("DLAB_CHECKPOINT_DIR");
+  if (checkpoint == spec->env.end()) return;
+  const std::string want_dir = absl::StrCat("DLAB_CHECKPOINT_DIR=", checkpoint->second);
+  const std::string want_attempt = absl::StrCat("DLAB_ATTEMPT=", spec->attempt);
+  // One scan can miss a process: while it is in the middle of an exec its environment reads
+  // as empty, and a task may fork while the scan runs. So scan until two scans in a row, 20 ms
+  // apart, find nothing (at most about 1 s; the killed are zombies or gone, and match no more).
+  int quiet = 0;
+  for (int scan = 0; scan < 50 && quiet < 2; ++scan) {
+    if (scan > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    quiet = KillProcessesWithEnvironment(want_dir, want_attempt) == 0 ? quiet + 1 : 0;
   }
 }
 
