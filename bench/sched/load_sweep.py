@@ -10,14 +10,13 @@ cluster has during the window's arrival span (first to last submit); jobs that r
 the span push it above what the cluster could ever keep up with. dlab-sim is deterministic: one
 run per cell. Standard library only; runs over 2 processes.
 """
-import argparse
 import concurrent.futures
 import csv
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from run import REPO, run_sim  # noqa: E402
+from run import checked_args, run_sim, sim_arguments  # noqa: E402
 
 WINDOWS = [(40000, 2000), (0, 4000), (10000, 3000), (20000, 4000), (20000, 5000), (40000, 4000),
            (60000, 4000)]
@@ -33,15 +32,7 @@ def offered_load(rows, first, count, gpus):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--bin", default=os.path.join(REPO, "build", "bin", "dlab-sim"))
-    parser.add_argument("--traces", default=os.environ.get(
-        "DLAB_TRACES", os.path.join(os.path.dirname(REPO), "shared", "traces")))
-    parser.add_argument("--processes", type=int, default=2)
-    parser.add_argument("--timeout", type=int, default=1800, help="per dlab-sim run, seconds")
-    args = parser.parse_args()
-    if not os.access(args.bin, os.X_OK):
-        sys.exit("no %s: build first (make build)" % args.bin)
+    args = checked_args(sim_arguments(__doc__))
     trace = os.path.join(args.traces, "philly_jobs.csv")
     with open(trace) as f:
         rows = list(csv.DictReader(f))

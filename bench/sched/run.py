@@ -203,18 +203,30 @@ def section(body):
 
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def sim_arguments(doc):
+    """The command line of a script that runs dlab-sim over the traces (this one and its
+    siblings in bench/sched)."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("--bin", default=os.path.join(REPO, "build", "bin", "dlab-sim"))
     parser.add_argument("--traces", default=os.environ.get(
         "DLAB_TRACES", os.path.join(os.path.dirname(REPO), "shared", "traces")))
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--timeout", type=int, default=1800, help="per dlab-sim run, seconds")
-    parser.add_argument("--write-docs", action="store_true",
-                        help="replace the section in docs/benchmarks.md")
+    return parser
+
+
+def checked_args(parser):
     args = parser.parse_args()
     if not os.access(args.bin, os.X_OK):
         sys.exit("no %s: build first (make build)" % args.bin)
+    return args
+
+
+def main():
+    parser = sim_arguments(__doc__)
+    parser.add_argument("--write-docs", action="store_true",
+                        help="replace the section in docs/benchmarks.md")
+    args = checked_args(parser)
 
     results = {name: {} for name, _, _ in CASES}
     with concurrent.futures.ThreadPoolExecutor(max_workers=args.processes) as pool:
