@@ -499,6 +499,24 @@ TEST(Framework, LasPromotesAStarvedJob) {
   EXPECT_EQ(p.preempt[0].job_id, 2);
 }
 
+TEST(Framework, LasPutsLessAttainedServiceFirstWithinAQueue) {
+  // One GPU, one queue below 1000 GPU-s. Job 1 (submitted first) ran 100 s and came back to the
+  // queue (e.g. its node failed); job 2, submitted later, has run nothing: it goes first.
+  auto s = *NewScheduler({.policy = "las",
+                          .params = {{"las.thresholds", "1000"},
+                                     {"las.starvation", "0"},
+                                     {"preemption.min_runtime", "0"}}},
+                         Nodes(1, 1));
+  s->Enqueue(Request({.id = 1}), 0);
+  ASSERT_EQ(s->Schedule(0, false).start.size(), 1u);
+  s->Enqueue(Request({.id = 2, .submit = 50}), 50);
+  EXPECT_TRUE(s->Schedule(50, false).preempt.empty());  // the same queue: no preemption
+  s->Requeue(1, 100);
+  auto r = s->Schedule(100, false);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].job_id, 2);
+}
+
 TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   auto s = *NewScheduler({.policy = "fifo"}, Nodes(1, 2));
   JobRequest a = Request({.id = 1, .gpus = 2});

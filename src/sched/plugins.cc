@@ -91,12 +91,13 @@ namespace {
 class PriorityFifoSort final : public QueueSortPlugin {
  public:
   SortKey Key(const SchedJob& job, const ClusterView&) const override {
-    return {-static_cast<double>(job.req.priority), job.req.submit_s, 0, job.req.id};
+    return {-static_cast<double>(job.req.priority), job.req.submit_s, 0, 0, job.req.id};
   }
 };
 
 // Tiresias' discretised least-attained-service: queues by attained GPU-service (GPU-seconds);
-// jobs of a lower queue go first; within a queue fewer GPUs first, then FIFO. A job that waited
+// jobs of a lower queue go first; within a queue fewer GPUs first, then the least attained
+// service (a job preempted or promoted back into the queue), then FIFO. A job that waited
 // longer than `starvation` times its last run is promoted to the first queue with its service
 // forgiven.
 class LasSort final : public QueueSortPlugin {
@@ -107,9 +108,9 @@ class LasSort final : public QueueSortPlugin {
 
   SortKey Key(const SchedJob& job, const ClusterView& view) const override {
     // Within a queue, fewer GPUs first (known at submission; such a job's service grows more
-    // slowly), then FIFO.
+    // slowly), then less service attained (a queued job's does not change), then FIFO.
     return {-static_cast<double>(job.req.priority), Level(job, view.now()) * 1e6 + job.gpus,
-            job.req.submit_s, job.req.id};
+            job.AttainedAt(view.now()) - job.service_offset, job.req.submit_s, job.req.id};
   }
   std::optional<double> RekeyAt(const SchedJob& job) const override {
     if (starvation_ <= 0 || job.last_run_s <= 0 || Level(job, job.queued_since) == 0) {
@@ -144,7 +145,7 @@ class SrtfSort final : public QueueSortPlugin {
  public:
   SortKey Key(const SchedJob& job, const ClusterView& view) const override {
     return {-static_cast<double>(job.req.priority), job.RemainingAt(view.now()), job.req.submit_s,
-            job.req.id};
+            0, job.req.id};
   }
 };
 
@@ -153,7 +154,7 @@ class SrtfSort final : public QueueSortPlugin {
 class DrfSort final : public QueueSortPlugin {
  public:
   SortKey Key(const SchedJob& job, const ClusterView&) const override {
-    return {-static_cast<double>(job.req.priority), job.req.submit_s, 0, job.req.id};
+    return {-static_cast<double>(job.req.priority), job.req.submit_s, 0, 0, job.req.id};
   }
   bool ByTenant() const override { return true; }
   double TenantKey(int64_t tenant, const ClusterView& view) const override {

@@ -75,12 +75,13 @@ class ClusterView {
 
 // Smaller first.
 struct SortKey {
-  double k0 = 0, k1 = 0, k2 = 0;
+  double k0 = 0, k1 = 0, k2 = 0, k3 = 0;
   int64_t id = 0;
   bool operator<(const SortKey& o) const {
     if (k0 != o.k0) return k0 < o.k0;
     if (k1 != o.k1) return k1 < o.k1;
     if (k2 != o.k2) return k2 < o.k2;
+    if (k3 != o.k3) return k3 < o.k3;
     return id < o.id;
   }
 };
