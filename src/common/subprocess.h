@@ -2,6 +2,7 @@
 // cluster manager, e.g. sbatch and squeue). Thread-safe: any thread may run commands.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -29,5 +30,9 @@ absl::StatusOr<CommandResult> RunCommand(const std::vector<std::string>& argv,
 
 // "sbatch --parsable x" for messages: the argv joined by spaces.
 std::string CommandText(const std::vector<std::string>& argv);
+
+// This process's environment as NAME -> value (the first entry of a name, as getenv finds it;
+// entries without a name are left out).
+std::map<std::string, std::string> ProcessEnvironment();
 
 }  // namespace dlab

@@ -40,5 +40,13 @@ TEST(RunCommand, KeepsLargeOutputWhole) {
   EXPECT_EQ(r->out.size(), 300000u);
 }
 
+TEST(ProcessEnvironment, HoldsThisProcesssVariables) {
+  setenv("DLAB_SUBPROCESS_TEST", "a=b", 1);
+  std::map<std::string, std::string> env = ProcessEnvironment();
+  EXPECT_EQ(env["DLAB_SUBPROCESS_TEST"], "a=b");  // split at the first '='
+  unsetenv("DLAB_SUBPROCESS_TEST");
+  EXPECT_FALSE(ProcessEnvironment().contains("DLAB_SUBPROCESS_TEST"));
+}
+
 }  // namespace
 }  // namespace dlab

@@ -64,13 +64,7 @@ struct ExecArgs {
 // launcher: what runs the task's argv (srun and its options), if anything.
 ExecArgs BuildExecArgs(const LaunchSpec& spec, const TaskSpec& task,
                        std::vector<std::string> launcher) {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    absl::string_view entry(*e);
-    size_t eq = entry.find('=');
-    if (eq == absl::string_view::npos) continue;
-    env[std::string(entry.substr(0, eq))] = std::string(entry.substr(eq + 1));
-  }
+  std::map<std::string, std::string> env = ProcessEnvironment();
   for (const auto& [key, value] : spec.env) env[key] = value;
   for (const auto& [key, value] : task.env) env[key] = value;
   if (spec.slurm_steps) {

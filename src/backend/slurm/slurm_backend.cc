@@ -24,8 +24,6 @@
 #include "common/file_util.h"
 #include "common/subprocess.h"
 
-extern char** environ;
-
 namespace dlab {
 namespace {
 
@@ -38,18 +36,6 @@ std::optional<int64_t> ReadJobId(const std::string& attempt_dir) {
   int64_t id = 0;
   if (!text.ok() || !absl::SimpleAtoi(absl::StripAsciiWhitespace(*text), &id)) return std::nullopt;
   return id;
-}
-
-// dlabd's environment, for batch jobs submitted through slurmrestd (sbatch passes its own).
-std::map<std::string, std::string> OwnEnvironment() {
-  std::map<std::string, std::string> env;
-  for (char** e = environ; *e != nullptr; ++e) {
-    absl::string_view entry(*e);
-    size_t eq = entry.find('=');
-    if (eq == absl::string_view::npos || eq == 0) continue;
-    env.emplace(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
-  }
-  return env;
 }
 
 // A command's failure, with what it printed.
@@ -72,8 +58,10 @@ class SlurmBackend final : public Backend {
   SlurmBackend(SlurmBackendOptions options, std::string tag)
       : options_(std::move(options)),
         tag_(std::move(tag)),
+        // dlabd's environment, for batch jobs submitted through slurmrestd (sbatch passes its
+        // own).
         environment_(options_.slurm.rest_url.empty() ? std::map<std::string, std::string>()
-                                                     : OwnEnvironment()),
+                                                     : ProcessEnvironment()),
         thread_([this] { Loop(); }) {
     for (int i = 0; i < kSubmitters; ++i) submitters_.emplace_back([this] { SubmitLoop(); });
   }
