@@ -23,7 +23,7 @@ import dlabd_harness  # noqa: E402  (write_docs_section)
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SECTION = "## 8. Scheduling policies on real traces (issue 5)"
-POLICIES = ["fifo", "priority", "backfill", "fair-share", "las", "oracle-srtf"]
+POLICIES = ["fifo", "priority", "backfill", "fair-share", "las", "gittins", "oracle-srtf"]
 # Variants with parameters other than the defaults: (label, policy, --param values).
 VARIANTS = [("fair-share, no moves", "fair-share", ["fair_share.move=0"]),
             ("fair-share, min_runtime 0, no history", "fair-share",
@@ -127,22 +127,26 @@ def fairness(r):
 
 
 def targets(results):
-    """The issue's targets per case: las (the non-clairvoyant policy) against fifo and the oracle;
-    then fair share's readings of fairness (see fairness()) with its defaults and variants."""
+    """The issue's targets per case: las and gittins (the non-clairvoyant policies) against fifo
+    and the oracle; then fair share's readings of fairness (see fairness()) with its defaults
+    and variants."""
     lines = ["| case | fifo / oracle | queues form (>= 2.5) | las speed-up over fifo "
-             "| las / oracle |", "|---|---|---|---|---|"]
+             "| las / oracle | gittins speed-up over fifo | gittins / oracle |",
+             "|---|---|---|---|---|---|---|"]
     fair = ["| case | variant | lowest tenant ratio | tenants queued >= 1 h "
             "| fair up to one job and min_runtime | held / entitled over busy time |",
             "|---|---|---|---|---|---|"]
     for name, _, _ in CASES:
         r = results[name]
-        if any("error" in r[p] for p in ("fifo", "las", "oracle-srtf")):
+        if any("error" in r[p] for p in ("fifo", "las", "gittins", "oracle-srtf")):
             continue
-        fifo, las, oracle = (r[p]["avg_jct_s"] for p in ("fifo", "las", "oracle-srtf"))
-        if oracle <= 0 or las <= 0:
+        fifo, las, gittins, oracle = (
+            r[p]["avg_jct_s"] for p in ("fifo", "las", "gittins", "oracle-srtf"))
+        if oracle <= 0 or las <= 0 or gittins <= 0:
             continue
-        lines.append("| %s | %.2f | %s | %.2fx | %.2f |" % (
-            name, fifo / oracle, "yes" if fifo / oracle >= 2.5 else "no", fifo / las, las / oracle))
+        lines.append("| %s | %.2f | %s | %.2fx | %.2f | %.2fx | %.2f |" % (
+            name, fifo / oracle, "yes" if fifo / oracle >= 2.5 else "no", fifo / las, las / oracle,
+            fifo / gittins, gittins / oracle))
         for label in ["fair-share"] + [v[0] for v in VARIANTS]:
             fair.append("| %s | %s | %s |" % (name, label, fairness(r[label])))
     return "\n".join(lines) + "\n\nFair share:\n\n" + "\n".join(fair) + "\n"

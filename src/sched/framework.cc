@@ -287,9 +287,15 @@ class Impl final : public Scheduler, public ClusterView {
       ++stats.count;
       all_runtimes_.sum += ran;
       ++all_runtimes_.count;
+      RecordEnded(job.req.tenant_id, job.gpus, job.AttainedAt(now));
       Free(job);
     }
     jobs_.erase(it);
+  }
+
+  void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) override {
+    sizes_[{tenant_id, gpus}].Add(gpu_s);
+    all_sizes_.Add(gpu_s);
   }
 
   void Requeue(int64_t id, double now) override {
@@ -361,6 +367,11 @@ class Impl final : public Scheduler, public ClusterView {
   double RuntimeEstimate(const SchedJob& job) const override {
     return KnownRuntime(job).value_or(policy_.default_runtime_s);
   }
+  const ServiceSizes* TenantSizes(int64_t tenant, int gpus) const override {
+    auto it = sizes_.find({tenant, gpus});
+    return it == sizes_.end() ? nullptr : &it->second;
+  }
+  const ServiceSizes& AllSizes() const override { return all_sizes_; }
   const TenantQuota* Quota(int64_t tenant) const override {
     auto it = quotas_.find(tenant);
     return it == quotas_.end() ? nullptr : &it->second;
@@ -434,6 +445,24 @@ class Impl final : public Scheduler, public ClusterView {
     queued_without_gpus_ -= job.gpus == 0;
     queued_gpus_[job.req.tenant_id] -= job.gpus;
     if (auto at = policy_.sort->RekeyAt(job)) promotions_.erase({*at, job.req.id});
+  }
+
+  // The keys of queued jobs computed again, when the sort reads the sizes of ended jobs and a
+  // tenth more have ended since the last time.
+  void RekeyForHistory() {
+    if (!policy_.sort->KeysFollowHistory()) return;
+    size_t n = all_sizes_.count();
+    if (n <= rekeyed_at_ || static_cast<double>(n) < 1.1 * static_cast<double>(rekeyed_at_)) {
+      return;
+    }
+    rekeyed_at_ = n;
+    for (auto& [id, key] : keys_) {
+      const SchedJob& job = jobs_.at(id);
+      std::set<SortKey>& queue = QueueOf(job.req.tenant_id);
+      queue.erase(key);
+      key = policy_.sort->Key(job, *this);
+      queue.insert(key);
+    }
   }
 
   void PromoteDue(double now) {
@@ -1069,12 +1098,16 @@ class Impl final : public Scheduler, public ClusterView {
   std::map<int64_t, double> entitlement_;
   std::map<int64_t, RuntimeStats> runtimes_;
   RuntimeStats all_runtimes_;
+  std::map<std::pair<int64_t, int>, ServiceSizes> sizes_;  // by (tenant, GPUs)
+  ServiceSizes all_sizes_;
+  size_t rekeyed_at_ = 0;  // all_sizes_.count() when queued jobs were last keyed again
 };
 
 CycleResult Impl::Schedule(double now, bool explain) {
   now_ = now;
   UpdateHistory(now);
   PromoteDue(now);
+  RekeyForHistory();
   if (policy_.preempt || policy_.sort->ByTenant()) ComputeEntitlements();
   Cycle c{.explain = explain, .preemptions_left = policy_.max_preemptions_per_cycle};
   StartNominated(c, now);

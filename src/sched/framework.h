@@ -1,10 +1,10 @@
 // The scheduling framework: a Scheduler holds the cluster (nodes, what runs where) and the queue,
 // and decides in cycles which queued jobs start where and which running jobs are preempted. A
-// policy (fifo, priority, backfill, fair-share, las, oracle-srtf) is a set of plugins registered by
-// name: queue ordering, filtering (quota), scoring (pack or spread), reservation (strict order or
-// backfill) and preemption; see docs/scheduling.md. The same code serves dlabd's JobController
-// and the trace simulator (dlab-sim). Time is in seconds on the caller's clock.
-// Not thread-safe: one owner calls it (the controller thread, or the simulator).
+// policy (fifo, priority, backfill, fair-share, las, gittins, oracle-srtf) is a set of plugins
+// registered by name: queue ordering, filtering (quota), scoring (pack or spread), reservation
+// (strict order or backfill) and preemption; see docs/scheduling.md. The same code serves dlabd's
+// JobController and the trace simulator (dlab-sim). Time is in seconds on the caller's clock. Not
+// thread-safe: one owner calls it (the controller thread, or the simulator).
 #pragma once
 
 #include <cstdint>
@@ -94,6 +94,11 @@ class Scheduler {
   // A running job stopped without ending (preempted, or could not be launched): it frees what
   // it held and waits in the queue again, keeping the service it received.
   virtual void Requeue(int64_t job_id, double now_s) = 0;
+
+  // History from before this scheduler began (dlabd's database, the trace before the
+  // simulator's window): a job of the tenant with `gpus` GPUs ended after receiving `gpu_s`
+  // GPU-seconds. The scheduler records the jobs that end through Remove itself.
+  virtual void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) = 0;
 
   // The job's true remaining run time (the simulator, after a preemption: Requeue counts the
   // whole attempt as progress, but a resumed attempt may spend time restarting).

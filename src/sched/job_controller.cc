@@ -853,6 +853,27 @@ std::vector<JobController::QueuedJobView> JobController::Queue() {
 }
 
 absl::Status JobController::Recover() {
+  if (options_.scheduler.policy == "gittins") {
+    // The sizes of jobs that ended before this start (the newest kSizeHistory), which gittins
+    // orders by; the scheduler records the ones that end from now on by itself.
+    constexpr int kSizeHistory = 5000;
+    JobFilter filter{.states = {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled},
+                     .limit = 500};
+    for (int seen = 0; seen < kSizeHistory;) {
+      auto ended = store_->ListJobs(filter);
+      if (!ended.ok()) return ended.status();
+      std::lock_guard lock(mu_);
+      for (const JobRecord& job : *ended) {
+        JobRequest r = RequestOf(job);
+        int gpus = 0;
+        for (const Resources& t : r.tasks) gpus += t.gpus;
+        if (r.attained_gpu_s > 0) scheduler_->RecordEnded(job.tenant_id, gpus, r.attained_gpu_s);
+      }
+      seen += static_cast<int>(ended->size());
+      if (static_cast<int>(ended->size()) < filter.limit) break;
+      filter.before_id = ended->back().id;
+    }
+  }
   auto jobs = store_->ActiveJobs();
   if (!jobs.ok()) return jobs.status();
   int reattached = 0;

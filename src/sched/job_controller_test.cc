@@ -126,12 +126,13 @@ class JobControllerTest : public ::testing::Test {
     StartController();
   }
   void TearDown() override { controller_.reset(); }
-  void StartController() {
+  void StartController(SchedulerConfig scheduler = {}) {
     controller_ = std::make_unique<JobController>(
         ControllerOptions{.data_dir = dir_.string(),
                           .nodes = {{.cpu_millis = 2000,
                                      .memory_bytes = 4LL << 30,
                                      .gpus = {{0, "H100", "H100"}}}},
+                          .scheduler = std::move(scheduler),
                           .reconcile_interval = absl::Milliseconds(20),
                           .first_port = 30000,
                           .last_port = 30009,
@@ -415,6 +416,62 @@ TEST_F(JobControllerTest, RestartedControllerReattachesAndRequeuesUnlaunched) {
   backend_.Exit(AttemptDir(running, 1), 0);
   ASSERT_TRUE(Reaches(running, JobState::kSucceeded));
   EXPECT_EQ(store_->GetJob(running)->attempts, 1);
+}
+
+// A job in the store whose attempts ran `runs` seconds each on one GPU, left in `state`.
+int64_t JobThatRan(Store& store, std::vector<double> runs, JobState state) {
+  JobSpec spec{.name = "past", .command = {"true"}};
+  spec.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = 1};
+  absl::Time t = absl::Now() - absl::Hours(24);
+  int64_t id = store.CreateJob({.spec = spec, .submit_time = t})->job.id;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    int number = static_cast<int>(i) + 1;
+    bool last = i + 1 == runs.size();
+    JobState to = last ? state : JobState::kQueued;
+    EXPECT_TRUE(store
+                    .Transition({.job_id = id,
+                                 .from = JobState::kQueued,
+                                 .to = JobState::kStarting,
+                                 .time = t,
+                                 .new_attempt = AttemptRecord{.number = number, .create_time = t}})
+                    .ok());
+    EXPECT_TRUE(store
+                    .Transition({.job_id = id,
+                                 .from = JobState::kStarting,
+                                 .to = JobState::kRunning,
+                                 .time = t,
+                                 .attempt_update = AttemptUpdate{.number = number,
+                                                                 .state = JobState::kRunning,
+                                                                 .start_time = t}})
+                    .ok());
+    t += absl::Seconds(runs[i]);
+    EXPECT_TRUE(store
+                    .Transition({.job_id = id,
+                                 .from = JobState::kRunning,
+                                 .to = to,
+                                 .time = t,
+                                 .attempt_update =
+                                     AttemptUpdate{.number = number, .state = to, .end_time = t}})
+                    .ok());
+  }
+  return id;
+}
+
+TEST_F(JobControllerTest, GittinsLearnsTheSizesOfJobsThatEndedBeforeDlabdStarted) {
+  // Past jobs of the tenant all ran 5,000 s on their one GPU. A job that has 4,000 GPU-s from
+  // an earlier attempt is then nearly done, and gittins starts it before a fresh one; with one
+  // past job too few (gittins.min_samples 5), the prior puts the fresh job first.
+  for (int past : {5, 4}) {
+    controller_.reset();
+    store_ = *Store::OpenSqlite((dir_ / absl::StrCat("gittins-", past, ".db")).string());
+    for (int i = 0; i < past; ++i) JobThatRan(*store_, {5000}, JobState::kSucceeded);
+    int64_t resumed = JobThatRan(*store_, {4000}, JobState::kQueued);
+    int64_t fresh = JobThatRan(*store_, {}, JobState::kQueued);
+    size_t before = backend_.launches().size();
+    StartController({.policy = "gittins", .params = {{"gittins.min_samples", "5"}}});
+    ASSERT_TRUE(Launched(before + 1));
+    EXPECT_EQ(backend_.launches()[before].job_id, past == 5 ? resumed : fresh) << past;
+  }
 }
 
 TEST_F(JobControllerTest, LostSupervisorFailsTheAttemptAndIsRetried) {

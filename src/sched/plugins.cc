@@ -95,23 +95,14 @@ class PriorityFifoSort final : public QueueSortPlugin {
   }
 };
 
-// Tiresias' discretised least-attained-service: queues by attained GPU-service (GPU-seconds);
-// jobs of a lower queue go first; within a queue fewer GPUs first, then the least attained
-// service (a job preempted or promoted back into the queue), then FIFO. A job that waited
-// longer than `starvation` times its last run is promoted to the first queue with its service
-// forgiven.
-class LasSort final : public QueueSortPlugin {
+// Orders by attained GPU-service (GPU-seconds), with thresholds at which a running job's
+// standing is looked at again, and a promotion against starvation: a job that waited longer
+// than `starvation` times its last run has its service forgiven (it counts from 0 again).
+class ServiceSort : public QueueSortPlugin {
  public:
-  explicit LasSort(Params& p)
-      : thresholds_(p.Numbers("las.thresholds", {300, 3000, 30000, 300000})),
-        starvation_(p.Number("las.starvation", 100)) {}
+  ServiceSort(std::vector<double> thresholds, double starvation)
+      : thresholds_(std::move(thresholds)), starvation_(starvation) {}
 
-  SortKey Key(const SchedJob& job, const ClusterView& view) const override {
-    // Within a queue, fewer GPUs first (known at submission; such a job's service grows more
-    // slowly), then less service attained (a queued job's does not change), then FIFO.
-    return {-static_cast<double>(job.req.priority), Level(job, view.now()) * 1e6 + job.gpus,
-            job.AttainedAt(view.now()) - job.service_offset, job.req.submit_s, job.req.id};
-  }
   std::optional<double> RekeyAt(const SchedJob& job) const override {
     if (starvation_ <= 0 || job.last_run_s <= 0 || Level(job, job.queued_since) == 0) {
       return std::nullopt;
@@ -122,22 +113,79 @@ class LasSort final : public QueueSortPlugin {
     job.service_offset = job.AttainedAt(now);
   }
   std::optional<double> ChangeAt(const SchedJob& job, double now) const override {
-    double service = job.AttainedAt(now) - job.service_offset;
+    double service = Service(job, now);
     for (double t : thresholds_) {
       if (service < t && job.gpus > 0) return now + (t - service) / job.gpus;
     }
     return std::nullopt;
   }
+  // The number of thresholds the job's service has passed (las: its queue).
   double Level(const SchedJob& job, double now) const {
-    double service = job.AttainedAt(now) - job.service_offset;
+    double service = Service(job, now);
     int level = 0;
     while (level < static_cast<int>(thresholds_.size()) && service >= thresholds_[level]) ++level;
     return level;
+  }
+  static double Service(const SchedJob& job, double now) {
+    return job.AttainedAt(now) - job.service_offset;
   }
 
  private:
   std::vector<double> thresholds_;
   double starvation_;
+};
+
+// Tiresias' discretised least-attained-service: queues by attained GPU-service (the
+// thresholds); jobs of a lower queue go first; within a queue fewer GPUs first, then the least
+// attained service (a job preempted or promoted back into the queue), then FIFO.
+class LasSort final : public ServiceSort {
+ public:
+  explicit LasSort(Params& p)
+      : ServiceSort(p.Numbers("las.thresholds", {300, 3000, 30000, 300000}),
+                    p.Number("las.starvation", 100)) {}
+
+  SortKey Key(const SchedJob& job, const ClusterView& view) const override {
+    // Within a queue, fewer GPUs first (known at submission; such a job's service grows more
+    // slowly), then less service attained (a queued job's does not change), then FIFO.
+    return {-static_cast<double>(job.req.priority), Level(job, view.now()) * 1e6 + job.gpus,
+            Service(job, view.now()), job.req.submit_s, job.req.id};
+  }
+};
+
+// Tiresias' Gittins-index order (gittins.h): the highest Gittins index of the job's attained
+// GPU-service first, over the sizes of the tenant's ended jobs with as many GPUs, else of all
+// ended jobs, else (until `min_samples` jobs have ended) a log-uniform prior from a minute to
+// about 30 GPU-years, under which the order is least attained service first. Then less
+// service, then FIFO. Jobs without GPUs go first (they take none from the others). A running
+// job's standing is looked at again when its service passes each threshold.
+class GittinsSort final : public ServiceSort {
+ public:
+  explicit GittinsSort(Params& p)
+      : ServiceSort(p.Numbers("gittins.thresholds", {300, 3000, 30000, 300000}),
+                    p.Number("gittins.starvation", 100)),
+        min_samples_(p.Number("gittins.min_samples", 20)) {
+    for (double x = 60; x < 1e9; x *= 2) prior_.Add(x);
+    prior_.Index(0);  // builds its table now: later calls only read it
+  }
+
+  SortKey Key(const SchedJob& job, const ClusterView& view) const override {
+    return {-static_cast<double>(job.req.priority), -Index(job, view), Service(job, view.now()),
+            job.req.submit_s, job.req.id};
+  }
+  bool KeysFollowHistory() const override { return true; }
+  double Index(const SchedJob& job, const ClusterView& view) const {
+    if (job.gpus <= 0) return std::numeric_limits<double>::infinity();
+    const ServiceSizes* sizes = view.TenantSizes(job.req.tenant_id, job.gpus);
+    if (sizes == nullptr || static_cast<double>(sizes->count()) < min_samples_) {
+      sizes = &view.AllSizes();
+    }
+    if (static_cast<double>(sizes->count()) < min_samples_) sizes = &prior_;
+    return sizes->Index(Service(job, view.now()));
+  }
+
+ private:
+  double min_samples_;
+  ServiceSizes prior_;
 };
 
 // Shortest remaining (true) run time first; knows what no production scheduler knows.
@@ -208,6 +256,35 @@ class LasPreempt final : public PreemptPlugin {
 
  private:
   std::shared_ptr<const LasSort> sort_;
+};
+
+class GittinsPreempt final : public PreemptPlugin {
+ public:
+  GittinsPreempt(Params& p, std::shared_ptr<const GittinsSort> sort)
+      : sort_(std::move(sort)), ratio_(p.Number("gittins.preempt_ratio", 4)) {}
+  bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    if (v.req.priority > p.req.priority) return false;
+    if (v.req.priority < p.req.priority) return true;
+    // The preemptor's index, once for the many victims it is offered in one cycle.
+    double service = p.attained_gpu_s - p.service_offset;
+    if (memo_job_ != p.req.id || memo_now_ != view.now() || memo_service_ != service) {
+      memo_job_ = p.req.id;
+      memo_now_ = view.now();
+      memo_service_ = service;
+      memo_index_ = sort_->Index(p, view);
+    }
+    return sort_->Index(v, view) * ratio_ < memo_index_;
+  }
+  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    return absl::StrFormat("Gittins index %.3g > %.3g", sort_->Index(p, view),
+                           sort_->Index(v, view));
+  }
+
+ private:
+  std::shared_ptr<const GittinsSort> sort_;
+  double ratio_;
+  mutable int64_t memo_job_ = 0;
+  mutable double memo_now_ = -1, memo_service_ = -1, memo_index_ = 0;
 };
 
 class SrtfPreempt final : public PreemptPlugin {
@@ -339,12 +416,16 @@ PluginRegistry& PluginRegistry::Default() {
     };
     must(r->AddSort("priority-fifo", [](Params&) { return std::make_shared<PriorityFifoSort>(); }));
     must(r->AddSort("las", [](Params& p) { return std::make_shared<LasSort>(p); }));
+    must(r->AddSort("gittins", [](Params& p) { return std::make_shared<GittinsSort>(p); }));
     must(r->AddSort("srtf", [](Params&) { return std::make_shared<SrtfSort>(); }));
     must(r->AddSort("drf", [](Params&) { return std::make_shared<DrfSort>(); }));
     must(r->AddFilter("quota", [](Params&) { return std::make_shared<QuotaFilter>(); }));
     must(r->AddPreempt("priority", [](Params&) { return std::make_shared<PriorityPreempt>(); }));
     must(r->AddPreempt("las", [](Params& p) {
       return std::make_shared<LasPreempt>(std::make_shared<LasSort>(p));
+    }));
+    must(r->AddPreempt("gittins", [](Params& p) {
+      return std::make_shared<GittinsPreempt>(p, std::make_shared<GittinsSort>(p));
     }));
     must(r->AddPreempt("srtf", [](Params&) { return std::make_shared<SrtfPreempt>(); }));
     must(r->AddPreempt("fair-share", [](Params&) { return std::make_shared<FairSharePreempt>(); }));
@@ -365,6 +446,11 @@ PluginRegistry& PluginRegistry::Default() {
                               .reserve = M::kNone,
                               .preempt = "las",
                               .min_runtime_s = 60}));
+    must(r->AddPolicy("gittins", {.sort = "gittins",
+                                  .filters = {"quota"},
+                                  .reserve = M::kNone,
+                                  .preempt = "gittins",
+                                  .min_runtime_s = 300}));
     must(r->AddPolicy("oracle-srtf", {.sort = "srtf",
                                       .filters = {"quota"},
                                       .reserve = M::kNone,

@@ -19,6 +19,7 @@
 
 #include "absl/status/statusor.h"
 #include "sched/framework.h"
+#include "sched/gittins.h"
 
 namespace dlab {
 
@@ -66,6 +67,10 @@ class ClusterView {
   // The job's expected run time: max_runtime, else the mean run time of its tenant's ended
   // jobs (else everyone's, else the policy's default).
   virtual double RuntimeEstimate(const SchedJob& job) const = 0;
+  // The GPU-seconds of ended jobs (their service over all attempts): those of the tenant's jobs
+  // with this many GPUs (null when none ended), and everyone's.
+  virtual const ServiceSizes* TenantSizes(int64_t tenant, int gpus) const = 0;
+  virtual const ServiceSizes& AllSizes() const = 0;
   // The tenant's quota (null: none) and what its running jobs hold.
   virtual const TenantQuota* Quota(int64_t tenant) const = 0;
   virtual const TenantUsage& Usage(int64_t tenant) const = 0;
@@ -95,6 +100,9 @@ class QueueSortPlugin {
   // The framework then calls Promote and takes the new Key.
   virtual std::optional<double> RekeyAt(const SchedJob& /*job*/) const { return std::nullopt; }
   virtual void Promote(SchedJob& /*job*/, double /*now*/) const {}
+  // Whether Key reads the sizes of ended jobs (TenantSizes, AllSizes): the framework then
+  // computes the keys of queued jobs again each time a tenth more jobs have ended.
+  virtual bool KeysFollowHistory() const { return false; }
   // Tenants take turns: the tenant with the lowest TenantKey offers its next job.
   virtual bool ByTenant() const { return false; }
   virtual double TenantKey(int64_t /*tenant*/, const ClusterView& /*view*/) const { return 0; }

@@ -47,7 +47,7 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
             "listen: expected HOST:PORT, got 'nowhere'");
   EXPECT_EQ(ParseServerConfig("scheduler: {policy: lottery}").status().message(),
             "scheduler: unknown scheduling policy 'lottery' (one of: backfill, fair-share, fifo, "
-            "las, oracle-srtf, priority)");
+            "gittins, las, oracle-srtf, priority)");
   EXPECT_EQ(ParseServerConfig("scheduler: {policy: fifo, params: {las.thresholds: 5}}")
                 .status()
                 .message(),

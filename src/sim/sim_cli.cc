@@ -33,6 +33,7 @@ struct Flags {
   std::string policy = "fifo";
   std::vector<std::string> params;
   bool json = false;
+  bool no_history = false;
 };
 
 // What the --param flags say: the scheduler's parameters and the simulator's own.
@@ -162,6 +163,11 @@ class SimCommand {
     if (absl::Status s = ResolveWeights(*params, workload, &params->options); !s.ok()) {
       return Fail(s, kSimExitUsage);
     }
+    if (!flags_.no_history) {
+      for (const EndedJob& job : EndedBefore(*trace, *selection, workload)) {
+        (*scheduler)->RecordEnded(job.tenant_id, job.gpus, job.gpu_s);
+      }
+    }
     absl::StatusOr<SimResult> result = Simulate(workload, **scheduler, params->options);
     if (!result.ok()) return Fail(result.status(), kSimExitFailure);
     SimReport report{
@@ -219,6 +225,10 @@ int RunSimCli(int argc, const char* const* argv, std::ostream& out, std::ostream
   app.add_option("--policy", flags.policy, "the scheduling policy")->capture_default_str();
   app.add_option("--param", flags.params, "KEY=VALUE, repeatable; see below");
   app.add_flag("--json", flags.json, "print one JSON object instead of text");
+  app.add_flag("--no-history", flags.no_history,
+               "start the scheduler without the trace's jobs that ended before the window (by "
+               "default it knows their sizes, as a dlabd running since the trace began would; "
+               "only the gittins policy reads them)");
   app.footer(Footer());
   try {
     app.parse(argc, argv);

@@ -173,4 +173,31 @@ Workload BuildWorkload(const std::vector<TraceJob>& selected,
   return workload;
 }
 
+std::vector<EndedJob> EndedBefore(const Trace& trace, const JobSelection& selection,
+                                  const Workload& workload) {
+  const std::vector<TraceJob>& all = trace.jobs;
+  size_t first = 0;
+  if (selection.first) {
+    first = std::min(*selection.first, all.size());
+  } else if (selection.from_s) {
+    auto by_submit = [](const TraceJob& job, double t) { return job.submit_s < t; };
+    first = std::lower_bound(all.begin(), all.end(), *selection.from_s, by_submit) - all.begin();
+  }
+  std::unordered_map<std::string, int64_t> tenant_ids;
+  for (size_t i = 0; i < workload.tenants.size(); ++i) {
+    tenant_ids.emplace(workload.tenants[i], static_cast<int64_t>(i) + 1);
+  }
+  std::vector<EndedJob> ended;
+  if (workload.jobs.empty()) return ended;
+  for (size_t i = 0; i < first; ++i) {
+    const TraceJob& job = all[i];
+    if (!job.duration_s || job.submit_s + *job.duration_s > workload.shift_s) continue;
+    auto [tenant, added] =
+        tenant_ids.emplace(job.tenant, static_cast<int64_t>(tenant_ids.size()) + 1);
+    ended.push_back(
+        {.tenant_id = tenant->second, .gpus = job.gpus, .gpu_s = *job.duration_s * job.gpus});
+  }
+  return ended;
+}
+
 }  // namespace dlab::sim

@@ -40,6 +40,21 @@ struct Workload {
 Workload BuildWorkload(const std::vector<TraceJob>& selected,
                        const std::vector<NodeCapacity>& nodes);
 
+// A job that ended before the simulation began, as history for the scheduler
+// (Scheduler::RecordEnded).
+struct EndedJob {
+  int64_t tenant_id = 0;  // as in the workload; tenants not in it are numbered after its own
+  int gpus = 0;
+  double gpu_s = 0;  // duration x GPUs
+};
+
+// The trace's jobs submitted before the selection whose submit time plus duration is at or
+// before the workload's first arrival: what a scheduler running since the trace began would
+// have seen end (the trace has no queueing delay, so a job counts as ending when it would
+// have without waiting).
+std::vector<EndedJob> EndedBefore(const Trace& trace, const JobSelection& selection,
+                                  const Workload& workload);
+
 // The tasks of a trace job: one of all its GPUs when it has at most `largest_gpus`, otherwise
 // ceil(gpus / largest_gpus) tasks of largest_gpus (the last one the remainder). CPU and memory
 // (the trace's, or the defaults per GPU) are split in proportion to GPUs, rounded up.

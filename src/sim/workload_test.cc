@@ -70,6 +70,34 @@ TEST(BuildWorkloadTest, ShiftsTimesNumbersTenantsAndCountsWhatIsLeftOut) {
   EXPECT_EQ(w.first_skipped, "job huge: needs 9 GPUs, the cluster has 8");
 }
 
+TEST(EndedBeforeTest, JobsBeforeTheSelectionThatEndedBeforeItsFirstArrival) {
+  Trace trace{.jobs = {Job("a", 0, 2, 50, "vc1"), Job("b", 10, 1, 50, "vc2"),
+                       Job("c", 20, 1, 500, "vc1"), Job("d", 30, 4, 60, "vc3"),
+                       Job("e", 100, 1, 10, "vc3"), Job("f", 110, 1, 10, "vc1")}};
+  auto nodes = ParseCluster("1x8");
+  ASSERT_TRUE(nodes.ok());
+  for (const JobSelection& selection :
+       {JobSelection{.first = 4, .count = 2}, JobSelection{.from_s = 100, .to_s = 200}}) {
+    Workload workload = BuildWorkload(SelectJobs(trace, selection), *nodes);
+    ASSERT_EQ(workload.tenants, (std::vector<std::string>{"vc3", "vc1"}));
+    // a, b and d ended at 50, 60 and 90, before the first arrival at 100; c runs until 520.
+    // Tenants keep the workload's numbers (vc3 is 1, vc1 is 2); vc2, not in it, comes after.
+    auto ended = EndedBefore(trace, selection, workload);
+    ASSERT_EQ(ended.size(), 3u);
+    EXPECT_EQ(ended[0].tenant_id, 2);
+    EXPECT_EQ(ended[0].gpus, 2);
+    EXPECT_EQ(ended[0].gpu_s, 100);
+    EXPECT_EQ(ended[1].tenant_id, 3);
+    EXPECT_EQ(ended[1].gpu_s, 50);
+    EXPECT_EQ(ended[2].tenant_id, 1);
+    EXPECT_EQ(ended[2].gpus, 4);
+    EXPECT_EQ(ended[2].gpu_s, 240);
+  }
+  // The whole trace: nothing came before it.
+  Workload all = BuildWorkload(SelectJobs(trace, JobSelection{}), *nodes);
+  EXPECT_TRUE(EndedBefore(trace, JobSelection{}, all).empty());
+}
+
 TEST(BuildWorkloadTest, SkipsGangsWithoutEnoughNodesForTheirTasks) {
   // Nodes of 4, 4, 2 and 2 GPUs (12). 10 GPUs as 4 + 4 + 2 fits; 12 as 4 + 4 + 4 needs three
   // nodes that hold 4, and only two do.

@@ -1,0 +1,59 @@
+#include "sched/gittins.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace dlab {
+
+const std::vector<double>& ServiceSizes::Grid() {
+  static const std::vector<double>* grid = [] {
+    auto* g = new std::vector<double>;
+    for (double x = 60; x <= 1e10; x *= 1.25) g->push_back(x);
+    return g;
+  }();
+  return *grid;
+}
+
+void ServiceSizes::Add(double gpu_s) { sizes_.push_back(std::max(1.0, gpu_s)); }
+
+void ServiceSizes::Rebuild() const {
+  std::vector<double> s = sizes_;
+  std::sort(s.begin(), s.end());
+  std::vector<double> prefix(s.size() + 1, 0.0);
+  for (size_t i = 0; i < s.size(); ++i) prefix[i + 1] = prefix[i] + s[i];
+  const std::vector<double>& grid = Grid();
+  auto above = [&](double x) {  // index of the first size > x
+    return static_cast<size_t>(std::upper_bound(s.begin(), s.end(), x) - s.begin());
+  };
+  const double n = static_cast<double>(s.size());
+  table_.assign(grid.size(), 0.0);
+  for (size_t ia = 0; ia < grid.size(); ++ia) {
+    double a = grid[ia];
+    size_t j = above(a);
+    if (j == s.size()) break;  // nothing survives a, nor any later point
+    double best = 0;
+    for (size_t ib = ia + 1; ib < grid.size(); ++ib) {
+      double b = grid[ib];
+      size_t k = above(b);
+      // Sum over survivors of a of (min(S, b) - a): those ending by b, then those past it.
+      double cost = (prefix[k] - prefix[j]) - static_cast<double>(k - j) * a +
+                    (n - static_cast<double>(k)) * (b - a);
+      if (cost > 0) best = std::max(best, static_cast<double>(k - j) / cost);
+      if (k == s.size()) break;  // a larger b only adds cost
+    }
+    table_[ia] = best;
+  }
+  built_count_ = sizes_.size();
+}
+
+double ServiceSizes::Index(double attained) const {
+  if (sizes_.empty()) return 0;
+  if (table_.empty() || static_cast<double>(sizes_.size()) >= 1.1 * built_count_) Rebuild();
+  const std::vector<double>& grid = Grid();
+  // The first grid point above the attained service.
+  size_t i =
+      static_cast<size_t>(std::upper_bound(grid.begin(), grid.end(), attained) - grid.begin());
+  return table_[std::min(i, table_.size() - 1)];
+}
+
+}  // namespace dlab
