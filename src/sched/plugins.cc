@@ -267,10 +267,13 @@ class GittinsPreempt final : public PreemptPlugin {
     if (v.req.priority < p.req.priority) return true;
     // The preemptor's index, once for the many victims it is offered in one cycle.
     double service = p.attained_gpu_s - p.service_offset;
-    if (memo_job_ != p.req.id || memo_now_ != view.now() || memo_service_ != service) {
+    size_t ended = view.AllSizes().count();
+    if (memo_job_ != p.req.id || memo_now_ != view.now() || memo_service_ != service ||
+        memo_ended_ != ended) {
       memo_job_ = p.req.id;
       memo_now_ = view.now();
       memo_service_ = service;
+      memo_ended_ = ended;
       memo_index_ = sort_->Index(p, view);
     }
     return sort_->Index(v, view) * ratio_ < memo_index_;
@@ -285,6 +288,7 @@ class GittinsPreempt final : public PreemptPlugin {
   double ratio_;
   mutable int64_t memo_job_ = 0;
   mutable double memo_now_ = -1, memo_service_ = -1, memo_index_ = 0;
+  mutable size_t memo_ended_ = 0;
 };
 
 class SrtfPreempt final : public PreemptPlugin {
