@@ -293,7 +293,9 @@ class Impl final : public Scheduler, public ClusterView {
     jobs_.erase(it);
   }
 
+  bool LearnsFromEndedJobs() const override { return policy_.sort->KeysFollowHistory(); }
   void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) override {
+    if (!LearnsFromEndedJobs()) return;
     sizes_[{tenant_id, gpus}].Add(gpu_s);
     all_sizes_.Add(gpu_s);
   }
@@ -450,7 +452,7 @@ class Impl final : public Scheduler, public ClusterView {
   // The keys of queued jobs computed again, when the sort reads the sizes of ended jobs and a
   // tenth more have ended since the last time.
   void RekeyForHistory() {
-    if (!policy_.sort->KeysFollowHistory()) return;
+    if (!LearnsFromEndedJobs()) return;
     size_t n = all_sizes_.count();
     if (n <= rekeyed_at_ || static_cast<double>(n) < 1.1 * static_cast<double>(rekeyed_at_)) {
       return;

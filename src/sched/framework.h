@@ -95,6 +95,9 @@ class Scheduler {
   // it held and waits in the queue again, keeping the service it received.
   virtual void Requeue(int64_t job_id, double now_s) = 0;
 
+  // Whether the policy orders by the sizes of ended jobs (gittins); when not, RecordEnded does
+  // nothing and callers need not look their history up.
+  virtual bool LearnsFromEndedJobs() const = 0;
   // History from before this scheduler began (dlabd's database, the trace before the
   // simulator's window): a job of the tenant with `gpus` GPUs ended after receiving `gpu_s`
   // GPU-seconds. The scheduler records the jobs that end through Remove itself.

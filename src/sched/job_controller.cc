@@ -32,6 +32,12 @@ std::vector<Resources> TaskResources(const JobSpec& spec) {
 
 double Seconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
 
+int GpusOf(const std::vector<Resources>& tasks) {
+  int gpus = 0;
+  for (const Resources& t : tasks) gpus += t.gpus;
+  return gpus;
+}
+
 // The job as the scheduler sees it; service received in earlier attempts counts (las).
 JobRequest RequestOf(const JobRecord& job) {
   JobRequest r{.id = job.id,
@@ -41,8 +47,7 @@ JobRequest RequestOf(const JobRecord& job) {
                .tasks = TaskResources(job.spec),
                .preemptible = job.spec.preemptible,
                .max_runtime_s = absl::ToDoubleSeconds(job.spec.max_runtime)};
-  int gpus = 0;
-  for (const Resources& t : r.tasks) gpus += t.gpus;
+  int gpus = GpusOf(r.tasks);
   for (const AttemptRecord& a : job.attempt_list) {
     if (a.start_time && a.end_time) {
       r.attained_gpu_s += absl::ToDoubleSeconds(*a.end_time - *a.start_time) * gpus;
@@ -853,9 +858,9 @@ std::vector<JobController::QueuedJobView> JobController::Queue() {
 }
 
 absl::Status JobController::Recover() {
-  if (options_.scheduler.policy == "gittins") {
-    // The sizes of jobs that ended before this start (the newest kSizeHistory), which gittins
-    // orders by; the scheduler records the ones that end from now on by itself.
+  if (scheduler_->LearnsFromEndedJobs()) {
+    // The sizes of jobs that ended before this start (the newest kSizeHistory), which the
+    // policy orders by; the scheduler records the ones that end from now on by itself.
     constexpr int kSizeHistory = 5000;
     JobFilter filter{.states = {JobState::kSucceeded, JobState::kFailed, JobState::kCancelled},
                      .limit = 500};
@@ -865,9 +870,9 @@ absl::Status JobController::Recover() {
       std::lock_guard lock(mu_);
       for (const JobRecord& job : *ended) {
         JobRequest r = RequestOf(job);
-        int gpus = 0;
-        for (const Resources& t : r.tasks) gpus += t.gpus;
-        if (r.attained_gpu_s > 0) scheduler_->RecordEnded(job.tenant_id, gpus, r.attained_gpu_s);
+        if (r.attained_gpu_s > 0) {
+          scheduler_->RecordEnded(job.tenant_id, GpusOf(r.tasks), r.attained_gpu_s);
+        }
       }
       seen += static_cast<int>(ended->size());
       if (static_cast<int>(ended->size()) < filter.limit) break;

@@ -163,7 +163,7 @@ class SimCommand {
     if (absl::Status s = ResolveWeights(*params, workload, &params->options); !s.ok()) {
       return Fail(s, kSimExitUsage);
     }
-    if (!flags_.no_history) {
+    if (!flags_.no_history && (*scheduler)->LearnsFromEndedJobs()) {
       for (const EndedJob& job : EndedBefore(*trace, *selection, workload)) {
         (*scheduler)->RecordEnded(job.tenant_id, job.gpus, job.gpu_s);
       }

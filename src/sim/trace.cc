@@ -220,18 +220,27 @@ absl::StatusOr<JobSelection> ParseWindow(std::string_view text) {
                    std::string(text), "'"));
 }
 
+size_t FirstSelected(const Trace& trace, const JobSelection& selection) {
+  const std::vector<TraceJob>& all = trace.jobs;
+  if (selection.first) return std::min(*selection.first, all.size());
+  if (selection.from_s) {
+    auto by_submit = [](const TraceJob& job, double t) { return job.submit_s < t; };
+    return std::lower_bound(all.begin(), all.end(), *selection.from_s, by_submit) - all.begin();
+  }
+  return 0;
+}
+
 std::vector<TraceJob> SelectJobs(const Trace& trace, const JobSelection& selection) {
   const std::vector<TraceJob>& all = trace.jobs;
+  auto first = all.begin() + FirstSelected(trace, selection);
   if (selection.first) {
-    size_t first = std::min(*selection.first, all.size());
-    size_t last = first + std::min(selection.count, all.size() - first);
-    return std::vector<TraceJob>(all.begin() + first, all.begin() + last);
+    return std::vector<TraceJob>(first,
+                                 first + std::min<size_t>(selection.count, all.end() - first));
   }
   if (selection.from_s) {
     auto by_submit = [](const TraceJob& job, double t) { return job.submit_s < t; };
-    auto first = std::lower_bound(all.begin(), all.end(), *selection.from_s, by_submit);
-    auto last = std::lower_bound(first, all.end(), selection.to_s, by_submit);
-    return std::vector<TraceJob>(first, last);
+    return std::vector<TraceJob>(first,
+                                 std::lower_bound(first, all.end(), selection.to_s, by_submit));
   }
   return all;
 }

@@ -54,6 +54,10 @@ absl::StatusOr<JobSelection> ParseJobRange(std::string_view text);
 // "FROM_S:TO_S" with 0 <= FROM_S < TO_S; InvalidArgument quoting the text otherwise.
 absl::StatusOr<JobSelection> ParseWindow(std::string_view text);
 
+// The index in trace.jobs of the first selected job (0 for all; trace.jobs.size() when a range
+// starts past the end or no job is submitted from FROM_S on).
+size_t FirstSelected(const Trace& trace, const JobSelection& selection);
+
 // The selected jobs in submit order (a range past the end is cut short).
 std::vector<TraceJob> SelectJobs(const Trace& trace, const JobSelection& selection);
 

@@ -176,13 +176,7 @@ Workload BuildWorkload(const std::vector<TraceJob>& selected,
 std::vector<EndedJob> EndedBefore(const Trace& trace, const JobSelection& selection,
                                   const Workload& workload) {
   const std::vector<TraceJob>& all = trace.jobs;
-  size_t first = 0;
-  if (selection.first) {
-    first = std::min(*selection.first, all.size());
-  } else if (selection.from_s) {
-    auto by_submit = [](const TraceJob& job, double t) { return job.submit_s < t; };
-    first = std::lower_bound(all.begin(), all.end(), *selection.from_s, by_submit) - all.begin();
-  }
+  size_t first = FirstSelected(trace, selection);
   std::unordered_map<std::string, int64_t> tenant_ids;
   for (size_t i = 0; i < workload.tenants.size(); ++i) {
     tenant_ids.emplace(workload.tenants[i], static_cast<int64_t>(i) + 1);
