@@ -1,7 +1,8 @@
 // How long one scheduling cycle takes with 10,000 queued jobs on 1,000 nodes of 8 GPUs, for
 // every policy: the cluster is filled, then each round one running job ends and a cycle fills
 // the hole. Prints p50/p99/max per policy (and with explain, as dlabd runs it).
-//   build/bin/dlab-sched-bench [--nodes 1000] [--queued 10000] [--rounds 1000]
+//   build/bin/dlab-sched-bench [--nodes 1000] [--queued 10000] [--rounds 1000] [--policy NAME]
+// (--policy: that policy alone, with and without explain; to profile one)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -108,7 +109,9 @@ void Run(const std::string& policy, int nodes, int queued, int rounds, bool expl
 
 int main(int argc, char** argv) {
   int nodes = 1000, queued = 10000, rounds = 1000;
+  std::string only;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--policy")) only = argv[i + 1];
     if (!std::strcmp(argv[i], "--nodes")) nodes = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--queued")) queued = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
@@ -117,6 +120,11 @@ int main(int argc, char** argv) {
               queued, rounds);
   std::printf("| policy | explain | queued after | p50 ms | p99 ms | max ms |\n");
   std::printf("|---|---|---|---|---|---|\n");
+  if (!only.empty()) {
+    Run(only, nodes, queued, rounds, false);
+    Run(only, nodes, queued, rounds, true);
+    return 0;
+  }
   for (const char* p :
        {"fifo", "priority", "backfill", "fair-share", "las", "gittins", "oracle-srtf"}) {
     Run(p, nodes, queued, rounds, false);

@@ -1,6 +1,8 @@
 """Preemption on the real local backend: a high-priority job stops a running low-priority one,
 which saves a checkpoint in its grace period, waits in the queue, resumes from the checkpoint and
-still succeeds; and fair share does the same for a tenant below its share."""
+still succeeds; fair share does the same for a tenant below its share, and gittins for a fresh
+job when the running one has outlived the jobs that ended before (learned from the database
+across a restart)."""
 from conftest import wait_for
 
 CONFIG = """
@@ -140,3 +142,49 @@ def test_fair_share_takes_a_gpu_back_from_a_tenant_above_its_share(make_dlabd):
     assert first["reason"].startswith(f"preempted for job {beta['id']} (fair share: tenant "), \
         first["reason"]
     assert second["resumed_from"] is not None
+
+
+GITTINS_CONFIG = CONFIG.replace("count: 2", "count: 64").replace("cpus: 2", "cpus: 4").replace(
+    "policy: priority", "policy: gittins").replace(
+    "{preemption.min_runtime: 0}", "{preemption.min_runtime: 0, gittins.min_samples: 3}")
+
+
+def test_gittins_preempts_a_job_that_outlived_the_jobs_that_ended_before_a_restart(make_dlabd):
+    # Three jobs of about 100 GPU-seconds end (32 GPUs for 3 s); dlabd restarts and learns their
+    # sizes from its database. A job that has run past them (48 GPUs, 10 s) is then likely long:
+    # its Gittins index falls to 0, below a fresh job's, which preempts it; it checkpoints,
+    # waits and resumes.
+    server = make_dlabd(GITTINS_CONFIG)
+    short = []
+    for i in range(3):
+        status, job = server.request("POST", "/api/v1/jobs", {"spec": {
+            "name": f"short{i}", "resources": {"cpus": 1, "gpus": 32}, "command": "sleep 3"}})
+        assert status == 201, job
+        short.append(job["id"])
+    for job_id in short:
+        assert server.wait_state(job_id, "SUCCEEDED", timeout=60)["exit_code"] == 0
+    server.stop()
+    server.start()
+
+    _, long = server.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "long", "resources": {"cpus": 1, "gpus": 48},
+        "command": ["/usr/bin/python3", "-c", TRAIN.replace("while step < 100", "while step < 200")]}})
+    server.wait_state(long["id"], "RUNNING")
+    log1 = server.data_dir / "jobs" / str(long["id"]) / "attempts" / "1" / "task-0.log"
+    wait_for(lambda: log1.exists() and "warmed up" in log1.read_text(), what="the long job to run")
+    # Same priority: only the index of attained service tells them apart.
+    status, fresh = server.request("POST", "/api/v1/jobs", {"spec": {
+        "name": "fresh", "resources": {"cpus": 1, "gpus": 48}, "command": "echo fresh ran"}})
+    assert status == 201, fresh
+    assert server.wait_state(fresh["id"], "SUCCEEDED", timeout=60)["exit_code"] == 0
+
+    final = server.wait_state(long["id"], {"SUCCEEDED", "FAILED"}, timeout=120)
+    assert final["state"] == "SUCCEEDED", final["reason"]
+    first, second = final["attempt_list"][:2]
+    assert first["state"] == "PREEMPTED"
+    assert first["reason"].startswith(f"preempted for job {fresh['id']} (Gittins index "), \
+        first["reason"]
+    assert " > 0)" in first["reason"], first["reason"]
+    assert second["resumed_from"] is not None
+    log2 = (server.data_dir / "jobs" / str(long["id"]) / "attempts" / "2" / "task-0.log").read_text()
+    assert "finished at step 200" in log2, log2
