@@ -6,9 +6,10 @@ For each window of bench/sched/run.py's Philly cases (jobs FIRST:COUNT) and each
 runs build/bin/dlab-sim under fifo, las, gittins and oracle-srtf with their default parameters
 and prints a markdown row: the offered load, fifo's, las's and gittins' average JCT over
 oracle-srtf's, and gittins' over fifo's; then, by offered load, how many cells where queues form
-(fifo at least 2.5x the oracle) each of las and gittins brings within 1.3x of the oracle. The offered load is the GPU-seconds the window's jobs ask for over the GPU-seconds the
-cluster has during the window's arrival span (first to last submit); jobs that run longer than
-the span push it above what the cluster could ever keep up with. dlab-sim is deterministic: one
+(fifo at least 2.5x the oracle) each of las and gittins brings within 1.3x of the oracle. The
+offered load is the GPU-seconds the window's jobs ask for over the GPU-seconds the cluster has
+during the window's arrival span (first to last submit); jobs that run longer than the span push
+it above what the cluster could ever keep up with. dlab-sim is deterministic: one
 run per cell. Standard library only; runs over 2 processes.
 """
 import concurrent.futures
@@ -72,6 +73,7 @@ def main():
     print("|---|---|---|---|")
     for _, _, label in BANDS:
         print("| %s | %d | %d | %d |" % (label, *bands[label]))
+
 
 if __name__ == "__main__":
     main()

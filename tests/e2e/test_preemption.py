@@ -166,9 +166,10 @@ def test_gittins_preempts_a_job_that_outlived_the_jobs_that_ended_before_a_resta
     server.stop()
     server.start()
 
+    train = TRAIN.replace("while step < 100", "while step < 200")
     _, long = server.request("POST", "/api/v1/jobs", {"spec": {
         "name": "long", "resources": {"cpus": 1, "gpus": 48},
-        "command": ["/usr/bin/python3", "-c", TRAIN.replace("while step < 100", "while step < 200")]}})
+        "command": ["/usr/bin/python3", "-c", train]}})
     server.wait_state(long["id"], "RUNNING")
     log1 = server.data_dir / "jobs" / str(long["id"]) / "attempts" / "1" / "task-0.log"
     wait_for(lambda: log1.exists() and "warmed up" in log1.read_text(), what="the long job to run")
@@ -186,5 +187,5 @@ def test_gittins_preempts_a_job_that_outlived_the_jobs_that_ended_before_a_resta
         first["reason"]
     assert " > 0)" in first["reason"], first["reason"]
     assert second["resumed_from"] is not None
-    log2 = (server.data_dir / "jobs" / str(long["id"]) / "attempts" / "2" / "task-0.log").read_text()
-    assert "finished at step 200" in log2, log2
+    log2 = log1.parent.parent / "2" / "task-0.log"
+    assert "finished at step 200" in log2.read_text(), log2.read_text()
