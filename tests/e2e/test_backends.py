@@ -255,9 +255,17 @@ def test_cancel_gives_the_job_sigterm_and_its_grace(tmp_path, dlabd, cli):
 
 
 def test_a_gang_gets_the_environment_contract_and_a_gpu_each(backend, tmp_path, dlabd, cli):
+    # Each task waits (up to 30 s) until both have started, so that they hold their GPUs at
+    # the same time: on Slurm each task is a job step, and a step that has ended has given its
+    # GPU back to the next. (Pods on Kubernetes are not a gang; see below.)
+    barrier = tmp_path / "barrier"
+    barrier.mkdir()
+    wait = "" if backend == "kubernetes" else (
+        f"touch {barrier}/$RANK; i=0; while [ $(ls {barrier} | wc -l) -lt 2 ] && "
+        f"[ $i -lt 600 ]; do sleep 0.05; i=$((i+1)); done; ")
     spec = write_job(tmp_path / "gang", """
 name: gang
-command: [/bin/sh, -c, 'echo "rank=$RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT nv=${NVIDIA_VISIBLE_DEVICES:-} gpus=$CUDA_VISIBLE_DEVICES"']
+command: [/bin/sh, -c, '""" + wait + """echo "rank=$RANK world=$WORLD_SIZE master=$MASTER_ADDR:$MASTER_PORT nv=${NVIDIA_VISIBLE_DEVICES:-} gpus=$CUDA_VISIBLE_DEVICES"']
 tasks: 2
 resources: {cpus: 1, memory: 256Mi, gpus: 1, gpu_type: A100}
 """)
