@@ -453,11 +453,8 @@ class Impl final : public Scheduler, public ClusterView {
   // tenth more have ended since the last time.
   void RekeyForHistory() {
     if (!LearnsFromEndedJobs()) return;
-    size_t n = all_sizes_.count();
-    if (n <= rekeyed_at_ || static_cast<double>(n) < 1.1 * static_cast<double>(rekeyed_at_)) {
-      return;
-    }
-    rekeyed_at_ = n;
+    if (!ServiceSizes::GrewByATenth(all_sizes_.count(), rekeyed_at_)) return;
+    rekeyed_at_ = all_sizes_.count();
     for (auto& [id, key] : keys_) {
       const SchedJob& job = jobs_.at(id);
       std::set<SortKey>& queue = QueueOf(job.req.tenant_id);

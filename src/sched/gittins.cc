@@ -48,7 +48,7 @@ void ServiceSizes::Rebuild() const {
 
 double ServiceSizes::Index(double attained) const {
   if (sizes_.empty()) return 0;
-  if (table_.empty() || static_cast<double>(sizes_.size()) >= 1.1 * built_count_) Rebuild();
+  if (table_.empty() || GrewByATenth(sizes_.size(), built_count_)) Rebuild();
   const std::vector<double>& grid = Grid();
   // The first grid point above the attained service.
   size_t i =

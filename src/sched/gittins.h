@@ -25,6 +25,12 @@ class ServiceSizes {
   // The grid points (GPU-seconds), for tests and callers that recheck at them.
   static const std::vector<double>& Grid();
 
+  // Whether `count` sizes are a tenth more than `since`: when a table, or keys read from
+  // tables, are computed again.
+  static bool GrewByATenth(size_t count, size_t since) {
+    return count > since && static_cast<double>(count) >= 1.1 * static_cast<double>(since);
+  }
+
  private:
   void Rebuild() const;
 

@@ -266,7 +266,7 @@ class GittinsPreempt final : public PreemptPlugin {
     if (v.req.priority > p.req.priority) return false;
     if (v.req.priority < p.req.priority) return true;
     // The preemptor's index, once for the many victims it is offered in one cycle.
-    double service = p.attained_gpu_s - p.service_offset;
+    double service = ServiceSort::Service(p, view.now());
     size_t ended = view.AllSizes().count();
     if (memo_job_ != p.req.id || memo_now_ != view.now() || memo_service_ != service ||
         memo_ended_ != ended) {

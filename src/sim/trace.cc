@@ -158,6 +158,9 @@ bool SplitPair(std::string_view text, std::string_view* a, std::string_view* b) 
   return true;
 }
 
+// For lower_bound over jobs in submit order.
+bool SubmittedBefore(const TraceJob& job, double t) { return job.submit_s < t; }
+
 }  // namespace
 
 std::string_view TraceFormatName(TraceFormat format) {
@@ -224,8 +227,8 @@ size_t FirstSelected(const Trace& trace, const JobSelection& selection) {
   const std::vector<TraceJob>& all = trace.jobs;
   if (selection.first) return std::min(*selection.first, all.size());
   if (selection.from_s) {
-    auto by_submit = [](const TraceJob& job, double t) { return job.submit_s < t; };
-    return std::lower_bound(all.begin(), all.end(), *selection.from_s, by_submit) - all.begin();
+    return std::lower_bound(all.begin(), all.end(), *selection.from_s, SubmittedBefore) -
+           all.begin();
   }
   return 0;
 }
@@ -238,9 +241,8 @@ std::vector<TraceJob> SelectJobs(const Trace& trace, const JobSelection& selecti
                                  first + std::min<size_t>(selection.count, all.end() - first));
   }
   if (selection.from_s) {
-    auto by_submit = [](const TraceJob& job, double t) { return job.submit_s < t; };
-    return std::vector<TraceJob>(first,
-                                 std::lower_bound(first, all.end(), selection.to_s, by_submit));
+    return std::vector<TraceJob>(
+        first, std::lower_bound(first, all.end(), selection.to_s, SubmittedBefore));
   }
   return all;
 }
