@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 
 #include "absl/strings/str_cat.h"
@@ -80,8 +81,11 @@ class Pool {
   const std::vector<NodeState>& nodes() const { return nodes_; }
   const std::vector<NodeClass>& classes() const { return classes_; }
   int free_gpus() const { return free_gpus_; }
+  // Counts the changes to what is free: equal counts, the same free resources.
+  uint64_t changes() const { return changes_; }
 
   void MoveInIndex(int node, int new_free) {
+    ++changes_;
     NodeState& n = nodes_[node];
     auto& index = classes_[n.klass].by_free;
     index.erase({n.free_gpus, node});
@@ -231,6 +235,7 @@ class Pool {
   std::vector<NodeState> nodes_;
   std::vector<NodeClass> classes_;
   int free_gpus_ = 0;
+  uint64_t changes_ = 0;
 };
 
 class Impl final : public Scheduler, public ClusterView {
@@ -409,6 +414,9 @@ class Impl final : public Scheduler, public ClusterView {
     std::map<std::string, std::vector<Resources>> cannot_preempt;
     std::optional<std::vector<std::pair<double, const SchedJob*>>> preemptible;
     std::set<int64_t> started;  // in this cycle: never victims of the same cycle
+    // Shortfall's answers, while the pool has made shortfall_at changes.
+    std::vector<std::pair<std::vector<Resources>, std::string>> shortfalls;
+    uint64_t shortfall_at = 0;
   };
 
   std::optional<double> KnownRuntime(const SchedJob& job) const {
@@ -499,6 +507,28 @@ class Impl final : public Scheduler, public ClusterView {
     total.memory_bytes += sign * u.memory_bytes;
     total.running_jobs += sign;
     for (const auto& [type, n] : u.gpus_by_type) total.gpus_by_type[type] += sign * n;
+    if (job.req.preemptible) {
+      auto& same = PreemptibleByGpus()[std::max(1, job.gpus)];
+      if (sign > 0) {
+        same.insert({-job.start_s, job.req.id, &job});
+      } else {
+        same.erase({-job.start_s, job.req.id, &job});
+      }
+    }
+  }
+
+  // Preemptible jobs running or stopping, by their GPUs (at least 1), latest start first.
+  using ByStart = std::set<std::tuple<double, int64_t, const SchedJob*>>;  // (-start, id, job)
+  std::map<int, ByStart>& PreemptibleByGpus() {
+    if (preemptible_.stale) {  // a copy of the scheduler: its own jobs
+      preemptible_ = {};
+      for (const auto& [id, job] : jobs_) {
+        if (job.phase != SchedJob::Phase::kQueued && job.req.preemptible) {
+          preemptible_.by_gpus[std::max(1, job.gpus)].insert({-job.start_s, id, &job});
+        }
+      }
+    }
+    return preemptible_.by_gpus;
   }
 
   void Free(SchedJob& job) {
@@ -507,7 +537,20 @@ class Impl final : public Scheduler, public ClusterView {
     job.placed.clear();
   }
 
-  // Why the job does not fit (explain only).
+  // Why the job does not fit (explain only). Jobs asking alike in one cycle get one answer while
+  // nothing started or stopped.
+  std::string Shortfall(Cycle& c, const SchedJob& job) const {
+    if (c.shortfall_at != pool_.changes()) {
+      c.shortfalls.clear();
+      c.shortfall_at = pool_.changes();
+    }
+    for (const auto& [tasks, text] : c.shortfalls) {
+      if (tasks == job.req.tasks) return text;
+    }
+    std::string text = Shortfall(job);
+    if (c.shortfalls.size() < 16) c.shortfalls.push_back({job.req.tasks, text});
+    return text;
+  }
   std::string Shortfall(const SchedJob& job) const {
     // Against the node with the most free GPUs (the only node on one machine).
     const std::vector<NodeState>& nodes = pool_.nodes();
@@ -697,21 +740,49 @@ class Impl final : public Scheduler, public ClusterView {
   }
 
   // Jobs that may be preempted at all (preemptible, past the minimum run time), cheapest first:
-  // the cost is the work lost, GPU-seconds since their attempt started. Once per cycle.
+  // the cost is the work lost, GPU-seconds since their attempt started. Once per cycle, merged
+  // from `preemptible_`, where jobs of as many GPUs are already in this order.
   const std::vector<std::pair<double, const SchedJob*>>& Preemptible(Cycle& c, double now) {
     if (c.preemptible) return *c.preemptible;
     c.preemptible.emplace();
-    for (const auto& [id, v] : jobs_) {
-      // A job that started at this instant is never a victim, so that preemption at one
-      // instant ends (every victim started earlier, and each can be stopped only once).
-      if (v.phase == SchedJob::Phase::kRunning && v.req.preemptible && v.start_s < now &&
-          now - v.start_s >= policy_.min_runtime_s && !c.started.contains(id)) {
-        c.preemptible->push_back({(now - v.start_s) * std::max(1, v.gpus), &v});
-      }
+    struct Run {
+      int gpus;
+      ByStart::const_iterator at, end;
+    };
+    std::vector<Run> runs;
+    for (const auto& [gpus, same] : PreemptibleByGpus()) {
+      runs.push_back({gpus, same.begin(), same.end()});
     }
-    std::sort(c.preemptible->begin(), c.preemptible->end(), [](const auto& a, const auto& b) {
-      return a.first != b.first ? a.first < b.first : a.second->req.id < b.second->req.id;
-    });
+    // The next job of a run that may be preempted, with its cost; the run's end when none.
+    auto advance = [&](Run& r) -> std::pair<double, const SchedJob*> {
+      for (; r.at != r.end; ++r.at) {
+        const SchedJob& v = *std::get<2>(*r.at);
+        // A job that started at this instant is never a victim, so that preemption at one
+        // instant ends (every victim started earlier, and each can be stopped only once).
+        if (v.phase == SchedJob::Phase::kRunning && v.start_s < now &&
+            now - v.start_s >= policy_.min_runtime_s && !c.started.contains(v.req.id)) {
+          return {(now - v.start_s) * r.gpus, &v};
+        }
+      }
+      return {kInf, nullptr};
+    };
+    std::vector<std::pair<double, const SchedJob*>> heads;
+    for (Run& r : runs) heads.push_back(advance(r));
+    for (;;) {
+      size_t best = heads.size();
+      for (size_t i = 0; i < heads.size(); ++i) {
+        if (heads[i].second == nullptr) continue;
+        if (best == heads.size() || heads[i].first < heads[best].first ||
+            (heads[i].first == heads[best].first &&
+             heads[i].second->req.id < heads[best].second->req.id)) {
+          best = i;
+        }
+      }
+      if (best == heads.size()) break;
+      c.preemptible->push_back(heads[best]);
+      ++runs[best].at;
+      heads[best] = advance(runs[best]);
+    }
     return *c.preemptible;
   }
 
@@ -944,8 +1015,9 @@ class Impl final : public Scheduler, public ClusterView {
   }
 
   void NotFit(Cycle& c, SchedJob& job, double now) {
-    std::string reason =
-        c.explain ? absl::StrCat("waiting for resources: needs ", Shortfall(job)) : std::string();
+    std::string reason = c.explain
+                             ? absl::StrCat("waiting for resources: needs ", Shortfall(c, job))
+                             : std::string();
     if (policy_.preempt && c.preemptions_left > 0 && !KnownNotToPreempt(c, job)) {
       std::vector<int> nodes;
       std::vector<int64_t> victims = ChooseVictims(c, job, now, &nodes);
@@ -1087,6 +1159,20 @@ class Impl final : public Scheduler, public ClusterView {
   size_t queued_without_gpus_ = 0;
   std::set<std::pair<double, int64_t>> promotions_;  // (when, job) of starvation promotions
   std::set<int64_t> nominated_;  // queued jobs that preempted others and wait for the room
+  // PreemptibleByGpus. It points into jobs_, so a copy starts stale and is built again from
+  // the copy's own jobs when first used.
+  struct PreemptibleIndex {
+    std::map<int, ByStart> by_gpus;
+    bool stale = false;
+    PreemptibleIndex() = default;
+    PreemptibleIndex(const PreemptibleIndex&) : stale(true) {}
+    PreemptibleIndex& operator=(const PreemptibleIndex&) {
+      by_gpus.clear();
+      stale = true;
+      return *this;
+    }
+    PreemptibleIndex& operator=(PreemptibleIndex&&) = default;
+  } preemptible_;
 
   std::map<int64_t, TenantQuota> quotas_;
   std::map<int64_t, double> weights_;
@@ -1120,44 +1206,34 @@ CycleResult Impl::Schedule(double now, bool explain) {
       it = next;
     }
   } else {
-    // Tenants take turns: the one with the lowest key offers its next job.
-    std::map<int64_t, std::set<SortKey>::iterator> cursor;
+    // Tenants take turns: the one with the lowest key (then the lowest id) offers its next job.
+    // A tenant's key changes only when a job of its own starts, so only the tenant that offered
+    // a job is keyed again.
+    std::set<std::pair<double, int64_t>> turns;  // (key, tenant)
+    std::unordered_map<int64_t, std::set<SortKey>::iterator> cursor;
     for (auto& [tenant, queue] : queues_) {
-      if (!queue.empty()) cursor[tenant] = queue.begin();
+      if (queue.empty()) continue;
+      cursor[tenant] = queue.begin();
+      turns.insert({policy_.sort->TenantKey(tenant, *this), tenant});
     }
-    while (!cursor.empty()) {
-      auto pick = cursor.end();
-      double best = kInf;
-      for (auto it = cursor.begin(); it != cursor.end(); ++it) {
-        if (c.tenant_blocked.contains(it->first) && !explain) continue;
-        double key = policy_.sort->TenantKey(it->first, *this);
-        if (pick == cursor.end() || key < best) {
-          pick = it;
-          best = key;
-        }
-      }
-      if (pick == cursor.end()) break;
-      auto it = pick->second;
+    while (!turns.empty()) {
+      if (!explain && NothingCanStart(c)) break;
+      auto [key, tenant] = *turns.begin();
+      turns.erase(turns.begin());
+      auto it = cursor.at(tenant);
       auto next = std::next(it);
-      SchedJob& job = jobs_.at(it->id);
-      Consider(c, job, now);
-      if (next == queues_[pick->first].end()) {
-        cursor.erase(pick);
-      } else {
-        pick->second = next;
+      Consider(c, jobs_.at(it->id), now);  // a start erases `it` from the queue
+      // Without explain a blocked tenant's later jobs need not be looked at.
+      if (next == queues_[tenant].end() || (!explain && c.tenant_blocked.contains(tenant))) {
+        continue;
       }
+      cursor[tenant] = next;
+      turns.insert({policy_.sort->TenantKey(tenant, *this), tenant});
     }
   }
-  if (explain) {
-    // Waiting reasons in the order the jobs were considered.
-    std::unordered_map<int64_t, size_t> position;
-    for (size_t i = 0; i < c.order.size(); ++i) position[c.order[i]] = i;
-    std::stable_sort(c.result.wait.begin(), c.result.wait.end(),
-                     [&](const WaitReason& a, const WaitReason& b) {
-                       return position[a.job_id] < position[b.job_id];
-                     });
-    order_ = std::move(c.order);
-  }
+  // The waiting reasons are in the order the jobs were considered: Consider gives each job at
+  // most one, while it considers it.
+  if (explain) order_ = std::move(c.order);
   return std::move(c.result);
 }
 

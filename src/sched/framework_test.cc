@@ -589,6 +589,29 @@ TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   EXPECT_EQ(s->running(), 1u);
 }
 
+TEST(Framework, QueueAndCycleFindTheSameVictims) {
+  // Queue() looks ahead on a copy of the scheduler, which lists its own running jobs as
+  // preemption candidates; the original's list stays as it was.
+  auto s = *NewScheduler({.policy = "priority", .params = {{"preemption.min_runtime", "60"}}},
+                         Nodes(2, 2));
+  s->Enqueue(Request({.id = 1, .gpus = 2}), 0);
+  s->Enqueue(Request({.id = 2, .gpus = 1, .submit = 1}), 1);
+  ASSERT_EQ(s->Schedule(1, false).start.size(), 2u);
+  s->Enqueue(Request({.id = 3, .gpus = 2, .priority = 5, .submit = 100}), 100);
+  for (int look = 0; look < 2; ++look) {
+    auto q = s->Queue(100);
+    ASSERT_EQ(q.size(), 1u);
+    EXPECT_EQ(q[0].reason, "preempting job 2 to make room");  // the least work lost
+  }
+  auto r = s->Schedule(100, false);
+  ASSERT_EQ(r.preempt.size(), 1u);
+  EXPECT_EQ(r.preempt[0].job_id, 2);
+  s->Requeue(2, 110);
+  r = s->Schedule(110, false);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].job_id, 3);
+}
+
 TEST(Framework, QuotaHoldsATenantBackWithoutBlockingOthers) {
   auto s = *NewScheduler({.policy = "fifo"}, Nodes(1, 4));
   s->SetQuotas({{1, TenantQuota{.gpus = 1}}});

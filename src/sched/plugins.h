@@ -103,7 +103,9 @@ class QueueSortPlugin {
   // Whether Key reads the sizes of ended jobs (TenantSizes, AllSizes): the framework then
   // computes the keys of queued jobs again each time a tenth more jobs have ended.
   virtual bool KeysFollowHistory() const { return false; }
-  // Tenants take turns: the tenant with the lowest TenantKey offers its next job.
+  // Tenants take turns: the tenant with the lowest TenantKey offers its next job. Within a cycle
+  // a tenant's key may change only with what its own jobs hold (the framework keys again only
+  // the tenant whose job it just considered).
   virtual bool ByTenant() const { return false; }
   virtual double TenantKey(int64_t /*tenant*/, const ClusterView& /*view*/) const { return 0; }
   // When a running job's standing changes with the service it receives (a las queue
