@@ -413,6 +413,8 @@ class Impl final : public Scheduler, public ClusterView {
     // The same for preemption: requests for which no victims would make room.
     std::map<std::string, std::vector<Resources>> cannot_preempt;
     std::optional<std::vector<std::pair<double, const SchedJob*>>> preemptible;
+    // MayPreempt's answers by PreemptorKey, for each of `preemptible` (2: not asked yet).
+    std::map<std::pair<int, double>, std::vector<char>> eligible;
     std::set<int64_t> started;  // in this cycle: never victims of the same cycle
     // Shortfall's answers, while the pool has made shortfall_at changes.
     std::vector<std::pair<std::vector<Resources>, std::string>> shortfalls;
@@ -813,7 +815,14 @@ class Impl final : public Scheduler, public ClusterView {
     Pool future = job.req.tasks.size() > 1 ? pool_ : Pool();  // gangs: tasks placed in turn
     const Pool& base = job.req.tasks.size() > 1 ? future : pool_;
     std::set<int64_t> chosen;
-    std::vector<char> eligible(candidates.size(), 2);  // 2: not asked yet
+    // MayPreempt's answer for each candidate (2: not asked yet), kept for the cycle when the
+    // plugin says it holds for other preemptors too.
+    std::vector<char> own;
+    std::vector<char>& eligible = [&]() -> std::vector<char>& {
+      auto key = policy_.preempt->PreemptorKey(job, *this);
+      return key ? c.eligible[*key] : own;
+    }();
+    if (eligible.empty()) eligible.assign(candidates.size(), 2);
     for (size_t ti = 0; ti < job.req.tasks.size(); ++ti) {
       const Resources& task = job.req.tasks[ti];
       if (job.req.tasks.size() > 1) {  // a task of a gang may fit as things are
@@ -826,6 +835,7 @@ class Impl final : public Scheduler, public ClusterView {
       std::unordered_map<int, std::pair<NodeState, std::vector<const SchedJob*>>> trials;
       int found = -1;
       for (size_t i = 0; i < candidates.size() && found < 0; ++i) {
+        if (!eligible[i]) continue;
         const SchedJob& v = *candidates[i].second;
         // Victims of earlier preemptions this cycle are already stopping.
         if (v.phase != SchedJob::Phase::kRunning || chosen.contains(v.req.id)) continue;

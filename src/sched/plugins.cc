@@ -239,6 +239,10 @@ class PriorityPreempt final : public PreemptPlugin {
   std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView&) const override {
     return absl::StrCat("priority ", p.req.priority, " > ", v.req.priority);
   }
+  std::optional<std::pair<int, double>> PreemptorKey(const SchedJob& p,
+                                                     const ClusterView&) const override {
+    return std::pair<int, double>{p.req.priority, 0};
+  }
 };
 
 class LasPreempt final : public PreemptPlugin {
@@ -253,6 +257,10 @@ class LasPreempt final : public PreemptPlugin {
     return absl::StrCat("least attained service: queue ", sort_->Level(p, view.now()), " before ",
                         sort_->Level(v, view.now()));
   }
+  std::optional<std::pair<int, double>> PreemptorKey(const SchedJob& p,
+                                                     const ClusterView& view) const override {
+    return std::pair<int, double>{p.req.priority, sort_->Level(p, view.now())};
+  }
 
  private:
   std::shared_ptr<const LasSort> sort_;
@@ -265,7 +273,20 @@ class GittinsPreempt final : public PreemptPlugin {
   bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
     if (v.req.priority > p.req.priority) return false;
     if (v.req.priority < p.req.priority) return true;
-    // The preemptor's index, once for the many victims it is offered in one cycle.
+    return sort_->Index(v, view) * ratio_ < PreemptorIndex(p, view);
+  }
+  std::optional<std::pair<int, double>> PreemptorKey(const SchedJob& p,
+                                                     const ClusterView& view) const override {
+    return std::pair<int, double>{p.req.priority, PreemptorIndex(p, view)};
+  }
+  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
+    return absl::StrFormat("Gittins index %.3g > %.3g", sort_->Index(p, view),
+                           sort_->Index(v, view));
+  }
+
+ private:
+  // The preemptor's index, once for the many victims it is offered in one cycle.
+  double PreemptorIndex(const SchedJob& p, const ClusterView& view) const {
     double service = ServiceSort::Service(p, view.now());
     size_t ended = view.AllSizes().count();
     if (memo_job_ != p.req.id || memo_now_ != view.now() || memo_service_ != service ||
@@ -276,14 +297,9 @@ class GittinsPreempt final : public PreemptPlugin {
       memo_ended_ = ended;
       memo_index_ = sort_->Index(p, view);
     }
-    return sort_->Index(v, view) * ratio_ < memo_index_;
-  }
-  std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
-    return absl::StrFormat("Gittins index %.3g > %.3g", sort_->Index(p, view),
-                           sort_->Index(v, view));
+    return memo_index_;
   }
 
- private:
   std::shared_ptr<const GittinsSort> sort_;
   double ratio_;
   mutable int64_t memo_job_ = 0;
@@ -301,6 +317,10 @@ class SrtfPreempt final : public PreemptPlugin {
   std::string Why(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
     return absl::StrCat("shorter remaining time: ", p.RemainingAt(view.now()), " s < ",
                         v.RemainingAt(view.now()), " s");
+  }
+  std::optional<std::pair<int, double>> PreemptorKey(const SchedJob& p,
+                                                     const ClusterView& view) const override {
+    return std::pair<int, double>{p.req.priority, p.RemainingAt(view.now())};
   }
 };
 

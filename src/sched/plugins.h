@@ -15,6 +15,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -146,6 +147,13 @@ class PreemptPlugin {
   // For the victim's record, e.g. "priority 10 > 0".
   virtual std::string Why(const SchedJob& preemptor, const SchedJob& victim,
                           const ClusterView& view) const = 0;
+  // Preemptors with equal keys in one cycle may preempt the same victims (MayPreempt answers
+  // alike for each), so the framework asks once per key and victim. Unset: asks for every
+  // preemptor (the answer depends on what the cycle has started so far).
+  virtual std::optional<std::pair<int, double>> PreemptorKey(const SchedJob& /*preemptor*/,
+                                                             const ClusterView& /*view*/) const {
+    return std::nullopt;
+  }
 };
 
 // Parameters a policy was given, with their defaults; reading one marks it known.
