@@ -509,7 +509,7 @@ class Impl final : public Scheduler, public ClusterView {
     total.memory_bytes += sign * u.memory_bytes;
     total.running_jobs += sign;
     for (const auto& [type, n] : u.gpus_by_type) total.gpus_by_type[type] += sign * n;
-    if (job.req.preemptible) {
+    if (policy_.preempt && job.req.preemptible) {
       auto& same = PreemptibleByGpus()[std::max(1, job.gpus)];
       if (sign > 0) {
         same.insert({-job.start_s, job.req.id, &job});
@@ -519,7 +519,8 @@ class Impl final : public Scheduler, public ClusterView {
     }
   }
 
-  // Preemptible jobs running or stopping, by their GPUs (at least 1), latest start first.
+  // Preemptible jobs running or stopping, by their GPUs (at least 1), latest start first; kept
+  // when the policy preempts.
   using ByStart = std::set<std::tuple<double, int64_t, const SchedJob*>>;  // (-start, id, job)
   std::map<int, ByStart>& PreemptibleByGpus() {
     if (preemptible_.stale) {  // a copy of the scheduler: its own jobs
