@@ -748,43 +748,21 @@ class Impl final : public Scheduler, public ClusterView {
   const std::vector<std::pair<double, const SchedJob*>>& Preemptible(Cycle& c, double now) {
     if (c.preemptible) return *c.preemptible;
     c.preemptible.emplace();
-    struct Run {
-      int gpus;
-      ByStart::const_iterator at, end;
+    auto cheaper = [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first < b.first : a.second->req.id < b.second->req.id;
     };
-    std::vector<Run> runs;
+    std::vector<std::pair<double, const SchedJob*>>& out = *c.preemptible;
     for (const auto& [gpus, same] : PreemptibleByGpus()) {
-      runs.push_back({gpus, same.begin(), same.end()});
-    }
-    // The next job of a run that may be preempted, with its cost; the run's end when none.
-    auto advance = [&](Run& r) -> std::pair<double, const SchedJob*> {
-      for (; r.at != r.end; ++r.at) {
-        const SchedJob& v = *std::get<2>(*r.at);
+      size_t merged = out.size();
+      for (const auto& [neg_start, id, v] : same) {
         // A job that started at this instant is never a victim, so that preemption at one
         // instant ends (every victim started earlier, and each can be stopped only once).
-        if (v.phase == SchedJob::Phase::kRunning && v.start_s < now &&
-            now - v.start_s >= policy_.min_runtime_s && !c.started.contains(v.req.id)) {
-          return {(now - v.start_s) * r.gpus, &v};
+        if (v->phase == SchedJob::Phase::kRunning && v->start_s < now &&
+            now - v->start_s >= policy_.min_runtime_s && !c.started.contains(id)) {
+          out.push_back({(now - v->start_s) * gpus, v});
         }
       }
-      return {kInf, nullptr};
-    };
-    std::vector<std::pair<double, const SchedJob*>> heads;
-    for (Run& r : runs) heads.push_back(advance(r));
-    for (;;) {
-      size_t best = heads.size();
-      for (size_t i = 0; i < heads.size(); ++i) {
-        if (heads[i].second == nullptr) continue;
-        if (best == heads.size() || heads[i].first < heads[best].first ||
-            (heads[i].first == heads[best].first &&
-             heads[i].second->req.id < heads[best].second->req.id)) {
-          best = i;
-        }
-      }
-      if (best == heads.size()) break;
-      c.preemptible->push_back(heads[best]);
-      ++runs[best].at;
-      heads[best] = advance(runs[best]);
+      std::inplace_merge(out.begin(), out.begin() + merged, out.end(), cheaper);
     }
     return *c.preemptible;
   }
