@@ -2,12 +2,14 @@
 // every policy: the cluster is filled, then each round one running job ends and a cycle fills
 // the hole. Prints p50/p99/max per policy (and with explain, as dlabd runs it).
 //   build/bin/dlab-sched-bench [--nodes 1000] [--queued 10000] [--rounds 1000] [--policy NAME]
+//                              [--param KEY=VALUE ...]
 // (--policy: that policy alone, with and without explain; to profile one)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -34,14 +36,15 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::max<size_t>(rank, 1) - 1];
 }
 
-void Run(const std::string& policy, int nodes, int queued, int rounds, bool explain) {
+void Run(const std::string& policy, const std::map<std::string, std::string>& params, int nodes,
+         int queued, int rounds, bool explain) {
   std::vector<NodeCapacity> cluster;
   for (int i = 0; i < nodes; ++i) {
     NodeCapacity n{.cpu_millis = 96000, .memory_bytes = 768LL << 30};
     for (int g = 0; g < 8; ++g) n.gpus.push_back({.index = g, .type = "V100", .model = "V100"});
     cluster.push_back(n);
   }
-  auto made = dlab::NewScheduler({.policy = policy}, cluster);
+  auto made = dlab::NewScheduler({.policy = policy, .params = params}, cluster);
   if (!made.ok()) {
     std::fprintf(stderr, "%s\n", std::string(made.status().message()).c_str());
     std::exit(2);
@@ -110,7 +113,17 @@ void Run(const std::string& policy, int nodes, int queued, int rounds, bool expl
 int main(int argc, char** argv) {
   int nodes = 1000, queued = 10000, rounds = 1000;
   std::string only;
+  std::map<std::string, std::string> params;  // --param: for --policy's policy
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--param")) {
+      std::string kv = argv[i + 1];
+      size_t eq = kv.find('=');
+      if (eq == std::string::npos) {
+        std::fprintf(stderr, "--param %s: expected KEY=VALUE\n", kv.c_str());
+        return 2;
+      }
+      params[kv.substr(0, eq)] = kv.substr(eq + 1);
+    }
     if (!std::strcmp(argv[i], "--policy")) only = argv[i + 1];
     if (!std::strcmp(argv[i], "--nodes")) nodes = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--queued")) queued = std::atoi(argv[i + 1]);
@@ -121,14 +134,14 @@ int main(int argc, char** argv) {
   std::printf("| policy | explain | queued after | p50 ms | p99 ms | max ms |\n");
   std::printf("|---|---|---|---|---|---|\n");
   if (!only.empty()) {
-    Run(only, nodes, queued, rounds, false);
-    Run(only, nodes, queued, rounds, true);
+    Run(only, params, nodes, queued, rounds, false);
+    Run(only, params, nodes, queued, rounds, true);
     return 0;
   }
   for (const char* p :
        {"fifo", "priority", "backfill", "fair-share", "las", "gittins", "oracle-srtf"}) {
-    Run(p, nodes, queued, rounds, false);
+    Run(p, {}, nodes, queued, rounds, false);
   }
-  for (const char* p : {"fifo", "las", "gittins"}) Run(p, nodes, queued, rounds, true);
+  for (const char* p : {"fifo", "las", "gittins"}) Run(p, {}, nodes, queued, rounds, true);
   return 0;
 }

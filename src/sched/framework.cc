@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <deque>
 #include <limits>
 #include <set>
 #include <tuple>
@@ -258,6 +259,7 @@ class Impl final : public Scheduler, public ClusterView {
     for (const Resources& r : req.tasks) job.gpus += r.gpus;
     auto [it, added] = jobs_.emplace(req.id, std::move(job));
     now_ = now;
+    Link(it->second);
     PutInQueue(it->second);
   }
 
@@ -274,7 +276,8 @@ class Impl final : public Scheduler, public ClusterView {
       job.placed.push_back(t);
     }
     Account(job, +1);
-    jobs_.emplace(req.id, std::move(job));
+    auto [it, added] = jobs_.emplace(req.id, std::move(job));
+    Link(it->second);
   }
 
   void Remove(int64_t id, double now) override {
@@ -285,6 +288,7 @@ class Impl final : public Scheduler, public ClusterView {
       TakeFromQueue(job);
       Unhold(job);
       nominated_.erase(id);
+      Unlink(job, -1);
     } else {
       double ran = std::max(0.0, now - job.start_s);
       RuntimeStats& stats = runtimes_[job.req.tenant_id];
@@ -293,6 +297,7 @@ class Impl final : public Scheduler, public ClusterView {
       all_runtimes_.sum += ran;
       ++all_runtimes_.count;
       RecordEnded(job.req.tenant_id, job.gpus, job.AttainedAt(now));
+      Unlink(job, job.AttainedAt(now));
       Free(job);
     }
     jobs_.erase(it);
@@ -379,6 +384,11 @@ class Impl final : public Scheduler, public ClusterView {
     return it == sizes_.end() ? nullptr : &it->second;
   }
   const ServiceSizes& AllSizes() const override { return all_sizes_; }
+  std::optional<double> NeighbourSize(const SchedJob& job) const override {
+    auto it = neighbours_.find(job.req.id);
+    if (it == neighbours_.end() || it->second.near_gpu_s < 0) return std::nullopt;
+    return it->second.near_gpu_s;
+  }
   const TenantQuota* Quota(int64_t tenant) const override {
     auto it = quotas_.find(tenant);
     return it == quotas_.end() ? nullptr : &it->second;
@@ -465,13 +475,81 @@ class Impl final : public Scheduler, public ClusterView {
     if (!LearnsFromEndedJobs()) return;
     if (!ServiceSizes::GrewByATenth(all_sizes_.count(), rekeyed_at_)) return;
     rekeyed_at_ = all_sizes_.count();
-    for (auto& [id, key] : keys_) {
-      const SchedJob& job = jobs_.at(id);
-      std::set<SortKey>& queue = QueueOf(job.req.tenant_id);
-      queue.erase(key);
-      key = policy_.sort->Key(job, *this);
-      queue.insert(key);
+    for (auto& [id, key] : keys_) Rekey(jobs_.at(id), key);
+  }
+  // A queued job's key (its entry in keys_) computed again.
+  void Rekey(const SchedJob& job, SortKey& key) {
+    std::set<SortKey>& queue = QueueOf(job.req.tenant_id);
+    queue.erase(key);
+    key = policy_.sort->Key(job, *this);
+    queue.insert(key);
+  }
+
+  // ---- Neighbours (Policy::neighbours) ----
+
+  // A job seen for the first time is linked to the latest jobs of its tenant with as many GPUs.
+  void Link(const SchedJob& job) {
+    if (policy_.neighbours <= 0) return;
+    auto [it, added] = neighbours_.try_emplace(job.req.id);
+    it->second.live = true;
+    it->second.ended_gpu_s = -1;
+    if (!added) return;
+    std::deque<int64_t>& latest = latest_[{job.req.tenant_id, job.gpus}];
+    for (auto b = latest.rbegin(); b != latest.rend(); ++b) {
+      it->second.before.push_back(*b);
+      neighbours_.at(*b).after.push_back(job.req.id);
     }
+    it->second.near_gpu_s = NearSize(it->second.before);
+    latest.push_back(job.req.id);
+    if (latest.size() > static_cast<size_t>(policy_.neighbours)) {
+      int64_t oldest = latest.front();
+      latest.pop_front();
+      neighbours_.at(oldest).latest = false;
+      ForgetIfUnread(oldest);
+    }
+  }
+  // The job ended (`gpu_s` >= 0: its size) or left the queue: the keys of the queued jobs
+  // linked to it follow.
+  void Unlink(const SchedJob& job, double gpu_s) {
+    auto it = neighbours_.find(job.req.id);
+    if (it == neighbours_.end()) return;
+    it->second.live = false;
+    it->second.ended_gpu_s = gpu_s;
+    if (gpu_s >= 0) {
+      for (int64_t id : it->second.after) {
+        auto after = neighbours_.find(id);
+        if (after == neighbours_.end() || !after->second.live) continue;
+        after->second.near_gpu_s = NearSize(after->second.before);
+        auto key = keys_.find(id);
+        if (key != keys_.end()) Rekey(jobs_.at(id), key->second);
+      }
+    }
+    std::vector<int64_t> check = it->second.before;
+    check.push_back(job.req.id);
+    for (int64_t id : check) ForgetIfUnread(id);
+  }
+  // The geometric mean of the sizes of the ended jobs among `before`; -1: none ended.
+  double NearSize(const std::vector<int64_t>& before) const {
+    double log_sum = 0;
+    int ended = 0;
+    for (int64_t id : before) {
+      auto b = neighbours_.find(id);
+      if (b == neighbours_.end() || b->second.ended_gpu_s < 0) continue;
+      log_sum += std::log(std::max(1.0, b->second.ended_gpu_s));
+      ++ended;
+    }
+    return ended == 0 ? -1 : std::exp(log_sum / ended);
+  }
+  // Drops a job's entry once nothing can read it: it is gone, no later job will link to it, and
+  // every job linked to it is gone.
+  void ForgetIfUnread(int64_t id) {
+    auto it = neighbours_.find(id);
+    if (it == neighbours_.end() || it->second.live || it->second.latest) return;
+    for (int64_t after : it->second.after) {
+      auto a = neighbours_.find(after);
+      if (a != neighbours_.end() && a->second.live) return;
+    }
+    neighbours_.erase(it);
   }
 
   void PromoteDue(double now) {
@@ -1175,6 +1253,16 @@ class Impl final : public Scheduler, public ClusterView {
   std::map<std::pair<int64_t, int>, ServiceSizes> sizes_;  // by (tenant, GPUs)
   ServiceSizes all_sizes_;
   size_t rekeyed_at_ = 0;  // all_sizes_.count() when queued jobs were last keyed again
+  struct Neighbours {
+    std::vector<int64_t> before;  // the jobs it is linked to, the latest first
+    std::vector<int64_t> after;   // the jobs linked to it
+    double ended_gpu_s = -1;      // its size, once it ended
+    double near_gpu_s = -1;       // NearSize(before), kept as those end
+    bool live = true;             // queued or running
+    bool latest = true;           // among its class's latest: later jobs link to it
+  };
+  std::unordered_map<int64_t, Neighbours> neighbours_;
+  std::map<std::pair<int64_t, int>, std::deque<int64_t>> latest_;  // by (tenant, GPUs)
 };
 
 CycleResult Impl::Schedule(double now, bool explain) {

@@ -563,6 +563,35 @@ TEST(Framework, GittinsOrdersByTheSizesOfEndedJobs) {
   EXPECT_EQ(GittinsFirstOfTwo(tail, 3), 1);
 }
 
+// gittins, one GPU, tenants 1 and 2 alike (half their jobs needed 300 GPU-s, half 30,000):
+// tenant 1's job 1 runs; tenant 1's job 2 and tenant 2's job 3 queue behind it; job 1 ends
+// after 30,000 s. Which starts next?
+int64_t GittinsAfterALongNeighbour(const std::string& neighbours) {
+  auto s =
+      *NewScheduler({.policy = "gittins",
+                     .params = {{"gittins.min_samples", "5"}, {"gittins.neighbours", neighbours}}},
+                    Nodes(1, 1));
+  for (int64_t tenant : {1, 2}) {
+    for (int i = 0; i < 10; ++i) s->RecordEnded(tenant, 1, 300);
+    for (int i = 0; i < 10; ++i) s->RecordEnded(tenant, 1, 30000);
+  }
+  s->Enqueue(Request({.id = 1, .tenant = 1}), 0);
+  if (s->Schedule(0, false).start.size() != 1) return -1;
+  s->Enqueue(Request({.id = 2, .tenant = 1, .submit = 10}), 10);
+  s->Enqueue(Request({.id = 3, .tenant = 2, .submit = 20}), 20);
+  s->Remove(1, 30000);
+  auto r = s->Schedule(30000, false);
+  return r.start.size() == 1 ? r.start[0].job_id : -1;
+}
+
+TEST(Framework, GittinsLearnsFromTheJobsSubmittedJustBefore) {
+  // Job 2 was submitted right after job 1, which turned out long: job 2 likely is too, so
+  // tenant 2's job goes first. (Job 2 was queued before job 1 ended: its key follows.)
+  EXPECT_EQ(GittinsAfterALongNeighbour("5"), 3);
+  // Without neighbours the two are alike: FIFO.
+  EXPECT_EQ(GittinsAfterALongNeighbour("0"), 2);
+}
+
 TEST(Framework, GittinsPreemptsAJobThatOutlivedTheShortOnes) {
   auto s =
       *NewScheduler({.policy = "gittins", .params = {{"gittins.min_samples", "5"}}}, Nodes(1, 1));

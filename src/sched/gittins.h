@@ -11,6 +11,25 @@
 
 namespace dlab {
 
+// A distribution of job sizes read at ServiceSizes::Grid()'s points: P(S > x) and E[min(S, x)].
+// Both are linear in the distribution, so a mixture's are the weighted sums of its parts', and
+// so is its index: P(a < S <= b) = above(a) - above(b), E[min(S, b) - min(S, a)] =
+// capped(b) - capped(a).
+struct GridDistribution {
+  std::vector<double> above;   // P(S > x)
+  std::vector<double> capped;  // E[min(S, x)]
+
+  // A log-normal distribution of sizes with this median and standard deviation of log size.
+  static GridDistribution LogNormal(double median, double sigma);
+  // (1 - w) of a and w of b.
+  static GridDistribution Mix(const GridDistribution& a, const GridDistribution& b, double w);
+  // The index at each grid point: max over later points b of P(a < S <= b) / E[min(S, b) -
+  // min(S, a)] (the same as ServiceSizes::Index for the distribution of recorded sizes).
+  std::vector<double> IndexTable() const;
+  // A table's value for a job with `attained` GPU-seconds (the first grid point above it).
+  static double IndexAt(const std::vector<double>& table, double attained);
+};
+
 class ServiceSizes {
  public:
   // Adds the total GPU-seconds of a job that ended (values below 1 count as 1).
@@ -25,6 +44,10 @@ class ServiceSizes {
   // The grid points (GPU-seconds), for tests and callers that recheck at them.
   static const std::vector<double>& Grid();
 
+  // The distribution at the grid points, from which index tables of mixtures are made (see
+  // GridDistribution); empty when no size was added.
+  const GridDistribution& AtGrid() const;
+
   // Whether `count` sizes are a tenth more than `since`: when a table, or keys read from
   // tables, are computed again.
   static bool GrewByATenth(size_t count, size_t since) {
@@ -37,6 +60,7 @@ class ServiceSizes {
   std::vector<double> sizes_;
   mutable size_t built_count_ = 0;
   mutable std::vector<double> table_;  // by grid point
+  mutable GridDistribution at_grid_;
 };
 
 }  // namespace dlab

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 namespace dlab {
 namespace {
 
@@ -51,6 +53,49 @@ TEST(ServiceSizesTest, TheTableFollowsNewSizes) {
   for (int i = 0; i < 10; ++i) sizes.Add(1e5);  // doubles the count: the table is rebuilt
   EXPECT_GT(sizes.Index(2000), 0);
   EXPECT_EQ(sizes.count(), 20u);
+}
+
+TEST(GridDistributionTest, ItsIndexTableIsTheSizesIndex) {
+  ServiceSizes sizes;
+  for (double x : {100.0, 100.0, 10000.0, 2500.0, 1e6}) sizes.Add(x);
+  std::vector<double> table = sizes.AtGrid().IndexTable();
+  for (double a : {0.0, 99.0, 150.0, 3000.0, 5e5, 2e6}) {
+    EXPECT_NEAR(GridDistribution::IndexAt(table, a), sizes.Index(a), 1e-12 * sizes.Index(0)) << a;
+  }
+}
+
+TEST(GridDistributionTest, LogNormalMatchesItsMoments) {
+  GridDistribution d = GridDistribution::LogNormal(1000, 0.5);
+  const std::vector<double>& grid = ServiceSizes::Grid();
+  for (size_t i = 0; i < grid.size(); ++i) {
+    // Half the mass above the median; E[min(S, x)] approaches the mean, e^(mu + sigma^2/2).
+    if (grid[i] < 1000 && grid[i + 1] > 1000) {
+      EXPECT_GT(d.above[i], 0.5);
+      EXPECT_LT(d.above[i + 1], 0.5);
+    }
+  }
+  EXPECT_NEAR(d.capped.back(), 1000 * std::exp(0.125), 1e-6);
+  EXPECT_NEAR(d.capped.front(), grid.front(), 1e-6);  // nearly all of it is above 60
+}
+
+TEST(GridDistributionTest, AMixtureLeansTowardsTheNeighboursSize) {
+  ServiceSizes sizes;  // half short, half long
+  for (int i = 0; i < 50; ++i) sizes.Add(300);
+  for (int i = 0; i < 50; ++i) sizes.Add(30000);
+  auto fresh = [&](double near) {
+    return GridDistribution::IndexAt(
+        GridDistribution::Mix(sizes.AtGrid(), GridDistribution::LogNormal(near, 0.8), 0.5)
+            .IndexTable(),
+        0);
+  };
+  EXPECT_GT(fresh(300), sizes.Index(0));
+  EXPECT_LT(fresh(30000), sizes.Index(0));
+  // Weight 0: the sizes alone.
+  EXPECT_NEAR(GridDistribution::IndexAt(
+                  GridDistribution::Mix(sizes.AtGrid(), GridDistribution::LogNormal(300, 0.8), 0)
+                      .IndexTable(),
+                  0),
+              sizes.Index(0), 1e-12);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -163,7 +164,10 @@ class GittinsSort final : public ServiceSort {
   explicit GittinsSort(Params& p)
       : ServiceSort(p.Numbers("gittins.thresholds", {300, 3000, 30000, 300000}),
                     p.Number("gittins.starvation", 100)),
-        min_samples_(p.Number("gittins.min_samples", 20)) {
+        min_samples_(p.Number("gittins.min_samples", 20)),
+        neighbours_(p.Number("gittins.neighbours", 0)),
+        neighbour_weight_(p.Number("gittins.neighbour_weight", 0.5)),
+        neighbour_spread_(p.Number("gittins.neighbour_spread", 0.8)) {
     for (double x = 60; x < 1e9; x *= 2) prior_.Add(x);
     prior_.Index(0);  // builds its table now: later calls only read it
   }
@@ -175,17 +179,58 @@ class GittinsSort final : public ServiceSort {
   bool KeysFollowHistory() const override { return true; }
   double Index(const SchedJob& job, const ClusterView& view) const {
     if (job.gpus <= 0) return std::numeric_limits<double>::infinity();
+    // The sizes read, and which they are: the tenant's with as many GPUs, everyone's (-1), the
+    // prior (-2).
+    std::pair<int64_t, int> which{job.req.tenant_id, job.gpus};
     const ServiceSizes* sizes = view.TenantSizes(job.req.tenant_id, job.gpus);
     if (sizes == nullptr || static_cast<double>(sizes->count()) < min_samples_) {
       sizes = &view.AllSizes();
+      which = {0, -1};
     }
-    if (static_cast<double>(sizes->count()) < min_samples_) sizes = &prior_;
-    return sizes->Index(Service(job, view.now()));
+    if (static_cast<double>(sizes->count()) < min_samples_) {
+      sizes = &prior_;
+      which = {0, -2};
+    }
+    double service = Service(job, view.now());
+    if (neighbours_ > 0 && neighbour_weight_ > 0) {
+      if (std::optional<double> near = view.NeighbourSize(job)) {
+        return GridDistribution::IndexAt(MixedTable(which, *sizes, *near), service);
+      }
+    }
+    return sizes->Index(service);
   }
 
  private:
+  // The index table of `sizes` mixed with a log-normal around the neighbours' size (weight
+  // gittins.neighbour_weight, spread gittins.neighbour_spread), by the size's log rounded to a
+  // twentieth; rebuilt as `sizes` grows by a tenth. Copies of a scheduler share the plugin,
+  // hence the key names the sizes rather than pointing at them.
+  const std::vector<double>& MixedTable(std::pair<int64_t, int> which, const ServiceSizes& sizes,
+                                        double near) const {
+    constexpr double kStep = 0.05;
+    int bucket = static_cast<int>(std::lround(std::log(std::max(1.0, near)) / kStep));
+    if (mixed_.size() > 4096) mixed_.clear();
+    Mixed& m = mixed_[{which.first, which.second, bucket}];
+    if (m.table.empty() || sizes.count() < m.count ||
+        ServiceSizes::GrewByATenth(sizes.count(), m.count)) {
+      m.count = sizes.count();
+      m.table = GridDistribution::Mix(
+                    sizes.AtGrid(),
+                    GridDistribution::LogNormal(std::exp(bucket * kStep), neighbour_spread_),
+                    std::min(1.0, neighbour_weight_))
+                    .IndexTable();
+    }
+    return m.table;
+  }
+  struct Mixed {
+    size_t count = 0;  // sizes.count() when built
+    std::vector<double> table;
+  };
+
   double min_samples_;
+  double neighbours_, neighbour_weight_, neighbour_spread_;
   ServiceSizes prior_;
+  mutable std::map<std::tuple<int64_t, int, int>, Mixed> mixed_;  // by (which, bucket)
 };
 
 // Shortest remaining (true) run time first; knows what no production scheduler knows.
@@ -415,6 +460,9 @@ absl::StatusOr<Policy> PluginRegistry::Build(
   }
   if (spec.reserve == ReserveMode::kBackfill) {
     p.default_runtime_s = params.Number("backfill.default_runtime", p.default_runtime_s);
+  }
+  if (spec.sort == "gittins") {
+    p.neighbours = static_cast<int>(params.Number("gittins.neighbours", 0));
   }
   if (spec.sort == "drf") {
     p.history_half_life_s = params.Number("fair_share.half_life", 3600);

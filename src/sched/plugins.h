@@ -72,6 +72,11 @@ class ClusterView {
   // with this many GPUs (null when none ended), and everyone's.
   virtual const ServiceSizes* TenantSizes(int64_t tenant, int gpus) const = 0;
   virtual const ServiceSizes& AllSizes() const = 0;
+  // The geometric mean of the sizes (GPU-seconds) of the jobs that ended among the
+  // Policy::neighbours jobs its tenant submitted just before this one with as many GPUs;
+  // nullopt when none of them ended (or the policy keeps no neighbours). Such jobs are often
+  // one sweep, and sizes within one run of submissions vary far less than over a tenant's.
+  virtual std::optional<double> NeighbourSize(const SchedJob& job) const = 0;
   // The tenant's quota (null: none) and what its running jobs hold.
   virtual const TenantQuota* Quota(int64_t tenant) const = 0;
   virtual const TenantUsage& Usage(int64_t tenant) const = 0;
@@ -193,6 +198,10 @@ struct Policy {
   // since its checkpoint and a restart, its tenant nothing). Undoes fragmentation: free GPUs
   // scattered over nodes while a whole-node job waits.
   bool move_to_make_room = false;
+  // The framework remembers, for each job, the jobs its tenant submitted just before it with as
+  // many GPUs (this many; 0: none), and the sizes of those that ended (ClusterView::
+  // NeighbourSize); a queued job's key is computed again when one of them ends.
+  int neighbours = 0;
   std::map<std::string, std::string> params;  // every parameter, with the value in effect
 };
 
