@@ -129,6 +129,10 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--queued")) queued = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
   }
+  if (!params.empty() && only.empty()) {
+    std::fprintf(stderr, "--param needs --policy (parameters belong to one policy)\n");
+    return 2;
+  }
   std::printf("%d nodes x 8 GPUs, %d queued, %d rounds (one job ends, one cycle)\n\n", nodes,
               queued, rounds);
   std::printf("| policy | explain | queued after | p50 ms | p99 ms | max ms |\n");

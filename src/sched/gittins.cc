@@ -26,6 +26,8 @@ void ServiceSizes::Rebuild() const {
     return static_cast<size_t>(std::upper_bound(s.begin(), s.end(), x) - s.begin());
   };
   const double n = static_cast<double>(s.size());
+  // From exact counts and sums; at_grid_.IndexTable() gives the same table up to rounding,
+  // which would reorder jobs whose indices are nearly equal.
   table_.assign(grid.size(), 0.0);
   for (size_t ia = 0; ia < grid.size(); ++ia) {
     double a = grid[ia];
@@ -53,10 +55,14 @@ void ServiceSizes::Rebuild() const {
   built_count_ = sizes_.size();
 }
 
-const GridDistribution& ServiceSizes::AtGrid() const {
+void ServiceSizes::Refresh() const {
   if (!sizes_.empty() && (table_.empty() || GrewByATenth(sizes_.size(), built_count_))) {
     Rebuild();
   }
+}
+
+const GridDistribution& ServiceSizes::AtGrid() const {
+  Refresh();
   return at_grid_;
 }
 
@@ -107,13 +113,8 @@ double GridDistribution::IndexAt(const std::vector<double>& table, double attain
 }
 
 double ServiceSizes::Index(double attained) const {
-  if (sizes_.empty()) return 0;
-  if (table_.empty() || GrewByATenth(sizes_.size(), built_count_)) Rebuild();
-  const std::vector<double>& grid = Grid();
-  // The first grid point above the attained service.
-  size_t i =
-      static_cast<size_t>(std::upper_bound(grid.begin(), grid.end(), attained) - grid.begin());
-  return table_[std::min(i, table_.size() - 1)];
+  Refresh();
+  return GridDistribution::IndexAt(table_, attained);
 }
 
 }  // namespace dlab

@@ -55,6 +55,8 @@ class ServiceSizes {
   }
 
  private:
+  // Rebuilds the tables when they are missing or a tenth more sizes were added since.
+  void Refresh() const;
   void Rebuild() const;
 
   std::vector<double> sizes_;
