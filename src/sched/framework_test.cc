@@ -374,6 +374,41 @@ TEST(Framework, UnknownPolicyAndParameterAreRefusedByName) {
   EXPECT_THAT(std::string(value.status().message()), HasSubstr("increasing"));
 }
 
+// A value out of a parameter's range is refused with the range, not clamped into it.
+TEST(Framework, ParameterOutOfRangeIsRefusedWithItsRange) {
+  struct Row {
+    std::string policy, key, value, says;
+  };
+  for (const Row& r : std::vector<Row>{
+           {"gittins", "gittins.neighbour_weight", "2", "must be a number from 0 to 1"},
+           {"gittins", "gittins.neighbours", "2.5", "must be a whole number from 0 to 1000"},
+           {"gittins", "gittins.neighbours", "-3", "must be a whole number from 0 to 1000"},
+           {"gittins", "gittins.preempt_ratio", "0.5", "must be a number of at least 1"},
+           {"gittins", "gittins.neighbour_spread", "0", "must be a number above 0"},
+           {"gittins", "gittins.min_samples", "abc", "must be a whole number of at least 0"},
+           {"fair-share", "fair_share.move", "2", "must be a whole number from 0 to 1"},
+           {"priority", "preemption.min_runtime", "-5",
+            "must be a number of at least 0 (seconds, or a duration such as 5m)"},
+           {"backfill", "backfill.default_runtime", "0",
+            "must be a number above 0 (seconds, or a duration such as 5m)"},
+       }) {
+    auto s = NewScheduler({.policy = r.policy, .params = {{r.key, r.value}}}, Nodes(1, 1));
+    ASSERT_FALSE(s.ok()) << r.key << "=" << r.value;
+    // Read by two plugins, still reported once.
+    EXPECT_EQ(std::string(s.status().message()), absl::StrCat(r.key, ": '", r.value, "' ", r.says));
+  }
+  // The ends of a range are taken, as is a duration where seconds are asked for.
+  for (auto [policy, key, value] :
+       std::vector<std::array<std::string, 3>>{{"gittins", "gittins.neighbour_weight", "1"},
+                                               {"gittins", "gittins.neighbours", "1000"},
+                                               {"gittins", "gittins.preempt_ratio", "1"},
+                                               {"fair-share", "fair_share.move", "0"},
+                                               {"priority", "preemption.min_runtime", "5m"}}) {
+    auto s = NewScheduler({.policy = policy, .params = {{key, value}}}, Nodes(1, 1));
+    EXPECT_TRUE(s.ok()) << key << "=" << value << ": " << s.status();
+  }
+}
+
 TEST(Framework, RegistryRefusesDuplicateNames) {
   PluginRegistry r;
   EXPECT_TRUE(r.AddSort("x", [](Params&) { return nullptr; }).ok());

@@ -31,19 +31,29 @@ std::optional<double> ParseSeconds(const std::string& text) {
   return std::nullopt;
 }
 
+constexpr NumberRange kSwitch{.max = 1, .whole = true};         // 0 off, 1 on
+constexpr NumberRange kNeighbours{.max = 1000, .whole = true};  // gittins.neighbours
+
 }  // namespace
 
-double Params::Number(const std::string& key, double fallback) {
+double Params::Number(const std::string& key, double fallback, NumberRange range) {
   defaults_[key] = Trimmed(fallback);
   auto it = given_.find(key);
   if (it == given_.end()) return fallback;
   auto v = ParseSeconds(it->second);
-  if (!v || *v < 0 || !std::isfinite(*v)) {
-    errors_.push_back(absl::StrCat(key, ": '", it->second,
-                                   "' is not a non-negative number or duration (e.g. 300, 5m)"));
-    return fallback;
+  bool ok = v && std::isfinite(*v) && (range.above_min ? *v > range.min : *v >= range.min) &&
+            *v <= range.max && (!range.whole || *v == std::floor(*v));
+  if (ok) return *v;
+  std::string want = range.whole ? "a whole number" : "a number";
+  if (std::isfinite(range.max)) {
+    absl::StrAppend(&want, range.above_min ? " above " : " from ", Trimmed(range.min),
+                    range.above_min ? " and at most " : " to ", Trimmed(range.max));
+  } else {
+    absl::StrAppend(&want, range.above_min ? " above " : " of at least ", Trimmed(range.min));
   }
-  return *v;
+  if (range.duration) absl::StrAppend(&want, " (seconds, or a duration such as 5m)");
+  errors_.push_back(absl::StrCat(key, ": '", it->second, "' must be ", want));
+  return fallback;
 }
 
 std::vector<double> Params::Numbers(const std::string& key, std::vector<double> fallback) {
@@ -71,7 +81,11 @@ std::string Params::Text(const std::string& key, const std::string& fallback) {
 }
 
 absl::Status Params::Check() const {
-  std::vector<std::string> errors = errors_;
+  // A parameter read by two plugins is reported once.
+  std::vector<std::string> errors;
+  for (const std::string& e : errors_) {
+    if (std::find(errors.begin(), errors.end(), e) == errors.end()) errors.push_back(e);
+  }
   for (const auto& [key, value] : given_) {
     if (!defaults_.contains(key)) {
       std::vector<std::string> known;
@@ -164,10 +178,10 @@ class GittinsSort final : public ServiceSort {
   explicit GittinsSort(Params& p)
       : ServiceSort(p.Numbers("gittins.thresholds", {300, 3000, 30000, 300000}),
                     p.Number("gittins.starvation", 100)),
-        min_samples_(p.Number("gittins.min_samples", 20)),
-        neighbours_(p.Number("gittins.neighbours", 0)),
-        neighbour_weight_(p.Number("gittins.neighbour_weight", 0.5)),
-        neighbour_spread_(p.Number("gittins.neighbour_spread", 0.8)) {
+        min_samples_(p.Number("gittins.min_samples", 20, {.whole = true})),
+        neighbours_(p.Number("gittins.neighbours", 0, kNeighbours)),
+        neighbour_weight_(p.Number("gittins.neighbour_weight", 0.5, {.max = 1})),
+        neighbour_spread_(p.Number("gittins.neighbour_spread", 0.8, {.above_min = true})) {
     for (double x = 60; x < 1e9; x *= 2) prior_.Add(x);
     prior_.Index(0);  // builds its table now: later calls only read it
   }
@@ -217,7 +231,7 @@ class GittinsSort final : public ServiceSort {
       m.table = GridDistribution::Mix(
                     sizes.AtGrid(),
                     GridDistribution::LogNormal(std::exp(bucket * kStep), neighbour_spread_),
-                    std::min(1.0, neighbour_weight_))
+                    neighbour_weight_)
                     .IndexTable();
     }
     return m.table;
@@ -314,7 +328,7 @@ class LasPreempt final : public PreemptPlugin {
 class GittinsPreempt final : public PreemptPlugin {
  public:
   GittinsPreempt(Params& p, std::shared_ptr<const GittinsSort> sort)
-      : sort_(std::move(sort)), ratio_(p.Number("gittins.preempt_ratio", 4)) {}
+      : sort_(std::move(sort)), ratio_(p.Number("gittins.preempt_ratio", 4, {.min = 1})) {}
   bool MayPreempt(const SchedJob& p, const SchedJob& v, const ClusterView& view) const override {
     if (v.req.priority > p.req.priority) return false;
     if (v.req.priority < p.req.priority) return true;
@@ -450,24 +464,26 @@ absl::StatusOr<Policy> PluginRegistry::Build(
   for (const std::string& f : spec.filters) p.filters.push_back(filters_.at(f)(params));
   if (!spec.preempt.empty()) {
     p.preempt = preempts_.at(spec.preempt)(params);
-    p.min_runtime_s = params.Number("preemption.min_runtime", spec.min_runtime_s);
-    p.max_preemptions_per_cycle =
-        static_cast<int>(params.Number("preemption.max_per_cycle", p.max_preemptions_per_cycle));
+    p.min_runtime_s =
+        params.Number("preemption.min_runtime", spec.min_runtime_s, {.duration = true});
+    p.max_preemptions_per_cycle = static_cast<int>(params.Number(
+        "preemption.max_per_cycle", p.max_preemptions_per_cycle, {.max = 1e6, .whole = true}));
   }
   p.score = params.Text("score", "pack") == "spread" ? ScoreMode::kSpread : ScoreMode::kPack;
   if (std::string s = params.Text("score", "pack"); s != "pack" && s != "spread") {
     return absl::InvalidArgumentError(absl::StrCat("score: '", s, "' is not one of pack, spread"));
   }
   if (spec.reserve == ReserveMode::kBackfill) {
-    p.default_runtime_s = params.Number("backfill.default_runtime", p.default_runtime_s);
+    p.default_runtime_s = params.Number("backfill.default_runtime", p.default_runtime_s,
+                                        {.above_min = true, .duration = true});
   }
   if (spec.sort == "gittins") {
-    p.neighbours = static_cast<int>(params.Number("gittins.neighbours", 0));
+    p.neighbours = static_cast<int>(params.Number("gittins.neighbours", 0, kNeighbours));
   }
   if (spec.sort == "drf") {
-    p.history_half_life_s = params.Number("fair_share.half_life", 3600);
-    p.reserve_below_share = params.Number("fair_share.drain", 1) > 0;
-    p.move_to_make_room = params.Number("fair_share.move", 1) > 0;
+    p.history_half_life_s = params.Number("fair_share.half_life", 3600, {.duration = true});
+    p.reserve_below_share = params.Number("fair_share.drain", 1, kSwitch) > 0;
+    p.move_to_make_room = params.Number("fair_share.move", 1, kSwitch) > 0;
   }
   if (auto s = params.Check(); !s.ok()) return s;
   p.params = params.defaults();

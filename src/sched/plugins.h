@@ -161,11 +161,21 @@ class PreemptPlugin {
   }
 };
 
+// The values a policy parameter may take; a value outside them is refused, not clamped.
+struct NumberRange {
+  double min = 0;
+  double max = std::numeric_limits<double>::infinity();
+  bool above_min = false;  // min itself is refused
+  bool whole = false;      // a count: no fraction
+  bool duration = false;   // seconds, also written as a duration (5m, 1h30m)
+};
+
 // Parameters a policy was given, with their defaults; reading one marks it known.
 class Params {
  public:
   Params(std::map<std::string, std::string> given) : given_(std::move(given)) {}
-  double Number(const std::string& key, double fallback);
+  // A number, or a duration in seconds ("5m"), within `range`.
+  double Number(const std::string& key, double fallback, NumberRange range = {});
   std::vector<double> Numbers(const std::string& key, std::vector<double> fallback);
   std::string Text(const std::string& key, const std::string& fallback);
   // InvalidArgument for a bad value or a parameter no plugin read.
