@@ -2,14 +2,16 @@
 // every policy: the cluster is filled, then each round one running job ends and a cycle fills
 // the hole. Prints p50/p99/max per policy (and with explain, as dlabd runs it).
 //   build/bin/dlab-sched-bench [--nodes 1000] [--queued 10000] [--rounds 1000] [--policy NAME]
-//                              [--param KEY=VALUE ...]
-// (--policy: that policy alone, with and without explain; to profile one)
+//                              [--param KEY=VALUE ...] [--queue-view]
+// (--policy: that policy alone, with and without explain; to profile one. --queue-view: after
+// the rounds, what `dlab queue` costs instead: Scheduler::Clone, then Queue's forecast.)
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -36,8 +38,13 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::max<size_t>(rank, 1) - 1];
 }
 
-void Run(const std::string& policy, const std::map<std::string, std::string>& params, int nodes,
-         int queued, int rounds, bool explain) {
+struct Ran {
+  std::unique_ptr<dlab::Scheduler> scheduler;
+  double now = 0;
+};
+
+Ran Run(const std::string& policy, const std::map<std::string, std::string>& params, int nodes,
+        int queued, int rounds, bool explain, bool print = true) {
   std::vector<NodeCapacity> cluster;
   for (int i = 0; i < nodes; ++i) {
     NodeCapacity n{.cpu_millis = 96000, .memory_bytes = 768LL << 30};
@@ -103,31 +110,79 @@ void Run(const std::string& policy, const std::map<std::string, std::string>& pa
     }
     now += 10;
   }
+  if (!print) return {std::move(s), now};
   std::printf("| %s | %s | %zu | %.3f | %.3f | %.3f |\n", policy.c_str(), explain ? "yes" : "no",
               s->queued(), Percentile(ms, 0.5), Percentile(ms, 0.99),
               *std::max_element(ms.begin(), ms.end()));
+  return {std::move(s), now};
+}
+
+// What `dlab queue` costs dlabd on this queue: the copy made under its lock, then the forecast
+// of start times on the copy, with dlabd's budget (0.5 s) and without one.
+void QueueView(const std::string& policy, const Ran& ran) {
+  auto since = [](std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::vector<double> clone_ms, budget_ms;
+  size_t budget_known = 0, entries = 0;
+  for (int i = 0; i < 5; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    std::unique_ptr<dlab::Scheduler> copy = ran.scheduler->Clone();
+    clone_ms.push_back(since(t0));
+    t0 = std::chrono::steady_clock::now();
+    std::vector<dlab::QueueEntry> q = copy->Queue(ran.now, 0.5);
+    budget_ms.push_back(since(t0));
+    budget_known = std::count_if(q.begin(), q.end(),
+                                 [](const dlab::QueueEntry& e) { return e.estimated_start_s; });
+    entries = q.size();
+  }
+  auto t0 = std::chrono::steady_clock::now();
+  std::vector<dlab::QueueEntry> q = ran.scheduler->Clone()->Queue(ran.now, 1e9);
+  double full_ms = since(t0);
+  size_t full_known = std::count_if(q.begin(), q.end(),
+                                    [](const dlab::QueueEntry& e) { return e.estimated_start_s; });
+  std::printf("| %s | %zu | %.1f | %.0f | %zu | %.0f | %zu |\n", policy.c_str(), entries,
+              Percentile(clone_ms, 0.5), Percentile(budget_ms, 0.5), budget_known, full_ms,
+              full_known);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
   int nodes = 1000, queued = 10000, rounds = 1000;
+  bool queue_view = false;
   std::string only;
   std::map<std::string, std::string> params;  // --param: for --policy's policy
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (!std::strcmp(argv[i], "--param")) {
-      std::string kv = argv[i + 1];
-      size_t eq = kv.find('=');
+  for (int i = 1; i < argc; ++i) {
+    std::string flag = argv[i];
+    if (flag == "--queue-view") {
+      queue_view = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "%s: expected a value\n", flag.c_str());
+      return 2;
+    }
+    std::string value = argv[++i];
+    if (flag == "--param") {
+      size_t eq = value.find('=');
       if (eq == std::string::npos) {
-        std::fprintf(stderr, "--param %s: expected KEY=VALUE\n", kv.c_str());
+        std::fprintf(stderr, "--param %s: expected KEY=VALUE\n", value.c_str());
         return 2;
       }
-      params[kv.substr(0, eq)] = kv.substr(eq + 1);
+      params[value.substr(0, eq)] = value.substr(eq + 1);
+    } else if (flag == "--policy") {
+      only = value;
+    } else if (flag == "--nodes") {
+      nodes = std::atoi(value.c_str());
+    } else if (flag == "--queued") {
+      queued = std::atoi(value.c_str());
+    } else if (flag == "--rounds") {
+      rounds = std::atoi(value.c_str());
+    } else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      return 2;
     }
-    if (!std::strcmp(argv[i], "--policy")) only = argv[i + 1];
-    if (!std::strcmp(argv[i], "--nodes")) nodes = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--queued")) queued = std::atoi(argv[i + 1]);
-    if (!std::strcmp(argv[i], "--rounds")) rounds = std::atoi(argv[i + 1]);
   }
   if (!params.empty() && only.empty()) {
     std::fprintf(stderr, "--param needs --policy (parameters belong to one policy)\n");
@@ -135,6 +190,20 @@ int main(int argc, char** argv) {
   }
   std::printf("%d nodes x 8 GPUs, %d queued, %d rounds (one job ends, one cycle)\n\n", nodes,
               queued, rounds);
+  if (queue_view) {
+    std::printf(
+        "| policy | queued | clone ms (median of 5) | forecast ms, 0.5 s budget | "
+        "estimates | forecast ms, no budget | estimates |\n");
+    std::printf("|---|---|---|---|---|---|---|\n");
+    std::vector<std::string> policies = {"fifo", "priority", "backfill",   "fair-share",
+                                         "las",  "gittins",  "oracle-srtf"};
+    if (!only.empty()) policies = {only};
+    for (const std::string& p : policies) {
+      QueueView(p, Run(p, only.empty() ? std::map<std::string, std::string>{} : params, nodes,
+                       queued, rounds, false, /*print=*/false));
+    }
+    return 0;
+  }
   std::printf("| policy | explain | queued after | p50 ms | p99 ms | max ms |\n");
   std::printf("|---|---|---|---|---|---|\n");
   if (!only.empty()) {

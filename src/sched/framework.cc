@@ -1,6 +1,7 @@
 #include "sched/framework.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <deque>
 #include <limits>
@@ -343,7 +344,15 @@ class Impl final : public Scheduler, public ClusterView {
 
   CycleResult Schedule(double now, bool explain) override;
   std::optional<double> NextChange(double now) const override;
-  std::vector<QueueEntry> Queue(double now) const override;
+  std::vector<QueueEntry> Queue(double now, double budget_s) const override;
+  std::unique_ptr<Scheduler> Clone() const override {
+    auto copy = std::make_unique<Impl>(*this);
+    // Plugins keep caches (gittins' index tables): the copy builds its own from the same
+    // parameters, which this scheduler's were built from already.
+    auto fresh = PluginRegistry::Default().Build(policy_.name, policy_.params);
+    if (fresh.ok()) copy->policy_ = *std::move(fresh);
+    return copy;
+  }
 
   size_t queued() const override { return queued_count_; }
   size_t running() const override { return jobs_.size() - queued_count_; }
@@ -1331,7 +1340,7 @@ std::optional<double> Impl::NextChange(double now) const {
   return next;
 }
 
-std::vector<QueueEntry> Impl::Queue(double now) const {
+std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
   Impl future(*this);
   CycleResult first = future.Schedule(now, /*explain=*/true);
   std::vector<QueueEntry> out;
@@ -1353,7 +1362,11 @@ std::vector<QueueEntry> Impl::Queue(double now) const {
   // Forward: running jobs end as their runtime is known or estimated, queued ones start.
   size_t unknown = std::count_if(out.begin(), out.end(),
                                  [](const QueueEntry& e) { return !e.estimated_start_s; });
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                            std::chrono::duration<double>(std::max(0.0, budget_s)));
   for (int step = 0; step < 1000 && unknown > 0; ++step) {
+    if (std::chrono::steady_clock::now() > deadline) break;
     double t = kInf;
     int64_t ending = 0;
     for (const auto& [id, j] : future.jobs_) {

@@ -119,8 +119,13 @@ class Scheduler {
   virtual std::optional<double> NextChange(double now_s) const = 0;
 
   // The queue in scheduling order with reasons and, where runtimes are known or estimated, the
-  // estimated start (a forward simulation of the jobs running and queued now).
-  virtual std::vector<QueueEntry> Queue(double now_s) const = 0;
+  // estimated start: a forward simulation of the jobs running and queued now, one cycle per job
+  // that ends, for at most 1,000 cycles and `budget_s` seconds of wall time (with thousands of
+  // jobs a cycle takes milliseconds); the jobs it did not reach get no estimate.
+  virtual std::vector<QueueEntry> Queue(double now_s, double budget_s) const = 0;
+  // A copy that shares nothing mutable with this scheduler (it has plugins of its own), so that
+  // it can be read on another thread, e.g. its Queue while this one goes on scheduling.
+  virtual std::unique_ptr<Scheduler> Clone() const = 0;
 
   virtual size_t queued() const = 0;
   virtual size_t running() const = 0;

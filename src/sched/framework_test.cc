@@ -654,7 +654,7 @@ TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   b.max_runtime_s = 300;
   s->Enqueue(b, 10);
   s->Enqueue(Request({.id = 3, .gpus = 1, .submit = 20}), 20);
-  auto q = s->Queue(100);
+  auto q = s->Queue(100, 60);
   ASSERT_EQ(q.size(), 2u);
   EXPECT_EQ(q[0].job_id, 2);
   EXPECT_THAT(q[0].reason, HasSubstr("waiting for resources: needs 2 GPUs (free 0)"));
@@ -668,6 +668,48 @@ TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   EXPECT_EQ(s->running(), 1u);
 }
 
+TEST(Framework, QueueForecastStopsAtItsBudget) {
+  auto s = *NewScheduler({.policy = "fifo"}, Nodes(1, 1));
+  for (int id = 1; id <= 3; ++id) {
+    JobRequest r = Request({.id = id, .submit = static_cast<double>(id)});
+    r.max_runtime_s = 100;
+    s->Enqueue(r, id);
+  }
+  auto all = s->Queue(10, 60);
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0].estimated_start_s, std::optional<double>(10));  // starts in this cycle
+  EXPECT_EQ(all[1].estimated_start_s, std::optional<double>(110));
+  EXPECT_EQ(all[2].estimated_start_s, std::optional<double>(210));
+  // No time to look ahead: only what this cycle starts is known; the order and reasons are
+  // the same.
+  auto none = s->Queue(10, 0);
+  ASSERT_EQ(none.size(), 3u);
+  EXPECT_EQ(none[0].estimated_start_s, std::optional<double>(10));
+  EXPECT_FALSE(none[1].estimated_start_s.has_value());
+  EXPECT_FALSE(none[2].estimated_start_s.has_value());
+  EXPECT_EQ(none[2].reason, all[2].reason);
+}
+
+TEST(Framework, CloneSchedulesOnItsOwn) {
+  auto s = *NewScheduler(
+      {.policy = "gittins", .params = {{"gittins.min_samples", "1"}, {"gittins.neighbours", "2"}}},
+      Nodes(1, 1));
+  s->RecordEnded(1, 1, 500);
+  s->Enqueue(Request({.id = 1}), 0);
+  s->Enqueue(Request({.id = 2, .submit = 1}), 1);
+  std::unique_ptr<Scheduler> copy = s->Clone();
+  auto r = copy->Schedule(1, false);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].job_id, 1);
+  EXPECT_EQ(copy->running(), 1u);
+  // The original has not started anything, and decides as the copy did.
+  EXPECT_EQ(s->running(), 0u);
+  EXPECT_EQ(s->queued(), 2u);
+  r = s->Schedule(1, false);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].job_id, 1);
+}
+
 TEST(Framework, QueueAndCycleFindTheSameVictims) {
   // Queue() looks ahead on a copy of the scheduler, which lists its own running jobs as
   // preemption candidates; the original's list stays as it was.
@@ -678,7 +720,7 @@ TEST(Framework, QueueAndCycleFindTheSameVictims) {
   ASSERT_EQ(s->Schedule(1, false).start.size(), 2u);
   s->Enqueue(Request({.id = 3, .gpus = 2, .priority = 5, .submit = 100}), 100);
   for (int look = 0; look < 2; ++look) {
-    auto q = s->Queue(100);
+    auto q = s->Queue(100, 60);
     ASSERT_EQ(q.size(), 1u);
     EXPECT_EQ(q[0].reason, "preempting job 2 to make room");  // the least work lost
   }

@@ -841,11 +841,16 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
 }
 
 std::vector<JobController::QueuedJobView> JobController::Queue() {
-  std::vector<QueueEntry> entries;
+  // The forecast behind the estimates replays cycles ahead (seconds in all with a queue of
+  // thousands, hence its budget), so it runs on a copy, outside the lock: scheduling goes on
+  // meanwhile.
+  constexpr double kQueueForecastBudgetS = 0.5;
+  std::unique_ptr<Scheduler> copy;
   {
     std::lock_guard lock(mu_);
-    entries = scheduler_->Queue(Seconds(absl::Now()));
+    copy = scheduler_->Clone();
   }
+  std::vector<QueueEntry> entries = copy->Queue(Seconds(absl::Now()), kQueueForecastBudgetS);
   std::vector<QueuedJobView> out;
   for (const QueueEntry& e : entries) {
     QueuedJobView v{.job_id = e.job_id, .tenant_id = e.tenant_id, .reason = e.reason};

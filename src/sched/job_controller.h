@@ -103,7 +103,8 @@ class JobController final {
   std::vector<RunningAttempt> Running();
   std::string OutputDir(int64_t job_id) const;
   // The queue in scheduling order: each queued job's reason for waiting and, where known, its
-  // estimated start (see Scheduler::Queue).
+  // estimated start (see Scheduler::Queue; the forecast gets half a second of wall time,
+  // on a copy of the scheduler, so that scheduling does not wait for it).
   struct QueuedJobView {
     int64_t job_id = 0;
     int64_t tenant_id = 0;
