@@ -348,7 +348,7 @@ class Impl final : public Scheduler, public ClusterView {
   std::unique_ptr<Scheduler> Clone() const override {
     auto copy = std::make_unique<Impl>(*this);
     // Plugins keep caches (gittins' index tables): the copy builds its own from the same
-    // parameters, which this scheduler's were built from already.
+    // parameters. That cannot fail: this scheduler's plugins were built from them.
     auto fresh = PluginRegistry::Default().Build(policy_.name, policy_.params);
     if (fresh.ok()) copy->policy_ = *std::move(fresh);
     return copy;

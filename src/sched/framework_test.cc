@@ -1,6 +1,7 @@
 #include "sched/framework.h"
 
 #include <algorithm>
+#include <array>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
