@@ -181,4 +181,42 @@ std::string ReportText(const SimReport& report) {
   return out;
 }
 
+namespace {
+
+// A CSV field: quoted when it holds a comma, a quote or a line break.
+std::string CsvField(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"') out += '"';
+    out += c;
+  }
+  return out + "\"";
+}
+
+std::string CsvSeconds(std::optional<double> s) { return s ? absl::StrCat(*s) : ""; }
+
+}  // namespace
+
+std::string PerJobCsv(const Workload& workload, const SimResult& result) {
+  std::string out =
+      "job_id,tenant,gpus,priority,submit_s,duration_s,start_s,end_s,jct_s,queue_s,"
+      "preemptions\n";
+  for (size_t i = 0; i < workload.jobs.size() && i < result.jobs.size(); ++i) {
+    const SimJob& job = workload.jobs[i];
+    const JobOutcome& o = result.jobs[i];
+    size_t tenant = static_cast<size_t>(job.request.tenant_id - 1);
+    double submit = job.request.submit_s;
+    std::optional<double> jct, queue;
+    if (o.end_s) jct = *o.end_s - submit;
+    if (o.first_start_s) queue = *o.first_start_s - submit;
+    absl::StrAppend(&out, CsvField(job.trace_id), ",",
+                    CsvField(tenant < workload.tenants.size() ? workload.tenants[tenant] : ""), ",",
+                    job.gpus, ",", job.request.priority, ",", submit, ",", job.duration_s, ",",
+                    CsvSeconds(o.first_start_s), ",", CsvSeconds(o.end_s), ",", CsvSeconds(jct),
+                    ",", CsvSeconds(queue), ",", o.preemptions, "\n");
+  }
+  return out;
+}
+
 }  // namespace dlab::sim

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/file_util.h"
 #include "sched/framework.h"
 #include "sim/cluster_spec.h"
 #include "sim/report.h"
@@ -34,6 +35,7 @@ struct Flags {
   std::vector<std::string> params;
   bool json = false;
   bool no_history = false;
+  std::string per_job;  // --per-job FILE
 };
 
 // What the --param flags say: the scheduler's parameters and the simulator's own.
@@ -170,6 +172,11 @@ class SimCommand {
     }
     absl::StatusOr<SimResult> result = Simulate(workload, **scheduler, params->options);
     if (!result.ok()) return Fail(result.status(), kSimExitFailure);
+    if (!flags_.per_job.empty()) {
+      absl::Status written =
+          WriteFileAtomically(flags_.per_job, PerJobCsv(workload, *result), {.sync = false});
+      if (!written.ok()) return Fail(written, kSimExitFailure);
+    }
     SimReport report{
         .trace = flags_.trace,
         .format = trace->format,
@@ -229,6 +236,9 @@ int RunSimCli(int argc, const char* const* argv, std::ostream& out, std::ostream
                "start the scheduler without the trace's jobs that ended before the window (by "
                "default it knows their sizes, as a dlabd running since the trace began would; "
                "only the gittins policy reads them)");
+  app.add_option("--per-job", flags.per_job,
+                 "also write every job's outcome to this CSV file (job_id, tenant, gpus, "
+                 "priority, submit_s, duration_s, start_s, end_s, jct_s, queue_s, preemptions)");
   app.footer(Footer());
   try {
     app.parse(argc, argv);

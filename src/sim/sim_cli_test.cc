@@ -57,6 +57,27 @@ class SimCliTest : public ::testing::Test {
   testing::TempDir dir_;
 };
 
+TEST_F(SimCliTest, WritesEveryJobsOutcome) {
+  std::string csv = (dir_.path() / "jobs.csv").string();
+  CliRun run = RunCli({"--trace", Abc(), "--cluster", "1x4", "--per-job", csv});
+  ASSERT_EQ(run.status, 0) << run.err;
+  std::ifstream in(csv);
+  std::stringstream text;
+  text << in.rdbuf();
+  // The textbook FIFO answer: B and C start together when A ends.
+  EXPECT_EQ(text.str(),
+            "job_id,tenant,gpus,priority,submit_s,duration_s,start_s,end_s,jct_s,queue_s,"
+            "preemptions\n"
+            "A,default,4,0,0,100,0,100,100,0,0\n"
+            "B,default,2,0,10,50,100,150,140,90,0\n"
+            "C,default,2,0,20,30,100,130,110,80,0\n");
+  // A file that cannot be written fails the run, naming it.
+  CliRun bad = RunCli({"--trace", Abc(), "--cluster", "1x4", "--per-job",
+                       (dir_.path() / "missing" / "jobs.csv").string()});
+  EXPECT_EQ(bad.status, kSimExitFailure);
+  EXPECT_NE(bad.err.find("missing/jobs.csv"), std::string::npos) << bad.err;
+}
+
 TEST_F(SimCliTest, PrintsOneJsonObject) {
   nlohmann::json j = RunJson({"--trace", Abc(), "--cluster", "1x4", "--policy", "fifo"});
   EXPECT_EQ(j["jobs"], 3);
