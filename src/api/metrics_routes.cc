@@ -350,6 +350,7 @@ HttpResponse PostCheckpoint(const MetricsApiContext& ctx, const HttpRequest& req
   if (!record.ok()) return Error(record.status());
   auto added = ctx.metrics->AddCheckpoint(*record);
   if (!added.ok()) return Error(added.status());
+  if (ctx.on_checkpoint) ctx.on_checkpoint(*id);
   return JsonResponse(201, CheckpointJson(*added));
 }
 

@@ -1,9 +1,9 @@
 // REST routes for training metrics and checkpoint records (see docs/rest-api.md, "Training
 // metrics and checkpoints"): POST/GET /api/v1/jobs/{id}/metrics and POST/GET
 // /api/v1/jobs/{id}/checkpoints; and GET /api/v1/jobs/{id}/code, the job's code snapshot for
-// the job itself (Kubernetes pods fetch it with it). Writes are authenticated with the job's own token (a job
-// reports about itself); reads are open like the rest of the job API. Handlers are stateless;
-// everything they use is in MetricsApiContext, whose pointers must outlive the router.
+// the job itself (Kubernetes pods fetch it with it). Writes are authenticated with the job's own
+// token (a job reports about itself); reads are open like the rest of the job API. Handlers are
+// stateless; everything they use is in MetricsApiContext, whose pointers must outlive the router.
 #pragma once
 
 #include <cstddef>
@@ -29,6 +29,9 @@ struct MetricsApiContext {
   size_t max_report_bytes = 16 << 20;  // body limit of POST .../metrics
   // The job's code snapshot (a .tar.gz); NotFound when it has none. Unset: 404 for all.
   std::function<absl::StatusOr<std::string>(int64_t job_id)> job_code;
+  // Told of each checkpoint a job records (the scheduler's victims lose the least work). Unset:
+  // nobody is told.
+  std::function<void(int64_t job_id)> on_checkpoint;
 };
 
 void RegisterMetricsRoutes(const MetricsApiContext& context, Router* router);

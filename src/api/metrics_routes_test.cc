@@ -2,6 +2,8 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "api/testing/http_client.h"
@@ -67,12 +69,22 @@ class MetricsRoutesTest : public ::testing::Test {
          // Reads as a user who sees every job (the AuthGate's checks have
          // their own tests).
          .authorize_user = [](const HttpRequest&, int64_t) { return absl::OkStatus(); },
-         .max_report_bytes = max_report_bytes},
+         .max_report_bytes = max_report_bytes,
+         .on_checkpoint =
+             [this](int64_t job_id) {
+               std::lock_guard lock(checkpointed_mu_);
+               checkpointed_.push_back(job_id);
+             }},
         &router);
     auto server = HttpServer::Start({.port = 0}, std::move(router));
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = *std::move(server);
     client_ = std::make_unique<Client>(server_->port());
+  }
+
+  std::vector<int64_t> Checkpointed() {
+    std::lock_guard lock(checkpointed_mu_);
+    return checkpointed_;
   }
 
   int64_t CreateJob() {
@@ -98,6 +110,8 @@ class MetricsRoutesTest : public ::testing::Test {
   testing::TempDir temp_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<MetricsStore> metrics_;
+  std::mutex checkpointed_mu_;
+  std::vector<int64_t> checkpointed_;  // on_checkpoint's calls (outlive the server)
   std::unique_ptr<HttpServer> server_;
   std::unique_ptr<Client> client_;
   int64_t job_ = 0;
@@ -323,6 +337,9 @@ TEST_F(MetricsRoutesTest, CheckpointsRoundTrip) {
   EXPECT_EQ(second["attempt"], 0);
   EXPECT_EQ(second["metrics"], json::object());
 
+  // The scheduler hears of each (so that preempting the job loses only the work since).
+  EXPECT_EQ(Checkpointed(), (std::vector<int64_t>{job_, job_}));
+
   reply = client_->Send("GET", CheckpointsPath(job_));
   ASSERT_EQ(reply.status, 200);
   EXPECT_EQ(reply.Json(), (json{{"checkpoints", {first, second}}}));
@@ -350,6 +367,7 @@ TEST_F(MetricsRoutesTest, BadCheckpointBodiesAre400NamingTheField) {
     EXPECT_EQ(reply.status, 400) << body << ": " << reply.body;
     EXPECT_THAT(reply.Message(), HasSubstr(message)) << body;
   }
+  EXPECT_TRUE(Checkpointed().empty());  // nothing recorded, nobody told
 }
 
 // system/ series are what dlab measures about a job (its GPU utilisation): a job cannot write

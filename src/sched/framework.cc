@@ -327,6 +327,18 @@ class Impl final : public Scheduler, public ClusterView {
     PutInQueue(job);
   }
 
+  void Checkpointed(int64_t id, double time_s) override {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.phase == SchedJob::Phase::kQueued) return;
+    SchedJob& job = it->second;
+    if (!(time_s > job.LostSince())) return;
+    // Its place among the preemption candidates follows (Account's key).
+    bool indexed = policy_.preempt && job.req.preemptible;
+    if (indexed) PreemptibleByGpus()[std::max(1, job.gpus)].erase({-job.LostSince(), id, &job});
+    job.saved_s = time_s;
+    if (indexed) PreemptibleByGpus()[std::max(1, job.gpus)].insert({-job.LostSince(), id, &job});
+  }
+
   void SetOracleRemaining(int64_t id, double remaining_s) override {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || it->second.req.oracle_remaining_s == remaining_s) return;
@@ -599,22 +611,22 @@ class Impl final : public Scheduler, public ClusterView {
     if (policy_.preempt && job.req.preemptible) {
       auto& same = PreemptibleByGpus()[std::max(1, job.gpus)];
       if (sign > 0) {
-        same.insert({-job.start_s, job.req.id, &job});
+        same.insert({-job.LostSince(), job.req.id, &job});
       } else {
-        same.erase({-job.start_s, job.req.id, &job});
+        same.erase({-job.LostSince(), job.req.id, &job});
       }
     }
   }
 
-  // Preemptible jobs running or stopping, by their GPUs (at least 1), latest start first; kept
-  // when the policy preempts.
-  using ByStart = std::set<std::tuple<double, int64_t, const SchedJob*>>;  // (-start, id, job)
+  // Preemptible jobs running or stopping, by their GPUs (at least 1), the least work to lose
+  // first (the latest LostSince); kept when the policy preempts.
+  using ByStart = std::set<std::tuple<double, int64_t, const SchedJob*>>;  // (-since, id, job)
   std::map<int, ByStart>& PreemptibleByGpus() {
     if (preemptible_.stale) {  // a copy of the scheduler: its own jobs
       preemptible_ = {};
       for (const auto& [id, job] : jobs_) {
         if (job.phase != SchedJob::Phase::kQueued && job.req.preemptible) {
-          preemptible_.by_gpus[std::max(1, job.gpus)].insert({-job.start_s, id, &job});
+          preemptible_.by_gpus[std::max(1, job.gpus)].insert({-job.LostSince(), id, &job});
         }
       }
     }
@@ -830,7 +842,8 @@ class Impl final : public Scheduler, public ClusterView {
   }
 
   // Jobs that may be preempted at all (preemptible, past the minimum run time), cheapest first:
-  // the cost is the work lost, GPU-seconds since their attempt started. Once per cycle, merged
+  // the cost is the work lost, GPU-seconds since their attempt started or their checkpoint since
+  // (LostSince). Once per cycle, merged
   // from `preemptible_`, where jobs of as many GPUs are already in this order.
   const std::vector<std::pair<double, const SchedJob*>>& Preemptible(Cycle& c, double now) {
     if (c.preemptible) return *c.preemptible;
@@ -846,7 +859,7 @@ class Impl final : public Scheduler, public ClusterView {
         // instant ends (every victim started earlier, and each can be stopped only once).
         if (v->phase == SchedJob::Phase::kRunning && v->start_s < now &&
             now - v->start_s >= policy_.min_runtime_s && !c.started.contains(id)) {
-          out.push_back({(now - v->start_s) * gpus, v});
+          out.push_back({(now - v->LostSince()) * gpus, v});
         }
       }
       std::inplace_merge(out.begin(), out.begin() + merged, out.end(), cheaper);

@@ -103,6 +103,10 @@ class Scheduler {
   // GPU-seconds. The scheduler records the jobs that end through Remove itself.
   virtual void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) = 0;
 
+  // The running job saved a checkpoint at `time_s`: preempting it from then on loses only the
+  // work since (victims are chosen to lose the least). Ignored for a job not running.
+  virtual void Checkpointed(int64_t job_id, double time_s) = 0;
+
   // The job's true remaining run time (the simulator, after a preemption: Requeue counts the
   // whole attempt as progress, but a resumed attempt may spend time restarting).
   virtual void SetOracleRemaining(int64_t job_id, double remaining_s) = 0;

@@ -711,6 +711,35 @@ TEST(Framework, CloneSchedulesOnItsOwn) {
   EXPECT_EQ(r.start[0].job_id, 1);
 }
 
+// The victim is the job that loses the least work: GPU-seconds since its attempt started, or
+// since the checkpoint it saved after that.
+TEST(Framework, VictimLosesTheLeastWorkSinceItsCheckpoint) {
+  struct Row {
+    std::string name;
+    std::vector<std::pair<int64_t, double>> checkpoints;  // (job, time)
+    int64_t victim;
+  };
+  for (const Row& r : std::vector<Row>{
+           {"no checkpoints: the latest start", {}, 2},
+           {"job 1 saved at 900: it loses 100 s, job 2 800 s", {{1, 900}}, 1},
+           {"both saved: job 2 later", {{1, 700}, {2, 800}}, 2},
+           {"a checkpoint of a queued job is ignored", {{3, 950}}, 2},
+           {"a checkpoint before the attempt's start counts from the start", {{2, 50}}, 2},
+       }) {
+    auto s = *NewScheduler({.policy = "priority", .params = {{"preemption.min_runtime", "60"}}},
+                           Nodes(1, 2));
+    s->Enqueue(Request({.id = 1}), 0);
+    s->Schedule(0, false);
+    s->Enqueue(Request({.id = 2, .submit = 100}), 100);
+    s->Schedule(100, false);
+    s->Enqueue(Request({.id = 3, .priority = 5, .submit = 1000}), 1000);
+    for (auto [job, time] : r.checkpoints) s->Checkpointed(job, time);
+    auto cycle = s->Schedule(1000, false);
+    ASSERT_EQ(cycle.preempt.size(), 1u) << r.name;
+    EXPECT_EQ(cycle.preempt[0].job_id, r.victim) << r.name;
+  }
+}
+
 TEST(Framework, QueueAndCycleFindTheSameVictims) {
   // Queue() looks ahead on a copy of the scheduler, which lists its own running jobs as
   // preemption candidates; the original's list stays as it was.

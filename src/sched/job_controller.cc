@@ -840,6 +840,11 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
   if (restart && delay == absl::ZeroDuration()) RequeueDue();
 }
 
+void JobController::Checkpointed(int64_t job_id) {
+  std::lock_guard lock(mu_);
+  scheduler_->Checkpointed(job_id, Seconds(absl::Now()));
+}
+
 std::vector<JobController::QueuedJobView> JobController::Queue() {
   // The forecast behind the estimates replays cycles ahead (seconds in all with a queue of
   // thousands, hence its budget), so it runs on a copy, outside the lock: scheduling goes on

@@ -101,6 +101,8 @@ class JobController final {
     std::vector<int> gpus;  // device indices on the node (local backend)
   };
   std::vector<RunningAttempt> Running();
+  // The job saved a checkpoint now: if it is preempted, it loses only the work since.
+  void Checkpointed(int64_t job_id);
   std::string OutputDir(int64_t job_id) const;
   // The queue in scheduling order: each queued job's reason for waiting and, where known, its
   // estimated start (see Scheduler::Queue; the forecast gets half a second of wall time,

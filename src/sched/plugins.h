@@ -35,10 +35,14 @@ struct SchedJob {
   double attained_gpu_s = 0;         // GPU-seconds in attempts that ended
   double service_offset = 0;         // service forgiven by a starvation promotion (las)
   double last_run_s = 0;             // how long its last attempt ran
+  double saved_s = -1;               // its latest checkpoint (Scheduler::Checkpointed)
   std::vector<NodeTask> placed;      // while running or evicting
   std::vector<int64_t> waiting_for;  // victims being preempted for it
   std::vector<NodeTask> held;        // free room held for it meanwhile
 
+  // Since when preempting it would lose its work: the start of its current attempt, or the
+  // checkpoint it saved since.
+  double LostSince() const { return std::max(start_s, saved_s); }
   double AttainedAt(double now) const {
     return attained_gpu_s + (phase == Phase::kQueued ? 0.0 : (now - start_s) * gpus);
   }

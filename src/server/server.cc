@@ -469,7 +469,8 @@ absl::Status RunServer(const ServerConfig& config) {
            return absl::NotFoundError(absl::StrCat("job ", job_id, " has no code snapshot"));
          }
          return snapshots.Read(job->snapshot);
-       }},
+       },
+       .on_checkpoint = [&controller](int64_t job_id) { controller.Checkpointed(job_id); }},
       &router);
   RegisterIdentityRoutes({.gate = &gate, .identity = identity->get(), .controller = &controller},
                          &router);
