@@ -843,8 +843,8 @@ class Impl final : public Scheduler, public ClusterView {
 
   // Jobs that may be preempted at all (preemptible, past the minimum run time), cheapest first:
   // the cost is the work lost, GPU-seconds since their attempt started or their checkpoint since
-  // (LostSince). Once per cycle, merged
-  // from `preemptible_`, where jobs of as many GPUs are already in this order.
+  // (LostSince). Once per cycle, merged from `preemptible_`, where jobs of as many GPUs are
+  // already in this order.
   const std::vector<std::pair<double, const SchedJob*>>& Preemptible(Cycle& c, double now) {
     if (c.preemptible) return *c.preemptible;
     c.preemptible.emplace();

@@ -8,6 +8,7 @@
 // ClusterView. Not thread-safe (like the Scheduler that owns them).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <limits>
