@@ -332,11 +332,9 @@ class Impl final : public Scheduler, public ClusterView {
     if (it == jobs_.end() || it->second.phase == SchedJob::Phase::kQueued) return;
     SchedJob& job = it->second;
     if (!(time_s > job.LostSince())) return;
-    // Its place among the preemption candidates follows (Account's key).
-    bool indexed = policy_.preempt && job.req.preemptible;
-    if (indexed) PreemptibleByGpus()[std::max(1, job.gpus)].erase({-job.LostSince(), id, &job});
+    IndexPreemptible(job, false);  // its place among the candidates follows
     job.saved_s = time_s;
-    if (indexed) PreemptibleByGpus()[std::max(1, job.gpus)].insert({-job.LostSince(), id, &job});
+    IndexPreemptible(job, true);
   }
 
   void SetOracleRemaining(int64_t id, double remaining_s) override {
@@ -608,26 +606,30 @@ class Impl final : public Scheduler, public ClusterView {
     total.memory_bytes += sign * u.memory_bytes;
     total.running_jobs += sign;
     for (const auto& [type, n] : u.gpus_by_type) total.gpus_by_type[type] += sign * n;
-    if (policy_.preempt && job.req.preemptible) {
-      auto& same = PreemptibleByGpus()[std::max(1, job.gpus)];
-      if (sign > 0) {
-        same.insert({-job.LostSince(), job.req.id, &job});
-      } else {
-        same.erase({-job.LostSince(), job.req.id, &job});
-      }
+    IndexPreemptible(job, sign > 0);
+  }
+
+  // Puts a running job in PreemptibleByGpus (or takes it out), keyed by LostSince: a job whose
+  // LostSince changes is taken out before and put back after.
+  void IndexPreemptible(const SchedJob& job, bool in) {
+    if (!policy_.preempt || !job.req.preemptible) return;
+    ByLostSince& same = PreemptibleByGpus()[std::max(1, job.gpus)];
+    std::tuple<double, int64_t, const SchedJob*> key{-job.LostSince(), job.req.id, &job};
+    if (in) {
+      same.insert(key);
+    } else {
+      same.erase(key);
     }
   }
 
   // Preemptible jobs running or stopping, by their GPUs (at least 1), the least work to lose
   // first (the latest LostSince); kept when the policy preempts.
-  using ByStart = std::set<std::tuple<double, int64_t, const SchedJob*>>;  // (-since, id, job)
-  std::map<int, ByStart>& PreemptibleByGpus() {
+  using ByLostSince = std::set<std::tuple<double, int64_t, const SchedJob*>>;  // (-since, id, job)
+  std::map<int, ByLostSince>& PreemptibleByGpus() {
     if (preemptible_.stale) {  // a copy of the scheduler: its own jobs
       preemptible_ = {};
       for (const auto& [id, job] : jobs_) {
-        if (job.phase != SchedJob::Phase::kQueued && job.req.preemptible) {
-          preemptible_.by_gpus[std::max(1, job.gpus)].insert({-job.LostSince(), id, &job});
-        }
+        if (job.phase != SchedJob::Phase::kQueued) IndexPreemptible(job, true);
       }
     }
     return preemptible_.by_gpus;
@@ -1251,7 +1253,7 @@ class Impl final : public Scheduler, public ClusterView {
   // PreemptibleByGpus. It points into jobs_, so a copy starts stale and is built again from
   // the copy's own jobs when first used.
   struct PreemptibleIndex {
-    std::map<int, ByStart> by_gpus;
+    std::map<int, ByLostSince> by_gpus;
     bool stale = false;
     PreemptibleIndex() = default;
     PreemptibleIndex(const PreemptibleIndex&) : stale(true) {}

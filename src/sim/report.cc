@@ -183,17 +183,6 @@ std::string ReportText(const SimReport& report) {
 
 namespace {
 
-// A CSV field: quoted when it holds a comma, a quote or a line break.
-std::string CsvField(const std::string& text) {
-  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
-  std::string out = "\"";
-  for (char c : text) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  return out + "\"";
-}
-
 std::string CsvSeconds(std::optional<double> s) { return s ? absl::StrCat(*s) : ""; }
 
 }  // namespace
@@ -210,9 +199,9 @@ std::string PerJobCsv(const Workload& workload, const SimResult& result) {
     std::optional<double> jct, queue;
     if (o.end_s) jct = *o.end_s - submit;
     if (o.first_start_s) queue = *o.first_start_s - submit;
-    absl::StrAppend(&out, CsvField(job.trace_id), ",",
-                    CsvField(tenant < workload.tenants.size() ? workload.tenants[tenant] : ""), ",",
-                    job.gpus, ",", job.request.priority, ",", submit, ",", job.duration_s, ",",
+    absl::StrAppend(&out, job.trace_id, ",",
+                    tenant < workload.tenants.size() ? workload.tenants[tenant] : "", ",", job.gpus,
+                    ",", job.request.priority, ",", submit, ",", job.duration_s, ",",
                     CsvSeconds(o.first_start_s), ",", CsvSeconds(o.end_s), ",", CsvSeconds(jct),
                     ",", CsvSeconds(queue), ",", o.preemptions, "\n");
   }

@@ -62,7 +62,8 @@ struct SimReport {
 nlohmann::json ReportJson(const SimReport& report);
 std::string ReportText(const SimReport& report);
 
-// Every job of the run, one CSV row each in the workload's order, after a header:
+// Every job of the run, one CSV row each in the workload's order, after a header (plain CSV
+// as in sim/csv.h: the ids and tenants come from such a file, so they hold no commas):
 // job_id,tenant,gpus,priority,submit_s,duration_s,start_s,end_s,jct_s,queue_s,preemptions.
 // Times are seconds of the simulated clock (the first arrival at 0); start_s is the first start;
 // start_s, end_s, jct_s and queue_s are empty for a job that never started or finished.
