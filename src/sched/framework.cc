@@ -276,8 +276,8 @@ class Impl final : public Scheduler, public ClusterView {
       pool_.Hold(t.node, t.alloc);
       job.placed.push_back(t);
     }
-    Account(job, +1);
     auto [it, added] = jobs_.emplace(req.id, std::move(job));
+    Account(it->second, +1);  // after the move: the preemption index keeps the job's address
     Link(it->second);
   }
 

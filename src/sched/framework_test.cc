@@ -740,6 +740,29 @@ TEST(Framework, VictimLosesTheLeastWorkSinceItsCheckpoint) {
   }
 }
 
+TEST(Framework, JobsAddedRunningAfterARestartArePreemptible) {
+  // dlabd restarted: it hands the scheduler the attempts it found running. They are candidates
+  // like jobs the scheduler started itself, the latest start first; once one ends, the other.
+  auto s = *NewScheduler({.policy = "priority", .params = {{"preemption.min_runtime", "60"}}},
+                         Nodes(1, 2));
+  for (auto [id, start, gpu] : {std::tuple{1, 0.0, 0}, std::tuple{2, 100.0, 1}}) {
+    TaskAllocation on{.cpu_millis = 1000, .memory_bytes = 1LL << 30, .gpus = {gpu}};
+    s->AddRunning(Request({.id = id}), {{.node = 0, .alloc = on}}, start);
+  }
+  s->Enqueue(Request({.id = 3, .priority = 5, .submit = 1000}), 1000);
+  auto first = s->Schedule(1000, false);
+  ASSERT_EQ(first.preempt.size(), 1u);
+  EXPECT_EQ(first.preempt[0].job_id, 2);
+  s->Remove(2, 1010);
+  auto started = s->Schedule(1010, false);
+  ASSERT_EQ(started.start.size(), 1u);
+  EXPECT_EQ(started.start[0].job_id, 3);
+  s->Enqueue(Request({.id = 4, .priority = 5, .submit = 1020}), 1020);
+  auto second = s->Schedule(1020, false);
+  ASSERT_EQ(second.preempt.size(), 1u);
+  EXPECT_EQ(second.preempt[0].job_id, 1);
+}
+
 TEST(Framework, QueueAndCycleFindTheSameVictims) {
   // Queue() looks ahead on a copy of the scheduler, which lists its own running jobs as
   // preemption candidates; the original's list stays as it was.

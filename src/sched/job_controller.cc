@@ -508,7 +508,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   }
   std::optional<CheckpointRef> resume;
   if (options_.latest_checkpoint) {
-    resume = options_.latest_checkpoint(job.id);
+    if (auto saved = options_.latest_checkpoint(job.id)) resume = std::move(saved->ref);
     std::error_code ec;
     if (resume && !fs::exists(resume->path, ec)) {
       spdlog::warn("job {}: latest checkpoint {} is gone; starting without it", job.id,
@@ -940,6 +940,14 @@ absl::Status JobController::Recover() {
       dir_to_job_[a.dir] = job.id;
       scheduler_->AddRunning(RequestOf(job), NodeTasksOf(a.allocation),
                              Seconds(a.start_time.value_or(a.create_time)));
+    }
+    // Were it preempted, it would lose its work since its latest checkpoint (the scheduler
+    // ignores one older than the attempt).
+    if (options_.latest_checkpoint) {
+      if (auto saved = options_.latest_checkpoint(job.id)) {
+        std::lock_guard lock(mu_);
+        scheduler_->Checkpointed(job.id, Seconds(saved->time));
+      }
     }
     for (int port : a.allocation.ports) {
       if (!ports_->Reserve(port)) {

@@ -29,6 +29,12 @@
 
 namespace dlab {
 
+// A checkpoint a job recorded, and when.
+struct SavedCheckpoint {
+  CheckpointRef ref;
+  absl::Time time;
+};
+
 struct ControllerOptions {
   std::string data_dir;  // jobs live under data_dir/jobs/<id>/
   // The nodes attempts run on: the local backend's one, or every node of a Slurm or Kubernetes
@@ -45,8 +51,9 @@ struct ControllerOptions {
   int last_port = 29999;
   std::function<bool(int port)> port_is_free;  // default: a real bind
   bool machine_wide_ports = true;  // reserve ports against other dlabd on the machine too
-  // The newest checkpoint the job recorded, if any (DLAB_RESUME_FROM of the next attempt).
-  std::function<std::optional<CheckpointRef>(int64_t job_id)> latest_checkpoint;
+  // The newest checkpoint the job recorded, if any: DLAB_RESUME_FROM of the next attempt, and,
+  // for an attempt found running at start, where its work since is counted from.
+  std::function<std::optional<SavedCheckpoint>(int64_t job_id)> latest_checkpoint;
   // Where the Python SDK (package dlab) is: put first on every task's PYTHONPATH. "": nowhere.
   std::string python_sdk_dir;
   // The job's token for the SDK (DLAB_TOKEN); unset: none.

@@ -128,23 +128,24 @@ class JobControllerTest : public ::testing::Test {
   void TearDown() override { controller_.reset(); }
   void StartController(SchedulerConfig scheduler = {}) {
     controller_ = std::make_unique<JobController>(
-        ControllerOptions{.data_dir = dir_.string(),
-                          .nodes = {{.cpu_millis = 2000,
-                                     .memory_bytes = 4LL << 30,
-                                     .gpus = {{0, "H100", "H100"}}}},
-                          .scheduler = std::move(scheduler),
-                          .reconcile_interval = absl::Milliseconds(20),
-                          .first_port = 30000,
-                          .last_port = 30009,
-                          .port_is_free = [](int) { return true; },
-                          .machine_wide_ports = false,
-                          .latest_checkpoint = [this](int64_t id) -> std::optional<CheckpointRef> {
-                            std::lock_guard lock(checkpoints_mu_);
-                            auto it = checkpoints_.find(id);
-                            if (it == checkpoints_.end()) return std::nullopt;
-                            return it->second;
-                          },
-                          .job_token = [](int64_t id) { return absl::StrCat("token-", id); }},
+        ControllerOptions{
+            .data_dir = dir_.string(),
+            .nodes = {{.cpu_millis = 2000,
+                       .memory_bytes = 4LL << 30,
+                       .gpus = {{0, "H100", "H100"}}}},
+            .scheduler = std::move(scheduler),
+            .reconcile_interval = absl::Milliseconds(20),
+            .first_port = 30000,
+            .last_port = 30009,
+            .port_is_free = [](int) { return true; },
+            .machine_wide_ports = false,
+            .latest_checkpoint = [this](int64_t id) -> std::optional<SavedCheckpoint> {
+              std::lock_guard lock(checkpoints_mu_);
+              auto it = checkpoints_.find(id);
+              if (it == checkpoints_.end()) return std::nullopt;
+              return it->second;
+            },
+            .job_token = [](int64_t id) { return absl::StrCat("token-", id); }},
         store_.get(), snapshots_.get(), &backend_);
     ASSERT_TRUE(controller_->Start("http://127.0.0.1:1").ok());
   }
@@ -171,15 +172,15 @@ class JobControllerTest : public ::testing::Test {
     return (dir_ / "jobs" / std::to_string(id) / "attempts" / std::to_string(attempt)).string();
   }
 
-  void SetCheckpoint(int64_t id, CheckpointRef ref) {
+  void SetCheckpoint(int64_t id, CheckpointRef ref, absl::Time time = absl::Now()) {
     std::lock_guard lock(checkpoints_mu_);
-    checkpoints_[id] = std::move(ref);
+    checkpoints_[id] = {.ref = std::move(ref), .time = time};
   }
 
   testing::TempDir temp_;
   fs::path dir_;
   std::mutex checkpoints_mu_;
-  std::map<int64_t, CheckpointRef> checkpoints_;
+  std::map<int64_t, SavedCheckpoint> checkpoints_;
   FakeBackend backend_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<SnapshotStore> snapshots_;
@@ -416,6 +417,34 @@ TEST_F(JobControllerTest, RestartedControllerReattachesAndRequeuesUnlaunched) {
   backend_.Exit(AttemptDir(running, 1), 0);
   ASSERT_TRUE(Reaches(running, JobState::kSucceeded));
   EXPECT_EQ(store_->GetJob(running)->attempts, 1);
+}
+
+TEST_F(JobControllerTest, AfterARestartAVictimIsChosenByTheWorkSinceItsLatestCheckpoint) {
+  // Two running jobs, old started 100 s ago and checkpointed 10 s ago, young started 50 s ago
+  // and never checkpointed. A restarted dlabd must still know old loses only 10 s if preempted
+  // (young would lose 50 s), and stop old for the high-priority job.
+  SchedulerConfig config{.policy = "priority", .params = {{"preemption.min_runtime", "0"}}};
+  controller_.reset();
+  backend_.SetListener(nullptr);
+  StartController(config);
+  int64_t old_job = Submit(1000);
+  int64_t young_job = Submit(1000);
+  ASSERT_TRUE(Launched(2));
+  absl::Time now = absl::Now();
+  for (auto [id, started] : {std::pair{old_job, now - absl::Seconds(100)},
+                             std::pair{young_job, now - absl::Seconds(50)}}) {
+    backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kRunning, .start_time = started});
+    ASSERT_TRUE(Reaches(id, JobState::kRunning));
+  }
+  SetCheckpoint(old_job, {.id = 1, .step = 10, .path = "/nonexistent"}, now - absl::Seconds(10));
+  controller_.reset();  // dlabd restarts
+  backend_.SetListener(nullptr);
+  StartController(config);
+  JobSpec urgent{.name = "urgent", .command = {"true"}, .priority = 10};
+  urgent.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20};
+  ASSERT_TRUE(controller_->Submit(urgent, "", "").ok());
+  ASSERT_TRUE(Eventually([&] { return !backend_.cancelled().empty(); }));
+  EXPECT_EQ(backend_.cancelled(), std::vector<std::string>{AttemptDir(old_job, 1)});
 }
 
 // A job in the store whose attempts ran `runs` seconds each on one GPU, left in `state`.

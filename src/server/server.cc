@@ -281,7 +281,7 @@ absl::Status RunServer(const ServerConfig& config) {
        .kill_grace = config.kill_grace,
        .first_port = config.first_port,
        .last_port = config.last_port,
-       .latest_checkpoint = [metrics_store](int64_t job_id) -> std::optional<CheckpointRef> {
+       .latest_checkpoint = [metrics_store](int64_t job_id) -> std::optional<SavedCheckpoint> {
          auto latest = metrics_store->LatestCheckpoint(job_id);
          if (!latest.ok()) {
            spdlog::warn("job {}: cannot read its checkpoints: {}", job_id,
@@ -289,8 +289,9 @@ absl::Status RunServer(const ServerConfig& config) {
            return std::nullopt;
          }
          if (!latest->has_value()) return std::nullopt;
-         return CheckpointRef{
-             .id = (*latest)->id, .step = (*latest)->step, .path = (*latest)->path};
+         const CheckpointRecord& c = **latest;
+         return SavedCheckpoint{.ref = {.id = c.id, .step = c.step, .path = c.path},
+                                .time = c.time};
        },
        .python_sdk_dir = PythonSdkDir(),
        .job_token = [&tokens](int64_t job_id) { return tokens->Token(job_id); },
