@@ -342,7 +342,8 @@ int TotalGpus(const JobSpec& spec) {
 HttpResponse Queue(const ApiContext& ctx, const Caller& caller) {
   json list = json::array();
   int position = 0;
-  for (const JobController::QueuedJobView& view : ctx.controller->Queue()) {
+  std::shared_ptr<const JobController::QueueForecast> forecast = ctx.controller->Queue();
+  for (const JobController::QueuedJobView& view : forecast->jobs) {
     ++position;
     if (view.tenant_id != caller.tenant_id) continue;
     auto job = ctx.store->GetJob(view.job_id);
@@ -359,7 +360,7 @@ HttpResponse Queue(const ApiContext& ctx, const Caller& caller) {
                     {"reason", view.reason.empty() ? job->reason : view.reason},
                     {"estimated_start", Time(view.estimated_start)}});
   }
-  return JsonResponse(200, {{"jobs", std::move(list)}});
+  return JsonResponse(200, {{"jobs", std::move(list)}, {"forecast_time", Time(forecast->time)}});
 }
 
 // Where the last n lines of the file at path begin (0 when it has fewer), found by reading

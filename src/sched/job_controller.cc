@@ -189,6 +189,7 @@ void JobController::Wake() {
 void JobController::Enqueue(const JobRecord& job) {
   std::lock_guard lock(mu_);
   scheduler_->Enqueue(RequestOf(job), Seconds(absl::Now()));
+  ++generation_;
   queued_[job.id] = job.tenant_id;
   dirty_ = true;
   cv_.notify_one();
@@ -270,6 +271,7 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
     if (s.ok()) {
       std::lock_guard lock(mu_);
       scheduler_->Remove(job_id, Seconds(absl::Now()));
+      ++generation_;
       queued_.erase(job_id);
       dirty_ = true;
       cv_.notify_one();
@@ -421,6 +423,7 @@ void JobController::ScheduleOnce() {
     scheduler_->SetQuotas(std::move(quotas));
     scheduler_->SetTenantWeights(std::move(weights));
     decision = scheduler_->Schedule(Seconds(absl::Now()), /*explain=*/true);
+    if (!decision.start.empty() || !decision.preempt.empty()) ++generation_;
     for (const StartDecision& s : decision.start) queued_.erase(s.job_id);
   }
   std::map<int64_t, std::string> reasons;
@@ -439,6 +442,7 @@ void JobController::ScheduleOnce() {
     if (!launch) {
       std::lock_guard lock(mu_);
       scheduler_->Remove(p.job_id, Seconds(absl::Now()));
+      ++generation_;
       dirty_ = true;
     }
     if (!job.ok()) {
@@ -501,6 +505,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
           .IgnoreError();
       std::lock_guard lock(mu_);
       scheduler_->Requeue(job.id, Seconds(absl::Now()));
+      ++generation_;
       queued_[job.id] = job.tenant_id;
       return;
     }
@@ -825,6 +830,7 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     active_.erase(active.job_id);
     dir_to_job_.erase(active.dir);
     dirty_ = true;
+    ++generation_;
     if (preempted) {
       scheduler_->Requeue(active.job_id, Seconds(end));
       queued_[active.job_id] = job->tenant_id;
@@ -845,26 +851,38 @@ void JobController::Checkpointed(int64_t job_id) {
   scheduler_->Checkpointed(job_id, Seconds(absl::Now()));
 }
 
-std::vector<JobController::QueuedJobView> JobController::Queue() {
+std::shared_ptr<const JobController::QueueForecast> JobController::Queue() {
   // The forecast behind the estimates replays cycles ahead (seconds in all with a queue of
   // thousands, hence its budget), so it runs on a copy, outside the lock: scheduling goes on
-  // meanwhile.
+  // meanwhile. One forecast at a time: viewers asking together (every console open on the
+  // Cluster page asks every 5 s) share it, and it serves until a job enters, starts, stops or
+  // leaves, for at most kQueueForecastReuse.
   constexpr double kQueueForecastBudgetS = 0.5;
+  constexpr absl::Duration kQueueForecastReuse = absl::Seconds(5);
+  std::lock_guard one_at_a_time(forecast_mu_);
   std::unique_ptr<Scheduler> copy;
+  uint64_t generation = 0;
+  auto forecast = std::make_shared<QueueForecast>();
   {
     std::lock_guard lock(mu_);
+    forecast->time = absl::Now();
+    generation = generation_;
+    if (forecast_ && forecast_generation_ == generation &&
+        forecast->time - forecast_->time < kQueueForecastReuse) {
+      return forecast_;
+    }
     copy = scheduler_->Clone();
   }
-  std::vector<QueueEntry> entries = copy->Queue(Seconds(absl::Now()), kQueueForecastBudgetS);
-  std::vector<QueuedJobView> out;
-  for (const QueueEntry& e : entries) {
+  for (const QueueEntry& e : copy->Queue(Seconds(forecast->time), kQueueForecastBudgetS)) {
     QueuedJobView v{.job_id = e.job_id, .tenant_id = e.tenant_id, .reason = e.reason};
     if (e.estimated_start_s) {
       v.estimated_start = absl::UnixEpoch() + absl::Seconds(*e.estimated_start_s);
     }
-    out.push_back(std::move(v));
+    forecast->jobs.push_back(std::move(v));
   }
-  return out;
+  forecast_ = forecast;
+  forecast_generation_ = generation;
+  return forecast;
 }
 
 absl::Status JobController::Recover() {
@@ -940,6 +958,7 @@ absl::Status JobController::Recover() {
       dir_to_job_[a.dir] = job.id;
       scheduler_->AddRunning(RequestOf(job), NodeTasksOf(a.allocation),
                              Seconds(a.start_time.value_or(a.create_time)));
+      ++generation_;
     }
     // Were it preempted, it would lose its work since its latest checkpoint (the scheduler
     // ignores one older than the attempt).

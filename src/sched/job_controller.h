@@ -113,14 +113,19 @@ class JobController final {
   std::string OutputDir(int64_t job_id) const;
   // The queue in scheduling order: each queued job's reason for waiting and, where known, its
   // estimated start (see Scheduler::Queue; the forecast gets half a second of wall time,
-  // on a copy of the scheduler, so that scheduling does not wait for it).
+  // on a copy of the scheduler, so that scheduling does not wait for it). A forecast is shared
+  // by callers until a job enters, starts, stops or leaves the scheduler, for at most 5 s.
   struct QueuedJobView {
     int64_t job_id = 0;
     int64_t tenant_id = 0;
     std::string reason;
     std::optional<absl::Time> estimated_start;
   };
-  std::vector<QueuedJobView> Queue();
+  struct QueueForecast {
+    absl::Time time;  // when it was taken
+    std::vector<QueuedJobView> jobs;
+  };
+  std::shared_ptr<const QueueForecast> Queue();
 
  private:
   struct Active {
@@ -160,8 +165,12 @@ class JobController final {
   bool dirty_ = true;                     // GUARDED_BY(mu_): reschedule
   std::set<std::string> changed_dirs_;    // GUARDED_BY(mu_)
   std::unique_ptr<Scheduler> scheduler_;  // GUARDED_BY(mu_)
-  std::map<int64_t, int64_t> queued_;     // GUARDED_BY(mu_): job -> tenant
-  std::mutex submit_mu_;                  // one submission at a time checks the queued-jobs quota
+  uint64_t generation_ = 0;  // GUARDED_BY(mu_): counts jobs entering, starting, stopping, leaving
+  std::mutex forecast_mu_;   // taken before mu_; held while forecasting the queue
+  std::shared_ptr<const QueueForecast> forecast_;  // GUARDED_BY(forecast_mu_): the latest
+  uint64_t forecast_generation_ = 0;               // GUARDED_BY(forecast_mu_): generation_ then
+  std::map<int64_t, int64_t> queued_;              // GUARDED_BY(mu_): job -> tenant
+  std::mutex submit_mu_;  // one submission at a time checks the queued-jobs quota
   std::map<int64_t, absl::Time> restart_at_;       // GUARDED_BY(mu_): RESTARTING jobs' requeue
   const std::unique_ptr<PortPool> ports_;          // controller thread (and Start, before it runs)
   std::map<int64_t, Active> active_;               // GUARDED_BY(mu_), by job id

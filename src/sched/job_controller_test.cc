@@ -358,6 +358,28 @@ TEST_F(JobControllerTest, QueuedJobWaitsWithAReasonUntilResourcesFree) {
   EXPECT_EQ(backend_.launches()[1].job_id, second);
 }
 
+TEST_F(JobControllerTest, QueueViewersShareAForecastUntilTheQueueChanges) {
+  int64_t running = Submit(2000);
+  int64_t waiting = Submit(1000);
+  ASSERT_TRUE(Launched(1));
+  auto ids = [](const std::shared_ptr<const JobController::QueueForecast>& f) {
+    std::vector<int64_t> out;
+    for (const auto& v : f->jobs) out.push_back(v.job_id);
+    return out;
+  };
+  auto first = controller_->Queue();
+  EXPECT_EQ(ids(first), std::vector<int64_t>{waiting});
+  EXPECT_EQ(controller_->Queue(), first);  // nothing changed: the same forecast
+  int64_t later = Submit(1000);
+  auto after_submit = controller_->Queue();
+  EXPECT_NE(after_submit, first);
+  EXPECT_GE(after_submit->time, first->time);
+  EXPECT_EQ(ids(after_submit), (std::vector<int64_t>{waiting, later}));
+  backend_.Exit(AttemptDir(running, 1), 0);  // both start: the queue is forecast again
+  ASSERT_TRUE(Launched(3));
+  EXPECT_TRUE(controller_->Queue()->jobs.empty());
+}
+
 TEST_F(JobControllerTest, CancelQueuedAndRunningJobs) {
   int64_t running = Submit(2000);
   int64_t queued = Submit(2000);
