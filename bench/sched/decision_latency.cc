@@ -95,7 +95,7 @@ Ran Run(const std::string& policy, const std::map<std::string, std::string>& par
   for (int i = 0; i < rounds; ++i) {
     // One running job ends.
     size_t k = rng() % running.size();
-    s->Remove(running[k], now);
+    s->Remove(running[k], now, /*ended=*/true);
     running[k] = running.back();
     running.pop_back();
     s->Enqueue(job(now), now);  // keep the queue long

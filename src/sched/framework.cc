@@ -255,7 +255,7 @@ class Impl final : public Scheduler, public ClusterView {
   // ---- Scheduler ----
 
   void Enqueue(const JobRequest& req, double now) override {
-    if (jobs_.contains(req.id)) Remove(req.id, now);
+    if (jobs_.contains(req.id)) Remove(req.id, now, /*ended=*/false);
     SchedJob job{.req = req, .queued_since = now, .attained_gpu_s = req.attained_gpu_s};
     for (const Resources& r : req.tasks) job.gpus += r.gpus;
     auto [it, added] = jobs_.emplace(req.id, std::move(job));
@@ -266,7 +266,7 @@ class Impl final : public Scheduler, public ClusterView {
 
   void AddRunning(const JobRequest& req, const std::vector<NodeTask>& tasks,
                   double start_s) override {
-    if (jobs_.contains(req.id)) Remove(req.id, start_s);
+    if (jobs_.contains(req.id)) Remove(req.id, start_s, /*ended=*/false);
     SchedJob job{.req = req, .attained_gpu_s = req.attained_gpu_s};
     for (const Resources& r : req.tasks) job.gpus += r.gpus;
     job.phase = SchedJob::Phase::kRunning;
@@ -281,7 +281,7 @@ class Impl final : public Scheduler, public ClusterView {
     Link(it->second);
   }
 
-  void Remove(int64_t id, double now) override {
+  void Remove(int64_t id, double now, bool ended) override {
     auto it = jobs_.find(id);
     if (it == jobs_.end()) return;
     SchedJob& job = it->second;
@@ -290,7 +290,7 @@ class Impl final : public Scheduler, public ClusterView {
       Unhold(job);
       nominated_.erase(id);
       Unlink(job, -1);
-    } else {
+    } else if (ended) {
       double ran = std::max(0.0, now - job.start_s);
       RuntimeStats& stats = runtimes_[job.req.tenant_id];
       stats.sum += ran;
@@ -299,6 +299,9 @@ class Impl final : public Scheduler, public ClusterView {
       ++all_runtimes_.count;
       RecordEnded(job.req.tenant_id, job.gpus, job.AttainedAt(now));
       Unlink(job, job.AttainedAt(now));
+      Free(job);
+    } else {
+      Unlink(job, -1);
       Free(job);
     }
     jobs_.erase(it);
@@ -325,6 +328,13 @@ class Impl final : public Scheduler, public ClusterView {
     job.queued_since = now;
     now_ = now;
     PutInQueue(job);
+  }
+
+  void Unstart(int64_t id) override {
+    auto it = jobs_.find(id);
+    if (it == jobs_.end() || it->second.phase != SchedJob::Phase::kRunning) return;
+    Free(it->second);
+    PutInQueue(it->second);
   }
 
   void Checkpointed(int64_t id, double time_s) override {
@@ -464,10 +474,10 @@ class Impl final : public Scheduler, public ClusterView {
     return queues_[policy_.sort->ByTenant() ? tenant : 0];
   }
 
+  // Keeps waiting_for: a job re-keyed in the queue (promoted) still waits for its victims.
   void PutInQueue(SchedJob& job) {
     job.phase = SchedJob::Phase::kQueued;
     job.placed.clear();
-    job.waiting_for.clear();
     SortKey key = policy_.sort->Key(job, *this);
     keys_[job.req.id] = key;
     QueueOf(job.req.tenant_id).insert(key);
@@ -1373,8 +1383,19 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
     }
     out.push_back(std::move(e));
   }
-  for (const PreemptDecision& p : first.preempt) future.Requeue(p.job_id, now);
-  // Forward: running jobs end as their runtime is known or estimated, queued ones start.
+  // Forward: jobs being stopped (preempted now or before) leave at once, running jobs end as
+  // their runtime is known or estimated, queued ones start; a cycle that preempts is followed
+  // by one at the same time, in which its preemptors take the room.
+  auto requeue_stopping = [&future](double t) {
+    std::vector<int64_t> stopping;
+    for (const auto& [id, j] : future.jobs_) {
+      if (j.phase == SchedJob::Phase::kEvicting) stopping.push_back(id);
+    }
+    for (int64_t id : stopping) future.Requeue(id, t);
+    return !stopping.empty();
+  };
+  bool again = requeue_stopping(now);
+  double t = now;
   size_t unknown = std::count_if(out.begin(), out.end(),
                                  [](const QueueEntry& e) { return !e.estimated_start_s; });
   const auto deadline = std::chrono::steady_clock::now() +
@@ -1382,20 +1403,22 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
                             std::chrono::duration<double>(std::max(0.0, budget_s)));
   for (int step = 0; step < 1000 && unknown > 0; ++step) {
     if (std::chrono::steady_clock::now() > deadline) break;
-    double t = kInf;
-    int64_t ending = 0;
-    for (const auto& [id, j] : future.jobs_) {
-      if (j.phase == SchedJob::Phase::kQueued) continue;
-      auto runtime = future.KnownRuntime(j);
-      if (!runtime) continue;
-      double end = std::max(now, j.start_s + *runtime);
-      if (end < t || (end == t && id < ending)) {
-        t = end;
-        ending = id;
+    if (!again) {
+      t = kInf;
+      int64_t ending = 0;
+      for (const auto& [id, j] : future.jobs_) {
+        if (j.phase == SchedJob::Phase::kQueued) continue;
+        auto runtime = future.KnownRuntime(j);
+        if (!runtime) continue;
+        double end = std::max(now, j.start_s + *runtime);
+        if (end < t || (end == t && id < ending)) {
+          t = end;
+          ending = id;
+        }
       }
+      if (ending == 0) break;
+      future.Remove(ending, t, /*ended=*/true);
     }
-    if (ending == 0) break;
-    future.Remove(ending, t);
     CycleResult r = future.Schedule(t, /*explain=*/false);
     for (const StartDecision& s : r.start) {
       if (auto i = index.find(s.job_id); i != index.end() && !out[i->second].estimated_start_s) {
@@ -1403,7 +1426,7 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
         --unknown;
       }
     }
-    for (const PreemptDecision& p : r.preempt) future.Requeue(p.job_id, t);
+    again = requeue_stopping(t);
   }
   return out;
 }

@@ -88,19 +88,25 @@ class Scheduler {
   // Records a job that is already running (found after a restart).
   virtual void AddRunning(const JobRequest& job, const std::vector<NodeTask>& tasks,
                           double start_s) = 0;
-  // Forgets a job: a queued one leaves the queue, a running one frees what it held (it ended).
-  // Unknown ids are ignored.
-  virtual void Remove(int64_t job_id, double now_s) = 0;
+  // Forgets a job: a queued one leaves the queue, a running one frees what it held. `ended`:
+  // the job is over, and its service counts among the ended jobs' sizes and run times; false
+  // when it will be queued again (an attempt to be retried) or never ran (it was started but
+  // not launched). Unknown ids are ignored.
+  virtual void Remove(int64_t job_id, double now_s, bool ended) = 0;
   // A running job stopped without ending (preempted, or could not be launched): it frees what
   // it held and waits in the queue again, keeping the service it received.
   virtual void Requeue(int64_t job_id, double now_s) = 0;
+  // A job this scheduler started could not be launched (no ports left, the store refused it):
+  // it frees what it was given and waits in the queue again as if it had not been started (a
+  // Requeue would count the moment as a run). Ignored for a job not running.
+  virtual void Unstart(int64_t job_id) = 0;
 
   // Whether the policy orders by the sizes of ended jobs (gittins); when not, RecordEnded does
   // nothing and callers need not look their history up.
   virtual bool LearnsFromEndedJobs() const = 0;
   // History from before this scheduler began (dlabd's database, the trace before the
   // simulator's window): a job of the tenant with `gpus` GPUs ended after receiving `gpu_s`
-  // GPU-seconds. The scheduler records the jobs that end through Remove itself.
+  // GPU-seconds. The scheduler records the jobs that end through Remove(ended) itself.
   virtual void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) = 0;
 
   // The running job saved a checkpoint at `time_s`: preempting it from then on loses only the

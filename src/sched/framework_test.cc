@@ -302,7 +302,7 @@ std::unique_ptr<Scheduler> FragmentedForAWholeNodeJob(const std::string& move) {
   auto r = s->Schedule(0, false);
   EXPECT_EQ(r.start.size(), 3u);
   EXPECT_EQ(r.start[2].tasks[0].node, 0) << "job 3 shares node 0 with job 1";
-  s->Remove(1, 100);
+  s->Remove(1, 100, /*ended=*/true);
   s->Enqueue(Request({.id = 4, .gpus = 4, .tenant = 4, .submit = 1000}), 1000);
   return s;
 }
@@ -346,7 +346,7 @@ TEST(Framework, FairShareMovesAJobIntoRoomItPreemptsAnOverShareJobFor) {
     s->Enqueue(Request(j), 0);
   }
   ASSERT_EQ(s->Schedule(0, false).start.size(), 8u);
-  s->Remove(1, 100);
+  s->Remove(1, 100, /*ended=*/true);
   s->Enqueue(Request({.id = 11, .gpus = 4, .tenant = 4, .submit = 1000}), 1000);
   auto cycle = s->Schedule(1000, false);
   std::vector<int64_t> victims;
@@ -550,6 +550,61 @@ TEST(Framework, LasPromotesAStarvedJob) {
   EXPECT_EQ(p.preempt[0].job_id, 2);
 }
 
+TEST(Framework, APromotionDoesNotMakeAJobForgetTheVictimItWaitsFor) {
+  // Two GPUs. Job 1 ran 100 s and waits in queue 1 (promotion due at 100 + 2 x 100 = 300). At
+  // 250 jobs 3 and 4 are in queue 2, and job 1 preempts job 4. At 300, while job 4 still stops,
+  // job 1's promotion falls due: it keeps waiting for job 4 and preempts nothing more.
+  auto s = *NewScheduler({.policy = "las",
+                          .params = {{"las.thresholds", "50,150"},
+                                     {"las.starvation", "2"},
+                                     {"preemption.min_runtime", "0"}}},
+                         Nodes(1, 2));
+  s->Enqueue(Request({.id = 1}), 0);
+  s->Enqueue(Request({.id = 3}), 0);
+  ASSERT_EQ(s->Schedule(0, false).start.size(), 2u);
+  s->Requeue(1, 100);
+  s->Enqueue(Request({.id = 4, .submit = 100}), 100);
+  auto at100 = s->Schedule(100, false);
+  ASSERT_EQ(at100.start.size(), 1u);
+  EXPECT_EQ(at100.start[0].job_id, 4);
+  EXPECT_TRUE(at100.preempt.empty());
+  auto at250 = s->Schedule(250, false);
+  ASSERT_EQ(at250.preempt.size(), 1u);
+  EXPECT_EQ(at250.preempt[0].job_id, 4);
+  auto at300 = s->Schedule(300, true);
+  EXPECT_TRUE(at300.preempt.empty());
+  ASSERT_EQ(at300.wait.size(), 1u);
+  EXPECT_EQ(at300.wait[0].reason, "waiting for preempted job 4 to stop");
+  s->Requeue(4, 310);
+  auto at310 = s->Schedule(310, false);
+  ASSERT_EQ(at310.start.size(), 1u);
+  EXPECT_EQ(at310.start[0].job_id, 1);
+}
+
+TEST(Framework, AJobThatCouldNotBeLaunchedWaitsAsBefore) {
+  // las, one GPU. Job 1 ran 100 s (queue 1; promoted against starvation at 100 + 100 x 100 s).
+  // At 200 it is started again, but dlabd cannot launch it (no ports): Unstart puts it back as
+  // it was. A fresh job then goes first; counting the moment as a run of 5 ms would have had
+  // job 1 promoted (and its service forgiven) half a second later.
+  auto s = *NewScheduler({.policy = "las",
+                          .params = {{"las.thresholds", "50"},
+                                     {"las.starvation", "100"},
+                                     {"preemption.min_runtime", "0"}}},
+                         Nodes(1, 1));
+  s->Enqueue(Request({.id = 1}), 0);
+  s->Schedule(0, false);
+  s->Requeue(1, 100);
+  auto again = s->Schedule(200, false);
+  ASSERT_EQ(again.start.size(), 1u);
+  s->Unstart(1);
+  EXPECT_EQ(s->running(), 0u);
+  EXPECT_EQ(s->queued(), 1u);
+  s->Enqueue(Request({.id = 2, .submit = 200.5}), 200.5);
+  auto r = s->Schedule(201, false);
+  ASSERT_EQ(r.start.size(), 1u);
+  EXPECT_EQ(r.start[0].job_id, 2);
+}
+
 TEST(Framework, LasPutsLessAttainedServiceFirstWithinAQueue) {
   // One GPU, one queue below 1000 GPU-s. Job 1 (submitted first) ran 100 s and came back to the
   // queue (e.g. its node failed); job 2, submitted later, has run nothing: it goes first.
@@ -599,6 +654,26 @@ TEST(Framework, GittinsOrdersByTheSizesOfEndedJobs) {
   EXPECT_EQ(GittinsFirstOfTwo(tail, 3), 1);
 }
 
+TEST(Framework, GittinsLearnsOnlyFromJobsThatEnded) {
+  // Four sizes of 5,000 GPU-s, one short of gittins.min_samples (5). Job 9 runs 5,000 s: when it
+  // ended, the class has its five sizes and the job with 4,000 attained goes first (as in
+  // GittinsOrdersByTheSizesOfEndedJobs); when its attempt failed and will be retried, or it was
+  // started but never launched, nothing is learnt and the prior puts the fresh job first.
+  for (bool ended : {true, false}) {
+    auto s =
+        *NewScheduler({.policy = "gittins", .params = {{"gittins.min_samples", "5"}}}, Nodes(1, 1));
+    for (int i = 0; i < 4; ++i) s->RecordEnded(1, 1, 5000);
+    s->Enqueue(Request({.id = 9}), 0);
+    ASSERT_EQ(s->Schedule(0, false).start.size(), 1u);
+    s->Remove(9, 5000, ended);
+    s->Enqueue(Request({.id = 1, .submit = 5000, .attained = 4000}), 5000);
+    s->Enqueue(Request({.id = 2, .submit = 5000}), 5000);
+    auto r = s->Schedule(5000, false);
+    ASSERT_EQ(r.start.size(), 1u);
+    EXPECT_EQ(r.start[0].job_id, ended ? 1 : 2) << ended;
+  }
+}
+
 // gittins, one GPU, tenants 1 and 2 alike (half their jobs needed 300 GPU-s, half 30,000):
 // tenant 1's job 1 runs; tenant 1's job 2 and tenant 2's job 3 queue behind it; job 1 ends
 // after 30,000 s. Which starts next?
@@ -615,7 +690,7 @@ int64_t GittinsAfterALongNeighbour(const std::string& neighbours) {
   if (s->Schedule(0, false).start.size() != 1) return -1;
   s->Enqueue(Request({.id = 2, .tenant = 1, .submit = 10}), 10);
   s->Enqueue(Request({.id = 3, .tenant = 2, .submit = 20}), 20);
-  s->Remove(1, 30000);
+  s->Remove(1, 30000, /*ended=*/true);
   auto r = s->Schedule(30000, false);
   return r.start.size() == 1 ? r.start[0].job_id : -1;
 }
@@ -667,6 +742,23 @@ TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   // Queue() looks ahead on a copy: the real queue is unchanged.
   EXPECT_EQ(s->queued(), 2u);
   EXPECT_EQ(s->running(), 1u);
+}
+
+TEST(Framework, QueueExpectsAJobWaitingForItsVictimToStartOnceTheVictimStops) {
+  // Job 2 preempted job 1 at 400; at 410 job 1 is still stopping. The forecast counts job 1 as
+  // gone at once (it was given its grace period), not as running to its max runtime.
+  auto s = *NewScheduler({.policy = "priority"}, Nodes(1, 1));
+  JobRequest victim = Request({.id = 1});
+  victim.max_runtime_s = 10000;
+  s->Enqueue(victim, 0);
+  s->Schedule(0, false);
+  s->Enqueue(Request({.id = 2, .priority = 5, .submit = 400}), 400);
+  ASSERT_EQ(s->Schedule(400, false).preempt.size(), 1u);
+  auto q = s->Queue(410, 60);
+  ASSERT_EQ(q.size(), 1u);
+  EXPECT_EQ(q[0].reason, "waiting for preempted job 1 to stop");
+  ASSERT_TRUE(q[0].estimated_start_s.has_value());
+  EXPECT_DOUBLE_EQ(*q[0].estimated_start_s, 410);
 }
 
 TEST(Framework, QueueForecastStopsAtItsBudget) {
@@ -753,7 +845,7 @@ TEST(Framework, JobsAddedRunningAfterARestartArePreemptible) {
   auto first = s->Schedule(1000, false);
   ASSERT_EQ(first.preempt.size(), 1u);
   EXPECT_EQ(first.preempt[0].job_id, 2);
-  s->Remove(2, 1010);
+  s->Remove(2, 1010, /*ended=*/true);
   auto started = s->Schedule(1010, false);
   ASSERT_EQ(started.start.size(), 1u);
   EXPECT_EQ(started.start[0].job_id, 3);

@@ -270,7 +270,7 @@ absl::StatusOr<JobRecord> JobController::Cancel(int64_t job_id) {
                                  .time = absl::Now()});
     if (s.ok()) {
       std::lock_guard lock(mu_);
-      scheduler_->Remove(job_id, Seconds(absl::Now()));
+      scheduler_->Remove(job_id, Seconds(absl::Now()), /*ended=*/false);  // never launched
       ++generation_;
       queued_.erase(job_id);
       dirty_ = true;
@@ -418,13 +418,17 @@ void JobController::ScheduleOnce() {
   std::map<int64_t, double> weights;
   if (options_.tenant_weights) weights = options_.tenant_weights();
   CycleResult decision;
+  std::map<int64_t, int64_t> started_tenants;  // job -> tenant
   {
     std::lock_guard lock(mu_);
     scheduler_->SetQuotas(std::move(quotas));
     scheduler_->SetTenantWeights(std::move(weights));
     decision = scheduler_->Schedule(Seconds(absl::Now()), /*explain=*/true);
     if (!decision.start.empty() || !decision.preempt.empty()) ++generation_;
-    for (const StartDecision& s : decision.start) queued_.erase(s.job_id);
+    for (const StartDecision& s : decision.start) {
+      started_tenants[s.job_id] = queued_[s.job_id];
+      queued_.erase(s.job_id);
+    }
   }
   std::map<int64_t, std::string> reasons;
   std::map<int64_t, std::string> changed;
@@ -438,18 +442,20 @@ void JobController::ScheduleOnce() {
   for (const PreemptDecision& p : decision.preempt) Preempt(p);
   for (const StartDecision& p : decision.start) {
     auto job = store_->GetJob(p.job_id);
-    bool launch = job.ok() && job->state == JobState::kQueued && !job->cancel_requested;
-    if (!launch) {
+    if (!job.ok()) {
+      spdlog::error("schedule job {}: {}", p.job_id, job.status().ToString());
+      if (!absl::IsNotFound(job.status())) {
+        Unstart(p.job_id, started_tenants[p.job_id]);  // still QUEUED: try again later
+        continue;
+      }
+    }
+    if (!job.ok() || job->state != JobState::kQueued || job->cancel_requested) {
       std::lock_guard lock(mu_);
-      scheduler_->Remove(p.job_id, Seconds(absl::Now()));
+      scheduler_->Remove(p.job_id, Seconds(absl::Now()), /*ended=*/false);
       ++generation_;
       dirty_ = true;
     }
-    if (!job.ok()) {
-      spdlog::error("schedule job {}: {}", p.job_id, job.status().ToString());
-      continue;
-    }
-    if (job->state != JobState::kQueued) continue;  // cancelled meanwhile
+    if (!job.ok() || job->state != JobState::kQueued) continue;  // cancelled meanwhile
     if (job->cancel_requested) {  // cancel lost the race with a restart: end it here
       store_
           ->Transition({.job_id = job->id,
@@ -491,6 +497,13 @@ void JobController::Preempt(const PreemptDecision& p) {
   }
 }
 
+void JobController::Unstart(int64_t job_id, int64_t tenant_id) {
+  std::lock_guard lock(mu_);
+  scheduler_->Unstart(job_id);
+  ++generation_;
+  queued_[job_id] = tenant_id;
+}
+
 void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   std::vector<TaskInfo> tasks = ExpandTasks(job.spec);
   Allocation allocation = scheduled;
@@ -503,10 +516,7 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
       spdlog::warn("job {}: {}", job.id, ports.status().ToString());
       store_->SetReasons({{job.id, absl::StrCat("waiting for ports: ", ports.status().message())}})
           .IgnoreError();
-      std::lock_guard lock(mu_);
-      scheduler_->Requeue(job.id, Seconds(absl::Now()));
-      ++generation_;
-      queued_[job.id] = job.tenant_id;
+      Unstart(job.id, job.tenant_id);
       return;
     }
     allocation.ports = *std::move(ports);
@@ -544,9 +554,10 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
                                .reason = reason,
                                .time = attempt.create_time,
                                .new_attempt = attempt});
-  if (!s.ok()) {
+  if (!s.ok()) {  // still QUEUED in the store: it waits to be scheduled again
     spdlog::warn("launch job {}: {}", job.id, s.ToString());
     ports_->Release(allocation.ports);
+    Unstart(job.id, job.tenant_id);
     return;
   }
   {
@@ -835,7 +846,7 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
       scheduler_->Requeue(active.job_id, Seconds(end));
       queued_[active.job_id] = job->tenant_id;
     } else {
-      scheduler_->Remove(active.job_id, Seconds(end));
+      scheduler_->Remove(active.job_id, Seconds(end), /*ended=*/!restart);
     }
     if (restart) {
       restart_at_[active.job_id] = absl::Now() + delay;
@@ -961,12 +972,18 @@ absl::Status JobController::Recover() {
       ++generation_;
     }
     // Were it preempted, it would lose its work since its latest checkpoint (the scheduler
-    // ignores one older than the attempt).
-    if (options_.latest_checkpoint) {
-      if (auto saved = options_.latest_checkpoint(job.id)) {
-        std::lock_guard lock(mu_);
-        scheduler_->Checkpointed(job.id, Seconds(saved->time));
-      }
+    // ignores one older than the attempt). One that dlabd was preempting has lost it already:
+    // it costs nothing to choose again, so the job it was stopped for waits for its room
+    // rather than preempting another.
+    std::optional<absl::Time> saved;
+    if (job.state == JobState::kPreempted) {
+      saved = absl::Now();
+    } else if (options_.latest_checkpoint) {
+      if (auto c = options_.latest_checkpoint(job.id)) saved = c->time;
+    }
+    if (saved) {
+      std::lock_guard lock(mu_);
+      scheduler_->Checkpointed(job.id, Seconds(*saved));
     }
     for (int port : a.allocation.ports) {
       if (!ports_->Reserve(port)) {

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/testing/temp_dir.h"
@@ -467,6 +468,42 @@ TEST_F(JobControllerTest, AfterARestartAVictimIsChosenByTheWorkSinceItsLatestChe
   ASSERT_TRUE(controller_->Submit(urgent, "", "").ok());
   ASSERT_TRUE(Eventually([&] { return !backend_.cancelled().empty(); }));
   EXPECT_EQ(backend_.cancelled(), std::vector<std::string>{AttemptDir(old_job, 1)});
+}
+
+TEST_F(JobControllerTest, AfterARestartAJobBeingPreemptedIsTheVictimAgain) {
+  // young (started 50 s ago) is being preempted for urgent when dlabd restarts; old (started
+  // 100 s ago) has checkpointed 1 s ago since. The restarted dlabd must not stop old as well:
+  // young has nothing more to lose, so urgent waits for it.
+  SchedulerConfig config{.policy = "priority", .params = {{"preemption.min_runtime", "0"}}};
+  controller_.reset();
+  backend_.SetListener(nullptr);
+  StartController(config);
+  int64_t old_job = Submit(1000);
+  int64_t young_job = Submit(1000);
+  ASSERT_TRUE(Launched(2));
+  absl::Time now = absl::Now();
+  for (auto [id, started] : {std::pair{old_job, now - absl::Seconds(100)},
+                             std::pair{young_job, now - absl::Seconds(50)}}) {
+    backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kRunning, .start_time = started});
+    ASSERT_TRUE(Reaches(id, JobState::kRunning));
+  }
+  JobSpec urgent_spec{.name = "urgent", .command = {"true"}, .priority = 10};
+  urgent_spec.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20};
+  int64_t urgent = controller_->Submit(urgent_spec, "", "")->job.id;
+  ASSERT_TRUE(Reaches(young_job, JobState::kPreempted));
+  SetCheckpoint(old_job, {.id = 1, .step = 10, .path = "/nonexistent"}, absl::Now());
+  controller_.reset();  // dlabd restarts while young is still stopping
+  backend_.SetListener(nullptr);
+  StartController(config);
+  ASSERT_TRUE(Eventually([&] {
+    return absl::StrContains(store_->GetJob(urgent)->reason,
+                             absl::StrCat("preempted job ", young_job, " to stop"));
+  })) << store_->GetJob(urgent)->reason;
+  for (const std::string& dir : backend_.cancelled()) EXPECT_NE(dir, AttemptDir(old_job, 1));
+  backend_.Exit(AttemptDir(young_job, 1), 143);  // young stops; urgent takes its room
+  ASSERT_TRUE(Launched(3));
+  EXPECT_EQ(backend_.launches()[2].job_id, urgent);
+  EXPECT_EQ(State(young_job), JobState::kQueued);
 }
 
 // A job in the store whose attempts ran `runs` seconds each on one GPU, left in `state`.

@@ -120,7 +120,7 @@ class Simulation {
       if (done.epoch != job.epoch) continue;
       {
         StopWatch watch(&result_.scheduler_wall_s);
-        scheduler_.Remove(workload_.jobs[done.job].request.id, t);
+        scheduler_.Remove(workload_.jobs[done.job].request.id, t, /*ended=*/true);
       }
       job.phase = Phase::kDone;
       result_.jobs[done.job].end_s = t;
