@@ -370,7 +370,8 @@ class Impl final : public Scheduler, public ClusterView {
     // Plugins keep caches (gittins' index tables): the copy builds its own from the same
     // parameters. That cannot fail: this scheduler's plugins were built from them.
     auto fresh = PluginRegistry::Default().Build(policy_.name, policy_.params);
-    if (fresh.ok()) copy->policy_ = *std::move(fresh);
+    DLAB_CHECK(fresh.ok());  // sharing the plugins would share their caches between threads
+    copy->policy_ = *std::move(fresh);
     return copy;
   }
 
