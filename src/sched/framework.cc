@@ -384,8 +384,9 @@ class Impl final : public Scheduler, public ClusterView {
   double now() const override { return now_; }
   int total_gpus() const override { return total_gpus_; }
   int TenantGpus(int64_t tenant) const override { return Usage(tenant).gpus; }
-  double TenantShare(int64_t tenant) const override {
-    const TenantUsage& u = Usage(tenant);
+  double TenantShare(int64_t tenant) const override { return ShareOf(tenant, Usage(tenant)); }
+  // The tenant's dominant share (over its weight) if it held u.
+  double ShareOf(int64_t tenant, const TenantUsage& u) const {
     double share = 0;
     if (total_gpus_ > 0) share = std::max(share, static_cast<double>(u.gpus) / total_gpus_);
     if (total_cpu_ > 0) share = std::max(share, static_cast<double>(u.cpu_millis) / total_cpu_);
@@ -597,9 +598,11 @@ class Impl final : public Scheduler, public ClusterView {
   // ---- resources ----
 
   // What the job's tasks hold, counted against its tenant's quota as one running job.
-  TenantUsage UsageOfJob(const SchedJob& job) const {
+  TenantUsage UsageOfJob(const SchedJob& job) const { return UsageOfTasks(job.placed); }
+  TenantUsage UsageOfTasks(const std::vector<NodeTask>& tasks) const {
     TenantUsage u;
-    for (const NodeTask& t : job.placed) {
+    for (const NodeTask& t : tasks) {
+      if (t.node < 0 || t.node >= static_cast<int>(pool_.nodes().size())) continue;
       u += UsageOf({.cpu_millis = t.alloc.cpu_millis,
                     .memory_bytes = t.alloc.memory_bytes,
                     .gpus = t.alloc.gpus},
@@ -690,6 +693,53 @@ class Impl final : public Scheduler, public ClusterView {
   }
 
   // ---- the cycle ----
+
+  std::optional<double> UsageHistorySpan() const override {
+    if (policy_.history_half_life_s <= 0) return std::nullopt;
+    return 10 * policy_.history_half_life_s;
+  }
+
+  // The history UpdateHistory would have kept had it seen these uses as they happened, cycle
+  // by cycle (a tenant's share between two changes, decayed since): replayed change by change.
+  void SetUsageHistory(const std::vector<PastUse>& past, double now) override {
+    if (policy_.history_half_life_s <= 0) return;
+    struct Change {
+      double time;
+      int64_t tenant;
+      int sign;
+      const TenantUsage* usage;
+    };
+    std::vector<TenantUsage> usages;
+    usages.reserve(past.size());
+    std::vector<Change> changes;
+    for (const PastUse& p : past) {
+      double start = std::min(p.start_s, now), end = std::min(p.end_s, now);
+      if (!(end > start)) continue;
+      usages.push_back(UsageOfTasks(p.tasks));
+      changes.push_back({start, p.tenant_id, +1, &usages.back()});
+      changes.push_back({end, p.tenant_id, -1, &usages.back()});
+    }
+    std::sort(changes.begin(), changes.end(),
+              [](const Change& a, const Change& b) { return a.time < b.time; });
+    history_.clear();
+    history_time_ = now;
+    std::map<int64_t, TenantUsage> held;
+    auto weight_until = [&](double t) {
+      return std::exp2(-(now - t) / policy_.history_half_life_s);
+    };
+    double since = changes.empty() ? now : changes.front().time;
+    for (const Change& c : changes) {
+      if (c.time > since) {
+        double w = weight_until(c.time) - weight_until(since);
+        for (const auto& [tenant, u] : held) history_[tenant] += w * ShareOf(tenant, u);
+        since = c.time;
+      }
+      TenantUsage& u = held[c.tenant];
+      u.gpus += c.sign * c.usage->gpus;
+      u.cpu_millis += c.sign * c.usage->cpu_millis;
+      u.memory_bytes += c.sign * c.usage->memory_bytes;
+    }
+  }
 
   void UpdateHistory(double now) {
     if (policy_.history_half_life_s <= 0) return;

@@ -41,6 +41,14 @@ struct NodeTask {
   bool operator==(const NodeTask&) const = default;
 };
 
+// What a job of the tenant held from start_s to end_s (one attempt), for the usage history.
+struct PastUse {
+  int64_t tenant_id = 0;
+  std::vector<NodeTask> tasks;
+  double start_s = 0;
+  double end_s = 0;
+};
+
 struct StartDecision {
   int64_t job_id = 0;
   std::vector<NodeTask> tasks;  // by rank
@@ -108,6 +116,13 @@ class Scheduler {
   // simulator's window): a job of the tenant with `gpus` GPUs ended after receiving `gpu_s`
   // GPU-seconds. The scheduler records the jobs that end through Remove(ended) itself.
   virtual void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) = 0;
+
+  // How far back fair share's usage history reaches: ten half-lives (older use weighs less
+  // than 0.1%); unset when the policy keeps none.
+  virtual std::optional<double> UsageHistorySpan() const = 0;
+  // Rebuilds the usage history as of now_s from what tenants' jobs held before (dlabd's
+  // database when it starts: ended attempts, and running ones up to now), replacing it.
+  virtual void SetUsageHistory(const std::vector<PastUse>& past, double now_s) = 0;
 
   // The running job saved a checkpoint at `time_s`: preempting it from then on loses only the
   // work since (victims are chosen to lose the least). Ignored for a job not running.

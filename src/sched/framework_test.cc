@@ -416,6 +416,46 @@ TEST(Framework, RegistryRefusesDuplicateNames) {
   EXPECT_TRUE(absl::IsAlreadyExists(r.AddSort("x", [](Params&) { return nullptr; })));
 }
 
+TEST(Framework, FairShareRebuildsItsUsageHistoryFromPastUse) {
+  // One GPU, half-life 1 h. At 10,000 s tenants 1 and 2 each queue a job, tenant 1's first;
+  // which starts depends on who used the GPU before (as dlabd rebuilds it when it starts).
+  struct Row {
+    std::string name;
+    std::vector<std::tuple<int64_t, double, double>> past;  // (tenant, start, end)
+    int64_t first;
+  };
+  for (const Row& r : std::vector<Row>{
+           {"no past use: tenant 1's job, first in line", {}, 1},
+           {"tenant 1 used it lately", {{1, 6400, 9400}}, 2},
+           {"tenant 1 used it an hour before tenant 2 (0.25 against 0.5)",
+            {{1, 2800, 6400}, {2, 6400, 10000}},
+            1},
+           {"tenant 1 held it longer, tenant 2 later (0.35 against 0.5)",
+            {{1, 0, 6400}, {2, 6400, 10000}},
+            1},
+           {"tenant 1 in two stretches (0.15 + 0.29 against 0.21)",
+            {{1, 4600, 6400}, {2, 6400, 8200}, {1, 8200, 10000}},
+            2},
+       }) {
+    auto s = *NewScheduler({.policy = "fair-share", .params = {{"fair_share.half_life", "3600"}}},
+                           Nodes(1, 1));
+    std::vector<PastUse> past;
+    for (auto [tenant, start, end] : r.past) {
+      TaskAllocation gpu{.cpu_millis = 1000, .memory_bytes = 1LL << 30, .gpus = {0}};
+      past.push_back({.tenant_id = tenant,
+                      .tasks = {{.node = 0, .alloc = gpu}},
+                      .start_s = start,
+                      .end_s = end});
+    }
+    s->SetUsageHistory(past, 10000);
+    s->Enqueue(Request({.id = 1, .tenant = 1, .submit = 10000}), 10000);
+    s->Enqueue(Request({.id = 2, .tenant = 2, .submit = 10000}), 10000);
+    auto cycle = s->Schedule(10000, false);
+    ASSERT_EQ(cycle.start.size(), 1u) << r.name;
+    EXPECT_EQ(cycle.start[0].job_id, r.first) << r.name;
+  }
+}
+
 TEST(Framework, PackKeepsWholeNodesFreeAndGangsStayOnOneNode) {
   auto s = *NewScheduler({.policy = "fifo"}, Nodes(2, 4));
   s->Enqueue(Request({.id = 1, .gpus = 3}), 0);

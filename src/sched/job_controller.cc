@@ -997,6 +997,24 @@ absl::Status JobController::Recover() {
       backend_->Cancel(a.dir).IgnoreError();
     }
   }
+  if (auto span = scheduler_->UsageHistorySpan()) {
+    // Fair share's memory of who used the cluster lately, from the attempts in the database.
+    absl::Time now = absl::Now();
+    auto spans = store_->AttemptsSince(now - absl::Seconds(*span));
+    if (!spans.ok()) return spans.status();
+    std::vector<PastUse> past;
+    for (const AttemptSpan& a : *spans) {
+      past.push_back({.tenant_id = a.tenant_id,
+                      .tasks = NodeTasksOf(a.allocation),
+                      .start_s = Seconds(a.start_time),
+                      .end_s = Seconds(a.end_time.value_or(now))});
+    }
+    std::map<int64_t, double> weights;
+    if (options_.tenant_weights) weights = options_.tenant_weights();
+    std::lock_guard lock(mu_);
+    scheduler_->SetTenantWeights(std::move(weights));
+    scheduler_->SetUsageHistory(past, Seconds(now));
+  }
   for (const Active& a : to_refresh) RefreshActive(a);
   spdlog::info("recovered {} active jobs ({} attempts reattached)", jobs->size(), reattached);
   return absl::OkStatus();

@@ -506,12 +506,16 @@ TEST_F(JobControllerTest, AfterARestartAJobBeingPreemptedIsTheVictimAgain) {
   EXPECT_EQ(State(young_job), JobState::kQueued);
 }
 
-// A job in the store whose attempts ran `runs` seconds each on one GPU, left in `state`.
-int64_t JobThatRan(Store& store, std::vector<double> runs, JobState state) {
+// A job of the tenant in the store whose attempts ran `runs` seconds each on GPU 0, one after
+// the other from `start`, left in `state`.
+int64_t JobThatRan(Store& store, std::vector<double> runs, JobState state, int64_t tenant = 1,
+                   absl::Time start = absl::Now() - absl::Hours(24)) {
   JobSpec spec{.name = "past", .command = {"true"}};
   spec.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = 1};
-  absl::Time t = absl::Now() - absl::Hours(24);
-  int64_t id = store.CreateJob({.spec = spec, .submit_time = t})->job.id;
+  absl::Time t = start;
+  int64_t id = store.CreateJob({.tenant_id = tenant, .spec = spec, .submit_time = t})->job.id;
+  Allocation on_gpu0{.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = {0}};
+  on_gpu0.tasks = {{.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = {0}}};
   for (size_t i = 0; i < runs.size(); ++i) {
     int number = static_cast<int>(i) + 1;
     bool last = i + 1 == runs.size();
@@ -521,7 +525,9 @@ int64_t JobThatRan(Store& store, std::vector<double> runs, JobState state) {
                                  .from = JobState::kQueued,
                                  .to = JobState::kStarting,
                                  .time = t,
-                                 .new_attempt = AttemptRecord{.number = number, .create_time = t}})
+                                 .new_attempt = AttemptRecord{.number = number,
+                                                              .allocation = on_gpu0,
+                                                              .create_time = t}})
                     .ok());
     EXPECT_TRUE(store
                     .Transition({.job_id = id,
@@ -560,6 +566,22 @@ TEST_F(JobControllerTest, GittinsLearnsTheSizesOfJobsThatEndedBeforeDlabdStarted
     ASSERT_TRUE(Launched(before + 1));
     EXPECT_EQ(backend_.launches()[before].job_id, past == 5 ? resumed : fresh) << past;
   }
+}
+
+TEST_F(JobControllerTest, FairShareRemembersWhoUsedTheGpuBeforeDlabdRestarted) {
+  // Tenant 1's job held the GPU for the hour before dlabd started (it ended a minute ago);
+  // tenant 2 used nothing. One queued job each, tenant 1's submitted first: fair share starts
+  // tenant 2's, as it would have had dlabd run all along. (Forgetting the hour, the two tenants
+  // tie and tenant 1's job, first in line, would start.)
+  controller_.reset();
+  store_ = *Store::OpenSqlite((dir_ / "fair.db").string());
+  JobThatRan(*store_, {3600}, JobState::kSucceeded, 1, absl::Now() - absl::Seconds(3660));
+  int64_t first = JobThatRan(*store_, {}, JobState::kQueued, 1);
+  int64_t second = JobThatRan(*store_, {}, JobState::kQueued, 2);
+  StartController({.policy = "fair-share"});
+  ASSERT_TRUE(Launched(1));
+  EXPECT_EQ(backend_.launches()[0].job_id, second);
+  EXPECT_EQ(State(first), JobState::kQueued);
 }
 
 TEST_F(JobControllerTest, LostSupervisorFailsTheAttemptAndIsRetried) {

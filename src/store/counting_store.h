@@ -31,6 +31,9 @@ class CountingStore final : public Store {
   absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t job_id) override {
     return inner_->ListAttempts(job_id);
   }
+  absl::StatusOr<std::vector<AttemptSpan>> AttemptsSince(absl::Time since) override {
+    return inner_->AttemptsSince(since);
+  }
   absl::StatusOr<std::vector<EventRecord>> ListEvents(int64_t job_id) override {
     return inner_->ListEvents(job_id);
   }

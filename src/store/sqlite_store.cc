@@ -246,6 +246,26 @@ class SqliteStore final : public Store {
     return out;
   }
 
+  absl::StatusOr<std::vector<AttemptSpan>> AttemptsSince(absl::Time since) override {
+    std::lock_guard lock(mu_);
+    SqlStmt st = Prepare(
+        "SELECT a.job_id, j.tenant_id, a.allocation, a.start_time, a.end_time FROM attempts a "
+        "JOIN jobs j ON j.id = a.job_id WHERE a.start_time IS NOT NULL "
+        "AND (a.end_time IS NULL OR a.end_time > ?) ORDER BY a.start_time");
+    st.Bind(1, ToMicros(since));
+    std::vector<AttemptSpan> out;
+    int rc;
+    while ((rc = st.Step()) == SQLITE_ROW) {
+      out.push_back({.job_id = st.Int(0),
+                     .tenant_id = st.Int(1),
+                     .allocation = AllocationFromJson(st.Text(2)),
+                     .start_time = FromMicros(st.Int(3)),
+                     .end_time = st.OptTime(4)});
+    }
+    if (rc != SQLITE_DONE) return Error("list attempts since");
+    return out;
+  }
+
   absl::StatusOr<std::vector<EventRecord>> ListEvents(int64_t job_id) override {
     std::lock_guard lock(mu_);
     SqlStmt st = Prepare(

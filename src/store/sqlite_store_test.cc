@@ -190,6 +190,45 @@ TEST_F(SqliteStoreTest, AttemptDetailsRoundTrip) {
   EXPECT_EQ(a.tasks, ends);
 }
 
+TEST_F(SqliteStoreTest, AttemptsSinceListsWhatRanFromThenOn) {
+  absl::Time now = absl::Now();
+  // (start, end) of one attempt each; unset start: never started; unset end: running.
+  std::vector<std::pair<std::optional<absl::Duration>, std::optional<absl::Duration>>> runs = {
+      {absl::Hours(3), absl::Hours(2)},   // ended before `since`
+      {absl::Hours(2), absl::Hours(1)},   // ended after
+      {absl::Minutes(30), std::nullopt},  // running
+      {std::nullopt, std::nullopt}};      // created, never started
+  std::vector<int64_t> ids;
+  for (const auto& [ago_start, ago_end] : runs) {
+    int64_t id = store_->CreateJob(Job("j"))->job.id;
+    ids.push_back(id);
+    AttemptRecord attempt{.number = 1, .dir = "/d", .create_time = now - absl::Hours(4)};
+    attempt.allocation = {.cpu_millis = 1000, .memory_bytes = 1 << 20, .gpus = {0}};
+    ASSERT_TRUE(store_
+                    ->Transition({.job_id = id,
+                                  .from = JobState::kQueued,
+                                  .to = JobState::kStarting,
+                                  .time = attempt.create_time,
+                                  .new_attempt = attempt})
+                    .ok());
+    AttemptUpdate update{.number = 1};
+    if (ago_start) update.start_time = now - *ago_start;
+    if (ago_end) update.end_time = now - *ago_end;
+    ASSERT_TRUE(store_->UpdateAttempt(id, update).ok());
+  }
+  auto spans = store_->AttemptsSince(now - absl::Minutes(90));
+  ASSERT_TRUE(spans.ok()) << spans.status();
+  ASSERT_EQ(spans->size(), 2u);
+  EXPECT_EQ((*spans)[0].job_id, ids[1]);
+  EXPECT_EQ((*spans)[0].tenant_id, 1);
+  EXPECT_EQ((*spans)[0].allocation.gpus, std::vector<int>{0});
+  EXPECT_EQ(absl::ToUnixMicros((*spans)[0].start_time), absl::ToUnixMicros(now - absl::Hours(2)));
+  ASSERT_TRUE((*spans)[0].end_time.has_value());
+  EXPECT_EQ(absl::ToUnixMicros(*(*spans)[0].end_time), absl::ToUnixMicros(now - absl::Hours(1)));
+  EXPECT_EQ((*spans)[1].job_id, ids[2]);
+  EXPECT_FALSE((*spans)[1].end_time.has_value());
+}
+
 TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
   int64_t low = store_->CreateJob(Job("low", 0))->job.id;
   int64_t high = store_->CreateJob(Job("high", 5))->job.id;

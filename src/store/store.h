@@ -36,6 +36,15 @@ struct AttemptRecord {
   std::vector<TaskEnd> tasks;  // once it ended, by rank
 };
 
+// When an attempt held its allocation, and whose it was.
+struct AttemptSpan {
+  int64_t job_id = 0;
+  int64_t tenant_id = 1;
+  Allocation allocation;
+  absl::Time start_time;
+  std::optional<absl::Time> end_time;  // unset: still running
+};
+
 struct JobRecord {
   int64_t id = 0;
   int64_t tenant_id = 1;  // 1: the tenant "default"
@@ -133,6 +142,9 @@ class Store {
   // Jobs not in a terminal state, in queue order: priority (high first), submit time, id.
   virtual absl::StatusOr<std::vector<JobRecord>> ActiveJobs() = 0;
   virtual absl::StatusOr<std::vector<AttemptRecord>> ListAttempts(int64_t job_id) = 0;
+  // Attempts that started and had not ended by `since` (running ones too): the tenants' recent
+  // use of the cluster, which fair share's usage history is rebuilt from when dlabd starts.
+  virtual absl::StatusOr<std::vector<AttemptSpan>> AttemptsSince(absl::Time since) = 0;
   // Oldest first.
   virtual absl::StatusOr<std::vector<EventRecord>> ListEvents(int64_t job_id) = 0;
 
