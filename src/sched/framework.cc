@@ -330,11 +330,12 @@ class Impl final : public Scheduler, public ClusterView {
     PutInQueue(job);
   }
 
-  void Unstart(int64_t id) override {
+  bool Unstart(int64_t id) override {
     auto it = jobs_.find(id);
-    if (it == jobs_.end() || it->second.phase != SchedJob::Phase::kRunning) return;
+    if (it == jobs_.end() || it->second.phase != SchedJob::Phase::kRunning) return false;
     Free(it->second);
     PutInQueue(it->second);
+    return true;
   }
 
   void Checkpointed(int64_t id, double time_s) override {
@@ -707,17 +708,16 @@ class Impl final : public Scheduler, public ClusterView {
       double time;
       int64_t tenant;
       int sign;
-      const TenantUsage* usage;
+      size_t usage;  // in usages
     };
     std::vector<TenantUsage> usages;
-    usages.reserve(past.size());
     std::vector<Change> changes;
     for (const PastUse& p : past) {
       double start = std::min(p.start_s, now), end = std::min(p.end_s, now);
       if (!(end > start)) continue;
       usages.push_back(UsageOfTasks(p.tasks));
-      changes.push_back({start, p.tenant_id, +1, &usages.back()});
-      changes.push_back({end, p.tenant_id, -1, &usages.back()});
+      changes.push_back({start, p.tenant_id, +1, usages.size() - 1});
+      changes.push_back({end, p.tenant_id, -1, usages.size() - 1});
     }
     std::sort(changes.begin(), changes.end(),
               [](const Change& a, const Change& b) { return a.time < b.time; });
@@ -735,9 +735,9 @@ class Impl final : public Scheduler, public ClusterView {
         since = c.time;
       }
       TenantUsage& u = held[c.tenant];
-      u.gpus += c.sign * c.usage->gpus;
-      u.cpu_millis += c.sign * c.usage->cpu_millis;
-      u.memory_bytes += c.sign * c.usage->memory_bytes;
+      u.gpus += c.sign * usages[c.usage].gpus;
+      u.cpu_millis += c.sign * usages[c.usage].cpu_millis;
+      u.memory_bytes += c.sign * usages[c.usage].memory_bytes;
     }
   }
 

@@ -101,13 +101,15 @@ class Scheduler {
   // when it will be queued again (an attempt to be retried) or never ran (it was started but
   // not launched). Unknown ids are ignored.
   virtual void Remove(int64_t job_id, double now_s, bool ended) = 0;
-  // A running job stopped without ending (preempted, or could not be launched): it frees what
-  // it held and waits in the queue again, keeping the service it received.
+  // A running job stopped without ending (preempted, or its node was lost): it frees what it
+  // held and waits in the queue again, keeping the service it received.
   virtual void Requeue(int64_t job_id, double now_s) = 0;
   // A job this scheduler started could not be launched (no ports left, the store refused it):
-  // it frees what it was given and waits in the queue again as if it had not been started (a
-  // Requeue would count the moment as a run). Ignored for a job not running.
-  virtual void Unstart(int64_t job_id) = 0;
+  // it frees what it was given and waits in the queue again with the service, wait and place
+  // it had (a Requeue would count the moment as a run); a claim it had on room made by
+  // preempting others is not restored. False, and nothing done, for a job not running (e.g.
+  // removed since).
+  virtual bool Unstart(int64_t job_id) = 0;
 
   // Whether the policy orders by the sizes of ended jobs (gittins); when not, RecordEnded does
   // nothing and callers need not look their history up.
@@ -144,8 +146,9 @@ class Scheduler {
   virtual std::optional<double> NextChange(double now_s) const = 0;
 
   // The queue in scheduling order with reasons and, where runtimes are known or estimated, the
-  // estimated start: a forward simulation of the jobs running and queued now, one cycle per job
-  // that ends, for at most 1,000 cycles and `budget_s` seconds of wall time (with thousands of
+  // estimated start: a forward simulation of the jobs running and queued now (those being
+  // stopped leave at once), one cycle per job that ends and one more after a cycle that
+  // preempts, for at most 1,000 cycles and `budget_s` seconds of wall time (with thousands of
   // jobs a cycle takes milliseconds); the jobs it did not reach get no estimate.
   virtual std::vector<QueueEntry> Queue(double now_s, double budget_s) const = 0;
   // A copy that shares nothing mutable with this scheduler (it has plugins of its own), so that

@@ -479,6 +479,12 @@ void JobController::Preempt(const PreemptDecision& p) {
     active = it->second;
     it->second.state = JobState::kPreempted;
   }
+  if (active.state == JobState::kPreempted) {
+    // Being stopped already (dlabd restarted meanwhile): the job that chose it again waits for
+    // the same stop; the store keeps the first reason.
+    backend_->Cancel(active.dir).IgnoreError();
+    return;
+  }
   auto s =
       store_->Transition({.job_id = p.job_id,
                           .from = active.state,
@@ -499,7 +505,7 @@ void JobController::Preempt(const PreemptDecision& p) {
 
 void JobController::Unstart(int64_t job_id, int64_t tenant_id) {
   std::lock_guard lock(mu_);
-  scheduler_->Unstart(job_id);
+  if (!scheduler_->Unstart(job_id)) return;  // cancelled meanwhile: Cancel removed it
   ++generation_;
   queued_[job_id] = tenant_id;
 }
@@ -846,7 +852,9 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
       scheduler_->Requeue(active.job_id, Seconds(end));
       queued_[active.job_id] = job->tenant_id;
     } else {
-      scheduler_->Remove(active.job_id, Seconds(end), /*ended=*/!restart);
+      // An attempt that never started (it could not be launched) says nothing of the job's size.
+      scheduler_->Remove(active.job_id, Seconds(end),
+                         /*ended=*/!restart && status.start_time.has_value());
     }
     if (restart) {
       restart_at_[active.job_id] = absl::Now() + delay;
@@ -860,6 +868,7 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
 void JobController::Checkpointed(int64_t job_id) {
   std::lock_guard lock(mu_);
   scheduler_->Checkpointed(job_id, Seconds(absl::Now()));
+  ++generation_;  // the victims the forecast expects may change
 }
 
 std::shared_ptr<const JobController::QueueForecast> JobController::Queue() {

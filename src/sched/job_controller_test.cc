@@ -500,6 +500,10 @@ TEST_F(JobControllerTest, AfterARestartAJobBeingPreemptedIsTheVictimAgain) {
                              absl::StrCat("preempted job ", young_job, " to stop"));
   })) << store_->GetJob(urgent)->reason;
   for (const std::string& dir : backend_.cancelled()) EXPECT_NE(dir, AttemptDir(old_job, 1));
+  auto events = store_->ListEvents(young_job);
+  EXPECT_EQ(std::count_if(events->begin(), events->end(),
+                          [](const EventRecord& e) { return e.to == JobState::kPreempted; }),
+            1);  // chosen again, not preempted twice
   backend_.Exit(AttemptDir(young_job, 1), 143);  // young stops; urgent takes its room
   ASSERT_TRUE(Launched(3));
   EXPECT_EQ(backend_.launches()[2].job_id, urgent);
