@@ -173,6 +173,37 @@ class JobControllerTest : public ::testing::Test {
     return (dir_ / "jobs" / std::to_string(id) / "attempts" / std::to_string(attempt)).string();
   }
 
+  // dlabd stops and starts again.
+  void RestartController(SchedulerConfig scheduler) {
+    controller_.reset();
+    backend_.SetListener(nullptr);
+    StartController(std::move(scheduler));
+  }
+  // Under kPreemptAtOnce, two jobs of 1 CPU fill the node: old started 100 s ago, young 50 s ago.
+  std::pair<int64_t, int64_t> OldAndYoungJobs() {
+    RestartController(kPreemptAtOnce);
+    int64_t old_job = Submit(1000);
+    int64_t young_job = Submit(1000);
+    EXPECT_TRUE(Launched(2));
+    absl::Time now = absl::Now();
+    for (auto [id, started] : {std::pair{old_job, now - absl::Seconds(100)},
+                               std::pair{young_job, now - absl::Seconds(50)}}) {
+      backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kRunning, .start_time = started});
+      EXPECT_TRUE(Reaches(id, JobState::kRunning));
+    }
+    return {old_job, young_job};
+  }
+  // A job of priority 10 and 1 CPU.
+  int64_t SubmitUrgent() {
+    JobSpec spec{.name = "urgent", .command = {"true"}, .priority = 10};
+    spec.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20};
+    auto r = controller_->Submit(spec, "", "");
+    EXPECT_TRUE(r.ok()) << r.status();
+    return r.ok() ? r->job.id : 0;
+  }
+  const SchedulerConfig kPreemptAtOnce{.policy = "priority",
+                                       .params = {{"preemption.min_runtime", "0"}}};
+
   void SetCheckpoint(int64_t id, CheckpointRef ref, absl::Time time = absl::Now()) {
     std::lock_guard lock(checkpoints_mu_);
     checkpoints_[id] = {.ref = std::move(ref), .time = time};
@@ -446,26 +477,11 @@ TEST_F(JobControllerTest, AfterARestartAVictimIsChosenByTheWorkSinceItsLatestChe
   // Two running jobs, old started 100 s ago and checkpointed 10 s ago, young started 50 s ago
   // and never checkpointed. A restarted dlabd must still know old loses only 10 s if preempted
   // (young would lose 50 s), and stop old for the high-priority job.
-  SchedulerConfig config{.policy = "priority", .params = {{"preemption.min_runtime", "0"}}};
-  controller_.reset();
-  backend_.SetListener(nullptr);
-  StartController(config);
-  int64_t old_job = Submit(1000);
-  int64_t young_job = Submit(1000);
-  ASSERT_TRUE(Launched(2));
-  absl::Time now = absl::Now();
-  for (auto [id, started] : {std::pair{old_job, now - absl::Seconds(100)},
-                             std::pair{young_job, now - absl::Seconds(50)}}) {
-    backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kRunning, .start_time = started});
-    ASSERT_TRUE(Reaches(id, JobState::kRunning));
-  }
-  SetCheckpoint(old_job, {.id = 1, .step = 10, .path = "/nonexistent"}, now - absl::Seconds(10));
-  controller_.reset();  // dlabd restarts
-  backend_.SetListener(nullptr);
-  StartController(config);
-  JobSpec urgent{.name = "urgent", .command = {"true"}, .priority = 10};
-  urgent.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20};
-  ASSERT_TRUE(controller_->Submit(urgent, "", "").ok());
+  auto [old_job, young_job] = OldAndYoungJobs();
+  SetCheckpoint(old_job, {.id = 1, .step = 10, .path = "/nonexistent"},
+                absl::Now() - absl::Seconds(10));
+  RestartController(kPreemptAtOnce);
+  SubmitUrgent();
   ASSERT_TRUE(Eventually([&] { return !backend_.cancelled().empty(); }));
   EXPECT_EQ(backend_.cancelled(), std::vector<std::string>{AttemptDir(old_job, 1)});
 }
@@ -474,27 +490,11 @@ TEST_F(JobControllerTest, AfterARestartAJobBeingPreemptedIsTheVictimAgain) {
   // young (started 50 s ago) is being preempted for urgent when dlabd restarts; old (started
   // 100 s ago) has checkpointed 1 s ago since. The restarted dlabd must not stop old as well:
   // young has nothing more to lose, so urgent waits for it.
-  SchedulerConfig config{.policy = "priority", .params = {{"preemption.min_runtime", "0"}}};
-  controller_.reset();
-  backend_.SetListener(nullptr);
-  StartController(config);
-  int64_t old_job = Submit(1000);
-  int64_t young_job = Submit(1000);
-  ASSERT_TRUE(Launched(2));
-  absl::Time now = absl::Now();
-  for (auto [id, started] : {std::pair{old_job, now - absl::Seconds(100)},
-                             std::pair{young_job, now - absl::Seconds(50)}}) {
-    backend_.Report(AttemptDir(id, 1), {.phase = AttemptPhase::kRunning, .start_time = started});
-    ASSERT_TRUE(Reaches(id, JobState::kRunning));
-  }
-  JobSpec urgent_spec{.name = "urgent", .command = {"true"}, .priority = 10};
-  urgent_spec.resources = {.cpu_millis = 1000, .memory_bytes = 1 << 20};
-  int64_t urgent = controller_->Submit(urgent_spec, "", "")->job.id;
+  auto [old_job, young_job] = OldAndYoungJobs();
+  int64_t urgent = SubmitUrgent();
   ASSERT_TRUE(Reaches(young_job, JobState::kPreempted));
   SetCheckpoint(old_job, {.id = 1, .step = 10, .path = "/nonexistent"}, absl::Now());
-  controller_.reset();  // dlabd restarts while young is still stopping
-  backend_.SetListener(nullptr);
-  StartController(config);
+  RestartController(kPreemptAtOnce);  // while young is still stopping
   ASSERT_TRUE(Eventually([&] {
     return absl::StrContains(store_->GetJob(urgent)->reason,
                              absl::StrCat("preempted job ", young_job, " to stop"));
@@ -503,7 +503,7 @@ TEST_F(JobControllerTest, AfterARestartAJobBeingPreemptedIsTheVictimAgain) {
   auto events = store_->ListEvents(young_job);
   EXPECT_EQ(std::count_if(events->begin(), events->end(),
                           [](const EventRecord& e) { return e.to == JobState::kPreempted; }),
-            1);  // chosen again, not preempted twice
+            1);                                  // chosen again, not preempted twice
   backend_.Exit(AttemptDir(young_job, 1), 143);  // young stops; urgent takes its room
   ASSERT_TRUE(Launched(3));
   EXPECT_EQ(backend_.launches()[2].job_id, urgent);
