@@ -377,6 +377,28 @@ TEST_F(JobControllerTest, GangGetsOneLaunchWithTheContractPerTaskAndDistinctPort
   EXPECT_EQ(job->attempt_list[0].tasks[0].end_reason, "stopped");
 }
 
+TEST_F(JobControllerTest, AJobThatFindsNoPortsWaitsQueuedUntilSomeAreFree) {
+  // The node has 10 ports; a job with roles takes 1 + one per task: 4 here. Two such jobs hold
+  // 8, so the third cannot be launched although its CPUs are free: it stays QUEUED (and counted
+  // so) with the reason, and starts once a job ends and gives its ports back.
+  std::vector<TaskGroup> roles = {{.role = "ps", .count = 1}, {.role = "worker", .count = 2}};
+  int64_t first = Submit(100, 0, 0, roles);
+  ASSERT_TRUE(Launched(1));
+  Submit(100, 0, 0, roles);
+  ASSERT_TRUE(Launched(2));
+  int64_t third = Submit(100, 0, 0, roles);
+  ASSERT_TRUE(Eventually([&] {
+    return store_->GetJob(third)->reason.starts_with("waiting for ports");
+  })) << store_->GetJob(third)->reason;
+  EXPECT_EQ(State(third), JobState::kQueued);
+  EXPECT_EQ(controller_->Usage(1).queued_jobs, 1);
+  EXPECT_EQ(controller_->Usage(1).running_jobs, 2);
+  backend_.Exit(AttemptDir(first, 1), 0);
+  ASSERT_TRUE(Launched(3));
+  EXPECT_EQ(backend_.launches()[2].job_id, third);
+  EXPECT_EQ(controller_->Usage(1).queued_jobs, 0);
+}
+
 TEST_F(JobControllerTest, QueuedJobWaitsWithAReasonUntilResourcesFree) {
   int64_t first = Submit(2000);
   int64_t second = Submit(1000);
