@@ -1,8 +1,10 @@
 """Preemption on the real local backend: a high-priority job stops a running low-priority one,
 which saves a checkpoint in its grace period, waits in the queue, resumes from the checkpoint and
-still succeeds; fair share does the same for a tenant below its share, and gittins for a fresh
+still succeeds (also when dlabd died and restarted while it ran); fair share does the same for a tenant below its share, and gittins for a fresh
 job when the running one has outlived the jobs that ended before (learned from the database
 across a restart)."""
+import pytest
+
 from conftest import wait_for
 
 CONFIG = """
@@ -43,14 +45,22 @@ print("finished at step", step, flush=True)
 '''
 
 
-def test_high_priority_job_preempts_a_low_priority_one_that_resumes(make_dlabd):
+@pytest.mark.parametrize("restart", [False, True], ids=["", "after-dlabd-restarts"])
+def test_high_priority_job_preempts_a_low_priority_one_that_resumes(make_dlabd, restart):
     server = make_dlabd(CONFIG)
+    steps = 400 if restart else 100  # long enough to be still running after the restart
     _, low = server.request("POST", "/api/v1/jobs", {"spec": {
         "name": "low", "priority": 0, "resources": {"cpus": 1, "gpus": 2},
-        "command": ["/usr/bin/python3", "-c", TRAIN]}})
+        "command": ["/usr/bin/python3", "-c", TRAIN.replace("step < 100", f"step < {steps}")]}})
     server.wait_state(low["id"], "RUNNING")
     log1 = server.data_dir / "jobs" / str(low["id"]) / "attempts" / "1" / "task-0.log"
     wait_for(lambda: log1.exists() and "warmed up" in log1.read_text(), what="the low job to run")
+    if restart:
+        # dlabd dies and starts again while the low job runs on: the restarted dlabd
+        # reattaches it, and it must still be a job it can preempt.
+        server.kill9()
+        server.start()
+        assert server.job(low["id"])["state"] == "RUNNING"
 
     # Both GPUs are taken: the high-priority job can start only by preempting.
     status, high = server.request("POST", "/api/v1/jobs", {"spec": {
@@ -62,7 +72,8 @@ def test_high_priority_job_preempts_a_low_priority_one_that_resumes(make_dlabd):
 
     final = server.wait_state(low["id"], {"SUCCEEDED", "FAILED"}, timeout=120)
     assert final["state"] == "SUCCEEDED", final["reason"]
-    first, second = final["attempt_list"][0], final["attempt_list"][1]
+    assert len(final["attempt_list"]) == 2, "the low job was not preempted"
+    first, second = final["attempt_list"]
     assert first["state"] == "PREEMPTED"
     assert first["reason"].startswith(f"preempted for job {high['id']} (priority 10 > 0)")
     assert "requeued" in first["reason"]
@@ -73,7 +84,7 @@ def test_high_priority_job_preempts_a_low_priority_one_that_resumes(make_dlabd):
     saved = int(text1.split("checkpointed at step")[1].split()[0])
     assert second["resumed_from"]["step"] == saved
     log2 = (server.data_dir / "jobs" / str(low["id"]) / "attempts" / "2" / "task-0.log").read_text()
-    assert f"resumed from step {saved}" in log2 and "finished at step 100" in log2
+    assert f"resumed from step {saved}" in log2 and f"finished at step {steps}" in log2
     # The high job started while the low one was stopped: before the second attempt.
     assert done["start_time"] <= second["start_time"]
 
