@@ -338,6 +338,13 @@ class Impl final : public Scheduler, public ClusterView {
     return true;
   }
 
+  void Unpreempt(int64_t id) override {
+    auto it = jobs_.find(id);
+    if (it != jobs_.end() && it->second.phase == SchedJob::Phase::kEvicting) {
+      it->second.phase = SchedJob::Phase::kRunning;
+    }
+  }
+
   void Checkpointed(int64_t id, double time_s) override {
     auto it = jobs_.find(id);
     if (it == jobs_.end() || it->second.phase == SchedJob::Phase::kQueued) return;

@@ -110,6 +110,10 @@ class Scheduler {
   // preempting others is not restored. False, and nothing done, for a job not running (e.g.
   // removed since).
   virtual bool Unstart(int64_t job_id) = 0;
+  // The caller could not stop a job this scheduler chose to preempt (e.g. the store refused the
+  // transition): it runs on, and the job that chose it stops waiting for it (a later cycle may
+  // choose it again). Ignored for a job not being stopped.
+  virtual void Unpreempt(int64_t job_id) = 0;
 
   // Whether the policy orders by the sizes of ended jobs (gittins); when not, RecordEnded does
   // nothing and callers need not look their history up.

@@ -545,6 +545,21 @@ TEST(Framework, PreemptedJobWaitsForItsVictimThenStarts) {
   EXPECT_EQ(after.wait[0].job_id, 1);
 }
 
+TEST(Framework, AVictimThatCouldNotBeStoppedIsChosenAgain) {
+  auto s = *NewScheduler({.policy = "priority"}, Nodes(1, 2));
+  s->Enqueue(Request({.id = 1, .gpus = 2}), 0);
+  s->Schedule(0, false);
+  s->Enqueue(Request({.id = 2, .gpus = 2, .priority = 1}), 400);
+  ASSERT_EQ(s->Schedule(400, false).preempt.size(), 1u);
+  // dlabd could not record the preemption (a store error): job 1 runs on, job 2 stops waiting
+  // for it, and the next cycle tries again.
+  s->Unpreempt(1);
+  auto again = s->Schedule(401, true);
+  ASSERT_EQ(again.preempt.size(), 1u);
+  EXPECT_EQ(again.preempt[0].job_id, 1);
+  EXPECT_EQ(again.wait[0].reason, "preempting job 1 to make room");
+}
+
 TEST(Framework, AGangPreemptsOnlyForTheTasksThatDoNotFit) {
   // Two nodes of 4 GPUs: job 2 holds half of one, job 1 all of the other. A high-priority gang
   // of a 2-GPU and a 4-GPU task: the 2-GPU task fits beside job 2 as things are, so only job 1

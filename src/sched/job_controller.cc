@@ -493,8 +493,12 @@ void JobController::Preempt(const PreemptDecision& p) {
                                                  absl::FormatDuration(options_.kill_grace),
                                                  ") to requeue it from its latest checkpoint"),
                           .time = absl::Now()});
-  if (!s.ok()) {
+  if (!s.ok()) {  // it runs on; a later cycle may choose it again
     spdlog::warn("preempt job {}: {}", p.job_id, s.ToString());
+    std::lock_guard lock(mu_);
+    if (auto it = active_.find(p.job_id); it != active_.end()) it->second.state = active.state;
+    scheduler_->Unpreempt(p.job_id);
+    ++generation_;
     return;
   }
   spdlog::info("job {}: {}", p.job_id, p.reason);
