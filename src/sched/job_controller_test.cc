@@ -399,6 +399,38 @@ TEST_F(JobControllerTest, AJobThatFindsNoPortsWaitsQueuedUntilSomeAreFree) {
   EXPECT_EQ(controller_->Usage(1).queued_jobs, 0);
 }
 
+TEST_F(JobControllerTest, AnAttemptThatNeverStartedDoesNotCountAsARunTime) {
+  // Queue estimates for jobs without max_runtime come from the mean run time of the tenant's
+  // ended jobs. Job 1 runs 1,000 s; job 2's attempt ends without having started (its launch
+  // failed): the mean stays 1,000 s, not 500.
+  int64_t ran = Submit(2000);
+  ASSERT_TRUE(Launched(1));
+  absl::Time started = absl::Now();
+  backend_.Report(AttemptDir(ran, 1), {.phase = AttemptPhase::kExited,
+                                       .exit_code = 0,
+                                       .end_reason = "exited",
+                                       .start_time = started,
+                                       .end_time = started + absl::Seconds(1000)});
+  ASSERT_TRUE(Reaches(ran, JobState::kSucceeded));
+  int64_t never = Submit(2000);
+  ASSERT_TRUE(Launched(2));
+  backend_.Report(AttemptDir(never, 1), {.phase = AttemptPhase::kExited,
+                                         .exit_code = 1,
+                                         .end_reason = "exec_failed",
+                                         .end_time = absl::Now()});
+  ASSERT_TRUE(Reaches(never, JobState::kFailed));
+  Submit(2000);
+  ASSERT_TRUE(Launched(3));
+  absl::Time third_started = absl::Now();
+  int64_t waiting = Submit(2000);
+  auto forecast = controller_->Queue();
+  ASSERT_EQ(forecast->jobs.size(), 1u);
+  EXPECT_EQ(forecast->jobs[0].job_id, waiting);
+  ASSERT_TRUE(forecast->jobs[0].estimated_start.has_value());
+  double in_s = absl::ToDoubleSeconds(*forecast->jobs[0].estimated_start - third_started);
+  EXPECT_NEAR(in_s, 1000, 60);
+}
+
 TEST_F(JobControllerTest, QueuedJobWaitsWithAReasonUntilResourcesFree) {
   int64_t first = Submit(2000);
   int64_t second = Submit(1000);
