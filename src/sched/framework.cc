@@ -290,18 +290,19 @@ class Impl final : public Scheduler, public ClusterView {
       Unhold(job);
       nominated_.erase(id);
       Unlink(job, -1);
-    } else if (ended) {
-      double ran = std::max(0.0, now - job.start_s);
-      RuntimeStats& stats = runtimes_[job.req.tenant_id];
-      stats.sum += ran;
-      ++stats.count;
-      all_runtimes_.sum += ran;
-      ++all_runtimes_.count;
-      RecordEnded(job.req.tenant_id, job.gpus, job.AttainedAt(now));
-      Unlink(job, job.AttainedAt(now));
-      Free(job);
     } else {
-      Unlink(job, -1);
+      double size = -1;  // unknown: the job is not over
+      if (ended) {
+        double ran = std::max(0.0, now - job.start_s);
+        RuntimeStats& stats = runtimes_[job.req.tenant_id];
+        stats.sum += ran;
+        ++stats.count;
+        all_runtimes_.sum += ran;
+        ++all_runtimes_.count;
+        size = job.AttainedAt(now);
+        RecordEnded(job.req.tenant_id, job.gpus, size);
+      }
+      Unlink(job, size);
       Free(job);
     }
     jobs_.erase(it);

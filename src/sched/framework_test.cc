@@ -582,14 +582,21 @@ TEST(Framework, AGangPreemptsOnlyForTheTasksThatDoNotFit) {
   EXPECT_NE(after.start[0].tasks[0].node, after.start[0].tasks[1].node);
 }
 
+// las on one node of `gpus` GPUs with the given queue thresholds and starvation factor,
+// preempting without a minimum run time.
+std::unique_ptr<Scheduler> LasAtOnce(const std::string& thresholds, const std::string& starvation,
+                                     int gpus) {
+  return *NewScheduler({.policy = "las",
+                        .params = {{"las.thresholds", thresholds},
+                                   {"las.starvation", starvation},
+                                   {"preemption.min_runtime", "0"}}},
+                       Nodes(1, gpus));
+}
+
 TEST(Framework, LasPromotesAStarvedJob) {
   // One GPU; job 1 ran 100 s and was preempted; with starvation 2 it is promoted after
   // waiting 200 s, and NextChange says when.
-  auto s = *NewScheduler({.policy = "las",
-                          .params = {{"las.thresholds", "50"},
-                                     {"las.starvation", "2"},
-                                     {"preemption.min_runtime", "0"}}},
-                         Nodes(1, 1));
+  auto s = LasAtOnce("50", "2", 1);
   s->Enqueue(Request({.id = 1}), 0);
   s->Schedule(0, false);
   s->Requeue(1, 100);  // attained 100 GPU-s: queue 1
@@ -609,11 +616,7 @@ TEST(Framework, APromotionDoesNotMakeAJobForgetTheVictimItWaitsFor) {
   // Two GPUs. Job 1 ran 100 s and waits in queue 1 (promotion due at 100 + 2 x 100 = 300). At
   // 250 jobs 3 and 4 are in queue 2, and job 1 preempts job 4. At 300, while job 4 still stops,
   // job 1's promotion falls due: it keeps waiting for job 4 and preempts nothing more.
-  auto s = *NewScheduler({.policy = "las",
-                          .params = {{"las.thresholds", "50,150"},
-                                     {"las.starvation", "2"},
-                                     {"preemption.min_runtime", "0"}}},
-                         Nodes(1, 2));
+  auto s = LasAtOnce("50,150", "2", 2);
   s->Enqueue(Request({.id = 1}), 0);
   s->Enqueue(Request({.id = 3}), 0);
   ASSERT_EQ(s->Schedule(0, false).start.size(), 2u);
@@ -641,11 +644,7 @@ TEST(Framework, AJobThatCouldNotBeLaunchedWaitsAsBefore) {
   // At 200 it is started again, but dlabd cannot launch it (no ports): Unstart puts it back as
   // it was. A fresh job then goes first; counting the moment as a run of 5 ms would have had
   // job 1 promoted (and its service forgiven) half a second later.
-  auto s = *NewScheduler({.policy = "las",
-                          .params = {{"las.thresholds", "50"},
-                                     {"las.starvation", "100"},
-                                     {"preemption.min_runtime", "0"}}},
-                         Nodes(1, 1));
+  auto s = LasAtOnce("50", "100", 1);
   s->Enqueue(Request({.id = 1}), 0);
   s->Schedule(0, false);
   s->Requeue(1, 100);
@@ -663,11 +662,7 @@ TEST(Framework, AJobThatCouldNotBeLaunchedWaitsAsBefore) {
 TEST(Framework, LasPutsLessAttainedServiceFirstWithinAQueue) {
   // One GPU, one queue below 1000 GPU-s. Job 1 (submitted first) ran 100 s and came back to the
   // queue (e.g. its node failed); job 2, submitted later, has run nothing: it goes first.
-  auto s = *NewScheduler({.policy = "las",
-                          .params = {{"las.thresholds", "1000"},
-                                     {"las.starvation", "0"},
-                                     {"preemption.min_runtime", "0"}}},
-                         Nodes(1, 1));
+  auto s = LasAtOnce("1000", "0", 1);
   s->Enqueue(Request({.id = 1}), 0);
   ASSERT_EQ(s->Schedule(0, false).start.size(), 1u);
   s->Enqueue(Request({.id = 2, .submit = 50}), 50);
