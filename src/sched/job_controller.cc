@@ -522,11 +522,12 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   {
     auto ports = ports_->Take(1 + (roles ? static_cast<int>(tasks.size()) : 0));
     if (!ports.ok()) {
-      // Leave it queued: ports come back as attempts end.
+      // Leave it queued: ports come back as attempts end. Queued again before the reason says
+      // so, so that whoever reads the reason also finds the job counted as queued.
       spdlog::warn("job {}: {}", job.id, ports.status().ToString());
+      Unstart(job.id, job.tenant_id);
       store_->SetReasons({{job.id, absl::StrCat("waiting for ports: ", ports.status().message())}})
           .IgnoreError();
-      Unstart(job.id, job.tenant_id);
       return;
     }
     allocation.ports = *std::move(ports);

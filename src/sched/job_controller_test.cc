@@ -179,10 +179,13 @@ class JobControllerTest : public ::testing::Test {
     backend_.SetListener(nullptr);
     StartController(std::move(scheduler));
   }
-  // Under kPreemptAtOnce, two jobs of 1 CPU fill the node: old started 100 s ago, young 50 s ago.
+  // Under kPreemptAtOnce, two jobs of 1 CPU fill the node: old started 100 s ago, young 50 s ago
+  // by their attempts' reports. Until dlabd restarts, the scheduler knows them by the cycles that
+  // started them, so young is started in a later cycle than old (in the same one, they would tie).
   std::pair<int64_t, int64_t> OldAndYoungJobs() {
     RestartController(kPreemptAtOnce);
     int64_t old_job = Submit(1000);
+    EXPECT_TRUE(Launched(1));
     int64_t young_job = Submit(1000);
     EXPECT_TRUE(Launched(2));
     absl::Time now = absl::Now();
