@@ -672,10 +672,17 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
 
 void JobController::FailLaunch(const Active& active, const std::string& reason) {
   spdlog::warn("job {} attempt {}: {}", active.job_id, active.attempt, reason);
-  Finish(active, AttemptStatus{.phase = AttemptPhase::kExited,
-                               .end_reason = "launch_failed",
-                               .message = reason,
-                               .end_time = absl::Now()});
+  AttemptStatus failed{.phase = AttemptPhase::kExited,
+                       .end_reason = "launch_failed",
+                       .message = reason,
+                       .end_time = absl::Now()};
+  {
+    std::lock_guard lock(mu_);  // kept until Finish has recorded it
+    if (auto it = active_.find(active.job_id); it != active_.end()) {
+      it->second.launch_failure = failed;
+    }
+  }
+  Finish(active, failed);
 }
 
 void JobController::Refresh(const std::string& attempt_dir) {
@@ -692,6 +699,7 @@ void JobController::Refresh(const std::string& attempt_dir) {
 }
 
 void JobController::RefreshActive(Active active) {
+  if (active.launch_failure) return Finish(active, *active.launch_failure);
   auto status = backend_->Inspect(active.dir);
   if (!status.ok()) {
     if (absl::IsNotFound(status.status()) && active.state == JobState::kStarting)

@@ -136,6 +136,9 @@ class JobController final {
     JobState state = JobState::kStarting;  // STARTING or RUNNING as last recorded
     absl::Time submit_time;
     int64_t tenant_id = 1;
+    // Why the attempt could not be launched, when the store has not recorded it yet (its write
+    // failed): the next reconcile records it, as the backend knows nothing of the attempt.
+    std::optional<AttemptStatus> launch_failure;
   };
   void Loop();
   void RequeueDue();

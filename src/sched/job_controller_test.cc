@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
 #include "common/testing/temp_dir.h"
+#include "store/forwarding_store.h"
 
 namespace dlab {
 namespace {
@@ -108,6 +109,37 @@ class FakeBackend final : public Backend {
   bool launching_ = false;
 };
 
+// The store as the controller sees it: refuses the next transitions from one state to another
+// (as SQLite does on a disk error), then lets them through again.
+class RefusingStore final : public ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void Refuse(JobState from, JobState to, int times = 1) {
+    std::lock_guard lock(mu_);
+    refuse_[{from, to}] = times;
+  }
+  int refused() {
+    std::lock_guard lock(mu_);
+    return refused_;
+  }
+  absl::Status Transition(const JobTransition& t) override {
+    {
+      std::lock_guard lock(mu_);
+      if (int& left = refuse_[{t.from, t.to}]; left > 0) {
+        --left;
+        ++refused_;
+        return absl::UnavailableError("disk I/O error (refused by the test)");
+      }
+    }
+    return ForwardingStore::Transition(t);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::pair<JobState, JobState>, int> refuse_;
+  int refused_ = 0;
+};
+
 template <typename F>
 bool Eventually(F f) {
   for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -128,6 +160,8 @@ class JobControllerTest : public ::testing::Test {
   }
   void TearDown() override { controller_.reset(); }
   void StartController(SchedulerConfig scheduler = {}) {
+    controller_.reset();
+    refusing_ = std::make_unique<RefusingStore>(store_.get());  // store_ may be a new one
     controller_ = std::make_unique<JobController>(
         ControllerOptions{
             .data_dir = dir_.string(),
@@ -147,7 +181,7 @@ class JobControllerTest : public ::testing::Test {
               return it->second;
             },
             .job_token = [](int64_t id) { return absl::StrCat("token-", id); }},
-        store_.get(), snapshots_.get(), &backend_);
+        refusing_.get(), snapshots_.get(), &backend_);
     ASSERT_TRUE(controller_->Start("http://127.0.0.1:1").ok());
   }
   int64_t Submit(int64_t cpu_millis = 1000, int max_restarts = 0, int gpus = 0,
@@ -218,6 +252,7 @@ class JobControllerTest : public ::testing::Test {
   std::map<int64_t, SavedCheckpoint> checkpoints_;
   FakeBackend backend_;
   std::unique_ptr<Store> store_;
+  std::unique_ptr<RefusingStore> refusing_;  // store_ as the controller sees it
   std::unique_ptr<SnapshotStore> snapshots_;
   std::unique_ptr<JobController> controller_;
 };
@@ -565,6 +600,52 @@ TEST_F(JobControllerTest, AfterARestartAJobBeingPreemptedIsTheVictimAgain) {
   ASSERT_TRUE(Launched(3));
   EXPECT_EQ(backend_.launches()[2].job_id, urgent);
   EXPECT_EQ(State(young_job), JobState::kQueued);
+}
+
+TEST_F(JobControllerTest, AJobWhoseStartTheStoreRefusedIsStartedByALaterCycle) {
+  // The store refuses to record the start (QUEUED -> STARTING) once: the job stays queued,
+  // holding nothing, and a later cycle starts it.
+  refusing_->Refuse(JobState::kQueued, JobState::kStarting);
+  int64_t id = Submit();
+  ASSERT_TRUE(Launched(1));
+  EXPECT_EQ(refusing_->refused(), 1);
+  EXPECT_EQ(backend_.launches()[0].job_id, id);
+  EXPECT_EQ(backend_.launches()[0].attempt, 1);
+  EXPECT_EQ(controller_->Usage(1).queued_jobs, 0);
+  EXPECT_EQ(controller_->Usage(1).running_jobs, 1);
+}
+
+TEST_F(JobControllerTest, APreemptionTheStoreRefusedIsTriedAgain) {
+  // The store refuses to record young's preemption once: young runs on, and a later cycle
+  // preempts it again for urgent, which starts once young has stopped.
+  auto [old_job, young_job] = OldAndYoungJobs();
+  refusing_->Refuse(JobState::kRunning, JobState::kPreempted);
+  int64_t urgent = SubmitUrgent();
+  ASSERT_TRUE(Reaches(young_job, JobState::kPreempted));
+  EXPECT_EQ(refusing_->refused(), 1);
+  ASSERT_TRUE(Eventually([&] { return !backend_.cancelled().empty(); }));  // stopped after
+  EXPECT_EQ(backend_.cancelled(), std::vector<std::string>{AttemptDir(young_job, 1)});
+  backend_.Exit(AttemptDir(young_job, 1), 143);
+  ASSERT_TRUE(Launched(3));
+  EXPECT_EQ(backend_.launches()[2].job_id, urgent);
+  EXPECT_EQ(State(old_job), JobState::kRunning);
+}
+
+TEST_F(JobControllerTest, ALaunchFailureTheStoreRefusedToRecordIsRecordedLater) {
+  // The attempt cannot be launched (no such workdir) and the store refuses to record that once:
+  // the next reconcile records it, and the job's CPUs are free again for the next job.
+  refusing_->Refuse(JobState::kStarting, JobState::kFailed);
+  JobSpec spec{.name = "w", .command = {"true"}, .workdir = "no/such/dir"};
+  spec.resources = {.cpu_millis = 2000, .memory_bytes = 1 << 20};
+  auto r = controller_->Submit(spec, "", "");
+  ASSERT_TRUE(r.ok());
+  ASSERT_TRUE(Reaches(r->job.id, JobState::kFailed));
+  EXPECT_EQ(refusing_->refused(), 1);
+  EXPECT_EQ(store_->GetJob(r->job.id)->reason,
+            "workdir 'no/such/dir' is not a directory in the code snapshot");
+  int64_t next = Submit(2000);
+  ASSERT_TRUE(Launched(1));
+  EXPECT_EQ(backend_.launches()[0].job_id, next);
 }
 
 // A job of the tenant in the store whose attempts ran `runs` seconds each on GPU 0, one after
