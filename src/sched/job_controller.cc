@@ -418,17 +418,14 @@ void JobController::ScheduleOnce() {
   std::map<int64_t, double> weights;
   if (options_.tenant_weights) weights = options_.tenant_weights();
   CycleResult decision;
-  std::map<int64_t, int64_t> started_tenants;  // job -> tenant
   {
     std::lock_guard lock(mu_);
     scheduler_->SetQuotas(std::move(quotas));
     scheduler_->SetTenantWeights(std::move(weights));
     decision = scheduler_->Schedule(Seconds(absl::Now()), /*explain=*/true);
     if (!decision.start.empty() || !decision.preempt.empty()) ++generation_;
-    for (const StartDecision& s : decision.start) {
-      started_tenants[s.job_id] = queued_[s.job_id];
-      queued_.erase(s.job_id);
-    }
+    // A started job stays in queued_ until Launch moves it to active_ (or it is dropped), so
+    // that Usage counts it all along, as queued or as running.
   }
   std::map<int64_t, std::string> reasons;
   std::map<int64_t, std::string> changed;
@@ -445,7 +442,7 @@ void JobController::ScheduleOnce() {
     if (!job.ok()) {
       spdlog::error("schedule job {}: {}", p.job_id, job.status().ToString());
       if (!absl::IsNotFound(job.status())) {
-        Unstart(p.job_id, started_tenants[p.job_id]);  // still QUEUED: try again later
+        Unstart(p.job_id);  // still QUEUED: try again later
         continue;
       }
     }
@@ -453,6 +450,7 @@ void JobController::ScheduleOnce() {
       std::lock_guard lock(mu_);
       scheduler_->Remove(p.job_id, Seconds(absl::Now()), /*ended=*/false);
       ++generation_;
+      queued_.erase(p.job_id);
       dirty_ = true;
     }
     if (!job.ok() || job->state != JobState::kQueued) continue;  // cancelled meanwhile
@@ -476,6 +474,8 @@ void JobController::Preempt(const PreemptDecision& p) {
     std::lock_guard lock(mu_);
     auto it = active_.find(p.job_id);
     if (it == active_.end()) return;  // ended meanwhile; Finish told the scheduler
+    // Its launch failed, to be recorded by the next reconcile, which frees its room.
+    if (it->second.launch_failure) return;
     active = it->second;
     it->second.state = JobState::kPreempted;
   }
@@ -507,11 +507,11 @@ void JobController::Preempt(const PreemptDecision& p) {
   }
 }
 
-void JobController::Unstart(int64_t job_id, int64_t tenant_id) {
+bool JobController::Unstart(int64_t job_id) {
   std::lock_guard lock(mu_);
-  if (!scheduler_->Unstart(job_id)) return;  // cancelled meanwhile: Cancel removed it
+  if (!scheduler_->Unstart(job_id)) return false;  // cancelled meanwhile: Cancel removed it
   ++generation_;
-  queued_[job_id] = tenant_id;
+  return true;
 }
 
 void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
@@ -522,12 +522,13 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   {
     auto ports = ports_->Take(1 + (roles ? static_cast<int>(tasks.size()) : 0));
     if (!ports.ok()) {
-      // Leave it queued: ports come back as attempts end. Queued again before the reason says
-      // so, so that whoever reads the reason also finds the job counted as queued.
+      // Leave it queued: ports come back as attempts end.
       spdlog::warn("job {}: {}", job.id, ports.status().ToString());
-      Unstart(job.id, job.tenant_id);
-      store_->SetReasons({{job.id, absl::StrCat("waiting for ports: ", ports.status().message())}})
-          .IgnoreError();
+      if (Unstart(job.id)) {
+        store_
+            ->SetReasons({{job.id, absl::StrCat("waiting for ports: ", ports.status().message())}})
+            .IgnoreError();
+      }
       return;
     }
     allocation.ports = *std::move(ports);
@@ -568,11 +569,12 @@ void JobController::Launch(const JobRecord& job, const Allocation& scheduled) {
   if (!s.ok()) {  // still QUEUED in the store: it waits to be scheduled again
     spdlog::warn("launch job {}: {}", job.id, s.ToString());
     ports_->Release(allocation.ports);
-    Unstart(job.id, job.tenant_id);
+    Unstart(job.id);
     return;
   }
   {
     std::lock_guard lock(mu_);
+    queued_.erase(job.id);
     active_[job.id] = active;
     dir_to_job_[active.dir] = job.id;
   }
@@ -677,7 +679,8 @@ void JobController::FailLaunch(const Active& active, const std::string& reason) 
                        .message = reason,
                        .end_time = absl::Now()};
   {
-    std::lock_guard lock(mu_);  // kept until Finish has recorded it
+    // Kept in active_ until Finish records it (a refused write is retried by the reconcile).
+    std::lock_guard lock(mu_);
     if (auto it = active_.find(active.job_id); it != active_.end()) {
       it->second.launch_failure = failed;
     }

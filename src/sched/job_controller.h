@@ -147,7 +147,8 @@ class JobController final {
   void ScheduleOnce();
   void Launch(const JobRecord& job, const Allocation& allocation);
   // The job the scheduler started cannot be launched now: back to the queue in its place.
-  void Unstart(int64_t job_id, int64_t tenant_id);
+  // False when the job is no longer the scheduler's (cancelled meanwhile).
+  bool Unstart(int64_t job_id);
   void Refresh(const std::string& attempt_dir);
   void RefreshActive(Active active);
   void Finish(const Active& active, const AttemptStatus& status);

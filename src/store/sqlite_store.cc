@@ -359,7 +359,7 @@ class SqliteStore final : public Store {
     // One commit (one fsync) for a scheduling pass's changes, however many jobs wait.
     SqliteDb::Transaction tx(db_.get());
     if (auto s = tx.Begin(); !s.ok()) return s;
-    SqlStmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ?");
+    SqlStmt st = Prepare("UPDATE jobs SET reason = ? WHERE id = ? AND state = 'QUEUED'");
     for (const auto& [job_id, reason] : reasons) {
       cache_.erase(job_id);
       st.Reset();

@@ -248,16 +248,29 @@ TEST_F(SqliteStoreTest, ActiveJobsInQueueOrderAndDataSurvivesReopen) {
   EXPECT_EQ((*active)[1].id, low);
 }
 
-TEST_F(SqliteStoreTest, SetReasonsUpdatesEveryJobNamedAndSkipsUnknownIds) {
+TEST_F(SqliteStoreTest, SetReasonsUpdatesEveryQueuedJobNamedAndSkipsTheOthers) {
   int64_t a = store_->CreateJob(Job("a"))->job.id;
   int64_t b = store_->CreateJob(Job("b"))->job.id;
   int64_t c = store_->CreateJob(Job("c"))->job.id;
+  int64_t gone = store_->CreateJob(Job("gone"))->job.id;
+  ASSERT_TRUE(store_
+                  ->Transition({.job_id = gone,
+                                .from = JobState::kQueued,
+                                .to = JobState::kCancelled,
+                                .reason = "cancelled by user before it started"})
+                  .ok());
   ASSERT_EQ(store_->GetJob(a)->reason, "submitted");  // cached, so the update must drop it
-  ASSERT_TRUE(
-      store_->SetReasons({{a, "waiting for 2 GPUs"}, {b, "behind job 1"}, {999, "x"}}).ok());
+  ASSERT_TRUE(store_
+                  ->SetReasons({{a, "waiting for 2 GPUs"},
+                                {b, "behind job 1"},
+                                {gone, "waiting for ports"},
+                                {999, "x"}})
+                  .ok());
   EXPECT_EQ(store_->GetJob(a)->reason, "waiting for 2 GPUs");
   EXPECT_EQ(store_->GetJob(b)->reason, "behind job 1");
   EXPECT_EQ(store_->GetJob(c)->reason, "submitted");
+  // A job that left the queue meanwhile keeps the reason its transition gave.
+  EXPECT_EQ(store_->GetJob(gone)->reason, "cancelled by user before it started");
   EXPECT_TRUE(store_->SetReasons({}).ok());
   store_.reset();
   store_ = Open();

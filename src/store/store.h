@@ -153,8 +153,9 @@ class Store {
   virtual absl::Status UpdateAttempt(int64_t job_id, const AttemptUpdate& update) = 0;
   // Records that the user asked for cancellation. NotFound for unknown ids.
   virtual absl::Status SetCancelRequested(int64_t job_id) = 0;
-  // Updates jobs' reasons without a state change (why a queued job waits), job id -> reason,
-  // in one transaction; no event. A job that is gone is skipped.
+  // Updates queued jobs' reasons without a state change (why a job waits), job id -> reason,
+  // in one transaction; no event. A job that is gone or no longer QUEUED is skipped (it keeps
+  // the reason of the transition that took it out of the queue).
   virtual absl::Status SetReasons(const std::map<int64_t, std::string>& reasons) = 0;
   virtual absl::StatusOr<std::map<JobState, int64_t>> CountByState() = 0;
   // How many of the tenant's jobs are in the given state.
