@@ -1445,15 +1445,15 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
   // Forward: jobs being stopped (preempted now or before) leave at once, running jobs end as
   // their runtime is known or estimated, queued ones start; a cycle that preempts is followed
   // by one at the same time, in which its preemptors take the room.
-  auto requeue_stopping = [&future](double t) {
-    std::vector<int64_t> stopping;
-    for (const auto& [id, j] : future.jobs_) {
-      if (j.phase == SchedJob::Phase::kEvicting) stopping.push_back(id);
-    }
-    for (int64_t id : stopping) future.Requeue(id, t);
-    return !stopping.empty();
+  std::vector<int64_t> stopping;  // since before now; later, those each cycle preempts
+  for (const auto& [id, j] : future.jobs_) {
+    if (j.phase == SchedJob::Phase::kEvicting) stopping.push_back(id);
+  }
+  auto requeue = [&future](const std::vector<int64_t>& ids, double t) {
+    for (int64_t id : ids) future.Requeue(id, t);
+    return !ids.empty();
   };
-  bool again = requeue_stopping(now);
+  bool again = requeue(stopping, now);
   double t = now;
   size_t unknown = std::count_if(out.begin(), out.end(),
                                  [](const QueueEntry& e) { return !e.estimated_start_s; });
@@ -1485,7 +1485,9 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
         --unknown;
       }
     }
-    again = requeue_stopping(t);
+    stopping.clear();
+    for (const PreemptDecision& p : r.preempt) stopping.push_back(p.job_id);
+    again = requeue(stopping, t);
   }
   return out;
 }
