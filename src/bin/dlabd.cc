@@ -23,7 +23,11 @@ int main(int argc, char** argv) {
       "directory for the database, snapshots and job files (required here or in --config)");
   app.add_option("--config", config_file, "YAML config file (see docs/configuration.md)");
   app.set_version_flag("--version", "dlabd 0.1.0");
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // bad arguments: 2, as for a bad --listen
+  }
   // stdout carries only the "listening" line; logs go to stderr.
   spdlog::set_default_logger(spdlog::stderr_logger_mt("dlabd"));
 

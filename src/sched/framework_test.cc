@@ -392,6 +392,14 @@ TEST(Framework, ParameterOutOfRangeIsRefusedWithItsRange) {
             "must be a number of at least 0 (seconds, or a duration such as 5m)"},
            {"backfill", "backfill.default_runtime", "0",
             "must be a number above 0 (seconds, or a duration such as 5m)"},
+           // An empty list (or an empty item) once meant no thresholds: no preemption at all.
+           {"las", "las.thresholds", "", "must be increasing positive numbers separated by commas"},
+           {"las", "las.thresholds", "300,,3000",
+            "must be increasing positive numbers separated by commas"},
+           {"gittins", "gittins.thresholds", "300,",
+            "must be increasing positive numbers separated by commas"},
+           {"las", "las.thresholds", "300,inf",
+            "must be increasing positive numbers separated by commas"},
        }) {
     auto s = NewScheduler({.policy = r.policy, .params = {{r.key, r.value}}}, Nodes(1, 1));
     ASSERT_FALSE(s.ok()) << r.key << "=" << r.value;
@@ -404,7 +412,8 @@ TEST(Framework, ParameterOutOfRangeIsRefusedWithItsRange) {
                                                {"gittins", "gittins.neighbours", "1000"},
                                                {"gittins", "gittins.preempt_ratio", "1"},
                                                {"fair-share", "fair_share.move", "0"},
-                                               {"priority", "preemption.min_runtime", "5m"}}) {
+                                               {"priority", "preemption.min_runtime", "5m"},
+                                               {"las", "las.thresholds", "5m, 1h"}}) {
     auto s = NewScheduler({.policy = policy, .params = {{key, value}}}, Nodes(1, 1));
     EXPECT_TRUE(s.ok()) << key << "=" << value << ": " << s.status();
   }

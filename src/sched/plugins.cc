@@ -4,6 +4,7 @@
 #include <cmath>
 #include <tuple>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -62,9 +63,9 @@ std::vector<double> Params::Numbers(const std::string& key, std::vector<double> 
   auto it = given_.find(key);
   if (it == given_.end()) return fallback;
   std::vector<double> out;
-  for (absl::string_view part : absl::StrSplit(it->second, ',', absl::SkipWhitespace())) {
-    auto v = ParseSeconds(std::string(part));
-    if (!v || *v <= 0 || (!out.empty() && *v <= out.back())) {
+  for (absl::string_view part : absl::StrSplit(it->second, ',')) {
+    auto v = ParseSeconds(std::string(absl::StripAsciiWhitespace(part)));
+    if (!v || !std::isfinite(*v) || *v <= 0 || (!out.empty() && *v <= out.back())) {
       errors_.push_back(absl::StrCat(key, ": '", it->second,
                                      "' must be increasing positive numbers separated by commas"));
       return fallback;

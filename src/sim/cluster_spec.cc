@@ -9,8 +9,11 @@
 namespace dlab::sim {
 namespace {
 
-constexpr int kMaxNodes = 1000000;
+// Large enough for any real cluster (Alibaba's has 1,213 nodes and 6,212 GPUs); the scheduler
+// keeps a few hundred bytes per node and per GPU.
+constexpr int kMaxNodes = 100000;
 constexpr int kMaxGpusPerNode = 1024;
+constexpr int64_t kMaxGpus = 1000000;  // in all
 
 NodeCapacity NodeOf(int gpus, const std::string& type, int64_t cpu_millis, int64_t memory_bytes) {
   NodeCapacity node{.cpu_millis = cpu_millis, .memory_bytes = memory_bytes};
@@ -38,12 +41,12 @@ absl::StatusOr<std::vector<NodeCapacity>> ParseShape(std::string_view spec) {
   std::string type = colon == std::string_view::npos ? "" : std::string(spec.substr(colon + 1));
   int nodes = 0, gpus = 0;
   if (!ParseInt(spec.substr(0, x), &nodes) || !ParseInt(gpus_text, &gpus) || nodes < 1 ||
-      nodes > kMaxNodes || gpus < 1 || gpus > kMaxGpusPerNode ||
+      nodes > kMaxNodes || gpus < 1 || gpus > kMaxGpusPerNode || int64_t{nodes} * gpus > kMaxGpus ||
       (colon != std::string_view::npos && type.empty())) {
     return absl::InvalidArgumentError(
         absl::StrCat("--cluster: expected NODESxGPUS[:TYPE] (e.g. 16x8 or 4x8:H100; 1 to ",
-                     kMaxNodes, " nodes of 1 to ", kMaxGpusPerNode, " GPUs) or a node file, got '",
-                     std::string(spec), "'"));
+                     kMaxNodes, " nodes of 1 to ", kMaxGpusPerNode, " GPUs, at most ", kMaxGpus,
+                     " GPUs in all) or a node file, got '", std::string(spec), "'"));
   }
   NodeCapacity node =
       NodeOf(gpus, type, gpus * kNodeCpuMillisPerGpu, gpus * kNodeMemoryBytesPerGpu);
@@ -82,9 +85,15 @@ absl::StatusOr<std::vector<NodeCapacity>> ParseNodeFile(std::string_view text, s
     columns.push_back(*column);
   }
   std::vector<NodeCapacity> nodes;
+  int64_t gpus = 0;
   for (const CsvLine& line : file->lines) {
     absl::StatusOr<NodeCapacity> node = ReadNode(*file, line, columns);
     if (!node.ok()) return node.status();
+    gpus += static_cast<int64_t>(node->gpus.size());
+    if (nodes.size() == kMaxNodes || gpus > kMaxGpus) {
+      return file->Error(
+          line, absl::StrCat("more than ", kMaxNodes, " nodes or ", kMaxGpus, " GPUs in all"));
+    }
     nodes.push_back(*std::move(node));
   }
   if (nodes.empty()) {

@@ -22,12 +22,14 @@ TEST(ParseClusterTest, AlikeNodes) {
 }
 
 TEST(ParseClusterTest, RefusesMalformedSpecs) {
-  for (const char* bad : {"4x", "0x8", "4x0", "4xa", "4x8:", "4x8x2"}) {
+  // 1000x1024 is 1,024,000 GPUs in all.
+  for (const char* bad : {"4x", "0x8", "4x0", "4xa", "4x8:", "4x8x2", "100001x1", "1000x1024"}) {
     auto nodes = ParseCluster(bad);
     ASSERT_FALSE(nodes.ok()) << bad;
     EXPECT_EQ(nodes.status().message(),
               std::string("--cluster: expected NODESxGPUS[:TYPE] (e.g. 16x8 or 4x8:H100; 1 to "
-                          "1000000 nodes of 1 to 1024 GPUs) or a node file, got '") +
+                          "100000 nodes of 1 to 1024 GPUs, at most 1000000 GPUs in all) or a node "
+                          "file, got '") +
                   bad + "'");
   }
   EXPECT_EQ(ParseCluster("big").status().message(),

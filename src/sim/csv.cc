@@ -56,6 +56,9 @@ absl::Status CsvFile::Error(const CsvLine& line, std::string_view message) const
 
 absl::StatusOr<CsvFile> ParseCsv(std::string_view text, std::string source) {
   CsvFile file{.source = std::move(source)};
+  constexpr std::string_view kBom =
+      "\xEF\xBB\xBF";  // a UTF-8 byte order mark, as some editors save
+  if (text.substr(0, kBom.size()) == kBom) text.remove_prefix(kBom.size());
   int number = 0;
   size_t begin = 0;
   while (begin < text.size()) {

@@ -1,6 +1,7 @@
 #include "sim/report.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
@@ -57,6 +58,12 @@ nlohmann::json TenantFairnessJson(const Workload& workload, const SimResult& res
   return out;
 }
 
+nlohmann::json WeightsJson(const std::vector<std::pair<std::string, double>>& weights) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [tenant, weight] : weights) out[tenant] = weight;
+  return out;
+}
+
 }  // namespace
 
 double NearestRank(const std::vector<double>& sorted, double percent) {
@@ -107,6 +114,7 @@ nlohmann::json ReportJson(const SimReport& report) {
       {"trace_format", std::string(TraceFormatName(report.format))},
       {"policy", report.policy},
       {"params", report.params},
+      {"weights", WeightsJson(report.weights)},
       {"restart_cost_s", report.restart_cost_s},
       {"fairness_grace_s", report.fairness_grace_s},
       {"cluster_nodes", report.cluster_nodes},
@@ -145,6 +153,12 @@ std::string ReportText(const SimReport& report) {
   Summary s = Summarize(workload, result, report.cluster_gpus);
   std::vector<std::string> params;
   for (const auto& [key, value] : report.params) params.push_back(absl::StrCat(key, "=", value));
+  if (!report.weights.empty()) {
+    params.push_back(absl::StrCat(
+        "weights=", absl::StrJoin(report.weights, ",", [](std::string* out, const auto& w) {
+          absl::StrAppend(out, w.first, ":", w.second);
+        })));
+  }
   std::string out = absl::StrFormat(
       "trace             %s (%s)\n"
       "cluster           %d nodes, %d GPUs\n"
@@ -183,7 +197,14 @@ std::string ReportText(const SimReport& report) {
 
 namespace {
 
-std::string CsvSeconds(std::optional<double> s) { return s ? absl::StrCat(*s) : ""; }
+// The shortest text that reads back as the same double (absl::StrCat keeps only 6 digits).
+std::string Exact(double v) {
+  char buf[32];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, end);
+}
+
+std::string CsvSeconds(std::optional<double> s) { return s ? Exact(*s) : ""; }
 
 }  // namespace
 
@@ -201,7 +222,7 @@ std::string PerJobCsv(const Workload& workload, const SimResult& result) {
     if (o.first_start_s) queue = *o.first_start_s - submit;
     absl::StrAppend(&out, job.trace_id, ",",
                     tenant < workload.tenants.size() ? workload.tenants[tenant] : "", ",", job.gpus,
-                    ",", job.request.priority, ",", submit, ",", job.duration_s, ",",
+                    ",", job.request.priority, ",", Exact(submit), ",", Exact(job.duration_s), ",",
                     CsvSeconds(o.first_start_s), ",", CsvSeconds(o.end_s), ",", CsvSeconds(jct),
                     ",", CsvSeconds(queue), ",", o.preemptions, "\n");
   }

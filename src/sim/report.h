@@ -47,7 +47,8 @@ struct SimReport {
   std::string trace;  // the path
   TraceFormat format = TraceFormat::kGeneric;
   std::string policy;
-  std::map<std::string, std::string> params;  // as given to the scheduler
+  std::map<std::string, std::string> params;            // as given to the scheduler
+  std::vector<std::pair<std::string, double>> weights;  // --param weights, by tenant name
   double restart_cost_s = 0;
   double fairness_grace_s = 0;  // SimOptions::fairness_grace_s
   int cluster_nodes = 0;
@@ -58,7 +59,7 @@ struct SimReport {
 };
 
 // One object: the Summary's fields, skipped, no_duration, fractional_gpu, unfinished,
-// utilization_over_time, tenant_fairness, policy, params, cluster_gpus, sim_wall_s, ...
+// utilization_over_time, tenant_fairness, policy, params, weights, cluster_gpus, sim_wall_s, ...
 nlohmann::json ReportJson(const SimReport& report);
 std::string ReportText(const SimReport& report);
 

@@ -4,12 +4,14 @@
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/file_util.h"
@@ -67,7 +69,6 @@ absl::Status BadParam(const std::string& text, const std::string& why) {
 }
 
 absl::Status ParseWeights(const std::string& text, const std::string& value, Params* params) {
-  params->weights.clear();
   for (absl::string_view item : absl::StrSplit(value, ',')) {
     size_t colon = item.rfind(':');
     double weight = 0;
@@ -76,17 +77,25 @@ absl::Status ParseWeights(const std::string& text, const std::string& value, Par
         weight <= 0) {
       return BadParam(text, "expected weights=TENANT:W,... with weights above 0");
     }
-    params->weights.emplace_back(std::string(item.substr(0, colon)), weight);
+    std::string tenant(item.substr(0, colon));
+    for (const auto& [named, w] : params->weights) {
+      if (named == tenant) return BadParam(text, absl::StrCat("tenant '", tenant, "' twice"));
+    }
+    params->weights.emplace_back(std::move(tenant), weight);
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<Params> ParseParams(const Flags& flags) {
   Params params{.config = {.policy = flags.policy}};
+  std::set<std::string> keys;
   for (const std::string& text : flags.params) {
     size_t eq = text.find('=');
     if (eq == std::string::npos || eq == 0) return BadParam(text, "expected KEY=VALUE");
     std::string key = text.substr(0, eq), value = text.substr(eq + 1);
+    if (!keys.insert(key).second) {
+      return BadParam(text, absl::StrCat(key, " is given twice; give each parameter once"));
+    }
     if (key == kRestartCost) {
       double seconds = 0;
       if (!absl::SimpleAtod(value, &seconds) || !std::isfinite(seconds) || seconds < 0) {
@@ -104,14 +113,16 @@ absl::StatusOr<Params> ParseParams(const Flags& flags) {
 
 // The policy's parameters with their defaults, and the simulator's, for an error message.
 std::string KnownParams(const std::string& policy) {
+  std::vector<std::string> names = PolicyNames();
+  std::string policies = absl::StrCat("policies: ", absl::StrJoin(names, ", "));
+  if (std::find(names.begin(), names.end(), policy) == names.end()) return policies;
   std::vector<std::string> known;
   for (const auto& [key, value] : PolicyParams(policy)) {
     known.push_back(absl::StrCat(key, " (default ", value, ")"));
   }
   known.push_back(absl::StrCat(kRestartCost, " (default 30)"));
   known.push_back(absl::StrCat(kWeights, " (default 1 each)"));
-  return absl::StrCat("policies: ", absl::StrJoin(PolicyNames(), ", "), "\nparameters of ", policy,
-                      ": ", absl::StrJoin(known, ", "));
+  return absl::StrCat(policies, "\nparameters of ", policy, ": ", absl::StrJoin(known, ", "));
 }
 
 absl::StatusOr<JobSelection> Selection(const Flags& flags) {
@@ -161,7 +172,20 @@ class SimCommand {
     }
     absl::StatusOr<Trace> trace = LoadTrace(flags_.trace);
     if (!trace.ok()) return Fail(trace.status(), kSimExitFailure);
-    Workload workload = BuildWorkload(SelectJobs(*trace, *selection), (*scheduler)->nodes());
+    std::vector<TraceJob> selected = SelectJobs(*trace, *selection);
+    if (absl::Status s = CheckSelected(*trace, *selection, selected.size()); !s.ok()) {
+      return Fail(s, kSimExitUsage);
+    }
+    Workload workload = BuildWorkload(selected, (*scheduler)->nodes());
+    if (workload.jobs.empty()) {
+      return Fail(
+          absl::InvalidArgumentError(absl::StrCat(
+              "no job to simulate: of the ", selected.size(), " selected, ", workload.skipped,
+              " could never run on this cluster",
+              workload.first_skipped.empty() ? "" : " (first: " + workload.first_skipped + ")",
+              " and ", workload.no_duration, " have no duration")),
+          kSimExitUsage);
+    }
     if (absl::Status s = ResolveWeights(*params, workload, &params->options); !s.ok()) {
       return Fail(s, kSimExitUsage);
     }
@@ -182,6 +206,7 @@ class SimCommand {
         .format = trace->format,
         .policy = flags_.policy,
         .params = params->config.params,
+        .weights = params->weights,
         .restart_cost_s = params->options.restart_cost_s,
         .fairness_grace_s = params->options.fairness_grace_s,
         .cluster_nodes = cluster_nodes,
@@ -199,6 +224,28 @@ class SimCommand {
   }
 
  private:
+  // An error when the selection is empty; a note on stderr when --jobs runs past the end.
+  absl::Status CheckSelected(const Trace& trace, const JobSelection& selection, size_t selected) {
+    size_t all = trace.jobs.size();
+    if (all == 0) return absl::InvalidArgumentError(absl::StrCat(flags_.trace, ": no jobs"));
+    if (selection.first && selected == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--jobs ", flags_.jobs, ": the trace has ", all, " jobs, 0 to ", all - 1));
+    }
+    if (selection.first && selected < selection.count) {
+      err_ << "dlab-sim: --jobs " << flags_.jobs << ": the trace has " << all
+           << " jobs; simulating the " << selected << " from " << *selection.first << "\n";
+    }
+    if (selection.from_s && selected == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--window ", flags_.window,
+                       ": no job was submitted then (the trace's jobs were "
+                       "submitted from ",
+                       trace.jobs.front().submit_s, " to ", trace.jobs.back().submit_s, " s)"));
+    }
+    return absl::OkStatus();
+  }
+
   int Fail(const absl::Status& status, int exit_status) {
     err_ << "dlab-sim: " << status.message() << "\n";
     return exit_status;

@@ -192,6 +192,75 @@ TEST_F(SimCliTest, UnknownParametersAndPoliciesListWhatIsKnown) {
             std::string::npos);
 }
 
+TEST_F(SimCliTest, ASelectionWithNothingToSimulateIsAnError) {
+  std::string trace = Abc();
+  CliRun past = RunCli({"--trace", trace, "--cluster", "1x4", "--jobs", "3:1"});
+  EXPECT_EQ(past.status, kSimExitUsage);
+  EXPECT_EQ(past.err, "dlab-sim: --jobs 3:1: the trace has 3 jobs, 0 to 2\n");
+  CliRun late = RunCli({"--trace", trace, "--cluster", "1x4", "--window", "100:200"});
+  EXPECT_EQ(late.status, kSimExitUsage);
+  EXPECT_EQ(late.err,
+            "dlab-sim: --window 100:200: no job was submitted then (the trace's jobs were "
+            "submitted from 0 to 20 s)\n");
+  // Running past the end simulates what there is and says so.
+  CliRun short_range = RunCli({"--trace", trace, "--cluster", "1x4", "--jobs", "1:5", "--json"});
+  EXPECT_EQ(short_range.status, 0) << short_range.err;
+  EXPECT_EQ(short_range.err,
+            "dlab-sim: --jobs 1:5: the trace has 3 jobs; simulating the 2 from 1\n");
+  EXPECT_EQ(nlohmann::json::parse(short_range.out)["jobs"], 2);
+  // Every job left out: no averages of nothing.
+  CliRun none = RunCli({"--trace", trace, "--cluster", "1x2", "--jobs", "0:1"});
+  EXPECT_EQ(none.status, kSimExitUsage);
+  EXPECT_EQ(none.err,
+            "dlab-sim: no job to simulate: of the 1 selected, 1 could never run on this cluster "
+            "(first: job A: needs 4 GPUs, the cluster has 2) and 0 have no duration\n")
+      << none.err;
+  // A 2-GPU job with no GPU of its type anywhere (it used to split into gangs forever).
+  std::string typed =
+      Write("typed.csv", "job_id,submit_s,num_gpus,duration_s,gpu_type\na,0,2,10,A100\n");
+  CliRun no_type = RunCli({"--trace", typed, "--cluster", "2x1:H100"});
+  EXPECT_EQ(no_type.status, kSimExitUsage);
+  EXPECT_NE(no_type.err.find("job a: needs 2 A100 GPUs, the cluster has 0"), std::string::npos)
+      << no_type.err;
+}
+
+TEST_F(SimCliTest, EachParameterAndTenantWeightIsGivenOnce) {
+  std::string trace = Abc();
+  CliRun twice = RunCli({"--trace", trace, "--cluster", "1x4", "--param", "restart_cost=5",
+                         "--param", "restart_cost=10"});
+  EXPECT_EQ(twice.status, kSimExitUsage);
+  EXPECT_EQ(twice.err,
+            "dlab-sim: --param restart_cost=10: restart_cost is given twice; give each parameter "
+            "once\n");
+  CliRun tenant =
+      RunCli({"--trace", trace, "--cluster", "1x4", "--param", "weights=default:1,default:2"});
+  EXPECT_EQ(tenant.status, kSimExitUsage);
+  EXPECT_NE(tenant.err.find("tenant 'default' twice"), std::string::npos) << tenant.err;
+  // The weights a run used are in its report.
+  nlohmann::json j =
+      RunJson({"--trace", trace, "--cluster", "1x4", "--param", "weights=default:2.5"});
+  EXPECT_EQ(j["weights"], nlohmann::json({{"default", 2.5}}));
+  CliRun text = RunCli({"--trace", trace, "--cluster", "1x4", "--param", "weights=default:2.5"});
+  EXPECT_NE(text.out.find("policy            fifo weights=default:2.5 (restart cost 30 s)"),
+            std::string::npos)
+      << text.out;
+}
+
+TEST_F(SimCliTest, PerJobTimesAreExact) {
+  // 6 digits would print 2240194 as 2.24019e+06.
+  std::string trace =
+      Write("long.csv", "job_id,submit_s,num_gpus,duration_s\nx,0.25,1,2240194.5\n");
+  std::string csv = (dir_.path() / "long-jobs.csv").string();
+  ASSERT_EQ(RunCli({"--trace", trace, "--cluster", "1x1", "--per-job", csv}).status, 0);
+  std::ifstream in(csv);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(),
+            "job_id,tenant,gpus,priority,submit_s,duration_s,start_s,end_s,jct_s,queue_s,"
+            "preemptions\n"
+            "x,default,1,0,0,2240194.5,0,2240194.5,2240194.5,0,0\n");
+}
+
 TEST_F(SimCliTest, ABadTraceRowExitsWith1NamingTheLine) {
   std::string trace =
       Write("bad.csv", "job_id,submit_s,num_gpus,duration_s\n1,0,1,10\n2,5,1,ten\n");

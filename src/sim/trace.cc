@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <unordered_map>
 
 #include "absl/strings/str_cat.h"
 #include "common/file_util.h"
@@ -16,7 +17,14 @@ namespace {
 struct Columns {
   size_t job_id = 0, submit_s = 0, num_gpus = 0, duration_s = 0;
   std::optional<size_t> gpu_type, tenant, priority, qos, gpu_milli, cpu_milli, memory_mib;
+  bool pending_pods = false;  // Alibaba's: a pod without a duration is left out and counted
 };
+
+TraceFormat FormatOf(const CsvFile& file) {
+  if (file.Column("qos") && file.Column("gpu_milli")) return TraceFormat::kAlibabaV2023;
+  if (file.Column("vc")) return TraceFormat::kPhilly;
+  return TraceFormat::kGeneric;
+}
 
 absl::StatusOr<Columns> FindColumns(const CsvFile& file) {
   if (file.Column("sn") && file.Column("model")) {
@@ -43,13 +51,8 @@ absl::StatusOr<Columns> FindColumns(const CsvFile& file) {
   c.gpu_milli = file.Column("gpu_milli");
   c.cpu_milli = file.Column("cpu_milli");
   c.memory_mib = file.Column("memory_mib");
+  c.pending_pods = FormatOf(file) == TraceFormat::kAlibabaV2023;
   return c;
-}
-
-TraceFormat FormatOf(const CsvFile& file) {
-  if (file.Column("qos") && file.Column("gpu_milli")) return TraceFormat::kAlibabaV2023;
-  if (file.Column("vc")) return TraceFormat::kPhilly;
-  return TraceFormat::kGeneric;
 }
 
 // A whole number that is at least 0, or the error naming the line and column.
@@ -124,9 +127,16 @@ absl::Status ReadPriority(const CsvFile& file, const CsvLine& line, const Column
 
 absl::StatusOr<TraceJob> ReadJob(const CsvFile& file, const CsvLine& line, const Columns& c) {
   TraceJob job{.id = line.fields[c.job_id]};
+  if (job.id.empty()) return file.Error(line, "job_id: empty");
   absl::StatusOr<double> submit = NumberField(file, line, c.submit_s);
   if (!submit.ok()) return submit.status();
+  if (*submit < 0) {
+    return file.Error(line, absl::StrCat("submit_s: must be 0 or more, got ", *submit));
+  }
   job.submit_s = *submit;
+  if (line.fields[c.duration_s].empty() && !c.pending_pods) {
+    return file.Error(line, "duration_s: empty (every job of a trace needs its run time)");
+  }
   if (!line.fields[c.duration_s].empty()) {
     absl::StatusOr<double> duration = NumberField(file, line, c.duration_s);
     if (!duration.ok()) return duration.status();
@@ -182,9 +192,16 @@ absl::StatusOr<Trace> ParseTrace(std::string_view text, std::string source) {
   if (!columns.ok()) return columns.status();
   Trace trace{.format = FormatOf(*file)};
   trace.jobs.reserve(file->lines.size());
+  std::unordered_map<std::string, int> line_of;  // job_id -> the line that has it
+  line_of.reserve(file->lines.size());
   for (const CsvLine& line : file->lines) {
     absl::StatusOr<TraceJob> job = ReadJob(*file, line, *columns);
     if (!job.ok()) return job.status();
+    auto [seen, added] = line_of.emplace(job->id, line.number);
+    if (!added) {
+      return file->Error(
+          line, absl::StrCat("job_id: '", job->id, "' again (first on line ", seen->second, ")"));
+    }
     trace.jobs.push_back(*std::move(job));
   }
   std::stable_sort(trace.jobs.begin(), trace.jobs.end(),

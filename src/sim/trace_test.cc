@@ -80,6 +80,28 @@ TEST(ParseTraceTest, ErrorsNameTheLineAndTheColumn) {
             "a.csv:2: qos: expected Guaranteed, LS, Burstable or BE, got 'Gold'");
   auto bad_time = ParseTrace("job_id,submit_s,num_gpus,duration_s\n1,soon,1,5\n", "t.csv");
   EXPECT_EQ(bad_time.status().message(), "t.csv:2: submit_s: expected a number, got 'soon'");
+  auto early = ParseTrace("job_id,submit_s,num_gpus,duration_s\n1,-5,1,5\n", "t.csv");
+  EXPECT_EQ(early.status().message(), "t.csv:2: submit_s: must be 0 or more, got -5");
+  auto twice =
+      ParseTrace("job_id,submit_s,num_gpus,duration_s\na,0,1,5\nb,1,1,5\na,2,1,5\n", "t.csv");
+  EXPECT_EQ(twice.status().message(), "t.csv:4: job_id: 'a' again (first on line 2)");
+  auto unnamed = ParseTrace("job_id,submit_s,num_gpus,duration_s\n,0,1,5\n", "t.csv");
+  EXPECT_EQ(unnamed.status().message(), "t.csv:2: job_id: empty");
+}
+
+TEST(ParseTraceTest, OnlyAlibabaPodsMayLackADuration) {
+  EXPECT_EQ(ParseTrace("job_id,submit_s,num_gpus,duration_s\n1,0,1,\n", "t.csv").status().message(),
+            "t.csv:2: duration_s: empty (every job of a trace needs its run time)");
+  EXPECT_EQ(ParseTrace("job_id,submit_s,num_gpus,duration_s,gpu_type,vc\n1,0,1,,,v\n", "p.csv")
+                .status()
+                .message(),
+            "p.csv:2: duration_s: empty (every job of a trace needs its run time)");
+}
+
+TEST(ParseTraceTest, SkipsAByteOrderMark) {
+  auto trace = ParseTrace("\xEF\xBB\xBFjob_id,submit_s,num_gpus,duration_s\nq,0,1,5\n", "t.csv");
+  ASSERT_TRUE(trace.ok()) << trace.status();
+  EXPECT_EQ(trace->jobs.at(0).id, "q");
 }
 
 TEST(ParseTraceTest, RefusesFilesThatAreNoTrace) {

@@ -121,7 +121,8 @@ std::vector<Resources> TasksFor(const TraceJob& job, int largest_gpus) {
   int64_t units = std::max(job.gpus, 1);  // what CPU and memory defaults are counted in
   int64_t cpu = job.cpu_millis.value_or(units * kJobCpuMillisPerGpu);
   int64_t memory = job.memory_bytes.value_or(units * kJobMemoryBytesPerGpu);
-  if (job.gpus <= std::max(largest_gpus, 1)) {
+  // No node with a GPU of its type: one task, which WhyNever then refuses.
+  if (job.gpus <= std::max(largest_gpus, 1) || largest_gpus <= 0) {
     return {
         {.cpu_millis = cpu, .memory_bytes = memory, .gpus = job.gpus, .gpu_type = job.gpu_type}};
   }
