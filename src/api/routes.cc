@@ -360,7 +360,9 @@ HttpResponse Queue(const ApiContext& ctx, const Caller& caller) {
                     {"reason", view.reason.empty() ? job->reason : view.reason},
                     {"estimated_start", Time(view.estimated_start)}});
   }
-  return JsonResponse(200, {{"jobs", std::move(list)}, {"forecast_time", Time(forecast->time)}});
+  return JsonResponse(200, {{"jobs", std::move(list)},
+                            {"forecast_time", Time(forecast->time)},
+                            {"policy", ctx.controller->policy()}});
 }
 
 // Where the last n lines of the file at path begin (0 when it has fewer), found by reading

@@ -148,6 +148,12 @@ TEST(JobSpecTest, GpuTypeListsAsAListOrACommaSeparatedString) {
         "resources.gpu_type: has an empty type name (e.g. [H100, A100] or \"H100,A100\")")
         << bad;
   }
+  for (const char* empty : {"''", "[]", "' '"}) {
+    EXPECT_EQ(
+        ErrorOf(absl::StrCat("name: a\ncommand: x\nresources: {gpus: 1, gpu_type: ", empty, "}\n")),
+        "resources.gpu_type: is empty; name a type (e.g. H100), or leave it out for any type")
+        << empty;
+  }
 }
 
 TEST(JobSpecTest, TasksAsACount) {

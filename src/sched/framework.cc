@@ -132,18 +132,36 @@ class Pool {
     return type.empty() || GpuMatchesType(s, type);
   }
 
-  // Free GPUs of the node that the task may take.
-  int UsableGpus(const NodeState& n, const Resources& r, const SlotFilter& allowed) const {
-    const NodeClass& c = classes_[n.klass];
-    if (c.uniform) return n.free_gpus;
+  // Free GPUs of the node of `type` (one type, not a list) that `allowed` accepts.
+  int FreeOfType(const NodeState& n, const std::string& type, const SlotFilter& allowed) const {
     int usable = 0;
     for (size_t p = 0; p < n.cap->gpus.size(); ++p) {
-      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) &&
-          (!allowed || allowed(n.cap->gpus[p]))) {
+      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], type) && (!allowed || allowed(n.cap->gpus[p]))) {
         ++usable;
       }
     }
     return usable;
+  }
+  // Free GPUs of the node that the task may take: of one type when it lists several.
+  int UsableGpus(const NodeState& n, const Resources& r, const SlotFilter& allowed) const {
+    const NodeClass& c = classes_[n.klass];
+    if (c.uniform) return n.free_gpus;
+    if (r.gpu_type.find(',') == std::string::npos) return FreeOfType(n, r.gpu_type, allowed);
+    int most = 0;
+    for (const std::string& one : GpuTypeChoices(r.gpu_type)) {
+      most = std::max(most, FreeOfType(n, one, allowed));
+    }
+    return most;
+  }
+  // The one type of a listed several that the task takes on the node: the first listed of which
+  // enough are free.
+  std::string TypeToTake(const NodeState& n, const Resources& r, const SlotFilter& allowed) const {
+    if (r.gpu_type.find(',') == std::string::npos) return r.gpu_type;
+    std::vector<std::string> choices = GpuTypeChoices(r.gpu_type);
+    for (const std::string& one : choices) {
+      if (FreeOfType(n, one, allowed) >= r.gpus) return one;
+    }
+    return choices.empty() ? r.gpu_type : choices.front();
   }
 
   bool NodeFits(const NodeState& n, const Resources& r, const SlotFilter& allowed) const {
@@ -188,9 +206,9 @@ class Pool {
   TaskAllocation Take(int node, const Resources& r, const SlotFilter& allowed) {
     NodeState& n = nodes_[node];
     TaskAllocation a{.cpu_millis = r.cpu_millis, .memory_bytes = r.memory_bytes};
+    std::string type = r.gpus > 0 ? TypeToTake(n, r, allowed) : r.gpu_type;
     for (size_t p = 0; p < n.cap->gpus.size() && static_cast<int>(a.gpus.size()) < r.gpus; ++p) {
-      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], r.gpu_type) &&
-          (!allowed || allowed(n.cap->gpus[p]))) {
+      if (n.slot_free[p] && TypeOk(n.cap->gpus[p], type) && (!allowed || allowed(n.cap->gpus[p]))) {
         a.gpus.push_back(n.cap->gpus[p].index);
       }
     }
@@ -1231,7 +1249,11 @@ class Impl final : public Scheduler, public ClusterView {
   bool Consider(Cycle& c, SchedJob& job, double now) {
     if (c.explain) c.order.push_back(job.req.id);
     if (c.strict_blocker != 0) {
-      Wait(c, job, absl::StrCat("waiting behind job ", c.strict_blocker, " (FIFO order)"));
+      // Its tenant may not see the blocker, so the reason says why it cannot look it up.
+      bool other = jobs_.at(c.strict_blocker).req.tenant_id != job.req.tenant_id;
+      Wait(c, job,
+           absl::StrCat("waiting behind job ", c.strict_blocker, other ? " of another tenant" : "",
+                        " (FIFO order)"));
       return false;
     }
     int64_t tenant = job.req.tenant_id;

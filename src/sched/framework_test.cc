@@ -789,8 +789,11 @@ TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   b.max_runtime_s = 300;
   s->Enqueue(b, 10);
   s->Enqueue(Request({.id = 3, .gpus = 1, .submit = 20}), 20);
+  s->Enqueue(Request({.id = 4, .gpus = 1, .tenant = 2, .submit = 30}), 30);
   auto q = s->Queue(100, 60);
-  ASSERT_EQ(q.size(), 2u);
+  ASSERT_EQ(q.size(), 3u);
+  // Tenant 2 cannot look job 2 up, so its reason says whose it is not.
+  EXPECT_EQ(q[2].reason, "waiting behind job 2 of another tenant (FIFO order)");
   EXPECT_EQ(q[0].job_id, 2);
   EXPECT_THAT(q[0].reason, HasSubstr("waiting for resources: needs 2 GPUs (free 0)"));
   ASSERT_TRUE(q[0].estimated_start_s.has_value());
@@ -799,7 +802,7 @@ TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   ASSERT_TRUE(q[1].estimated_start_s.has_value());
   EXPECT_DOUBLE_EQ(*q[1].estimated_start_s, 900);
   // Queue() looks ahead on a copy: the real queue is unchanged.
-  EXPECT_EQ(s->queued(), 2u);
+  EXPECT_EQ(s->queued(), 3u);
   EXPECT_EQ(s->running(), 1u);
 }
 

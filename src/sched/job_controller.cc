@@ -127,6 +127,14 @@ std::string EndReason(const AttemptStatus& s, const JobSpec& spec) {
   return absl::StrCat("exited with code ", s.exit_code.value_or(-1));
 }
 
+// How an attempt that dlab stopped ended (the backend calls that "cancelled"), for a preemption:
+// no user cancelled it.
+std::string StoppedHow(const AttemptStatus& s) {
+  if (s.signal == "SIGKILL") return "killed at the end of its grace period";
+  if (!s.signal.empty()) return absl::StrCat("stopped by ", s.signal);
+  return absl::StrCat("exited with code ", s.exit_code.value_or(-1), " after SIGTERM");
+}
+
 }  // namespace
 
 JobController::JobController(ControllerOptions options, Store* store, SnapshotStore* snapshots,
@@ -773,6 +781,7 @@ void JobController::Finish(const Active& active, const AttemptStatus& status) {
     attempt_state = JobState::kPreempted;
     to = JobState::kQueued;
     std::string cause = job->reason.substr(0, job->reason.find("; stopping"));
+    if (status.end_reason == "cancelled") reason = StoppedHow(status);
     reason = absl::StrCat(cause, "; ", reason, "; requeued to resume from its latest checkpoint");
   } else if (cancelled) {
     attempt_state = to = JobState::kCancelled;

@@ -126,6 +126,8 @@ class JobController final {
     std::vector<QueuedJobView> jobs;
   };
   std::shared_ptr<const QueueForecast> Queue();
+  // The scheduling policy's name (ControllerOptions::scheduler).
+  const std::string& policy() const { return options_.scheduler.policy; }
 
  private:
   struct Active {

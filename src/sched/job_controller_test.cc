@@ -631,6 +631,26 @@ TEST_F(JobControllerTest, APreemptionTheStoreRefusedIsTriedAgain) {
   EXPECT_EQ(State(old_job), JobState::kRunning);
 }
 
+TEST_F(JobControllerTest, APreemptedJobsReasonSaysHowItStoppedNotThatAUserCancelledIt) {
+  // The backend reports an attempt dlab stopped as "cancelled", whoever asked.
+  auto [old_job, young_job] = OldAndYoungJobs();
+  int64_t urgent = SubmitUrgent();
+  ASSERT_TRUE(Reaches(young_job, JobState::kPreempted));
+  backend_.Exit(AttemptDir(young_job, 1), 0, "cancelled");
+  ASSERT_TRUE(Reaches(young_job, JobState::kQueued));
+  auto events = store_->ListEvents(young_job);
+  ASSERT_TRUE(events.ok());
+  auto requeued = std::find_if(events->begin(), events->end(), [](const EventRecord& e) {
+    return e.from == JobState::kPreempted && e.to == JobState::kQueued;
+  });
+  ASSERT_NE(requeued, events->end());
+  EXPECT_EQ(requeued->reason,
+            absl::StrCat("preempted for job ", urgent,
+                         " (priority 10 > 0); exited with code 0 after SIGTERM; requeued to "
+                         "resume from its latest checkpoint"));
+  EXPECT_EQ(State(old_job), JobState::kRunning);
+}
+
 TEST_F(JobControllerTest, ALaunchFailureTheStoreRefusedToRecordIsRecordedLater) {
   // The attempt cannot be launched (no such workdir) and the store refuses to record that once:
   // the next reconcile records it, and the job's CPUs are free again for the next job.

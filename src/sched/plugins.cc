@@ -18,10 +18,8 @@ namespace dlab {
 
 namespace {
 
-std::string Trimmed(double v) {
-  std::string s = absl::StrCat(v);
-  return s;
-}
+// 1000000 rather than StrCat's 1e+06.
+std::string Trimmed(double v) { return absl::StrFormat("%.15g", v); }
 
 // "300", "2.5", "5m", "1h30m" -> seconds.
 std::optional<double> ParseSeconds(const std::string& text) {

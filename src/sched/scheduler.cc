@@ -30,6 +30,21 @@ std::vector<const GpuSlot*> MatchingGpus(const std::vector<const GpuSlot*>& slot
   return out;
 }
 
+// The free slots a task asking for `need` GPUs of `type` takes them from. A list of types gives
+// one of them, never a mix (a job's processes should run on one GPU model): the first listed of
+// which there are enough, else the one with the most.
+std::vector<const GpuSlot*> OneTypeGpus(const std::vector<const GpuSlot*>& slots,
+                                        const std::string& type, size_t need) {
+  if (type.find(',') == std::string::npos) return MatchingGpus(slots, type);
+  std::vector<const GpuSlot*> most;
+  for (const std::string& one : GpuTypeChoices(type)) {
+    std::vector<const GpuSlot*> these = MatchingGpus(slots, one);
+    if (these.size() >= need) return these;
+    if (these.size() > most.size()) most = std::move(these);
+  }
+  return most;
+}
+
 Resources Total(const std::vector<Resources>& tasks) {
   Resources total{.cpu_millis = 0, .memory_bytes = 0};
   for (const Resources& r : tasks) {
@@ -50,7 +65,9 @@ std::map<std::string, int> GpusByType(const std::vector<Resources>& tasks) {
 }
 
 std::string GpuWord(const std::string& type) {
-  return type.empty() ? "GPUs" : absl::StrCat(type, " GPUs");
+  if (type.empty()) return "GPUs";
+  if (type.find(',') == std::string::npos) return absl::StrCat(type, " GPUs");
+  return absl::StrCat("GPUs of one type of ", absl::StrJoin(GpuTypeChoices(type), ", "));
 }
 
 struct GangFit {
@@ -74,7 +91,7 @@ GangFit FitGang(const std::vector<Resources>& tasks, const Free& free) {
   std::vector<const GpuSlot*> left = free.gpus;
   bool gpus_fit = true;
   for (const Resources& r : tasks) {
-    auto candidates = MatchingGpus(left, r.gpu_type);
+    auto candidates = OneTypeGpus(left, r.gpu_type, r.gpus);
     if (candidates.size() < static_cast<size_t>(r.gpus)) {
       gpus_fit = false;
       break;
@@ -90,7 +107,7 @@ GangFit FitGang(const std::vector<Resources>& tasks, const Free& free) {
   if (!gpus_fit) {
     for (const auto& [type, n] : GpusByType(tasks)) {
       missing.push_back(absl::StrCat(n, " ", GpuWord(type), " (free ",
-                                     MatchingGpus(free.gpus, type).size(), ")"));
+                                     OneTypeGpus(free.gpus, type, n).size(), ")"));
     }
   }
   fit.shortfall = absl::StrJoin(missing, ", ");
@@ -99,6 +116,14 @@ GangFit FitGang(const std::vector<Resources>& tasks, const Free& free) {
 }
 
 }  // namespace
+
+std::vector<std::string> GpuTypeChoices(const std::string& type) {
+  std::vector<std::string> out;
+  for (absl::string_view one : absl::StrSplit(type, ',', absl::SkipWhitespace())) {
+    out.emplace_back(absl::StripAsciiWhitespace(one));
+  }
+  return out;
+}
 
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type) {
   if (type.find(',') != std::string::npos) {
@@ -218,12 +243,15 @@ absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapa
     if (r.gpu_type.empty() || !MatchingGpus(all, r.gpu_type).empty()) continue;
     std::set<std::string> types;
     for (const GpuSlot& s : node.gpus) types.insert(s.type);
+    std::vector<std::string> asked = GpuTypeChoices(r.gpu_type);
     return absl::InvalidArgumentError(absl::StrCat(
-        gang ? "tasks" : "resources.gpu_type", ": no GPU of type '", r.gpu_type,
+        gang ? "tasks" : "resources.gpu_type",
+        asked.size() > 1 ? ": no GPU of any of the types '" : ": no GPU of type '",
+        absl::StrJoin(asked, "', '"),
         "' on this cluster (types: ", types.empty() ? "none" : absl::StrJoin(types, ", "), ")"));
   }
   for (const auto& [type, n] : GpusByType(tasks)) {
-    size_t matching = MatchingGpus(all, type).size();
+    size_t matching = OneTypeGpus(all, type, n).size();
     if (static_cast<size_t>(n) > matching) {
       return absl::InvalidArgumentError(absl::StrCat(where("gpus"), ": ",
                                                      what(absl::StrCat(n, " ", GpuWord(type))),

@@ -51,8 +51,11 @@ std::string QuotaShortfall(const TenantQuota& quota, const TenantUsage& used,
 absl::Status CheckQuotaCanEverAdmit(const std::vector<Resources>& tasks, const TenantQuota& quota);
 
 // Case-insensitive: the slot's type equals `type`, or its model name contains it. `type` may
-// list acceptable types separated by commas ("H100,A100"): any of them matches.
+// list acceptable types separated by commas ("H100,A100"): any of them matches. A task's GPUs
+// are all of one of the listed types, never a mix.
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type);
+// The types `type` lists, in its order: "H100, A100" -> {"H100", "A100"}.
+std::vector<std::string> GpuTypeChoices(const std::string& type);
 
 // What the tasks miss on a node with `free` left, e.g. "cpus 2 (free 1), 2 GPUs (free 0)";
 // empty when they fit.

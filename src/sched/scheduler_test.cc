@@ -135,6 +135,25 @@ TEST(ScheduleFifoTest, AllocatesDistinctGpusOfTheRightType) {
   EXPECT_EQ(d.start[1].allocation.cpu_millis, 100);
 }
 
+TEST(ScheduleFifoTest, ATypeListGivesATaskGpusOfOneType) {
+  // Node(): GPUs 0 and 1 are H100s, 2 an A100. The first listed type with enough free wins.
+  auto one = ScheduleFifo({.node = Node(), .queue = {{1, {Req(100, 1, 1, "A100,H100")}}}});
+  ASSERT_EQ(one.start.size(), 1u);
+  EXPECT_EQ(one.start[0].allocation.gpus, (std::vector<int>{2}));
+  auto two = ScheduleFifo({.node = Node(), .queue = {{1, {Req(100, 1, 2, "A100,H100")}}}});
+  ASSERT_EQ(two.start.size(), 1u);
+  EXPECT_EQ(two.start[0].allocation.gpus, (std::vector<int>{0, 1}));
+  // With one H100 busy, one H100 and the A100 are free: 2 GPUs but not of one type. It waits
+  // rather than mix models in one task (it used to get GPUs 1 and 2).
+  auto busy = ScheduleFifo({.node = Node(),
+                            .in_use = {{.allocation = {.gpus = {0}}}},
+                            .queue = {{1, {Req(100, 1, 2, "H100, A100")}}}});
+  EXPECT_TRUE(busy.start.empty());
+  ASSERT_EQ(busy.wait.size(), 1u);
+  EXPECT_EQ(busy.wait[0].reason,
+            "waiting for resources: needs 2 GPUs of one type of H100, A100 (free 1)");
+}
+
 TEST(ScheduleFifoTest, GangStartsWholeOrWaitsHoldingNothing) {
   // Two GPU tasks fit; a 3-task gang of 1 GPU each does not while GPU 0 is busy, and the job
   // behind it waits too (FIFO) rather than taking part of the machine.
@@ -177,6 +196,13 @@ TEST(CheckCanEverRunTest, RefusesWhatTheNodeNeverHas) {
             "resources.gpus: 3 H100 GPUs requested, but the largest node has 2");
   EXPECT_EQ(CheckCanEverRun({Req(100, 1, 1, "V100")}, Node()).message(),
             "resources.gpu_type: no GPU of type 'V100' on this cluster (types: A100, H100)");
+  EXPECT_EQ(CheckCanEverRun({Req(100, 1, 1, "V100,T4")}, Node()).message(),
+            "resources.gpu_type: no GPU of any of the types 'V100', 'T4' on this cluster (types: "
+            "A100, H100)");
+  // Three GPUs match the list, but at most two of one type.
+  EXPECT_EQ(CheckCanEverRun({Req(100, 1, 3, "H100,A100")}, Node()).message(),
+            "resources.gpus: 3 GPUs of one type of H100, A100 requested, but the largest node has "
+            "2");
   EXPECT_EQ(CheckCanEverRun({Req(8000, 1)}, Node()).message(),
             "resources.cpus: 8 CPUs requested, but the largest node has 4");
   EXPECT_EQ(CheckCanEverRun({Req(100, 16)}, Node()).message(),
@@ -243,7 +269,8 @@ TEST(ScheduleFifoQuotaTest, TableOfCases) {
        {},
        {{1, {Req(8000, 1)}, 8}, {2, {Req(100, 1)}, 7}},
        {},
-       {"waiting for resources: needs cpus 8 (free 4)", "waiting behind job 1 (FIFO order)"}},
+       {"waiting for resources: needs cpus 8 (free 4)",
+        "waiting behind job 1 of another tenant (FIFO order)"}},
   };
   for (const Case& c : cases) {
     std::vector<Running> in_use;

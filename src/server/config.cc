@@ -1,6 +1,7 @@
 #include "server/config.h"
 
 #include <charconv>
+#include <cmath>
 #include <cstdlib>
 
 #include "absl/strings/numbers.h"
@@ -144,10 +145,10 @@ absl::Status ParseBackend(const json& b, ServerConfig* config) {
     return absl::OkStatus();
   }
   if (c.backend == "slurm") {
-    if (auto s = Known(b, "backend.",
-                       {"type", "partition", "account", "qos", "bin_dir", "poll_interval",
-                        "queue_ahead", "api_url", "slurmrestd", "slurmrestd_token_file",
-                        "slurmrestd_user"});
+    if (auto s =
+            Known(b, "backend.",
+                  {"type", "partition", "account", "qos", "bin_dir", "poll_interval", "queue_ahead",
+                   "api_url", "slurmrestd", "slurmrestd_token_file", "slurmrestd_user"});
         !s.ok()) {
       return s;
     }
@@ -341,12 +342,21 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
       }
       for (const auto& [key, value] : sc["params"].items()) {
         std::string text = value.is_string() ? value.get<std::string>() : value.dump();
+        // JSON has no NaN or infinity: dump() would echo YAML's .nan as 'null'.
+        if (value.is_number_float() && !std::isfinite(value.get<double>())) {
+          text = absl::StrCat(value.get<double>());
+        }
         c.scheduler.params[key] = text;
       }
     }
     // Policies and parameters are checked against a one-node cluster: they do not depend on it.
     if (auto s = NewScheduler(c.scheduler, {NodeCapacity{}}); !s.ok()) {
       return Field("scheduler", s.status().message());
+    }
+    if (c.scheduler.policy == "oracle-srtf") {
+      return Field("scheduler.policy",
+                   "oracle-srtf orders jobs by their true remaining run time, which only the "
+                   "simulator knows (dlab-sim); for unknown run times use gittins or las");
     }
   }
   if (root.contains("backend")) {

@@ -52,6 +52,22 @@ TEST(ServerConfigTest, ErrorsNameTheField) {
                 .status()
                 .message(),
             "scheduler: unknown parameter 'las.thresholds' (this policy takes: score)");
+  // The simulator's reference policy needs true run times, which dlabd never has.
+  EXPECT_EQ(ParseServerConfig("scheduler: {policy: oracle-srtf}").status().message(),
+            "scheduler.policy: oracle-srtf orders jobs by their true remaining run time, which "
+            "only the simulator knows (dlab-sim); for unknown run times use gittins or las");
+  // Ranges read as written, and a NaN as nan (not JSON's 'null').
+  EXPECT_EQ(ParseServerConfig("scheduler: {policy: priority, params: {preemption.max_per_cycle: "
+                              "1.5}}")
+                .status()
+                .message(),
+            "scheduler: preemption.max_per_cycle: '1.5' must be a whole number from 0 to 1000000");
+  EXPECT_EQ(ParseServerConfig("scheduler: {policy: priority, params: {preemption.min_runtime: "
+                              "nan}}")
+                .status()
+                .message(),
+            "scheduler: preemption.min_runtime: 'nan' must be a number of at least 0 (seconds, or "
+            "a duration such as 5m)");
 }
 
 TEST(ServerConfigTest, Backends) {

@@ -271,6 +271,18 @@ absl::Status RunServer(const ServerConfig& config) {
         config.slurm_queue_ahead);
   }
 
+  {
+    std::vector<std::string> params;
+    for (const auto& [key, value] : config.scheduler.params) {
+      params.push_back(absl::StrCat(key, "=", value));
+    }
+    spdlog::info("scheduler: policy {}{}", config.scheduler.policy,
+                 params.empty() ? "" : absl::StrCat(" (", absl::StrJoin(params, ", "), ")"));
+    if (!config.scheduler.tenant_weights.empty() && config.scheduler.policy != "fair-share") {
+      spdlog::warn("scheduler.weights only order jobs under the fair-share policy, not {}",
+                   config.scheduler.policy);
+    }
+  }
   Metrics metrics;
   MetricsStore* metrics_store = training->get();
   JobController controller(
