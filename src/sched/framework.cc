@@ -1466,7 +1466,9 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
   }
   // Forward: jobs being stopped (preempted now or before) leave at once, running jobs end as
   // their runtime is known or estimated, queued ones start; a cycle that preempts is followed
-  // by one at the same time, in which its preemptors take the room.
+  // by one at the same time, in which its preemptors take the room. Between two ends, a cycle
+  // also runs when the policy's view changes (NextChange: a running job passes its minimum run
+  // time and may be preempted, a las threshold, a promotion).
   std::vector<int64_t> stopping;  // since before now; later, those each cycle preempts
   for (const auto& [id, j] : future.jobs_) {
     if (j.phase == SchedJob::Phase::kEvicting) stopping.push_back(id);
@@ -1485,20 +1487,27 @@ std::vector<QueueEntry> Impl::Queue(double now, double budget_s) const {
   for (int step = 0; step < 1000 && unknown > 0; ++step) {
     if (std::chrono::steady_clock::now() > deadline) break;
     if (!again) {
-      t = kInf;
+      double end_t = kInf;
       int64_t ending = 0;
       for (const auto& [id, j] : future.jobs_) {
         if (j.phase == SchedJob::Phase::kQueued) continue;
         auto runtime = future.KnownRuntime(j);
         if (!runtime) continue;
         double end = std::max(now, j.start_s + *runtime);
-        if (end < t || (end == t && id < ending)) {
-          t = end;
+        if (end < end_t || (end == end_t && id < ending)) {
+          end_t = end;
           ending = id;
         }
       }
-      if (ending == 0) break;
-      future.Remove(ending, t, /*ended=*/true);
+      std::optional<double> change = future.NextChange(t);
+      if (change && *change < end_t) {
+        t = *change;
+      } else if (ending != 0) {
+        t = end_t;
+        future.Remove(ending, t, /*ended=*/true);
+      } else {
+        break;
+      }
     }
     CycleResult r = future.Schedule(t, /*explain=*/false);
     for (const StartDecision& s : r.start) {

@@ -779,6 +779,22 @@ TEST(Framework, GittinsPreemptsAJobThatOutlivedTheShortOnes) {
   EXPECT_THAT(r.preempt[0].reason, HasSubstr("Gittins index"));
 }
 
+TEST(Framework, QueueEstimatesAPreemptionOnceTheVictimHasRunItsMinimumTime) {
+  // low (priority 0, may run 600 s) started at 0; urgent (priority 1) cannot preempt it before
+  // it has run 15 s, so it starts at 15, not when low would end.
+  auto s = *NewScheduler({.policy = "priority", .params = {{"preemption.min_runtime", "15"}}},
+                         Nodes(1, 2));
+  JobRequest low = Request({.id = 1, .gpus = 2});
+  low.max_runtime_s = 600;
+  s->Enqueue(low, 0);
+  ASSERT_EQ(s->Schedule(0, false).start.size(), 1u);
+  s->Enqueue(Request({.id = 2, .gpus = 2, .priority = 1, .submit = 5}), 5);
+  auto q = s->Queue(5, 60);
+  ASSERT_EQ(q.size(), 1u);
+  ASSERT_TRUE(q[0].estimated_start_s.has_value());
+  EXPECT_DOUBLE_EQ(*q[0].estimated_start_s, 15);
+}
+
 TEST(Framework, QueueEstimatesStartsFromMaxRuntime) {
   auto s = *NewScheduler({.policy = "fifo"}, Nodes(1, 2));
   JobRequest a = Request({.id = 1, .gpus = 2});
