@@ -190,8 +190,10 @@ absl::Status ParseResources(const json& v, absl::string_view field, Resources* r
         return status("gpu_type", "has an empty type name (e.g. [H100, A100] or \"H100,A100\")");
       }
     }
-    // "" or [] used to be taken as any type, silently; leaving the field out says that.
-    if (types.empty() || (types.size() == 1 && types[0].empty())) {
+    // "" or [] used to be taken as any type, silently; leaving the field out says that. A role
+    // may still say "" to take any type where the job asks for one.
+    bool role = field != "resources";
+    if (!role && (types.empty() || (types.size() == 1 && types[0].empty()))) {
       return status("gpu_type", "is empty; name a type (e.g. H100), or leave it out for any type");
     }
     r->gpu_type = absl::StrJoin(types, ",");

@@ -251,5 +251,18 @@ TEST(JobSpecTest, ARoleWithoutGpusDropsTheJobsGpuType) {
   EXPECT_EQ(JobSpecToJson(*again), JobSpecToJson(*spec));
 }
 
+TEST(JobSpecTest, ARoleMayTakeAnyGpuTypeWhereTheJobAsksForOne) {
+  auto spec = FromYaml(
+      "name: x\ncommand: 'true'\nresources: {gpus: 1, gpu_type: H100}\n"
+      "tasks: {worker: 2, eval: {count: 1, resources: {gpu_type: ''}}}\n");
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  ASSERT_EQ(spec->task_groups.size(), 2u);
+  EXPECT_EQ(spec->task_groups[0].role, "eval");
+  ASSERT_TRUE(spec->task_groups[0].resources.has_value());
+  EXPECT_EQ(spec->task_groups[0].resources->gpu_type, "");
+  EXPECT_EQ(spec->task_groups[0].resources->gpus, 1);
+  EXPECT_EQ(spec->resources.gpu_type, "H100");  // what worker inherits
+}
+
 }  // namespace
 }  // namespace dlab

@@ -233,7 +233,12 @@ class Pool {
           sum.gpus += r.gpus;
         }
         if (int node = FindNode(sum, allowed); node >= 0) {
-          for (const Resources& r : tasks) placed.push_back({node, Take(node, r, allowed)});
+          // One GPU type for the whole gang where its tasks list several.
+          std::string type = TypeToTake(nodes_[node], sum, allowed);
+          for (Resources r : tasks) {
+            r.gpu_type = type;
+            placed.push_back({node, Take(node, r, allowed)});
+          }
           return placed;
         }
       }

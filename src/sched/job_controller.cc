@@ -132,7 +132,8 @@ std::string EndReason(const AttemptStatus& s, const JobSpec& spec) {
 std::string StoppedHow(const AttemptStatus& s) {
   if (s.signal == "SIGKILL") return "killed at the end of its grace period";
   if (!s.signal.empty()) return absl::StrCat("stopped by ", s.signal);
-  return absl::StrCat("exited with code ", s.exit_code.value_or(-1), " after SIGTERM");
+  if (!s.exit_code) return "stopped";
+  return absl::StrCat("exited with code ", *s.exit_code, " after SIGTERM");
 }
 
 }  // namespace

@@ -64,10 +64,13 @@ std::map<std::string, int> GpusByType(const std::vector<Resources>& tasks) {
   return out;
 }
 
-std::string GpuWord(const std::string& type) {
+// "GPUs", "H100 GPUs", "GPUs of one type of H100, A100" (of one task) or "GPUs of the types
+// H100, A100" (of a gang's tasks together).
+std::string GpuWord(const std::string& type, bool one_task = true) {
   if (type.empty()) return "GPUs";
   if (type.find(',') == std::string::npos) return absl::StrCat(type, " GPUs");
-  return absl::StrCat("GPUs of one type of ", absl::StrJoin(GpuTypeChoices(type), ", "));
+  return absl::StrCat(one_task ? "GPUs of one type of " : "GPUs of the types ",
+                      absl::StrJoin(GpuTypeChoices(type), ", "));
 }
 
 struct GangFit {
@@ -106,8 +109,13 @@ GangFit FitGang(const std::vector<Resources>& tasks, const Free& free) {
   }
   if (!gpus_fit) {
     for (const auto& [type, n] : GpusByType(tasks)) {
-      missing.push_back(absl::StrCat(n, " ", GpuWord(type), " (free ",
-                                     OneTypeGpus(free.gpus, type, n).size(), ")"));
+      bool list = type.find(',') != std::string::npos;
+      missing.push_back(absl::StrCat(n, " ", GpuWord(type, tasks.size() == 1),
+                                     list && tasks.size() == 1 ? " (at most " : " (free ",
+                                     list && tasks.size() == 1
+                                         ? OneTypeGpus(free.gpus, type, n).size()
+                                         : MatchingGpus(free.gpus, type).size(),
+                                     list && tasks.size() == 1 ? " free of one type)" : ")"));
     }
   }
   fit.shortfall = absl::StrJoin(missing, ", ");
@@ -251,11 +259,12 @@ absl::Status CheckCanEverRun(const std::vector<Resources>& tasks, const NodeCapa
         "' on this cluster (types: ", types.empty() ? "none" : absl::StrJoin(types, ", "), ")"));
   }
   for (const auto& [type, n] : GpusByType(tasks)) {
-    size_t matching = OneTypeGpus(all, type, n).size();
+    // A gang's tasks may each take another of the listed types (FitGang below judges them).
+    size_t matching = gang ? MatchingGpus(all, type).size() : OneTypeGpus(all, type, n).size();
     if (static_cast<size_t>(n) > matching) {
-      return absl::InvalidArgumentError(absl::StrCat(where("gpus"), ": ",
-                                                     what(absl::StrCat(n, " ", GpuWord(type))),
-                                                     ", but the largest node has ", matching));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where("gpus"), ": ", what(absl::StrCat(n, " ", GpuWord(type, !gang))),
+                       ", but the largest node has ", matching));
     }
   }
   if (FitGang(tasks,

@@ -151,7 +151,34 @@ TEST(ScheduleFifoTest, ATypeListGivesATaskGpusOfOneType) {
   EXPECT_TRUE(busy.start.empty());
   ASSERT_EQ(busy.wait.size(), 1u);
   EXPECT_EQ(busy.wait[0].reason,
-            "waiting for resources: needs 2 GPUs of one type of H100, A100 (free 1)");
+            "waiting for resources: needs 2 GPUs of one type of H100, A100 (at most 1 free of "
+            "one type)");
+}
+
+TEST(ScheduleFifoTest, AGangOnOneNodeTakesOneTypeOfAList) {
+  // 2 H100s (0, 1) and 4 A100s (2-5): two tasks of 2 GPUs each fit on the A100s together, so
+  // both take A100s rather than one task each type.
+  NodeCapacity node = {.cpu_millis = 4000,
+                       .memory_bytes = 8LL << 30,
+                       .gpus = {{0, "H100", "H100"},
+                                {1, "H100", "H100"},
+                                {2, "A100", "A100"},
+                                {3, "A100", "A100"},
+                                {4, "A100", "A100"},
+                                {5, "A100", "A100"}}};
+  std::vector<Resources> gang = {Req(100, 1, 2, "H100,A100"), Req(100, 1, 2, "H100,A100")};
+  EXPECT_TRUE(CheckCanEverRun(gang, node).ok());
+  auto d = ScheduleFifo({.node = node, .queue = {{1, gang}}});
+  ASSERT_EQ(d.start.size(), 1u);
+  EXPECT_EQ(d.start[0].allocation.gpus, (std::vector<int>{2, 3, 4, 5}));
+  // On 2 H100s and 2 A100s the gang fits one task of each type; submission must not refuse it.
+  node.gpus.resize(4);
+  EXPECT_TRUE(CheckCanEverRun(gang, node).ok());
+  auto split = ScheduleFifo({.node = node, .queue = {{1, gang}}});
+  ASSERT_EQ(split.start.size(), 1u);
+  ASSERT_EQ(split.start[0].allocation.tasks.size(), 2u);
+  EXPECT_EQ(split.start[0].allocation.tasks[0].gpus, (std::vector<int>{0, 1}));
+  EXPECT_EQ(split.start[0].allocation.tasks[1].gpus, (std::vector<int>{2, 3}));
 }
 
 TEST(ScheduleFifoTest, GangStartsWholeOrWaitsHoldingNothing) {

@@ -325,7 +325,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
         return Field("scheduler.weights", "must be a mapping of tenant name to weight");
       }
       for (const auto& [name, w] : sc["weights"].items()) {
-        if (!w.is_number() || w.get<double>() <= 0) {
+        if (!w.is_number() || !std::isfinite(w.get<double>()) || w.get<double>() <= 0) {
           return Field(absl::StrCat("scheduler.weights.", name), "must be a positive number");
         }
         c.scheduler.tenant_weights[name] = w.get<double>();
@@ -342,7 +342,7 @@ absl::StatusOr<ServerConfig> ParseServerConfig(const std::string& yaml_text, Ser
       }
       for (const auto& [key, value] : sc["params"].items()) {
         std::string text = value.is_string() ? value.get<std::string>() : value.dump();
-        // JSON has no NaN or infinity: dump() would echo YAML's .nan as 'null'.
+        // JSON has no NaN or infinity: dump() would echo a NaN as 'null'.
         if (value.is_number_float() && !std::isfinite(value.get<double>())) {
           text = absl::StrCat(value.get<double>());
         }

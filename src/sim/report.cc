@@ -197,10 +197,12 @@ std::string ReportText(const SimReport& report) {
 
 namespace {
 
-// The shortest text that reads back as the same double (absl::StrCat keeps only 6 digits).
+// The shortest text without an exponent that reads back as the same double (absl::StrCat
+// keeps only 6 digits: 2240194 became 2.24019e+06).
 std::string Exact(double v) {
-  char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  char buf[400];  // the largest finite double takes 309 digits
+  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed);
+  if (ec != std::errc()) return absl::StrCat(v);  // inf or nan: never in a simulation
   return std::string(buf, end);
 }
 

@@ -241,7 +241,8 @@ class SimCommand {
           absl::StrCat("--window ", flags_.window,
                        ": no job was submitted then (the trace's jobs were "
                        "submitted from ",
-                       trace.jobs.front().submit_s, " to ", trace.jobs.back().submit_s, " s)"));
+                       absl::StrFormat("%.15g", trace.jobs.front().submit_s), " to ",
+                       absl::StrFormat("%.15g", trace.jobs.back().submit_s), " s)"));
     }
     return absl::OkStatus();
   }
