@@ -49,6 +49,16 @@ class SimCliTest : public ::testing::Test {
   }
   // The FIFO example of simulator_test.cc: A (0 s, 4 GPUs, 100 s), B (10 s, 2, 50 s), C (20 s,
   // 2, 30 s) on 4 GPUs.
+  // The --per-job file of a run that must succeed.
+  std::string PerJob(const std::string& trace, const std::string& cluster) {
+    std::string csv = (dir_.path() / "per-job.csv").string();
+    CliRun run = RunCli({"--trace", trace, "--cluster", cluster, "--per-job", csv});
+    EXPECT_EQ(run.status, 0) << run.err;
+    std::ifstream in(csv);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
   std::string Abc() {
     return Write("abc.csv",
                  "job_id,submit_s,num_gpus,duration_s\nA,0,4,100\nB,10,2,50\nC,20,2,30\n");
@@ -58,14 +68,8 @@ class SimCliTest : public ::testing::Test {
 };
 
 TEST_F(SimCliTest, WritesEveryJobsOutcome) {
-  std::string csv = (dir_.path() / "jobs.csv").string();
-  CliRun run = RunCli({"--trace", Abc(), "--cluster", "1x4", "--per-job", csv});
-  ASSERT_EQ(run.status, 0) << run.err;
-  std::ifstream in(csv);
-  std::stringstream text;
-  text << in.rdbuf();
   // The textbook FIFO answer: B and C start together when A ends.
-  EXPECT_EQ(text.str(),
+  EXPECT_EQ(PerJob(Abc(), "1x4"),
             "job_id,tenant,gpus,priority,submit_s,duration_s,start_s,end_s,jct_s,queue_s,"
             "preemptions\n"
             "A,default,4,0,0,100,0,100,100,0,0\n"
@@ -250,12 +254,7 @@ TEST_F(SimCliTest, PerJobTimesAreExact) {
   // 6 digits would print 2240194 as 2.24019e+06.
   std::string trace =
       Write("long.csv", "job_id,submit_s,num_gpus,duration_s\nx,0.25,1,2240194.5\n");
-  std::string csv = (dir_.path() / "long-jobs.csv").string();
-  ASSERT_EQ(RunCli({"--trace", trace, "--cluster", "1x1", "--per-job", csv}).status, 0);
-  std::ifstream in(csv);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_EQ(text.str(),
+  EXPECT_EQ(PerJob(trace, "1x1"),
             "job_id,tenant,gpus,priority,submit_s,duration_s,start_s,end_s,jct_s,queue_s,"
             "preemptions\n"
             "x,default,1,0,0,2240194.5,0,2240194.5,2240194.5,0,0\n");
