@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/file_util.h"
 #include "sched/framework.h"
 #include "sim/cluster_spec.h"
@@ -168,7 +169,12 @@ class SimCommand {
     std::map<std::string, std::string> effective = PolicyParams(flags_.policy);
     for (const auto& [key, value] : params->config.params) effective[key] = value;
     if (auto it = effective.find("preemption.min_runtime"); it != effective.end()) {
-      absl::SimpleAtod(it->second, &params->options.fairness_grace_s);
+      // Seconds or a duration ("2m"), as the scheduler reads it (it has accepted the value).
+      absl::Duration d;
+      if (!absl::SimpleAtod(it->second, &params->options.fairness_grace_s) &&
+          absl::ParseDuration(it->second, &d)) {
+        params->options.fairness_grace_s = absl::ToDoubleSeconds(d);
+      }
     }
     absl::StatusOr<Trace> trace = LoadTrace(flags_.trace);
     if (!trace.ok()) return Fail(trace.status(), kSimExitFailure);

@@ -144,6 +144,10 @@ TEST_F(SimCliTest, TwoRunsGiveTheSameReport) {
   nlohmann::json fair = RunJson({"--trace", trace, "--cluster", "2x4", "--policy", "fair-share",
                                  "--param", "preemption.min_runtime=120"});
   EXPECT_EQ(fair["fairness_grace_s"], 120.0);
+  // Written as a duration, as the scheduler also reads it.
+  EXPECT_EQ(RunJson({"--trace", trace, "--cluster", "2x4", "--policy", "fair-share", "--param",
+                     "preemption.min_runtime=2m"})["fairness_grace_s"],
+            120.0);
   EXPECT_EQ(
       RunJson({"--trace", trace, "--cluster", "2x4", "--policy", "fair-share"})["fairness_grace_s"],
       300.0);
