@@ -332,6 +332,7 @@ class Impl final : public Scheduler, public ClusterView {
   }
 
   bool LearnsFromEndedJobs() const override { return policy_.sort->KeysFollowHistory(); }
+  double MinRuntime() const override { return policy_.preempt ? policy_.min_runtime_s : 0; }
   void RecordEnded(int64_t tenant_id, int gpus, double gpu_s) override {
     if (!LearnsFromEndedJobs()) return;
     sizes_[{tenant_id, gpus}].Add(gpu_s);

@@ -118,6 +118,9 @@ class Scheduler {
   // Whether the policy orders by the sizes of ended jobs (gittins); when not, RecordEnded does
   // nothing and callers need not look their history up.
   virtual bool LearnsFromEndedJobs() const = 0;
+  // Seconds a job runs before the policy may preempt it (preemption.min_runtime); 0 for a
+  // policy that never preempts.
+  virtual double MinRuntime() const = 0;
   // History from before this scheduler began (dlabd's database, the trace before the
   // simulator's window): a job of the tenant with `gpus` GPUs ended after receiving `gpu_s`
   // GPU-seconds. The scheduler records the jobs that end through Remove(ended) itself.

@@ -135,8 +135,8 @@ std::vector<std::string> GpuTypeChoices(const std::string& type) {
 
 bool GpuMatchesType(const GpuSlot& slot, const std::string& type) {
   if (type.find(',') != std::string::npos) {
-    for (absl::string_view one : absl::StrSplit(type, ',', absl::SkipWhitespace())) {
-      if (GpuMatchesType(slot, std::string(absl::StripAsciiWhitespace(one)))) return true;
+    for (const std::string& one : GpuTypeChoices(type)) {
+      if (GpuMatchesType(slot, one)) return true;
     }
     return false;
   }

@@ -14,7 +14,6 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "absl/time/time.h"
 #include "common/file_util.h"
 #include "sched/framework.h"
 #include "sim/cluster_spec.h"
@@ -166,16 +165,7 @@ class SimCommand {
       return kSimExitUsage;
     }
     // The fairness measure's grace: the policy's minimum run time before preemption.
-    std::map<std::string, std::string> effective = PolicyParams(flags_.policy);
-    for (const auto& [key, value] : params->config.params) effective[key] = value;
-    if (auto it = effective.find("preemption.min_runtime"); it != effective.end()) {
-      // Seconds or a duration ("2m"), as the scheduler reads it (it has accepted the value).
-      absl::Duration d;
-      if (!absl::SimpleAtod(it->second, &params->options.fairness_grace_s) &&
-          absl::ParseDuration(it->second, &d)) {
-        params->options.fairness_grace_s = absl::ToDoubleSeconds(d);
-      }
-    }
+    params->options.fairness_grace_s = (*scheduler)->MinRuntime();
     absl::StatusOr<Trace> trace = LoadTrace(flags_.trace);
     if (!trace.ok()) return Fail(trace.status(), kSimExitFailure);
     std::vector<TraceJob> selected = SelectJobs(*trace, *selection);
